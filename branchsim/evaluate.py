@@ -1,0 +1,173 @@
+"""One evaluation of a population under a policy, as tidy frames.
+
+:func:`evaluate_tables` checks the tables, runs the pure rules of
+:mod:`branchsim.scoring` on whole columns and returns a :class:`Result`
+with one row per branch and one row per member.
+"""
+from __future__ import annotations
+
+import html
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .policy import Policy, data_path
+from .scoring import (GRADES, STRUCTURE_LEVELS, annual_scores, branch_consequences, branch_outcome,
+                      compile_branch_rules, compile_member_rules, member_consequences, member_grades,
+                      monthly_scores, required_level)
+from .tables import SURVEY_COLUMNS, check_tables
+
+__all__ = ["Result", "evaluate_tables", "published_counts", "STAR_NAMES"]
+
+STAR_NAMES = {5: "five_star", 4: "four_star", 3: "three_star", 2: "two_star", 1: "one_star", 0: "no_star"}
+
+
+def published_counts() -> pd.Series:
+    """The published counts (41 five-star, …) from ``data/published.yaml``."""
+    doc = yaml.safe_load(data_path("published.yaml").read_text(encoding="utf-8"))
+    return pd.Series({k: v["value"] for k, v in doc["counts"].items()}, name="published")
+
+
+class Result:
+    """Outcome of one evaluation: ``.branches`` and ``.members`` (tidy frames)."""
+
+    def __init__(self, branches: pd.DataFrame, members: pd.DataFrame | None, policy: Policy):
+        self.branches = branches
+        self.members = members
+        self.policy = policy
+
+    def star_counts(self) -> pd.DataFrame:
+        """Count per star level and of weak units, beside the published counts."""
+        levels = sorted({0, *(int(k) for k in self.policy["branch.star_cuts"])}, reverse=True)
+        counts = {STAR_NAMES[k]: int((self.branches["stars"] == k).sum()) for k in levels}
+        counts["weak"] = int(self.branches["weak"].sum())
+        out = pd.DataFrame({"count": pd.Series(counts)})
+        out["share"] = out["count"] / len(self.branches)
+        out["published"] = published_counts().reindex(out.index).astype("Int64")
+        out.index.name = "level"
+        return out
+
+    def grade_counts(self) -> pd.Series:
+        """Members per grade, best first."""
+        if self.members is None:
+            return pd.Series(dtype=int)
+        g = self.members["grade"].value_counts().reindex(list(GRADES)[::-1], fill_value=0)
+        return g.rename("members")
+
+    def consequence_counts(self) -> pd.Series:
+        """How many branches get a talk or a reorganisation, and members mentoring or handling."""
+        out = {"talk": int(self.branches["talk"].sum()),
+               "reorganise": int(self.branches["reorganise"].sum())}
+        if self.members is not None:
+            out["mentoring"] = int(self.members["mentoring"].sum())
+            out["handling"] = int(self.members["handling"].sum())
+        return pd.Series(out, name="count")
+
+    def upgrade_counts(self) -> pd.DataFrame:
+        """Units whose member count calls for a higher level, beside the published counts."""
+        up = self.branches["upgrade_to"].value_counts()
+        out = pd.DataFrame({"count": [int(up.get("party_committee", 0)), int(up.get("general_branch", 0))]},
+                           index=["upgrade_party_committee", "upgrade_general_branch"])
+        out["published"] = published_counts().reindex(out.index).astype("Int64")
+        return out
+
+    def summary(self) -> str:
+        """A plain-text summary (what ``print(result)`` shows)."""
+        parts = [f"{len(self.branches)} branches" + (f", {len(self.members)} members"
+                                                     if self.members is not None else ""),
+                 f"policy {self.policy.name!r}", "", "Stars:", self.star_counts().to_string(),
+                 "", "Structure:", self.upgrade_counts().to_string()]
+        if self.members is not None:
+            parts += ["", "Member grades:", self.grade_counts().to_string()]
+        parts += ["", "Consequences:", self.consequence_counts().to_string()]
+        return "\n".join(parts)
+
+    __str__ = summary
+
+    def __repr__(self) -> str:
+        sc = self.star_counts()["count"]
+        return f"<Result: {len(self.branches)} branches; " + ", ".join(f"{k} {v}" for k, v in sc.items()) + ">"
+
+    def _repr_html_(self) -> str:
+        head = (f"<b>Result</b> — {len(self.branches)} branches"
+                + (f", {len(self.members)} members" if self.members is not None else "")
+                + f", policy <code>{html.escape(self.policy.name)}</code>")
+        blocks = [("Stars", self.star_counts()), ("Structure", self.upgrade_counts()),
+                  ("Consequences", self.consequence_counts().to_frame())]
+        if self.members is not None:
+            blocks.insert(1, ("Member grades", self.grade_counts().to_frame()))
+        cells = "".join(f"<td style='vertical-align:top;padding-right:1.5em'><i>{t}</i>{df.to_html()}</td>"
+                        for t, df in blocks)
+        return f"<div>{head}<table><tr>{cells}</tr></table></div>"
+
+
+def _branch_frame(b: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    rules = compile_branch_rules(policy)
+    type_idx = pd.Categorical(b["type"], categories=rules.types).codes
+    facts = b[list(rules.indicators.facts)].to_numpy(dtype=float)
+    out = branch_outcome(facts, type_idx, b[list(SURVEY_COLUMNS)].to_numpy(float), rules)
+    talk, reorganise, streak = branch_consequences(out["weak"], b["prev_weak"].to_numpy(),
+                                                   rules.reorganise_after)
+    need = required_level(b["n_members"].to_numpy(), policy)
+    current = pd.Categorical(b["level"], categories=STRUCTURE_LEVELS).codes
+    levels = np.array(STRUCTURE_LEVELS, dtype=object)
+    frame = {"branch_id": b["branch_id"].to_numpy(), "type": b["type"].to_numpy(),
+             "level": b["level"].to_numpy(), "n_members": b["n_members"].to_numpy(),
+             "score": out["score"]}
+    for j, comp in enumerate(rules.components):
+        frame[f"sub_{comp}"] = out["subscores"][:, j]
+    frame.update({
+        "stars": out["stars"],
+        "weak": out["weak"],
+        "vetoes": [",".join(np.array(rules.veto_ids, dtype=object)[row]) for row in out["vetoes"]]
+        if rules.veto_ids else "",
+        "talk": talk, "reorganise": reorganise, "weak_streak": streak,
+        "required_level": levels[need["level"]],
+        "upgrade_to": np.where(need["level"] > current, levels[need["level"]], ""),
+        "committee_needed": need["committee"], "below_minimum": need["below_minimum"],
+    })
+    if "true_quality" in b.columns:
+        frame["true_quality"] = b["true_quality"].to_numpy()
+    return pd.DataFrame(frame)
+
+
+def _member_frame(b: pd.DataFrame, m: pd.DataFrame, mm: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    rules = compile_member_rules(policy)
+    btype = pd.Series(pd.Categorical(b["type"], categories=rules.types).codes, index=b["branch_id"])
+    member_type = btype.reindex(m["branch_id"]).to_numpy()
+    member_idx = pd.Index(m["member_id"]).get_indexer(mm["member_id"])
+    facts = mm[list(rules.indicators.facts)].to_numpy(dtype=float)
+    monthly = monthly_scores(facts, member_type[member_idx], rules)
+    annual = annual_scores(monthly, member_idx, len(m), m["appraisal"].to_numpy(float), rules)
+    months = np.bincount(member_idx, minlength=len(m))
+    grade = member_grades(annual, rules)
+    mentoring, handling = member_consequences(grade)
+    frame = {"member_id": m["member_id"].to_numpy(), "branch_id": m["branch_id"].to_numpy(),
+             "category": m["category"].to_numpy(), "months": months,
+             "monthly_mean": np.round(np.bincount(member_idx, monthly, len(m)) / months, 9),
+             "appraisal": m["appraisal"].to_numpy(float), "annual": annual,
+             "grade": np.array(GRADES, dtype=object)[grade],
+             "mentoring": mentoring, "handling": handling}
+    if "true_quality" in m.columns:
+        frame["true_quality"] = m["true_quality"].to_numpy()
+    return pd.DataFrame(frame)
+
+
+def evaluate_tables(policy: Policy, branches, members=None, member_months=None, *,
+                    names: dict | None = None) -> Result:
+    """Evaluate population tables under ``policy`` (all defects reported at once).
+
+    Examples
+    --------
+    >>> import branchsim as bs, pandas as pd
+    >>> ex = bs.data_path("examples")
+    >>> r = evaluate_tables(bs.Policy.load(), pd.read_csv(ex / "branches.csv"),
+    ...                     pd.read_csv(ex / "members.csv"), pd.read_csv(ex / "member_months.csv"))
+    >>> int(r.star_counts().loc[["five_star", "four_star", "three_star", "no_star"], "count"].sum())
+    12
+    """
+    b, m, mm = check_tables(policy, branches, members, member_months, names=names)
+    members_out = None if m is None else _member_frame(b, m, mm, policy)
+    return Result(_branch_frame(b, policy), members_out, policy)
