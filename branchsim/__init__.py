@@ -8,8 +8,11 @@ from . import scoring
 from .errors import BranchsimError, DataError, PolicyError
 from .evaluate import Result, evaluate_tables, published_counts
 from .explain import explain
+from .model import GeneratorParams, generate
+from .population import Population, evaluate, load_population
 from .policy import Policy, data_path
 
 __all__ = ["Policy", "BranchsimError", "PolicyError", "DataError", "scoring", "data_path",
-           "Result", "evaluate_tables", "published_counts", "explain"]
+           "Result", "evaluate_tables", "published_counts", "explain",
+           "GeneratorParams", "generate", "Population", "evaluate", "load_population"]
 __version__ = "0.1.0"

@@ -13,13 +13,14 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .errors import DataError
 from .policy import Policy, data_path
 from .scoring import (GRADES, STRUCTURE_LEVELS, annual_scores, branch_consequences, branch_outcome,
                       compile_branch_rules, compile_member_rules, member_consequences, member_grades,
-                      monthly_scores, required_level)
+                      monthly_scores, required_level, star_levels)
 from .tables import SURVEY_COLUMNS, check_tables
 
-__all__ = ["Result", "evaluate_tables", "published_counts", "STAR_NAMES"]
+__all__ = ["Result", "evaluate_tables", "evaluate_checked", "published_counts", "STAR_NAMES"]
 
 STAR_NAMES = {5: "five_star", 4: "four_star", 3: "three_star", 2: "two_star", 1: "one_star", 0: "no_star"}
 
@@ -40,7 +41,8 @@ class Result:
 
     def star_counts(self) -> pd.DataFrame:
         """Count per star level and of weak units, beside the published counts."""
-        levels = sorted({0, *(int(k) for k in self.policy["branch.star_cuts"])}, reverse=True)
+        levels = sorted({0, *(int(k) for k in self.policy["branch.star_cuts"]),
+                         *(int(s) for s in np.unique(self.branches["stars"]))}, reverse=True)
         counts = {STAR_NAMES[k]: int((self.branches["stars"] == k).sum()) for k in levels}
         counts["weak"] = int(self.branches["weak"].sum())
         out = pd.DataFrame({"count": pd.Series(counts)})
@@ -72,6 +74,19 @@ class Result:
                            index=["upgrade_party_committee", "upgrade_general_branch"])
         out["published"] = published_counts().reindex(out.index).astype("Int64")
         return out
+
+    def accuracy(self) -> float:
+        """Share of branches whose star equals the star of their true quality (NaN without truth)."""
+        if "true_stars" not in self.branches:
+            return float("nan")
+        return float((self.branches["stars"] == self.branches["true_stars"]).mean())
+
+    def confusion(self) -> pd.DataFrame:
+        """Measured star (rows) against true star (columns); empty without truth."""
+        if "true_stars" not in self.branches:
+            return pd.DataFrame()
+        return pd.crosstab(self.branches["stars"], self.branches["true_stars"],
+                           rownames=["measured"], colnames=["true"])
 
     def summary(self) -> str:
         """A plain-text summary (what ``print(result)`` shows)."""
@@ -169,5 +184,29 @@ def evaluate_tables(policy: Policy, branches, members=None, member_months=None, 
     12
     """
     b, m, mm = check_tables(policy, branches, members, member_months, names=names)
+    return evaluate_checked(policy, b, m, mm)
+
+
+def evaluate_checked(policy: Policy, b: pd.DataFrame, m, mm, truth: np.ndarray | None = None) -> Result:
+    """Evaluate tables already in canonical form (from check_tables or generate).
+
+    ``truth``, when given, holds each branch's noise-free components (see
+    :func:`branchsim.model.true_components`); the branch frame then also has
+    ``true_score``, ``true_stars`` and ``true_weak``.
+    """
+    missing = [f for f in compile_branch_rules(policy).indicators.facts if f not in b.columns]
+    if mm is not None:
+        missing += [f for f in compile_member_rules(policy).indicators.facts if f not in mm.columns]
+    if missing:
+        raise DataError(f"the population has no column for fact(s) {missing[:8]} that policy "
+                        f"{policy.name!r} measures; generate or load it with this policy's indicators")
     members_out = None if m is None else _member_frame(b, m, mm, policy)
-    return Result(_branch_frame(b, policy), members_out, policy)
+    frame = _branch_frame(b, policy)
+    if truth is not None:
+        rules = compile_branch_rules(policy)
+        w = rules.weights[pd.Categorical(b["type"], categories=rules.types).codes]
+        true_score = np.round(100.0 * np.einsum("nc,nc->n", truth, w), 9)
+        frame["true_score"] = true_score
+        frame["true_stars"] = star_levels(true_score, rules.star_levels, rules.star_cuts)
+        frame["true_weak"] = true_score < rules.weak_below
+    return Result(frame, members_out, policy)

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -73,8 +74,13 @@ def _check(data: Any, where: str) -> dict:
     walk(data, SCHEMA, "", problems, params)
     if data.get("schema") not in (None, "branchsim-policy/1") and not problems:
         problems.append(f"schema: {data['schema']!r} is not supported; allowed: branchsim-policy/1")
-    if not problems:
+    try:
         problems += semantic_problems(data)
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError):
+        # Cross-entry checks need a well-formed structure; the structural
+        # problems already found are reported instead.
+        if not problems:
+            raise
     if problems:
         raise PolicyError(problems, where=where)
     return params
@@ -101,6 +107,9 @@ class Policy:
     __slots__ = ("_data", "_params", "_where")
 
     def __init__(self, data: Mapping, *, where: str = "<policy>"):
+        if not isinstance(data, Mapping):
+            raise PolicyError(f"a policy must be a mapping at the top level, got "
+                              f"{type(data).__name__}", where=where)
         data = _normalise_keys(copy.deepcopy(dict(data)))
         params = _check(data, where)
         object.__setattr__(self, "_data", data)
@@ -123,7 +132,8 @@ class Policy:
         except OSError as exc:
             raise PolicyError(f"cannot read policy file: {exc.strerror or exc}", where=str(path)) from None
         try:
-            data = yaml.safe_load(text)
+            # The C-accelerated *safe* loader when PyYAML has it: no object tags, ever.
+            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         except yaml.YAMLError as exc:
             raise PolicyError(f"not valid YAML: {exc}", where=str(path)) from None
         return cls(data, where=str(path))
@@ -229,8 +239,7 @@ class Policy:
                 problems.append(f"{path}: no such parameter{_suggest(path, self._params)}")
                 continue
             spec: Param = self._params[path][0]
-            if isinstance(value, dict):
-                value = value.get("value")
+            value = _plain(value)
             bad = value_problem(spec, value)
             if bad:
                 problems.append(f"{path}: {bad}")
@@ -242,7 +251,7 @@ class Policy:
         data = copy.deepcopy(self._data)
         note = reason or _REFORM_NOTE
         for path, value in changes.items():
-            value = value.get("value") if isinstance(value, dict) else value
+            value = _plain(value)
             old = self._params[path][1]["value"]
             _set_leaf(data, path, value, f"{note} (was {old!r})")
         for group in _share_groups(self._data):
@@ -316,6 +325,15 @@ class Policy:
                        for k, v in self._summary_rows())
         return (f"<div><b>Policy {html.escape(self.name)}</b> "
                 f"<small>{html.escape(self._where)}</small><table>{rows}</table></div>")
+
+
+def _plain(value: Any) -> Any:
+    """A new value as a plain Python number: numpy scalars (from linspace, arrays) are unwrapped."""
+    if isinstance(value, dict):
+        value = value.get("value")
+    if isinstance(value, np.generic):
+        value = value.item()
+    return value
 
 
 def _leaf(data: dict, path: str) -> dict:

@@ -193,16 +193,22 @@ def indicator_points(facts: np.ndarray, type_idx: np.ndarray, rules: IndicatorRu
     """
     facts = np.asarray(facts, dtype=float)
     top = rules.max_points[np.asarray(type_idx)]                   # (n, k)
-    kind = rules.kind[None, :]
-    shortfall = np.maximum(rules.required - facts, 0.0)
-    pts = np.select(
-        [kind == 0, kind == 1, kind == 2],
-        [np.where(facts >= 1.0, top, 0.0),
-         np.maximum(top - rules.per_shortfall * shortfall, 0.0),
-         top * np.clip(facts, 0.0, 1.0)],
-        default=np.minimum(top, rules.per_unit * np.maximum(facts, 0.0)),
-    )
+    pts = np.empty_like(top)
+    for code, cols in _columns_by_rule(rules.kind):               # at most four column blocks
+        f, t = facts[:, cols], top[:, cols]
+        if code == 0:      # met / not met
+            pts[:, cols] = np.where(f >= 1.0, t, 0.0)
+        elif code == 1:    # deduction per shortfall, floored at zero
+            pts[:, cols] = np.maximum(t - rules.per_shortfall[cols] * np.maximum(rules.required[cols] - f, 0.0), 0.0)
+        elif code == 2:    # proportion
+            pts[:, cols] = t * np.clip(f, 0.0, 1.0)
+        else:              # capped bonus
+            pts[:, cols] = np.minimum(t, rules.per_unit[cols] * np.maximum(f, 0.0))
     return pts
+
+
+def _columns_by_rule(kind: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    return [(code, np.flatnonzero(kind == code)) for code in range(4) if (kind == code).any()]
 
 
 def group_fractions(points: np.ndarray, type_idx: np.ndarray, rules: IndicatorRules) -> np.ndarray:

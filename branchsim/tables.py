@@ -121,6 +121,9 @@ def _check_frame(df, cols: list[Column], name: str, problems: list[str]) -> pd.D
             continue
         raw = df[col.name].reset_index(drop=True)
         missing = raw.isna().to_numpy()
+        if missing.any() and col.default is not None:   # an empty optional cell means the default
+            raw = raw.where(~missing, col.default)
+            missing = np.zeros(len(raw), dtype=bool)
         if col.kind in ("id", "text", "choice"):
             if missing.any() and col.kind != "text":
                 problems.append(f"{name}, column {col.name!r}: empty in {_rows(missing, raw.index)}; "
@@ -133,7 +136,9 @@ def _check_frame(df, cols: list[Column], name: str, problems: list[str]) -> pd.D
                     seen = sorted(set(values[bad]))[:5]
                     problems.append(f"{name}, column {col.name!r}: unknown value(s) {seen} in "
                                     f"{_rows(bad, raw.index)}; allowed: {', '.join(col.choices)}")
-            out[col.name] = values.astype(object)
+            # A plain object array: pandas stores it as its default text dtype,
+            # the same as a generated population's id columns.
+            out[col.name] = values.to_numpy(dtype=object)
             continue
         num = pd.to_numeric(raw, errors="coerce")
         wrong = num.isna().to_numpy() & ~missing
@@ -156,7 +161,11 @@ def _check_frame(df, cols: list[Column], name: str, problems: list[str]) -> pd.D
         if np.any(out_of):
             problems.append(f"{name}, column {col.name!r}: out of range in {_rows(out_of, raw.index)} "
                             f"(e.g. {vals[out_of][0]:g}); allowed: {col.allowed()}")
-        out[col.name] = vals.astype(np.int64) if (col.kind == "int" and ok.all()) else vals
+        if col.kind == "int" and ok.all():
+            vals = vals.astype(np.int64)
+        elif raw.dtype == np.float32:      # keep float32 facts as they came (exact round trip)
+            vals = vals.astype(np.float32)
+        out[col.name] = vals
     extra = [c for c in df.columns if c not in known]
     for c in extra:  # extra columns are kept (a researcher's own covariates), untouched
         out[c] = df[c].reset_index(drop=True)

@@ -1,0 +1,74 @@
+"""Shared fixtures: the baseline policy, the example tables, and tiny hand-built tables.
+
+The helpers build rows where every indicator earns its full points, so a test
+can knock down one or two facts and work the score out by hand.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import branchsim as bs
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "data" / "examples"
+SEED = REPO.parent / "shared" / "seed" / "000_ccd209e4c601e2c4.txt"
+
+
+@pytest.fixture(scope="session")
+def policy() -> bs.Policy:
+    # Policy is immutable, so one instance can be shared by every test.
+    return bs.Policy.load()
+
+
+@pytest.fixture(scope="session")
+def _examples() -> dict:
+    return {name: pd.read_csv(EXAMPLES / f"{name}.csv")
+            for name in ("branches", "members", "member_months")}
+
+
+@pytest.fixture
+def examples(_examples) -> dict:
+    """Fresh copies of the example tables (a test may modify its own copy)."""
+    return {k: v.copy(deep=True) for k, v in _examples.items()}
+
+
+def full_facts(indicators: dict) -> dict:
+    """Facts that earn every indicator its full points and no bonus."""
+    out = {}
+    for ind in indicators.values():
+        rule = ind["rule"]
+        if rule in ("binary", "proportion"):
+            out[ind["fact"]] = 1.0
+        elif rule == "deduction":
+            out[ind["fact"]] = ind["required"]["value"]
+        else:  # bonus: none earned
+            out[ind["fact"]] = 0.0
+    return out
+
+
+def branch_row(policy: bs.Policy, branch_id: str = "X1", type: str = "village", *,
+               survey=(10, 0, 0), n_members: int = 20, level: str = "branch",
+               prev_weak: int = 0, **facts) -> dict:
+    """One branches-table row: full marks, all survey answers satisfied, unless overridden."""
+    row = {"branch_id": branch_id, "type": type, "level": level, "n_members": n_members,
+           "prev_weak": prev_weak, "survey_satisfied": survey[0], "survey_basic": survey[1],
+           "survey_dissatisfied": survey[2]}
+    row.update(full_facts(policy.branch_indicators))
+    unknown = set(facts) - set(row)
+    assert not unknown, f"not a branch fact: {unknown}"
+    row.update(facts)
+    return row
+
+
+def month_row(policy: bs.Policy, member_id: str, month: int, *, zero: bool = False, **facts) -> dict:
+    """One member_months row: full marks (monthly score 100), or all facts 0 (score 0)."""
+    base = full_facts(policy.member_indicators)
+    if zero:
+        base = {k: 0.0 for k in base}
+    unknown = set(facts) - set(base)
+    assert not unknown, f"not a member fact: {unknown}"
+    base.update(facts)
+    return {"member_id": member_id, "month": month, **base}

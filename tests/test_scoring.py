@@ -1,0 +1,594 @@
+"""The scoring arithmetic, worked by hand, and the invariants a researcher relies on.
+
+Baseline maxima used in the hand computations (non-bonus points per dimension,
+after the type overrides of data/policies/baseline.yaml):
+
+    village          organisation 26 (reserve_cadres 4), institution 25, activities 25,
+                     role 26 (industry_development 6)
+    urban_community  role 21 (industry 0, serve_masses 6)
+    government       role 17 (industry 0, governance 0, serve_masses 4, central_tasks 8)
+    enterprise       role 18 (serve 0, governance 0, industry 8)
+
+Each dimension weighs 15 points, the survey 40 (answers count 1 / 0.6 / 0).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import branchsim as bs
+from branchsim import scoring
+from branchsim.scoring import IndicatorRules, MemberRules
+from conftest import EXAMPLES, branch_row, month_row
+
+BINARY, DEDUCTION, PROPORTION, BONUS = 0, 1, 2, 3
+
+
+def one_indicator(kind, points, required=0.0, per_shortfall=0.0, per_unit=0.0) -> IndicatorRules:
+    return IndicatorRules(("i",), ("fact",), ("g",), np.array([0]), np.array([kind], np.int8),
+                          np.array([[float(points)]]), np.array([float(required)]),
+                          np.array([float(per_shortfall)]), np.array([float(per_unit)]))
+
+
+def points_of(rules: IndicatorRules, facts) -> list:
+    facts = np.asarray(facts, float).reshape(-1, 1)
+    return scoring.indicator_points(facts, np.zeros(len(facts), int), rules).ravel().tolist()
+
+
+def evaluate(policy, rows, members=None, months=None) -> bs.Result:
+    m = None if members is None else pd.DataFrame(members)
+    mm = None if months is None else pd.DataFrame(months)
+    return bs.evaluate_tables(policy, pd.DataFrame(rows), m, mm)
+
+
+def outcome_of(policy, rows) -> dict:
+    """branch_outcome on rows built with branch_row, through the compiled rules."""
+    rules = scoring.compile_branch_rules(policy)
+    df = pd.DataFrame(rows)
+    facts = df[list(rules.indicators.facts)].to_numpy(float)
+    types = np.array([rules.types.index(t) for t in df["type"]])
+    survey = df[["survey_satisfied", "survey_basic", "survey_dissatisfied"]].to_numpy(float)
+    return scoring.branch_outcome(facts, types, survey, rules)
+
+
+# -- the four rule forms --------------------------------------------------------------
+class TestRuleForms:
+    def test_binary(self):
+        # 4 points if the fact is at least 1, else nothing.
+        assert points_of(one_indicator(BINARY, 4), [0, 0.99, 1, 3]) == [0, 0, 4, 4]
+
+    def test_deduction(self):
+        # 6 points, 12 required, 0.5 off per unit short: 9 held → 6 − 0.5×3 = 4.5;
+        # 0 held → 6 − 6 = 0; more than required earns no extra.
+        rules = one_indicator(DEDUCTION, 6, required=12, per_shortfall=0.5)
+        assert points_of(rules, [12, 9, 0, 20, 11.5]) == [6, 4.5, 0, 6, 5.75]
+
+    def test_deduction_floors_at_zero(self):
+        # 1 point off per unit short of 12: 7 held → 1; 5 held → 6 − 7 = −1 → 0; 0 → 0.
+        rules = one_indicator(DEDUCTION, 6, required=12, per_shortfall=1)
+        assert points_of(rules, [7, 6, 5, 0]) == [1, 0, 0, 0]
+
+    def test_proportion_is_clipped(self):
+        # 4 × clip(fact, 0, 1).
+        assert points_of(one_indicator(PROPORTION, 4), [-0.5, 0, 0.25, 1, 1.7]) == [0, 0, 1, 4, 4]
+
+    def test_bonus_is_capped(self):
+        # 0.5 per unit, at most 3: 5 units → 2.5; 6 → 3; 100 → 3; negative → 0.
+        rules = one_indicator(BONUS, 3, per_unit=0.5)
+        assert points_of(rules, [0, 1, 5, 6, 100, -4]) == [0, 0.5, 2.5, 3, 3, 0]
+
+
+class TestTypeMaxima:
+    # Indicators a (binary, 4 points; 0 for type 1), b (proportion, 6), c (bonus, 1 per unit,
+    # cap 3) in group g0; d (deduction, 5 points, 4 required, 2 off per unit short) in g1.
+    rules = IndicatorRules(
+        ids=("a", "b", "c", "d"), facts=("fa", "fb", "fc", "fd"), group_ids=("g0", "g1"),
+        group=np.array([0, 0, 0, 1]), kind=np.array([BINARY, PROPORTION, BONUS, DEDUCTION], np.int8),
+        max_points=np.array([[4.0, 6, 3, 5], [0.0, 6, 3, 5]]),
+        required=np.array([0.0, 0, 0, 4]), per_shortfall=np.array([0.0, 0, 0, 2]),
+        per_unit=np.array([0.0, 0, 1, 0]))
+
+    def fractions(self, facts, types):
+        facts = np.asarray(facts, float)
+        pts = scoring.indicator_points(facts, np.asarray(types), self.rules)
+        return pts, scoring.group_fractions(pts, np.asarray(types), self.rules)
+
+    def test_group_maximum_excludes_bonus_and_inapplicable(self):
+        # g0: type 0 → 4 + 6 = 10 (bonus not counted); type 1 → 0 + 6 = 6. g1: 5.
+        assert self.rules.group_max.tolist() == [[10, 5], [6, 5]]
+
+    def test_override_to_zero_makes_the_indicator_worth_nothing(self):
+        # Same facts a=1, b=0.5, c=0, d=3 for both types.
+        pts, frac = self.fractions([[1, 0.5, 0, 3]] * 2, [0, 1])
+        assert pts.tolist() == [[4, 3, 0, 3], [0, 3, 0, 3]]
+        # type 0: g0 = (4 + 3) / 10 = 0.7; type 1: g0 = 3 / 6 = 0.5; g1 = (5 − 2) / 5 = 0.6.
+        np.testing.assert_allclose(frac, [[0.7, 0.6], [0.5, 0.6]])
+
+    def test_bonus_adds_but_the_dimension_is_capped(self):
+        _, frac = self.fractions([[1, 0.5, 2, 4], [1, 0.5, 5, 4], [1, 1, 5, 4]], [0, 0, 0])
+        # c=2 → (4 + 3 + 2)/10 = 0.9; c=5 → capped bonus 3 → (4 + 3 + 3)/10 = 1.0;
+        # b=1, c=5 → 13/10 → capped at 1.
+        assert frac[:, 0].tolist() == pytest.approx([0.9, 1.0, 1.0])
+        assert frac[:, 1].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_satisfaction_rate_by_hand(policy):
+    values = scoring.compile_branch_rules(policy).answer_values            # 1, 0.6, 0
+    counts = np.array([[14, 5, 1], [0, 0, 3], [2, 2, 1]])
+    # (14 + 3)/20 = 0.85; 0; (2 + 1.2)/5 = 0.64
+    assert scoring.satisfaction_rate(counts, values).tolist() == pytest.approx([0.85, 0, 0.64])
+
+
+def test_weighted_scores_one_and_many_scenarios():
+    comp = np.array([[1.0, 0.5]])
+    assert scoring.weighted_scores(comp, np.array([0.6, 0.4])).tolist() == [80.0]
+    # Two scenarios at once: 60 + 20 = 80 and 70 + 15 = 85.
+    both = scoring.weighted_scores(comp, np.array([[0.6, 0.7], [0.4, 0.3]]))
+    assert both.tolist() == [[80.0, 85.0]]
+
+
+# -- a whole branch by hand -----------------------------------------------------------------
+# A village branch (organisation max 26, role max 26) with these shortfalls:
+#   organisation: secretary not trained −3, committee incomplete −3, no WeChat group −2,
+#     WeChat coverage 0.5 → −1, mobile registration 0.5 → −1,
+#     0 reserve cadres → 4 − 1.5×2 = 1 → −3;            26 − 13 = 13 → 15 × 13/26  = 7.5
+#   institution: 9 of 13 standards → 5 − 0.5×4 = 3 → −2, dues 0.75 → −1,
+#     8 appraisal months → 3 − 0.25×4 = 2 → −1, no two-way report −2;
+#                                                        25 − 6 = 19  → 15 × 19/25 = 11.4
+#   activities: 8 committee meetings → 4 − 0.5×4 = 2 → −2, 2 lectures → 3 − 2 = 1 → −2;
+#                                                        25 − 4 = 21  → 15 × 21/25 = 12.6
+#   role: hardship 0.4 → 2 → −3, 20 service cases → 5 − 0.25×4 = 4 → −1,
+#     1 industry project → 6 − 2.5 = 3.5 → −2.5, 2 central tasks → 5 − 2.5 = 2.5 → −2.5;
+#     bonus: 4 volunteer activities → 2, 1 five-shows activity → 0.5;
+#                                              26 − 9 + 2.5 = 19.5  → 15 × 19.5/26 = 11.25
+#   survey 14 satisfied, 5 basic, 1 dissatisfied: (14 + 3)/20 = 0.85 → 40 × 0.85 = 34
+#   total 7.5 + 11.4 + 12.6 + 11.25 + 34 = 76.75 → three stars, not weak.
+WORKED = dict(
+    secretary_trained=0, committee_complete=0, wechat_group=0, wechat_member_share=0.5,
+    mobile_registered_share=0.5, reserve_cadres=0,
+    standards_implemented=9, dues_on_time_share=0.75, appraisal_months=8, secretary_reported=0,
+    committee_meetings=8, party_lectures=2,
+    hardship_aided_share=0.4, service_cases=20, industry_projects=1, central_task_activities=2,
+    volunteer_activities=4, five_shows_activities=1,
+)
+WORKED_SUBSCORES = [7.5, 11.4, 12.6, 11.25, 34.0]
+WORKED_SCORE = 76.75
+
+
+def worked_row(policy, **extra):
+    return branch_row(policy, "W", "village", survey=(14, 5, 1), **{**WORKED, **extra})
+
+
+class TestWorkedBranch:
+    def test_branch_outcome(self, policy):
+        out = outcome_of(policy, [worked_row(policy)])
+        assert out["subscores"][0].tolist() == pytest.approx(WORKED_SUBSCORES)
+        assert out["score"][0] == pytest.approx(WORKED_SCORE, abs=1e-9)
+        assert out["stars"][0] == 3 and not out["weak"][0]
+        assert not out["vetoes"].any()
+
+    def test_evaluate_tables(self, policy):
+        b = evaluate(policy, [worked_row(policy)]).branches.iloc[0]
+        assert b["score"] == pytest.approx(WORKED_SCORE, abs=1e-9)
+        subs = [b[f"sub_{c}"] for c in ("organisation", "institution", "activities", "role",
+                                        "satisfaction")]
+        assert subs == pytest.approx(WORKED_SUBSCORES)
+        assert (b["stars"], b["weak"], b["talk"], b["reorganise"], b["vetoes"]) == (3, False, False,
+                                                                                 False, "")
+
+    def test_full_marks_score_100(self, policy):
+        out = outcome_of(policy, [branch_row(policy, type=t) for t in policy.branch_types])
+        assert out["score"].tolist() == [100.0] * 6
+        assert out["stars"].tolist() == [5] * 6
+
+    def test_satisfaction_share_reform_by_hand(self, policy):
+        # Survey 30%, each dimension 17.5%: 17.5 × (0.5 + 0.76 + 0.84 + 0.75) + 30 × 0.85
+        #   = 17.5 × 2.85 + 25.5 = 49.875 + 25.5 = 75.375.
+        reform = policy.update({"branch.satisfaction_share": 0.30})
+        b = evaluate(reform, [worked_row(policy)]).branches.iloc[0]
+        assert b["score"] == pytest.approx(75.375, abs=1e-9)
+        assert b["sub_satisfaction"] == pytest.approx(25.5)
+
+
+class TestTypeOverrides:
+    def test_same_facts_different_types(self, policy):
+        # Full marks and all answers satisfied, except no industry project: industry_development
+        # needs 2 and takes 2.5 off per project short, so it loses 5 points wherever it applies.
+        #   village: worth 6 → 1; role 21/26 → 15 × 21/26 = 12.115…; 45 + 12.115… + 40 = 97.115…
+        #   urban_community: industry not applicable, role 21/21 → 100
+        #   enterprise: worth 8 → 3; role 13/18 → 15 × 13/18 = 10.833…; 95.833…
+        #   government: industry not applicable, role 17/17 → 100
+        types = ["village", "urban_community", "enterprise", "government"]
+        rows = [branch_row(policy, f"T{i}", t, industry_projects=0) for i, t in enumerate(types)]
+        scores = evaluate(policy, rows).branches["score"].tolist()
+        assert scores == pytest.approx([85 + 15 * 21 / 26, 100, 85 + 15 * 13 / 18, 100], abs=1e-9)
+
+    def test_override_changes_the_star(self, policy):
+        # Survey 12 satisfied, 8 dissatisfied: 40 × 0.6 = 24; no industry project.
+        #   village 45 + 12.115… + 24 = 81.115… → 4 stars; urban_community 60 + 24 = 84 → 4;
+        #   enterprise 45 + 10.833… + 24 = 79.833… → 3 stars.
+        rows = [branch_row(policy, f"T{i}", t, survey=(12, 0, 8), industry_projects=0)
+                for i, t in enumerate(["village", "urban_community", "enterprise"])]
+        b = evaluate(policy, rows).branches
+        assert b["score"].tolist() == pytest.approx([69 + 15 * 21 / 26, 84, 69 + 15 * 13 / 18], abs=1e-9)
+        assert b["stars"].tolist() == [4, 4, 3]
+
+    def test_type_survey_share_renormalises_its_dimensions(self, policy):
+        # A type's own survey share of 0.5 leaves 0.5 for the dimensions (0.125 each) for that
+        # type only: the worked branch as a village scores 12.5 × 2.85 + 50 × 0.85 = 78.125.
+        d = policy.to_dict()
+        d["branch"]["types"]["village"]["satisfaction_share"] = {"value": 0.5, "assumption": "test"}
+        p = bs.Policy(d)
+        rows = [worked_row(policy), {**worked_row(policy), "branch_id": "W2", "type": "social_org"}]
+        b = evaluate(p, rows).branches
+        assert b["score"].iloc[0] == pytest.approx(78.125, abs=1e-9)
+        assert b["score"].iloc[1] == pytest.approx(evaluate(policy, rows).branches["score"].iloc[1])
+
+
+# -- vetoes, cut points, weak ----------------------------------------------------------------
+class TestVetoes:
+    def test_vacant_secretary_caps_at_zero_and_designates_weak(self, policy):
+        # Full marks except the secretary (−4 of 26): 15 × 22/26 + 45 + 40 = 97.69… → 5 stars
+        # before the veto, 0 after; weak though the score is high.
+        b = evaluate(policy, [branch_row(policy, secretary_in_post=0)]).branches.iloc[0]
+        assert b["score"] == pytest.approx(85 + 15 * 22 / 26, abs=1e-9)
+        assert (b["stars"], b["weak"], b["talk"], b["vetoes"]) == (0, True, True, "secretary_vacant")
+
+    def test_major_violation_caps_at_zero_and_designates_weak(self, policy):
+        b = evaluate(policy, [branch_row(policy, no_major_violation=0)]).branches.iloc[0]
+        assert (b["stars"], b["weak"], b["vetoes"]) == (0, True, "major_violation")
+
+    def test_meetings_neglected_caps_at_three_without_weak(self, policy):
+        # 5 committee meetings: 4 − 0.5 × 7 = 0.5 points → activities 21.5/25 → 12.9; score 97.9.
+        b = evaluate(policy, [branch_row(policy, committee_meetings=5)]).branches.iloc[0]
+        assert b["score"] == pytest.approx(97.9, abs=1e-9)
+        assert (b["stars"], b["weak"], b["talk"], b["vetoes"]) == (3, False, False, "meetings_neglected")
+
+    def test_veto_threshold_is_strictly_below(self, policy):
+        # 6 meetings is not "below 6": no veto.
+        b = evaluate(policy, [branch_row(policy, committee_meetings=6)]).branches.iloc[0]
+        assert (b["stars"], b["vetoes"]) == (5, "")
+
+    def test_several_vetoes_the_lowest_cap_wins(self, policy):
+        b = evaluate(policy, [branch_row(policy, secretary_in_post=0, committee_meetings=0)]).branches
+        assert (b["stars"].iloc[0], b["weak"].iloc[0]) == (0, True)
+        assert b["vetoes"].iloc[0] == "secretary_vacant,meetings_neglected"
+
+    def test_apply_vetoes_directly(self, policy):
+        rules = scoring.compile_branch_rules(policy)
+        facts = np.ones((3, len(rules.indicators.facts))) * 12
+        col = {f: j for j, f in enumerate(rules.indicators.facts)}
+        facts[1, col["secretary_in_post"]] = 0
+        facts[2, col["committee_meetings"]] = 5.99
+        stars, weak, fired = scoring.apply_vetoes(np.array([5, 5, 5]), facts, rules)
+        assert stars.tolist() == [5, 0, 3]
+        assert weak.tolist() == [False, True, False]
+        assert fired.sum(axis=1).tolist() == [0, 1, 1]
+
+
+class TestCutPoints:
+    def test_star_levels_on_and_around_the_cuts(self):
+        scores = np.array([0, 69.999999, 70, 79.99, 80, 89.99, 90, 100])
+        got = scoring.star_levels(scores, np.array([3, 4, 5]), np.array([70.0, 80, 90]))
+        assert got.tolist() == [0, 0, 3, 3, 4, 4, 5, 5]
+
+    def test_star_levels_with_every_level(self):
+        got = scoring.star_levels(np.array([10, 20, 45, 94.9, 95]), np.array([1, 2, 3, 4, 5]),
+                                  np.array([20.0, 40, 60, 80, 95]))
+        assert got.tolist() == [0, 1, 2, 4, 5]
+
+    @pytest.mark.parametrize("survey, score, stars", [
+        ((3, 0, 1), 90.0, 5),   # 60 + 40 × 0.75 = 90 exactly
+        ((1, 0, 1), 80.0, 4),   # 60 + 40 × 0.5 = 80 exactly
+        ((1, 0, 3), 70.0, 3),   # 60 + 40 × 0.25 = 70 exactly
+    ])
+    def test_score_exactly_on_a_cut_gets_that_star(self, policy, survey, score, stars):
+        b = evaluate(policy, [branch_row(policy, survey=survey)]).branches.iloc[0]
+        assert b["score"] == score          # exactly: no 69.99999999999999
+        assert b["stars"] == stars
+
+    def test_a_hair_below_the_cut(self, policy):
+        # Dues 0.99 costs 0.04 of institution's 25 points: 15 × 24.96/25 = 14.976; 69.976 → no star.
+        b = evaluate(policy, [branch_row(policy, survey=(1, 0, 3), dues_on_time_share=0.99)]).branches
+        assert b["score"].iloc[0] == pytest.approx(69.976, abs=1e-9)
+        assert b["stars"].iloc[0] == 0 and not b["weak"].iloc[0]
+
+    def test_cut_set_by_update_to_a_computed_score(self, policy):
+        # The worked branch scores 76.75: with the four-star cut at exactly 76.75 it has 4 stars,
+        # with the cut at 76.76 it stays at 3.
+        on = policy.update({"branch.star_cuts.4": WORKED_SCORE})
+        above = policy.update({"branch.star_cuts.4": 76.76})
+        assert evaluate(on, [worked_row(policy)]).branches["stars"].iloc[0] == 4
+        assert evaluate(above, [worked_row(policy)]).branches["stars"].iloc[0] == 3
+        rules = scoring.compile_branch_rules(on)
+        out = outcome_of(on, [worked_row(policy)])
+        assert scoring.star_levels(out["score"], rules.star_levels, rules.star_cuts).tolist() == [4]
+
+    def test_weak_below_sixty(self, policy):
+        # All dissatisfied: 60 exactly → not weak (weak is *below* 60); with dues 0.99, 59.976 → weak.
+        rows = [branch_row(policy, "A", survey=(0, 0, 5)),
+                branch_row(policy, "B", survey=(0, 0, 5), dues_on_time_share=0.99)]
+        b = evaluate(policy, rows).branches
+        assert b["score"].tolist() == pytest.approx([60.0, 59.976], abs=1e-9)
+        assert b["weak"].tolist() == [False, True]
+        assert b["talk"].tolist() == [False, True]
+        assert b["stars"].tolist() == [0, 0]
+
+
+# -- members ----------------------------------------------------------------------------------
+class TestMembers:
+    def test_annual_is_eighty_twenty(self, policy):
+        rules = scoring.compile_member_rules(policy)
+        monthly = np.array([80.0, 90, 70, 60])
+        member = np.array([0, 0, 0, 1])
+        # member 0: M = 80, A = 50 → 0.8 × 80 + 0.2 × 50 = 74; member 1: M = 60, A = 100 → 68.
+        got = scoring.annual_scores(monthly, member, 2, np.array([50.0, 100]), rules)
+        assert got.tolist() == pytest.approx([74, 68])
+        half = scoring.compile_member_rules(policy.update({"member.monthly_share": 0.5}))
+        # 0.5 × 80 + 0.5 × 50 = 65; 0.5 × 60 + 0.5 × 100 = 80.
+        got = scoring.annual_scores(monthly, member, 2, np.array([50.0, 100]), half)
+        assert got.tolist() == pytest.approx([65, 80])
+
+    def test_member_without_months_is_nan(self):
+        rules = MemberRules((), None, 0.8, 0.2, np.array([50.0, 60, 75, 90]))
+        got = scoring.annual_scores(np.array([70.0]), np.array([0]), 2, np.array([50.0, 50]), rules)
+        assert got[0] == pytest.approx(66) and np.isnan(got[1])
+
+    def test_grades_at_and_around_the_cuts(self, policy):
+        rules = scoring.compile_member_rules(policy)
+        annual = np.array([0, 49.99, 50, 59.99, 60, 74.99, 75, 89.99, 90, 100])
+        names = [scoring.GRADES[g] for g in scoring.member_grades(annual, rules)]
+        assert names == ["unqualified", "unqualified", "warning", "warning", "basic", "basic",
+                         "qualified", "qualified", "excellent", "excellent"]
+
+    def test_monthly_score_by_hand_with_type_override(self, policy):
+        rules = scoring.compile_member_rules(policy)
+        ent = policy.branch_types.index("enterprise")   # enterprise maximum: 95 points
+        facts = pd.DataFrame([
+            month_row(policy, "m", 1),                                       # full → 100
+            month_row(policy, "m", 2, post_targets_share=0.5),               # −3 of post_role 6
+            month_row(policy, "m", 3, zero=True, five_shows_count=5, commendations=1),  # 5 + 2
+            month_row(policy, "m", 4, good_deeds=1, commendations=2),        # bonus, capped at 100
+            month_row(policy, "m", 5, zero=True),                            # 0
+        ])[list(rules.indicators.facts)].to_numpy(float)
+        got = scoring.monthly_scores(facts, np.full(5, ent), rules)
+        assert got.tolist() == pytest.approx([100, 100 * 92 / 95, 100 * 7 / 95, 100, 0])
+
+    def test_through_evaluate_tables(self, policy):
+        # One full month (100) and one empty month (0): M = 50.
+        #   A: appraisal 50    → 40 + 10    = 50    → warning (exactly on the cut) → mentoring
+        #   B: appraisal 49.95 → 40 + 9.99  = 49.99 → unqualified                 → handling
+        #   C: one full month only, appraisal 50 → 80 + 10 = 90 → excellent (on the cut)
+        #   D: appraisal 100   → 40 + 20    = 60    → basic
+        members = [{"member_id": m, "branch_id": "X1", "category": "in_service", "appraisal": a}
+                   for m, a in (("A", 50), ("B", 49.95), ("C", 50), ("D", 100))]
+        months = [month_row(policy, m, 1) for m in "ABCD"]
+        months += [month_row(policy, m, 2, zero=True) for m in "ABD"]
+        r = evaluate(policy, [branch_row(policy)], members, months)
+        m = r.members.set_index("member_id")
+        assert m["months"].tolist() == [2, 2, 1, 2]
+        assert m["monthly_mean"].tolist() == [50, 50, 100, 50]
+        assert m["annual"].tolist() == pytest.approx([50, 49.99, 90, 60], abs=1e-9)
+        assert m["grade"].tolist() == ["warning", "unqualified", "excellent", "basic"]
+        assert m["mentoring"].tolist() == [True, False, False, False]
+        assert m["handling"].tolist() == [False, True, False, False]
+        assert r.grade_counts().to_dict() == {"excellent": 1, "qualified": 0, "basic": 1,
+                                              "warning": 1, "unqualified": 1}
+        # Monthly share 0.5: A 25 + 25 = 50, B 25 + 24.975 = 49.975, C 50 + 25 = 75, D 25 + 50 = 75.
+        half = policy.update({"member.monthly_share": 0.5})
+        m = evaluate(half, [branch_row(policy)], members, months).members
+        assert m["annual"].tolist() == pytest.approx([50, 49.975, 75, 75], abs=1e-9)
+        assert m["grade"].tolist() == ["warning", "unqualified", "qualified", "qualified"]
+
+    def test_member_consequences(self):
+        mentoring, handling = scoring.member_consequences(np.array([0, 1, 2, 3, 4]))
+        assert mentoring.tolist() == [False, True, False, False, False]
+        assert handling.tolist() == [True, False, False, False, False]
+
+
+# -- consequences and structure -------------------------------------------------------------
+class TestConsequences:
+    def test_branch_consequences(self):
+        talk, reorganise, streak = scoring.branch_consequences(
+            np.array([True, True, True, False]), np.array([0, 1, 5, 4]), 2)
+        assert talk.tolist() == [True, True, True, False]
+        assert reorganise.tolist() == [False, True, True, False]
+        assert streak.tolist() == [1, 2, 6, 0]
+
+    def test_two_year_rule_through_evaluate_tables(self, policy):
+        weak = dict(survey=(0, 0, 5), dues_on_time_share=0.99)           # 59.976 → weak
+        rows = [branch_row(policy, "W1", prev_weak=1, **weak),
+                branch_row(policy, "W0", prev_weak=0, **weak),
+                branch_row(policy, "OK", prev_weak=3),                    # fine this year
+                branch_row(policy, "V1", prev_weak=1, secretary_in_post=0)]  # weak by veto
+        b = evaluate(policy, rows).branches.set_index("branch_id")
+        assert b["weak"].tolist() == [True, True, False, True]
+        assert b["talk"].tolist() == [True, True, False, True]
+        assert b["reorganise"].tolist() == [True, False, False, True]
+        assert b["weak_streak"].tolist() == [2, 1, 0, 2]
+        three = policy.update({"consequences.reorganise_after": 3})
+        assert not evaluate(three, rows).branches["reorganise"].any()
+
+    def test_consequence_counts(self, policy):
+        weak = dict(survey=(0, 0, 5), dues_on_time_share=0.99)
+        rows = [branch_row(policy, "W1", prev_weak=1, **weak), branch_row(policy, "W0", **weak),
+                branch_row(policy, "OK")]
+        counts = evaluate(policy, rows).consequence_counts()
+        assert counts.to_dict() == {"talk": 2, "reorganise": 1}
+
+
+class TestStructure:
+    def test_required_level_at_each_threshold(self, policy):
+        n = np.array([2, 3, 6, 7, 50, 51, 99, 100, 150])
+        need = scoring.required_level(n, policy)
+        assert need["level"].tolist() == [0, 0, 0, 0, 0, 1, 1, 2, 2]
+        assert need["committee"].tolist() == [False, False, False, True, True, True, True, True, True]
+        assert need["below_minimum"].tolist() == [True] + [False] * 8
+
+    def test_thresholds_follow_the_policy(self, policy):
+        p = policy.update({"structure.general_branch_from": 40})
+        assert scoring.required_level(np.array([39, 40]), p)["level"].tolist() == [0, 1]
+
+    def test_upgrade_to_column(self, policy):
+        cases = [("branch", 50, ""), ("branch", 51, "general_branch"),
+                 ("branch", 100, "party_committee"), ("general_branch", 60, ""),
+                 ("general_branch", 100, "party_committee"), ("party_committee", 30, ""),
+                 ("branch", 2, "")]
+        rows = [branch_row(policy, f"S{i}", level=lvl, n_members=n) for i, (lvl, n, _) in enumerate(cases)]
+        b = evaluate(policy, rows).branches
+        assert b["upgrade_to"].tolist() == [c[2] for c in cases]
+        assert b["required_level"].tolist() == ["branch", "general_branch", "party_committee",
+                                                "general_branch", "party_committee", "branch", "branch"]
+        assert b["below_minimum"].tolist() == [False] * 6 + [True]
+        up = bs.Result(b, None, policy).upgrade_counts()["count"]
+        assert up.to_dict() == {"upgrade_party_committee": 2, "upgrade_general_branch": 1}
+
+
+# -- invariants -------------------------------------------------------------------------------------
+def perturbed_branches(policy, base: pd.DataFrame, rng: np.random.Generator, n: int) -> pd.DataFrame:
+    """n valid branches: random example rows with every fact and survey count perturbed."""
+    rules = scoring.compile_branch_rules(policy)
+    inds = policy.branch_indicators
+    df = base.iloc[rng.integers(0, len(base), n)].reset_index(drop=True).copy()
+    df["branch_id"] = [f"R{i:04d}" for i in range(n)]
+    df["type"] = rng.choice(policy.branch_types, n)
+    for ind in inds.values():
+        f = ind["fact"]
+        if ind["rule"] == "binary":
+            df[f] = (rng.random(n) < 0.85).astype(float)
+        elif ind["rule"] == "proportion":
+            df[f] = np.clip(df[f] + rng.normal(0, 0.3, n), 0, 1)
+        else:
+            df[f] = np.maximum(0, np.round(df[f] * rng.uniform(0, 1.6, n) + rng.integers(-2, 3, n)))
+    for c in ("survey_satisfied", "survey_basic", "survey_dissatisfied"):
+        df[c] = rng.integers(0, 30, n)
+    df.loc[df[["survey_satisfied", "survey_basic", "survey_dissatisfied"]].sum(axis=1) == 0,
+           "survey_satisfied"] = 1
+    df["n_members"] = rng.integers(1, 200, n)
+    assert set(rules.indicators.facts) <= set(df.columns)
+    return df
+
+
+def _arrays(policy, df):
+    rules = scoring.compile_branch_rules(policy)
+    facts = df[list(rules.indicators.facts)].to_numpy(float)
+    types = pd.Categorical(df["type"], categories=rules.types).codes
+    survey = df[["survey_satisfied", "survey_basic", "survey_dissatisfied"]].to_numpy(float)
+    return rules, facts, types, survey
+
+
+@pytest.fixture(scope="module")
+def population(policy):
+    base = pd.read_csv(EXAMPLES / "branches.csv")
+    rng = np.random.default_rng(20240601)
+    return pd.concat([base, perturbed_branches(policy, base, rng, 400)], ignore_index=True)
+
+
+class TestInvariants:
+    def test_raising_any_fact_never_lowers_score_or_star(self, policy, population):
+        rules, facts, types, survey = _arrays(policy, population)
+        before = scoring.branch_outcome(facts, types, survey, rules)
+        rng = np.random.default_rng(7)
+        checked = 0
+        for j, fact in enumerate(rules.indicators.facts):
+            for delta in (0.01, 0.5, 1.0, rng.uniform(0, 20, len(facts))):
+                raised = facts.copy()
+                raised[:, j] += delta
+                after = scoring.branch_outcome(raised, types, survey, rules)
+                assert (after["score"] >= before["score"] - 1e-9).all(), fact
+                assert (after["stars"] >= before["stars"]).all(), fact
+                assert not (after["weak"] & ~before["weak"]).any(), fact
+                assert not (after["vetoes"] & ~before["vetoes"]).any(), fact
+                checked += 1
+        assert checked == 4 * len(rules.indicators.facts)
+
+    def test_some_raise_does_change_scores(self, policy, population):
+        # Guard for the test above: the perturbed population is not all at full marks.
+        rules, facts, types, survey = _arrays(policy, population)
+        before = scoring.branch_outcome(facts, types, survey, rules)["score"]
+        raised = facts + 1
+        assert (scoring.branch_outcome(raised, types, survey, rules)["score"] > before).sum() > 100
+
+    def test_raising_facts_in_the_example_tables(self, policy, examples):
+        # Through evaluate_tables, staying inside the allowed ranges (binary and shares ≤ 1).
+        b = examples["branches"]
+        before = bs.evaluate_tables(policy, b).branches
+        for ind in policy.branch_indicators.values():
+            f = ind["fact"]
+            raised = b.copy()
+            cap = 1.0 if ind["rule"] in ("binary", "proportion") else np.inf
+            raised[f] = np.minimum(raised[f] + 1, cap)
+            after = bs.evaluate_tables(policy, raised).branches
+            assert (after["score"] >= before["score"] - 1e-9).all(), f
+            assert (after["stars"] >= before["stars"]).all(), f
+
+    def test_raising_satisfied_count_never_lowers_the_score(self, policy, population):
+        rules, facts, types, survey = _arrays(policy, population)
+        before = scoring.branch_outcome(facts, types, survey, rules)
+        for extra in (1, 5, 100):
+            more = survey.copy()
+            more[:, 0] += extra
+            after = scoring.branch_outcome(facts, types, more, rules)
+            assert (after["score"] >= before["score"] - 1e-9).all()
+            assert (after["stars"] >= before["stars"]).all()
+        # Moving one dissatisfied answer to satisfied raises the score where there is one.
+        moved = survey.copy()
+        has = moved[:, 2] > 0
+        moved[has, 2] -= 1
+        moved[has, 0] += 1
+        after = scoring.branch_outcome(facts, types, moved, rules)["score"]
+        assert (after[has] > before["score"][has]).all()
+
+    def test_scores_stay_in_0_100_for_extreme_facts(self, policy):
+        rules = scoring.compile_branch_rules(policy)
+        rng = np.random.default_rng(99)
+        n, k = 2000, len(rules.indicators.facts)
+        menu = np.array([-1e9, -3, -0.5, 0, 0.3, 0.999, 1, 2, 12, 50, 1e9])
+        facts = np.where(rng.random((n, k)) < 0.5, rng.choice(menu, (n, k)), rng.uniform(-5, 40, (n, k)))
+        facts[:2] = [[1e12] * k, [-1e12] * k]                    # all huge, all hugely negative
+        survey = rng.integers(0, 10**6, (n, 3)).astype(float)
+        survey[:, 0] += 1
+        survey[0] = [5, 0, 0]
+        survey[1] = [0, 0, 5]
+        types = rng.integers(0, len(rules.types), n)
+        out = scoring.branch_outcome(facts, types, survey, rules)
+        assert np.isfinite(out["score"]).all()
+        assert (out["score"] >= 0).all() and (out["score"] <= 100).all()
+        assert out["score"][0] == 100.0
+        assert set(np.unique(out["stars"])) <= {0, 3, 4, 5}
+
+    def test_star_counts_add_up_to_the_branches(self, policy, population, examples):
+        for table in (examples["branches"], population):
+            r = bs.evaluate_tables(policy, table)
+            counts = r.star_counts()
+            assert counts.drop(index="weak")["count"].sum() == len(table)
+            assert counts.loc["weak", "count"] == r.branches["weak"].sum()
+            assert counts.drop(index="weak")["share"].sum() == pytest.approx(1)
+
+    def test_star_counts_with_every_star_level(self, policy, population):
+        d = policy.to_dict()
+        d["branch"]["star_cuts"]["1"] = {"value": 40, "assumption": "test"}
+        d["branch"]["star_cuts"]["2"] = {"value": 55, "assumption": "test"}
+        r = bs.evaluate_tables(bs.Policy(d), population)
+        counts = r.star_counts()["count"]
+        assert list(counts.index) == ["five_star", "four_star", "three_star", "two_star", "one_star",
+                                      "no_star", "weak"]
+        assert counts.drop("weak").sum() == len(population)
+
+    @pytest.mark.xfail(strict=True, reason="BUG: Result.star_counts lists only levels that have a cut "
+                       "(plus 0); a veto capping at a level without a cut (max_star 2 under cuts "
+                       "3/4/5) drops those branches from the counts")
+    def test_star_counts_add_up_when_a_veto_caps_below_the_cuts(self, policy, examples):
+        reform = policy.update({"branch.vetoes.meetings_neglected.max_star": 2})
+        b = examples["branches"]
+        b["committee_meetings"] = 5                    # the veto fires everywhere
+        r = bs.evaluate_tables(reform, b)
+        assert (r.branches["stars"] == 2).any()
+        assert r.star_counts().drop(index="weak")["count"].sum() == len(b)
+
+    def test_evaluation_is_deterministic(self, policy, population):
+        a = bs.evaluate_tables(policy, population).branches
+        b = bs.evaluate_tables(policy, population.sample(frac=1, random_state=3)).branches
+        pd.testing.assert_frame_equal(a.set_index("branch_id").sort_index(),
+                                      b.set_index("branch_id").sort_index())
