@@ -10,9 +10,12 @@ from .evaluate import Result, evaluate_tables, published_counts
 from .explain import explain
 from .model import GeneratorParams, generate
 from .population import Population, evaluate, load_population
+from . import sensitivity
+from .sensitivity import sweep
 from .policy import Policy, data_path
 
 __all__ = ["Policy", "BranchsimError", "PolicyError", "DataError", "scoring", "data_path",
            "Result", "evaluate_tables", "published_counts", "explain",
-           "GeneratorParams", "generate", "Population", "evaluate", "load_population"]
+           "GeneratorParams", "generate", "Population", "evaluate", "load_population",
+           "sensitivity", "sweep"]
 __version__ = "0.1.0"

@@ -9,8 +9,10 @@ Two parts, each identified by its own targets:
   exactly from the log-normal size model (no simulation noise).
 * **quality** — ``branch_quality.loc`` (where scores sit), ``scale``
   (spread: the 4-star and 5-star counts), ``skew`` (right skew: many 60–70
-  scores, few below 60) and ``tail`` (tail weight: the weak count) are fitted
-  to 41 five-star, 173 four-star, 422 three-star and 19 weak units. The
+  scores, few below 50), ``tail`` (tail weight) and
+  ``measurement.veto_offset`` (how rarely veto facts such as a vacant
+  secretary post occur: the weak count beside the lower tail) are fitted to
+  41 five-star, 173 four-star, 422 three-star and 19 weak units. The
   expected counts are estimated as the mean over a fixed set of seeds at city
   scale with common random numbers, so the objective is deterministic;
   Nelder–Mead minimises the sum of squared relative errors.
@@ -30,7 +32,9 @@ from .population import evaluate
 
 __all__ = ["calibrate", "targets", "expected_upgrades", "expected_counts", "CalibrationResult"]
 
-QUALITY = ("branch_quality.loc", "branch_quality.scale", "branch_quality.skew", "branch_quality.tail")
+QUALITY = ("branch_quality.loc", "branch_quality.scale", "branch_quality.skew", "branch_quality.tail",
+           "measurement.veto_offset")
+_STEPS = (0.03, 0.02, 0.3, 0.2, 0.05)   # initial Nelder-Mead simplex
 STRUCTURE = ("structure.size_sigma", "structure.p_underlevel")
 STAR_TARGETS = ("five_star", "four_star", "three_star", "weak")
 
@@ -123,7 +127,7 @@ def calibrate(policy: Policy | None = None, *, seeds=range(20), n_branches: int 
         bar = tqdm(total=maxiter, desc="calibrate")
 
     def loss(x):
-        if x[1] <= 0 or x[3] <= 0.2:
+        if x[1] <= 0 or x[3] <= 0.2 or x[4] < 0:
             return 1e6
         p = params.with_values(dict(zip(QUALITY, map(float, x))))
         c = expected_counts(p, policy, seeds, n)
@@ -132,7 +136,7 @@ def calibrate(policy: Policy | None = None, *, seeds=range(20), n_branches: int 
         return float(sum((c[k] / tgt[k] - 1) ** 2 for k in STAR_TARGETS))
 
     x0 = np.array([params.get(k) for k in QUALITY])
-    simplex = np.vstack([x0, x0 + np.diag([0.03, 0.02, 0.3, 0.2])])
+    simplex = np.vstack([x0, x0 + np.diag(_STEPS)])
     sol = optimize.minimize(loss, x0, method="Nelder-Mead",
                             options={"maxiter": maxiter, "xatol": 1e-4, "fatol": 1e-7,
                                      "initial_simplex": simplex})
@@ -142,7 +146,7 @@ def calibrate(policy: Policy | None = None, *, seeds=range(20), n_branches: int 
     achieved = expected_counts(params, policy, seeds, n).to_dict()
     achieved.update(expected_upgrades(params, policy, n))
     ident = {**{k: "branch_quality.loc, scale, skew" for k in ("five_star", "four_star", "three_star")},
-             "weak": "branch_quality.tail (with skew)",
+             "weak": "branch_quality.tail, measurement.veto_offset (vacancies, violations)",
              "upgrade_party_committee": "structure.size_sigma, p_underlevel",
              "upgrade_general_branch": "structure.size_sigma, p_underlevel"}
     fit = pd.DataFrame({"target": tgt, "achieved": pd.Series(achieved)}).loc[list(ident)]

@@ -70,6 +70,19 @@ def cmd_explain(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    from .calibration import calibrate
+    result = calibrate(_policy(args), seeds=range(args.seeds), maxiter=args.maxiter, write=args.write,
+                       progress=True)
+    with pd.option_context("display.width", 200):
+        print(result.fit.to_string(float_format=lambda v: f"{v:.4g}"))
+    print("\nfitted:", {k: round(v, 6) for k, v in result.params.values["branch_quality"].items()},
+          {k: round(v, 6) for k, v in result.params.values["structure"].items()})
+    if args.write:
+        print(f"written to {data_path('generator.yaml')}")
+    return 0
+
+
 def cmd_policy(args) -> int:
     policy = _policy(args)
     print(repr(policy))
@@ -102,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--branch", metavar="ID")
     g.add_argument("--member", metavar="ID")
     p.set_defaults(func=cmd_explain)
+    p = sub.add_parser("calibrate", help="fit the generator to the published figures (docs/calibration.md)")
+    p.add_argument("--policy", metavar="FILE")
+    p.add_argument("--seeds", type=int, default=20, help="seeds 0..N-1 estimate the expectation (default 20)")
+    p.add_argument("--maxiter", type=int, default=600, help="Nelder-Mead iterations (default 600)")
+    p.add_argument("--write", action="store_true", help="store the fitted values in data/generator.yaml")
+    p.set_defaults(func=cmd_calibrate)
     p = sub.add_parser("policy", help="show a policy; --parameters lists every parameter with provenance")
     p.add_argument("--policy", metavar="FILE")
     p.add_argument("--parameters", action="store_true")

@@ -24,6 +24,9 @@ The measurement model (parameters in ``data/generator.yaml``):
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,10 +39,20 @@ from .scoring import STRUCTURE_LEVELS, _columns_by_rule, compile_branch_rules, c
 __all__ = ["BLOCK", "GeneratorParams", "generate", "block_stream"]
 
 #: Branches per seed block. Processing chunks are whole numbers of blocks.
-BLOCK = 1024
+BLOCK = 256
 _STRUCTURE, _BRANCH, _MEMBER, _MONTHS, _INDICATORS = range(5)
 CATEGORIES = ("in_service", "retired", "farmer", "mobile")
 _VETO_FACTS = ("secretary_in_post", "no_major_violation")
+
+
+def _workers(workers: int | None) -> int:
+    if workers is None:
+        return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                          else os.cpu_count() or 1))
+    if not isinstance(workers, (int, np.integer)) or workers < 1:
+        from .errors import BranchsimError
+        raise BranchsimError(f"workers must be a positive whole number, got {workers!r}")
+    return int(workers)
 
 
 def block_stream(seed: np.random.SeedSequence, purpose: int, block: int) -> np.random.Generator:
@@ -79,7 +92,7 @@ class GeneratorParams:
     def load(cls, path=None) -> "GeneratorParams":
         path = data_path("generator.yaml") if path is None else path
         with open(path, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
+            doc = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         return cls(_values(doc), doc)
 
     def get(self, dotted: str):
@@ -213,11 +226,11 @@ def _member_block(rng_m, rng_mm, q_branch, t_branch, size, rules, offsets, order
     appraisal = np.clip(np.round(100 * (q + impression + mm["appraisal_noise"] * rng_m.standard_normal(n)), 1),
                         0, 100)
     f32 = np.float32
-    base = q.astype(f32)[:, None] + offsets.astype(f32)[None, :] \
-        + f32(mm["indicator_noise"]) * rng_m.standard_normal((n, k), dtype=f32)
-    shock = f32(mm["month_noise"]) * rng_mm.standard_normal((n, 12), dtype=f32)
-    _monthly_facts(rng_mm, base[:, order], shock, ind, order,
-                   f32(params.get("measurement.proportion_noise")), out)
+    # Indicator-major layout (k, 12, n): every rule form works on long contiguous runs.
+    base = offsets.astype(f32)[order, None] + q.astype(f32)[None, :] \
+        + f32(mm["indicator_noise"]) * rng_m.standard_normal((k, n), dtype=f32)
+    shock = f32(mm["month_noise"]) * rng_mm.standard_normal((12, n), dtype=f32)
+    _monthly_facts(rng_mm, base, shock, ind, order, f32(params.get("measurement.proportion_noise")), out)
     return owner, q, cat, appraisal
 
 
@@ -225,41 +238,44 @@ _SUB = 1024  # members per cache-sized piece of the monthly hot path (fixed: par
 
 
 def _monthly_facts(rng, base, shock, ind, order, prop_noise, out):
-    """Twelve months of facts for ``n`` members into ``out`` ``(n, 12, k)``, columns in ``order``.
+    """Twelve months of facts for ``n`` members into ``out`` ``(k, 12, n)``, indicators in ``order``.
 
     The hot path of generation: one uniform per value, computed in place on
-    contiguous runs of columns that share a rule form, in pieces of
-    :data:`_SUB` members so the working set stays in cache.
+    contiguous slabs of indicators that share a rule form, in pieces of
+    :data:`_SUB` members so the working set stays in cache. ``base`` is the
+    member-indicator attainment ``(k, n)``, ``shock`` the month shock ``(12, n)``.
     """
     f32 = np.float32
-    k = base.shape[1]
+    k, n = base.shape
     kind = ind.kind[order]
-    required = ind.required[order].astype(f32)
+    col = (slice(None), None, None)
+    required = ind.required[order].astype(f32)[col]
     cap = ind.max_points.max(axis=0)[order].astype(f32)
     per_unit = ind.per_unit[order].astype(f32)
-    bonus_scale = f32(2) * cap / np.where(per_unit > 0, per_unit, f32(1))
+    bonus_scale = (f32(2) * cap / np.where(per_unit > 0, per_unit, f32(1)))[col]
     runs = [(code, slice(c[0], c[-1] + 1)) for code in range(4)
             if len(c := np.flatnonzero(kind == code))]
-    u = np.empty((min(_SUB, len(base)), 12, k), dtype=f32)
-    for lo in range(0, len(base), _SUB):
-        hi = min(lo + _SUB, len(base))
-        o, uu_all = out[lo:hi], u[:hi - lo]
-        np.add(base[lo:hi, None, :], shock[lo:hi, :, None], out=o)      # attainment p, unclipped
-        rng.random(out=uu_all, dtype=f32)
+    for lo in range(0, n, _SUB):
+        hi = min(lo + _SUB, n)
+        o = out[:, :, lo:hi]
+        np.add(base[:, None, lo:hi], shock[None, :, lo:hi], out=o)      # attainment p, unclipped
+        u = rng.random((k, 12, hi - lo), dtype=f32)
         for code, sl in runs:
-            p, uu = o[:, :, sl], uu_all[:, :, sl]
+            p, uu = o[sl], u[sl]
             if code == 0:      # met if u < p (p outside [0, 1] needs no clip here)
                 np.less(uu, p, out=p)
             elif code == 1:    # a count against the requirement, floor(required * p + u)
                 p *= required[sl]
                 p += uu
                 np.floor(p, out=p)
-                np.clip(p, f32(0), required[sl], out=p)
+                np.maximum(p, f32(0), out=p)
+                np.minimum(p, required[sl], out=p)
             elif code == 2:    # a reported share
                 uu -= f32(0.5)
                 uu *= prop_noise
                 p += uu
-                np.clip(p, f32(0), f32(1), out=p)
+                np.maximum(p, f32(0), out=p)
+                np.minimum(p, f32(1), out=p)
             else:              # bonus units; the cap is reached at p = 0.5
                 p *= bonus_scale[sl]
                 p += uu
@@ -272,8 +288,8 @@ def _ids(prefix: str, start: int, n: int, width: int) -> np.ndarray:
 
 
 def generate(policy: Policy | None = None, *, seed=0, n_branches: int | None = None,
-             members: bool = True, chunk_size: int = 8 * BLOCK, params: GeneratorParams | None = None,
-             progress: bool = False):
+             members: bool = True, chunk_size: int = 32 * BLOCK, params: GeneratorParams | dict | None = None,
+             workers: int | None = None, progress: bool = False):
     """Generate a population: truth plus noisy measurements, calibrated to the published city.
 
     Parameters
@@ -290,8 +306,13 @@ def generate(policy: Policy | None = None, *, seed=0, n_branches: int | None = N
     chunk_size : int
         Branches processed at once (rounded up to whole seed blocks of
         :data:`BLOCK`); changes memory use, never the numbers.
-    params : GeneratorParams, optional
-        Generator parameters (default: ``data/generator.yaml``).
+    params : GeneratorParams or dict, optional
+        Generator parameters (default: ``data/generator.yaml``); a dict of
+        dotted paths changes some of the defaults, e.g.
+        ``{"measurement.survey_residents": 5}``.
+    workers : int, optional
+        Threads over seed blocks (default: the machine's cores, at most 8);
+        changes speed, never the numbers.
     progress : bool
         Show a progress bar over chunks.
 
@@ -306,6 +327,8 @@ def generate(policy: Policy | None = None, *, seed=0, n_branches: int | None = N
     from .errors import BranchsimError
     policy = Policy.load() if policy is None else policy
     params = GeneratorParams.load() if params is None else params
+    if isinstance(params, dict):
+        params = GeneratorParams.load().with_values(params)
     root = as_seed_sequence(seed)
     n = int(params.get("scale.n_branches") if n_branches is None else n_branches)
     if n < 1 or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
@@ -329,26 +352,39 @@ def generate(policy: Policy | None = None, *, seed=0, n_branches: int | None = N
     starts = np.cumsum([0] + [int(s[1].sum()) for s in structure])
     k = len(mrules.indicators.ids)
     order = np.argsort(mrules.indicators.kind, kind="stable")   # member fact columns grouped by rule
-    months = np.empty((int(starts[-1]) * 12, k), dtype=np.float32) if members else None
-    parts_b, parts_m = [], []
+    # Member-month facts, indicator-major: pandas keeps a frame's columns as one
+    # (columns, rows) block, so this array becomes the frame without a copy.
+    months = np.empty((k, int(starts[-1]) * 12), dtype=np.float32) if members else None
+
+    def measure(blk):
+        # One seed block: its own streams and its own slice of ``months``, so
+        # blocks run in any order on any number of threads with the same numbers.
+        t, size, level, q = structure[blk]
+        facts, survey = _branch_block(block_stream(root, _BRANCH, blk), q, t, size, brules, b_off, params)
+        part_m = None
+        if members:
+            out = months[:, starts[blk] * 12:starts[blk + 1] * 12].reshape(k, 12, -1)
+            part_m = (blk * BLOCK, *_member_block(
+                block_stream(root, _MEMBER, blk), block_stream(root, _MONTHS, blk),
+                q, t, size, mrules, m_off, order, params, cat_cum, out))
+        return (t, size, level, q, facts, survey), part_m
+
     chunks = range(0, n_blocks, blocks_per_chunk)
     if progress:
         from tqdm.auto import tqdm
         chunks = tqdm(chunks, desc="generate", unit="chunk")
-    for first in chunks:
-        for blk in range(first, min(first + blocks_per_chunk, n_blocks)):
-            t, size, level, q = structure[blk]
-            facts, survey = _branch_block(block_stream(root, _BRANCH, blk), q, t, size, brules, b_off, params)
-            parts_b.append((t, size, level, q, facts, survey))
-            if members:
-                out = months[starts[blk] * 12:starts[blk + 1] * 12].reshape(-1, 12, k)
-                parts_m.append((blk * BLOCK, *_member_block(
-                    block_stream(root, _MEMBER, blk), block_stream(root, _MONTHS, blk),
-                    q, t, size, mrules, m_off, order, params, cat_cum, out)))
+    parts = []
+    workers = _workers(workers)
+    with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+        run = pool.map if pool is not None else map   # numpy releases the GIL in fills and ufuncs
+        for first in chunks:
+            parts += run(measure, range(first, min(first + blocks_per_chunk, n_blocks)))
+    parts_b = [p for p, _ in parts]
+    parts_m = [p for _, p in parts if p is not None]
     branches = _branch_frame(parts_b, brules, types, n)
     if not members:
         return Population(branches, None, None, seed=root, params=params)
-    mem, month_frame = _member_frames(parts_m, months, [mrules.indicators.facts[i] for i in order])
+    mem, month_frame = _member_frames(parts_m, months, [mrules.indicators.facts[i] for i in order], starts)
     return Population(branches, mem, month_frame, seed=root, params=params)
 
 
@@ -366,7 +402,7 @@ def _branch_frame(parts, rules, types, n) -> pd.DataFrame:
     return pd.DataFrame(frame)
 
 
-def _member_frames(parts, months: np.ndarray, columns: list[str]):
+def _member_frames(parts, months: np.ndarray, columns: list[str], starts: np.ndarray):
     owner = np.concatenate([lo + p[0] for lo, *p in parts])
     q, cat, appraisal = (np.concatenate([p[i] for _, *p in parts]) for i in (1, 2, 3))
     n_members = len(owner)
@@ -375,9 +411,14 @@ def _member_frames(parts, months: np.ndarray, columns: list[str]):
     members = pd.DataFrame({"member_id": ids, "branch_id": branch_ids[owner],
                             "category": np.array(CATEGORIES, dtype=object)[cat],
                             "appraisal": appraisal, "true_quality": q})
-    frame = pd.DataFrame(months, columns=columns, copy=False)
-    frame.insert(0, "month", np.tile(np.arange(1, 13, dtype=np.int64), n_members))
-    frame.insert(0, "member_id", np.repeat(ids, 12))
+    # Rows follow the generation layout: seed block, then month, then member.
+    # The id is stored once per member (a categorical), not as twelve strings.
+    sizes = np.diff(starts)
+    codes = np.concatenate([np.tile(np.arange(s, s + m), 12) for s, m in zip(starts[:-1], sizes)])
+    month = np.concatenate([np.repeat(np.arange(1, 13, dtype=np.int64), m) for m in sizes])
+    frame = pd.DataFrame(months.T, columns=columns, copy=False)
+    frame.insert(0, "month", month)
+    frame.insert(0, "member_id", pd.Categorical.from_codes(codes, categories=pd.Index(ids)))
     return members, frame
 
 

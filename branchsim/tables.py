@@ -124,6 +124,19 @@ def _check_frame(df, cols: list[Column], name: str, problems: list[str]) -> pd.D
         if missing.any() and col.default is not None:   # an empty optional cell means the default
             raw = raw.where(~missing, col.default)
             missing = np.zeros(len(raw), dtype=bool)
+        if col.kind in ("id", "text", "choice") and isinstance(raw.dtype, pd.CategoricalDtype) \
+                and not missing.any():
+            # Keep a categorical (e.g. member_id repeated over months) as one: same values,
+            # categories as text, no twelve-fold copies of strings.
+            cats = raw.cat.categories.map(str)
+            values = pd.Series(pd.Categorical.from_codes(raw.cat.codes, categories=cats))
+            if col.choices and not set(cats[np.unique(raw.cat.codes)]) <= set(col.choices):
+                bad = ~values.isin(col.choices).to_numpy()
+                problems.append(f"{name}, column {col.name!r}: unknown value(s) "
+                                f"{sorted(set(values[bad]))[:5]} in {_rows(bad, raw.index)}; "
+                                f"allowed: {', '.join(col.choices)}")
+            out[col.name] = values
+            continue
         if col.kind in ("id", "text", "choice"):
             if missing.any() and col.kind != "text":
                 problems.append(f"{name}, column {col.name!r}: empty in {_rows(missing, raw.index)}; "
@@ -169,7 +182,8 @@ def _check_frame(df, cols: list[Column], name: str, problems: list[str]) -> pd.D
     extra = [c for c in df.columns if c not in known]
     for c in extra:  # extra columns are kept (a researcher's own covariates), untouched
         out[c] = df[c].reset_index(drop=True)
-    return out
+    order = [c for c in df.columns if c in out.columns] + [c for c in out.columns if c not in df.columns]
+    return out[order]   # the caller's column order, then any defaults added
 
 
 def _duplicates(df, key: str | list[str], name: str, problems: list[str]) -> None:

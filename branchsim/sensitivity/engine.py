@@ -1,0 +1,192 @@
+"""The scenario axis: many weight vectors and cut-point sets evaluated together.
+
+A population is *prepared* once under a policy (:func:`prepare`): each
+branch's components (four dimension fractions and the survey rate), its
+veto cap, veto-weak flag and true components. What most "what if"
+questions vary — the satisfaction share, the dimension shares, the star cut
+points and the weak line — then only enter as arrays shaped by scenario
+(:class:`Scenarios`). :func:`run` scores blocks of branches against all
+scenarios with one matrix product per block (``(block, 5) @ (5, S)``),
+turns scores into stars by comparing with each scenario's cuts, and
+accumulates counts, so no Python loop runs over branches or builds a Policy
+per scenario, and the ``(branches, scenarios)`` score matrix is never held
+whole: memory is bounded by the block size.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..policy import Policy
+from ..scoring import apply_vetoes, branch_components, compile_branch_rules, star_levels
+from ..tables import SURVEY_COLUMNS
+
+__all__ = ["Prepared", "Scenarios", "prepare", "run", "BLOCK_ROWS"]
+
+#: Branches scored against all scenarios at once (keeps a block's scores in cache).
+BLOCK_ROWS = 512
+_DECIMALS = 9
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A population's branches reduced to what the scenario axis needs."""
+
+    components: np.ndarray          # (n, c) measured: dimension fractions, survey rate
+    truth: np.ndarray | None        # (n, c) noise-free components, if the population has truth
+    type_idx: np.ndarray            # (n,)
+    types: tuple[str, ...]
+    component_names: tuple[str, ...]
+    cap: np.ndarray                 # (n,) star cap from vetoes (5 = none)
+    veto_weak: np.ndarray           # (n,) a veto designates the unit weak
+    branches: pd.DataFrame          # id, type and the other descriptive columns (for by=)
+
+    @property
+    def n(self) -> int:
+        return len(self.type_idx)
+
+
+def prepare(pop, policy: Policy) -> Prepared:
+    """Compute once what does not change across weight / cut-point scenarios."""
+    from ..model import true_components
+    rules = compile_branch_rules(policy)
+    b = pop.branches
+    t = pd.Categorical(b["type"], categories=rules.types).codes.astype(np.intp)
+    facts = b[list(rules.indicators.facts)].to_numpy(float)
+    _, comp = branch_components(facts, t, b[list(SURVEY_COLUMNS)].to_numpy(float), rules)
+    fired = facts[:, rules.veto_indicator] < rules.veto_below
+    cap = np.where(fired, rules.veto_max_star, 5).min(axis=1, initial=5).astype(np.int8)
+    veto_weak = (fired & rules.veto_weak).any(axis=1)
+    keep = [c for c in b.columns if c in ("branch_id", "type", "level", "parent", "n_members")
+            or not pd.api.types.is_float_dtype(b[c])]
+    return Prepared(comp, true_components(pop, policy), t, rules.types, rules.components, cap,
+                    veto_weak, b[keep].reset_index(drop=True))
+
+
+@dataclass(frozen=True)
+class Scenarios:
+    """Weights, cut points and weak lines of ``S`` scenarios, plus their parameter table."""
+
+    weights: np.ndarray      # (S, t, c) shares of the 100-point score per type
+    levels: np.ndarray       # (L,) star level of each cut, ascending
+    cuts: np.ndarray         # (S, L) minimum score of each level
+    weak_below: np.ndarray   # (S,)
+    table: pd.DataFrame      # one row per scenario: the varied parameters
+
+    def __len__(self) -> int:
+        return len(self.weak_below)
+
+    def subset(self, idx) -> "Scenarios":
+        return Scenarios(self.weights[idx], self.levels, self.cuts[idx], self.weak_below[idx],
+                         self.table.iloc[idx].reset_index(drop=True))
+
+    @classmethod
+    def from_policy(cls, policy: Policy) -> "Scenarios":
+        rules = compile_branch_rules(policy)
+        return cls(rules.weights[None], rules.star_levels, rules.star_cuts[None],
+                   np.array([rules.weak_below]), pd.DataFrame(index=[0]))
+
+
+# Scores are compared on the scale they are rounded to (9 decimals) without
+# rounding the whole block: round(x, 9) >= c  <=>  x >= c - 0.5e-9 for cuts
+# with at most 9 decimals. This keeps the engine's stars identical to
+# branch_outcome's while saving a pass over every block.
+_HALF_ULP = 0.5 * 10.0 ** -_DECIMALS
+
+
+def _scores(comp: np.ndarray, w100: np.ndarray) -> np.ndarray:
+    """Unrounded scores ``comp @ (100 w)`` of a block, ``(B, S)``."""
+    return comp @ w100
+
+
+def _stars(scores, cuts, levels, cap):
+    """Star levels of a (B, S) score block under per-scenario cuts ``(S, L)``, capped by vetoes."""
+    idx = np.zeros(scores.shape, dtype=np.int8)
+    for j in range(cuts.shape[1]):
+        idx += scores >= cuts[:, j] - _HALF_ULP
+    lv = np.concatenate([[0], levels]).astype(np.int8)
+    return np.minimum(lv[idx], cap[:, None])
+
+
+def _count_block(score, sc: Scenarios, cap, veto_weak, counts, weak):
+    """Counts only (no per-branch stars): #(star >= k) = #(score >= c_k and cap >= k)."""
+    capped = np.flatnonzero(cap < 5)
+    at_least = np.zeros((score.shape[1], len(sc.levels) + 1))
+    at_least[:, 0] = len(score)
+    for j, level in enumerate(sc.levels):
+        ge = score >= sc.cuts[:, j] - _HALF_ULP
+        n_ge = np.count_nonzero(ge, axis=0)
+        if len(capped):
+            blocked = capped[cap[capped] < level]
+            n_ge = n_ge - np.count_nonzero(ge[blocked], axis=0)
+        at_least[:, j + 1] = n_ge
+    lv = np.concatenate([[0], sc.levels])
+    for j, level in enumerate(lv):
+        counts[0, :, level] += at_least[:, j] - (at_least[:, j + 1] if j + 1 < len(lv) else 0)
+    below = score < sc.weak_below - _HALF_ULP
+    free = ~veto_weak
+    weak[0] += np.count_nonzero(below[free], axis=0) + np.count_nonzero(veto_weak)
+
+
+def run(prep: Prepared, sc: Scenarios, *, groups: np.ndarray | None = None, n_groups: int = 1,
+        baseline_stars: np.ndarray | None = None, accuracy: bool = True,
+        block_rows: int = BLOCK_ROWS) -> dict[str, np.ndarray]:
+    """Evaluate every scenario on every branch, block by block.
+
+    Returns arrays shaped ``(G, S, ...)`` (``G`` groups; one group without
+    ``groups``): ``counts`` (G, S, 6) branches per star level 0–5, ``weak``,
+    ``n``; with ``baseline_stars``, ``changed`` and ``abs_change``; with
+    truth and ``accuracy``, ``correct`` (measured star = true star) and
+    ``true_counts``. Without groups, baseline or accuracy only counts are
+    needed and no per-branch star matrix is formed.
+    """
+    S = len(sc)
+    counts_only = groups is None and baseline_stars is None and not (accuracy and prep.truth is not None)
+    groups = np.zeros(prep.n, dtype=np.intp) if groups is None else np.asarray(groups, dtype=np.intp)
+    out = {"counts": np.zeros((n_groups, S, 6)), "weak": np.zeros((n_groups, S)),
+           "n": np.bincount(groups, minlength=n_groups).astype(float)}
+    if baseline_stars is not None:
+        out["changed"] = np.zeros((n_groups, S))
+        out["abs_change"] = np.zeros((n_groups, S))
+    use_truth = accuracy and prep.truth is not None
+    if use_truth:
+        out["correct"] = np.zeros((n_groups, S))
+        out["true_counts"] = np.zeros((n_groups, S, 6))
+    no_cap = np.full(block_rows, 5, np.int8)
+    for t in np.unique(prep.type_idx):
+        w100 = 100.0 * sc.weights[:, t, :].T                        # (c, S)
+        rows = np.flatnonzero(prep.type_idx == t)
+        for lo in range(0, len(rows), block_rows):
+            r = rows[lo:lo + block_rows]
+            score = _scores(prep.components[r], w100)
+            if counts_only:
+                _count_block(score, sc, prep.cap[r], prep.veto_weak[r], out["counts"], out["weak"])
+                continue
+            onehot = np.zeros((n_groups, len(r)))
+            onehot[groups[r], np.arange(len(r))] = 1.0
+            stars = _stars(score, sc.cuts, sc.levels, prep.cap[r])
+            weak = (score < sc.weak_below - _HALF_ULP) | prep.veto_weak[r, None]
+            out["weak"] += onehot @ weak
+            for level in range(6):
+                out["counts"][:, :, level] += onehot @ (stars == level)
+            if baseline_stars is not None:
+                diff = stars - baseline_stars[r, None].astype(np.int8)
+                out["changed"] += onehot @ (diff != 0)
+                out["abs_change"] += onehot @ np.abs(diff)
+            if use_truth:
+                true = _stars(_scores(prep.truth[r], w100), sc.cuts, sc.levels, no_cap[:len(r)])
+                out["correct"] += onehot @ (true == stars)
+                for level in range(6):
+                    out["true_counts"][:, :, level] += onehot @ (true == level)
+    return out
+
+
+def baseline_stars(prep: Prepared, policy: Policy) -> np.ndarray:
+    """Stars of every branch under ``policy`` (the reference for changed / abs_change)."""
+    rules = compile_branch_rules(policy)
+    w = rules.weights[prep.type_idx]
+    score = np.round(100.0 * np.einsum("nc,nc->n", prep.components, w), _DECIMALS)
+    stars = star_levels(score, rules.star_levels, rules.star_cuts)
+    return np.minimum(stars, prep.cap)
