@@ -10,12 +10,19 @@ from .evaluate import Result, evaluate_tables, published_counts
 from .explain import explain
 from .model import GeneratorParams, generate
 from .population import Population, evaluate, load_population
+from .national import NationalResult, national_run
+from . import dynamics
+from .dynamics import History, compare_member_schemes, replay, rule_accuracy, simulate
 from . import sensitivity
-from .sensitivity import sweep
+from .sensitivity import (compare, discover, effective_importance, fit_cut_points, fragility,
+                          fragility_curve, measurement_mc, morris, policy_with_cuts, sobol, sweep)
 from .policy import Policy, data_path
 
 __all__ = ["Policy", "BranchsimError", "PolicyError", "DataError", "scoring", "data_path",
            "Result", "evaluate_tables", "published_counts", "explain",
            "GeneratorParams", "generate", "Population", "evaluate", "load_population",
-           "sensitivity", "sweep"]
+           "sensitivity", "sweep", "compare", "fragility", "fragility_curve", "fit_cut_points",
+           "policy_with_cuts", "measurement_mc", "national_run", "NationalResult",
+           "discover", "sobol", "morris", "effective_importance", "dynamics", "simulate", "History",
+           "rule_accuracy", "compare_member_schemes", "replay"]
 __version__ = "0.1.0"

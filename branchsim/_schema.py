@@ -61,6 +61,16 @@ class Many:
     optional: bool = False
 
 
+class OptionalBlock(dict):
+    """A fixed-key block that may be absent (walked like a plain dict when present).
+
+    Used for sections added after the first policy files were written
+    (``interventions``, ``consequences.effects``), so older files still load.
+    """
+
+    optional = True
+
+
 @dataclass(frozen=True)
 class Opt:
     """An optional fixed-key block."""
@@ -120,7 +130,20 @@ SCHEMA: dict = {
     "consequences": {
         "reorganise_after": Param(kind="int", lo=1),
         "actions": Many({"label": Text(), "quote": Text()}, keys=ACTIONS),
+        # Effect of each consequence on the true quality (attainment scale), used by dynamics.
+        "effects": OptionalBlock({a: Param(lo=-1, hi=1) for a in ACTIONS}),
     },
+    # Interventions simulated year by year (branchsim.dynamics); each may be left out.
+    "interventions": OptionalBlock({
+        "rectification": OptionalBlock({"label": Text(), "count": Param(kind="int", lo=0),
+                                        "effect": Param(lo=-1, hi=1)}),
+        "training": OptionalBlock({"label": Text(), "coverage": Param(lo=0, hi=1),
+                                   "effect": Param(lo=-1, hi=1)}),
+        "first_secretaries": OptionalBlock({"label": Text(), "count": Param(kind="int", lo=0),
+                                            "effect": Param(lo=-1, hi=1)}),
+        "instructors": OptionalBlock({"label": Text(), "count": Param(kind="int", lo=0),
+                                      "effect": Param(lo=-1, hi=1)}),
+    }),
     "structure": {
         "min_members": Param(kind="int", lo=1),
         "committee_from": Param(kind="int", lo=1),

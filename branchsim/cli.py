@@ -62,9 +62,8 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
 def cmd_explain(args) -> int:
     policy = _policy(args)
     folder = Path(args.data) if args.data else data_path("examples")
-    tables, _ = _load_dir(folder)
-
-    steps = explain(policy, SimpleNamespace(**tables), branch_id=args.branch, member_id=args.member)
+    steps = explain(policy, load_population(folder, policy=policy), branch_id=args.branch,
+                    member_id=args.member)
     with pd.option_context("display.max_colwidth", 90, "display.width", 250, "display.max_rows", 200):
         print(steps.drop(columns="provenance").to_string(index=False))
     return 0
@@ -80,6 +79,28 @@ def cmd_calibrate(args) -> int:
           {k: round(v, 6) for k, v in result.params.values["structure"].items()})
     if args.write:
         print(f"written to {data_path('generator.yaml')}")
+    return 0
+
+
+def cmd_national(args) -> int:
+    from .national import national_run
+    policy = _policy(args)
+    executor, client = None, None
+    if args.scheduler:
+        try:
+            from dask.distributed import Client
+        except ImportError:   # Dask is an optional extra
+            raise BranchsimError("--scheduler needs Dask: pip install 'branchsim[dask]'") from None
+        client = Client(args.scheduler)
+        executor = client.get_executor()
+    try:
+        result = national_run(policy, n_branches=args.branches, n_members=args.members, seed=args.seed,
+                              chunk_size=args.chunk_size, out_dir=args.out, resume=args.resume,
+                              workers=args.workers, executor=executor, progress=not args.quiet)
+    finally:
+        if client is not None:
+            client.close()
+    print(result.summary())
     return 0
 
 
@@ -117,10 +138,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_explain)
     p = sub.add_parser("calibrate", help="fit the generator to the published figures (docs/calibration.md)")
     p.add_argument("--policy", metavar="FILE")
-    p.add_argument("--seeds", type=int, default=20, help="seeds 0..N-1 estimate the expectation (default 20)")
+    p.add_argument("--seeds", type=int, default=60, help="seeds 0..N-1 estimate the expectation (default 60)")
     p.add_argument("--maxiter", type=int, default=600, help="Nelder-Mead iterations (default 600)")
     p.add_argument("--write", action="store_true", help="store the fitted values in data/generator.yaml")
     p.set_defaults(func=cmd_calibrate)
+    p = sub.add_parser("national", help="country-scale run, chunk by chunk, outputs as Parquet (resumable)")
+    p.add_argument("--policy", metavar="FILE")
+    p.add_argument("--branches", type=int, default=5_200_000, help="branches (default 5,200,000)")
+    p.add_argument("--members", type=int, default=99_000_000, help="expected members (default 99,000,000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--chunk-size", type=int, default=4096, help="branches per chunk: the memory bound")
+    p.add_argument("--out", metavar="DIR", required=True, help="output folder (Parquet files, manifest.json)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--workers", type=int, default=None, help="threads per chunk (default: the cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run chunks on a Dask cluster (tcp://host:8786)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_national)
     p = sub.add_parser("policy", help="show a policy; --parameters lists every parameter with provenance")
     p.add_argument("--policy", metavar="FILE")
     p.add_argument("--parameters", action="store_true")

@@ -7,7 +7,6 @@ with one row per branch and one row per member.
 from __future__ import annotations
 
 import html
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -17,7 +16,7 @@ from .errors import DataError
 from .policy import Policy, data_path
 from .scoring import (GRADES, STRUCTURE_LEVELS, annual_scores, branch_consequences, branch_outcome,
                       compile_branch_rules, compile_member_rules, member_consequences, member_grades,
-                      monthly_scores, required_level, star_levels)
+                      monthly_scores, required_level)
 from .tables import SURVEY_COLUMNS, check_tables
 
 __all__ = ["Result", "evaluate_tables", "evaluate_checked", "published_counts", "STAR_NAMES"]
@@ -187,12 +186,12 @@ def evaluate_tables(policy: Policy, branches, members=None, member_months=None, 
     return evaluate_checked(policy, b, m, mm)
 
 
-def evaluate_checked(policy: Policy, b: pd.DataFrame, m, mm, truth: np.ndarray | None = None) -> Result:
+def evaluate_checked(policy: Policy, b: pd.DataFrame, m, mm, truth=None) -> Result:
     """Evaluate tables already in canonical form (from check_tables or generate).
 
-    ``truth``, when given, holds each branch's noise-free components (see
-    :func:`branchsim.model.true_components`); the branch frame then also has
-    ``true_score``, ``true_stars`` and ``true_weak``.
+    ``truth``, when given, is the population's :class:`branchsim.model.Truth`;
+    the branch frame then also has ``true_score``, ``true_stars`` (true vetoes
+    applied) and ``true_weak``.
     """
     missing = [f for f in compile_branch_rules(policy).indicators.facts if f not in b.columns]
     if mm is not None:
@@ -204,9 +203,6 @@ def evaluate_checked(policy: Policy, b: pd.DataFrame, m, mm, truth: np.ndarray |
     frame = _branch_frame(b, policy)
     if truth is not None:
         rules = compile_branch_rules(policy)
-        w = rules.weights[pd.Categorical(b["type"], categories=rules.types).codes]
-        true_score = np.round(100.0 * np.einsum("nc,nc->n", truth, w), 9)
-        frame["true_score"] = true_score
-        frame["true_stars"] = star_levels(true_score, rules.star_levels, rules.star_cuts)
-        frame["true_weak"] = true_score < rules.weak_below
+        for k, v in truth.outcome(rules, pd.Categorical(b["type"], categories=rules.types).codes).items():
+            frame[k] = v
     return Result(frame, members_out, policy)

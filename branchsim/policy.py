@@ -119,6 +119,10 @@ class Policy:
     def __setattr__(self, name, value):
         raise AttributeError("Policy is immutable; use policy.update({...}) to make a reform")
 
+    def __reduce__(self):
+        # Rebuilt (and re-validated) from its document: picklable for process pools and Dask.
+        return (_rebuild, (self._data, self._where))
+
     # -- loading and saving ------------------------------------------------
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> "Policy":
@@ -325,6 +329,10 @@ class Policy:
                        for k, v in self._summary_rows())
         return (f"<div><b>Policy {html.escape(self.name)}</b> "
                 f"<small>{html.escape(self._where)}</small><table>{rows}</table></div>")
+
+
+def _rebuild(data: dict, where: str) -> "Policy":
+    return Policy(data, where=where)
 
 
 def _plain(value: Any) -> Any:

@@ -189,6 +189,6 @@ def evaluate(pop: Population, policy: Policy | None = None) -> Result:
     policy = Policy.load() if policy is None else policy
     if not isinstance(policy, Policy):
         raise DataError(f"policy must be a branchsim.Policy, got {type(policy).__name__}")
-    from .model import true_components
+    from .model import truth
     return evaluate_checked(policy, pop.branches, pop.members, pop.member_months,
-                            truth=true_components(pop, policy))
+                            truth=truth(pop, policy))

@@ -53,6 +53,13 @@ class IndicatorRules:
     per_shortfall: np.ndarray  # (k,) deduction: points off per unit short
     per_unit: np.ndarray       # (k,) bonus: points per unit of the fact
 
+    def reordered(self, order: np.ndarray) -> "IndicatorRules":
+        """The same rules with columns in ``order`` (e.g. grouped by rule form)."""
+        return IndicatorRules(tuple(self.ids[i] for i in order), tuple(self.facts[i] for i in order),
+                              self.group_ids, self.group[order], self.kind[order],
+                              self.max_points[:, order], self.required[order],
+                              self.per_shortfall[order], self.per_unit[order])
+
     @property
     def group_max(self) -> np.ndarray:
         """(t, g) maximum non-bonus points of each group for each type."""
@@ -207,8 +214,15 @@ def indicator_points(facts: np.ndarray, type_idx: np.ndarray, rules: IndicatorRu
     return pts
 
 
-def _columns_by_rule(kind: np.ndarray) -> list[tuple[int, np.ndarray]]:
-    return [(code, np.flatnonzero(kind == code)) for code in range(4) if (kind == code).any()]
+def _columns_by_rule(kind: np.ndarray) -> list[tuple[int, np.ndarray | slice]]:
+    """Columns of each rule form: a slice when they are contiguous (views, no gathers)."""
+    out = []
+    for code in range(4):
+        cols = np.flatnonzero(kind == code)
+        if len(cols):
+            contiguous = cols[-1] - cols[0] + 1 == len(cols)
+            out.append((code, slice(cols[0], cols[-1] + 1) if contiguous else cols))
+    return out
 
 
 def group_fractions(points: np.ndarray, type_idx: np.ndarray, rules: IndicatorRules) -> np.ndarray:

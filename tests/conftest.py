@@ -72,3 +72,28 @@ def month_row(policy: bs.Policy, member_id: str, month: int, *, zero: bool = Fal
     assert not unknown, f"not a member fact: {unknown}"
     base.update(facts)
     return {"member_id": member_id, "month": month, **base}
+
+
+# -- generated populations --------------------------------------------------------------
+TABLES = ("branches", "members", "member_months")
+
+
+def assert_same_population(a, b) -> None:
+    """All three tables identical: values, dtypes, column order, index."""
+    for name in TABLES:
+        x, y = getattr(a, name), getattr(b, name)
+        if x is None or y is None:
+            assert x is None and y is None, name
+        else:
+            pd.testing.assert_frame_equal(x, y, check_exact=True, obj=name)
+
+
+@pytest.fixture(scope="session")
+def city() -> "bs.Population":
+    """The default city (1,500 branches, ~32,000 members), seed 0. Shared: do not modify."""
+    return bs.generate(seed=0)
+
+
+@pytest.fixture(scope="session")
+def city_result(city) -> "bs.Result":
+    return bs.evaluate(city)

@@ -104,6 +104,26 @@ class TestExplainMember:
             bs.explain(policy, examples["branches"], member_id="M0001")
 
 
+class TestExplainPopulation:
+    def test_loaded_folder(self, policy, result):
+        pop = bs.load_population(EXAMPLES, policy=policy)
+        steps = bs.explain(policy, pop, member_id="M0002").set_index("step")
+        assert steps.loc["grade", "result"] == result.members.set_index("member_id").loc["M0002", "grade"]
+
+    def test_generated_population_agrees_with_evaluate(self, policy):
+        pop = bs.generate(policy, seed=11, n_branches=40)
+        r = bs.evaluate(pop, policy)
+        b = r.branches.iloc[7]
+        steps = bs.explain(policy, pop, branch_id=b["branch_id"]).set_index("step")
+        assert float(steps.loc["score", "result"]) == pytest.approx(b["score"], abs=0.005)
+        assert int(steps.loc["stars", "result"]) == b["stars"]
+        m = r.members.iloc[100]
+        steps = bs.explain(policy, pop, member_id=m["member_id"]).set_index("step")
+        assert steps.loc["grade", "result"] == m["grade"]
+        annual = float(steps.loc["annual score", "result"].split(" = ")[0])
+        assert annual == pytest.approx(m["annual"], abs=0.005)
+
+
 # -- the command line -----------------------------------------------------------------------------
 def _copy_examples(tmp_path):
     folder = tmp_path / "data"
@@ -112,13 +132,32 @@ def _copy_examples(tmp_path):
 
 
 class TestCli:
-    def test_no_arguments_runs_the_default_evaluation(self, capsys, result):
-        assert main([]) == 0
+    def test_evaluate_defaults_to_the_example_tables(self, capsys, result):
+        assert main(["evaluate"]) == 0
         out = capsys.readouterr().out
         assert "Stars:" in out and "five_star" in out and "weak" in out
-        five = int(result.star_counts().loc["five_star", "count"])
-        line = next(line for line in out.splitlines() if line.startswith("five_star"))
-        assert line.split()[1] == str(five)
+        for level, row in result.star_counts().iterrows():
+            line = next(line for line in out.splitlines() if line.split()[:1] == [level])
+            assert line.split()[1] == str(row["count"]), level
+
+    @pytest.mark.parametrize("argv, seed", [([], 0), (["run", "--seed", "1"], 1)],
+                             ids=["no-arguments", "run-seed-1"])
+    def test_run_generates_and_evaluates_the_city(self, capsys, argv, seed):
+        # With no arguments the main job runs: generate the default city (seed 0), evaluate it,
+        # print star counts beside the published figures and the accuracy against the truth.
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert f"seed {seed}" in out
+        # Branch draws do not depend on whether members are drawn, so a branch-only population
+        # gives the same counts.
+        expected = bs.evaluate(bs.generate(seed=seed, members=False))
+        counts = expected.star_counts()
+        assert counts["count"].drop("weak").sum() == 1500
+        for level in ("five_star", "four_star", "three_star", "weak"):
+            line = next(line for line in out.splitlines() if line.split()[:1] == [level]).split()
+            assert line[1] == str(counts.loc[level, "count"]), level
+            assert line[3] == str(counts.loc[level, "published"]), level     # the published figure
+        assert f"accuracy: {expected.accuracy():.1%}" in out
 
     def test_broken_branches_file(self, tmp_path, capsys):
         folder = _copy_examples(tmp_path)
@@ -142,28 +181,72 @@ class TestCli:
         assert main(["evaluate", "--data", str(tmp_path / "nowhere")]) == 2
         assert "nowhere" in capsys.readouterr().err
 
-    @pytest.mark.xfail(strict=True, reason="BUG: the CLI catches only BranchsimError; an empty or "
-                       "malformed CSV raises pandas EmptyDataError/ParserError and the user gets a "
-                       "traceback instead of one message and exit status 2")
     @pytest.mark.parametrize("text", ["", 'a,b\n1,2,3,4\n"unterminated\n'], ids=["empty", "malformed"])
     def test_unreadable_branches_file(self, tmp_path, capsys, text):
         folder = _copy_examples(tmp_path)
         (folder / "branches.csv").write_text(text, encoding="utf-8")
         assert main(["evaluate", "--data", str(folder)]) == 2
-        assert "branches.csv" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert err.startswith("branchsim: error:") and "Traceback" not in err
+        assert str(folder / "branches.csv") in err        # names the file
 
-    def test_explain_branch(self, capsys):
+    def test_evaluate_a_saved_population_folder(self, tmp_path, capsys):
+        # A folder written by Population.save (Parquet) is read through load_population.
+        pop = bs.generate(seed=5, n_branches=60)
+        pop.save(tmp_path / "pop")
+        assert main(["evaluate", "--data", str(tmp_path / "pop")]) == 0
+        out = capsys.readouterr().out
+        counts = bs.evaluate(pop).star_counts()
+        line = next(line for line in out.splitlines() if line.split()[:1] == ["three_star"]).split()
+        assert line[1] == str(counts.loc["three_star", "count"])
+        assert "60 branches" in out
+
+    def test_explain_branch(self, capsys, policy, examples):
+        # The printed steps are bs.explain's steps for the example tables (the default folder).
         assert main(["explain", "--branch", "B001"]) == 0
         out = capsys.readouterr().out
         assert "secretary_in_post" in out and "structure" in out
+        steps = bs.explain(policy, examples["branches"], branch_id="B001")
+        assert "provenance" not in out.splitlines()[0]         # provenance is left out of the print
+        # One printed line per step, in order, each with its result.
+        lines = out.splitlines()[1:]
+        assert len(lines) == len(steps)
+        for line, (step, result) in zip(lines, steps[["step", "result"]].itertuples(index=False)):
+            assert line.strip().startswith(step) and result[:60] in line, (step, result)
 
-    def test_explain_member(self, capsys):
+    def test_explain_member(self, capsys, policy):
         assert main(["explain", "--member", "M0001"]) == 0
-        assert "annual score" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert "annual score" in out
+        steps = bs.explain(policy, bs.load_population(EXAMPLES, policy=policy),
+                           member_id="M0001").set_index("step")
+        assert steps.loc["annual score", "result"] in out
+        assert steps.loc["grade", "result"] in out
+
+    def test_explain_reads_the_data_folder(self, tmp_path, capsys, policy, result):
+        # --data is read like `evaluate --data`: a vacant secretary post in the copied tables shows up.
+        folder = _copy_examples(tmp_path)
+        b = pd.read_csv(folder / "branches.csv")
+        b.loc[b["branch_id"] == "B001", "secretary_in_post"] = 0
+        b.to_csv(folder / "branches.csv", index=False)
+        assert main(["explain", "--data", str(folder), "--branch", "B001"]) == 0
+        out = capsys.readouterr().out
+        assert "fact secretary_in_post = 0" in out and "FIRES" in out
+        lines = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+        assert lines["stars"][-1] == "0"                          # final star: capped at 0
+        assert lines["weak"][-2:] == ["weak", f"branch.weak_below={policy['branch.weak_below']:g}"]
+        # The untouched example prints the branch as evaluate scores it, no veto firing.
+        assert main(["explain", "--branch", "B001"]) == 0
+        out = capsys.readouterr().out
+        lines = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+        b001 = result.branches.set_index("branch_id").loc["B001"]
+        assert b001["stars"] > 0 and lines["stars"][-1] == str(b001["stars"])
+        assert "FIRES" not in out
 
     def test_explain_unknown_branch(self, capsys):
         assert main(["explain", "--branch", "B999"]) == 2
-        assert "B999" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert "B999" in err and "Traceback" not in err
 
     def test_policy_parameters(self, capsys, policy):
         assert main(["policy", "--parameters"]) == 0

@@ -52,6 +52,14 @@ def outcome_of(policy, rows) -> dict:
     return scoring.branch_outcome(facts, types, survey, rules)
 
 
+#: Facts that zero the institution dimension: proportions and switches at 0, and every
+#: deduction's shortfall from 0 (13 × 0.5, 11 × 0.5, 12 × 0.25) at least its points.
+#: A village branch at full marks elsewhere then scores 45 + 40 × satisfaction rate.
+NO_INSTITUTION = dict(standards_implemented=0, ledger_items_complete=0, dues_on_time_share=0,
+                      appraisal_months=0, org_life_filed_share=0, secretary_reported=0,
+                      archive_complete_share=0, admission_procedure_ok=0)
+
+
 # -- the four rule forms --------------------------------------------------------------
 class TestRuleForms:
     def test_binary(self):
@@ -305,15 +313,42 @@ class TestCutPoints:
         out = outcome_of(on, [worked_row(policy)])
         assert scoring.star_levels(out["score"], rules.star_levels, rules.star_cuts).tolist() == [4]
 
-    def test_weak_below_sixty(self, policy):
-        # All dissatisfied: 60 exactly → not weak (weak is *below* 60); with dues 0.99, 59.976 → weak.
+    def test_weak_below_the_baseline_cut(self, policy):
+        # The baseline designates a branch weak below 50 (an assumption in the policy file).
+        assert policy["branch.weak_below"] == 50
+        # Institution dimension at zero, survey 1 satisfied of 8: 15 + 0 + 15 + 15 + 40/8 = 50
+        # exactly → not weak (weak is *below* the cut); political birthdays 0.99 instead of 1
+        # cost 15 × 0.01/25 = 0.006 → 49.994 → weak.
+        rows = [branch_row(policy, "A", survey=(1, 0, 7), **NO_INSTITUTION),
+                branch_row(policy, "B", survey=(1, 0, 7), political_birthday_share=0.99,
+                           **NO_INSTITUTION)]
+        b = evaluate(policy, rows).branches
+        assert b["score"].tolist() == pytest.approx([50.0, 49.994], abs=1e-9)
+        assert b["weak"].tolist() == [False, True]
+        assert b["talk"].tolist() == [False, True]
+        assert b["stars"].tolist() == [0, 0]
+
+    def test_weak_cut_follows_the_policy(self, policy):
+        # With the cut moved to 60: all dissatisfied, 60 exactly → not weak; with dues 0.99,
+        # 60 − 15 × 0.04/25 = 59.976 → weak. Under the baseline cut neither is weak.
+        at60 = policy if policy["branch.weak_below"] == 60 else policy.update({"branch.weak_below": 60})
         rows = [branch_row(policy, "A", survey=(0, 0, 5)),
                 branch_row(policy, "B", survey=(0, 0, 5), dues_on_time_share=0.99)]
-        b = evaluate(policy, rows).branches
+        b = evaluate(at60, rows).branches
         assert b["score"].tolist() == pytest.approx([60.0, 59.976], abs=1e-9)
         assert b["weak"].tolist() == [False, True]
         assert b["talk"].tolist() == [False, True]
         assert b["stars"].tolist() == [0, 0]
+        base = evaluate(policy, rows).branches
+        assert base["weak"].tolist() == [s < policy["branch.weak_below"] for s in base["score"]]
+
+    def test_weak_is_score_below_the_cut_without_vetoes(self, policy, population):
+        rules, facts, types, survey = _arrays(policy, population)
+        out = scoring.branch_outcome(facts, types, survey, rules)
+        no_veto = ~out["vetoes"].any(axis=1)
+        cut = policy["branch.weak_below"]
+        assert (out["weak"][no_veto] == (out["score"][no_veto] < cut)).all()
+        assert out["weak"][no_veto].any() and not out["weak"][no_veto].all()   # both sides occur
 
 
 # -- members ----------------------------------------------------------------------------------
@@ -397,7 +432,7 @@ class TestConsequences:
         assert streak.tolist() == [1, 2, 6, 0]
 
     def test_two_year_rule_through_evaluate_tables(self, policy):
-        weak = dict(survey=(0, 0, 5), dues_on_time_share=0.99)           # 59.976 → weak
+        weak = dict(survey=(0, 0, 5), **NO_INSTITUTION)                  # 45 → weak
         rows = [branch_row(policy, "W1", prev_weak=1, **weak),
                 branch_row(policy, "W0", prev_weak=0, **weak),
                 branch_row(policy, "OK", prev_weak=3),                    # fine this year
@@ -411,7 +446,7 @@ class TestConsequences:
         assert not evaluate(three, rows).branches["reorganise"].any()
 
     def test_consequence_counts(self, policy):
-        weak = dict(survey=(0, 0, 5), dues_on_time_share=0.99)
+        weak = dict(survey=(0, 0, 5), **NO_INSTITUTION)                  # 45 → weak
         rows = [branch_row(policy, "W1", prev_weak=1, **weak), branch_row(policy, "W0", **weak),
                 branch_row(policy, "OK")]
         counts = evaluate(policy, rows).consequence_counts()
@@ -576,16 +611,15 @@ class TestInvariants:
                                       "no_star", "weak"]
         assert counts.drop("weak").sum() == len(population)
 
-    @pytest.mark.xfail(strict=True, reason="BUG: Result.star_counts lists only levels that have a cut "
-                       "(plus 0); a veto capping at a level without a cut (max_star 2 under cuts "
-                       "3/4/5) drops those branches from the counts")
     def test_star_counts_add_up_when_a_veto_caps_below_the_cuts(self, policy, examples):
         reform = policy.update({"branch.vetoes.meetings_neglected.max_star": 2})
         b = examples["branches"]
         b["committee_meetings"] = 5                    # the veto fires everywhere
         r = bs.evaluate_tables(reform, b)
         assert (r.branches["stars"] == 2).any()
-        assert r.star_counts().drop(index="weak")["count"].sum() == len(b)
+        counts = r.star_counts()
+        assert counts.loc["two_star", "count"] == (r.branches["stars"] == 2).sum()
+        assert counts.drop(index="weak")["count"].sum() == len(b)
 
     def test_evaluation_is_deterministic(self, policy, population):
         a = bs.evaluate_tables(policy, population).branches

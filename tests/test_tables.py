@@ -192,20 +192,54 @@ def test_input_frames_unchanged_on_success(policy, examples):
     pd.testing.assert_frame_equal(b, snapshot["branches"])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an empty cell in the optional prev_weak column is neither "
-                   "reported nor filled with its default 0: weak_streak silently becomes NaN (so "
-                   "reorganise never fires) and explain() crashes with a bare ValueError")
-def test_empty_prev_weak_cell(policy, examples):
+def test_empty_prev_weak_cell_takes_the_default(policy, examples):
     b = examples["branches"]
     _set(b, 3, "prev_weak", np.nan)     # B004: weak this year, weak the year before
-    try:
-        r = bs.evaluate_tables(policy, b)
-    except DataError as err:            # acceptable: reported, naming column and row
-        assert "prev_weak" in str(err) and "row 4" in str(err)
-    else:                               # acceptable: treated as the default 0
-        assert r.branches["weak_streak"].notna().all()
-        assert r.branches["weak_streak"].iloc[3] == 1
-    try:
-        bs.explain(policy, b, branch_id="B004")
-    except DataError:
-        pass
+    r = bs.evaluate_tables(policy, b)
+    # The empty cell means the default 0: a first weak year, a talk but no reorganisation.
+    assert r.branches["weak"].iloc[3]
+    assert r.branches["weak_streak"].tolist()[3] == 1
+    assert r.branches["talk"].iloc[3] and not r.branches["reorganise"].iloc[3]
+    with_value = bs.evaluate_tables(policy, examples["branches"].assign(prev_weak=lambda d: d["prev_weak"]
+                                                                         .fillna(1)))
+    assert with_value.branches["reorganise"].iloc[3]      # guard: the filled value matters
+    steps = bs.explain(policy, b, branch_id="B004").set_index("step")
+    assert steps.loc["consequence", "result"].startswith("talk")
+
+
+def test_column_order_of_the_caller_is_kept(policy, examples):
+    b = examples["branches"]
+    shuffled = b[list(reversed(b.columns))]
+    checked, _, _ = bs.tables.check_tables(policy, shuffled)
+    assert list(checked.columns) == list(shuffled.columns)
+    # Defaults for absent optional columns come after the caller's columns.
+    short = b.drop(columns=["prev_weak", "parent"])
+    checked, _, _ = bs.tables.check_tables(policy, short)
+    assert list(checked.columns[:len(short.columns)]) == list(short.columns)
+    assert set(checked.columns[len(short.columns):]) == {"prev_weak", "parent"}
+
+
+def test_categorical_ids_stay_categorical(policy, examples):
+    mm = examples["member_months"]
+    mm["member_id"] = mm["member_id"].astype("category")
+    b = examples["branches"].assign(type=lambda d: d["type"].astype("category"))
+    before = mm.copy(deep=True)
+    cb, cm, cmm = bs.tables.check_tables(policy, b, examples["members"], mm)
+    assert isinstance(cmm["member_id"].dtype, pd.CategoricalDtype)
+    assert cmm["member_id"].astype(str).tolist() == before["member_id"].astype(str).tolist()
+    assert isinstance(cb["type"].dtype, pd.CategoricalDtype)
+    assert cb["type"].astype(str).tolist() == examples["branches"]["type"].tolist()
+    pd.testing.assert_frame_equal(mm, before)
+    # And the evaluation is the same as with plain text ids.
+    plain = bs.evaluate_tables(policy, examples["branches"], examples["members"],
+                               examples["member_months"].assign(member_id=lambda d: d["member_id"].astype(str)))
+    cat = bs.evaluate_tables(policy, b, examples["members"], mm)
+    pd.testing.assert_frame_equal(plain.members, cat.members)
+    assert plain.branches["stars"].tolist() == cat.branches["stars"].tolist()
+
+
+def test_unknown_value_in_a_categorical_type_column(policy, examples):
+    b = examples["branches"]
+    b["type"] = b["type"].replace({"village": "villag"}).astype("category")
+    err = _error(policy, {"branches": b})
+    assert "villag" in str(err) and "'type'" in str(err)

@@ -12,7 +12,16 @@
 The scenario axis (:mod:`.engine`) evaluates many weight vectors and
 cut-point sets together.
 """
+from .compare import Comparison, compare
+from .discovery import Discovery, discover, prim
+from .gsa import (SensitivityResult, default_factors, effective_importance, main_effects, morris,
+                  sobol, sobol_indices)
 from .engine import Prepared, Scenarios, prepare
+from .montecarlo import MonteCarlo, measurement_mc
 from .sweep import scenario_arrays, sweep
+from .thresholds import Fragility, fit_cut_points, fragility, fragility_curve, policy_with_cuts
 
-__all__ = ["sweep", "scenario_arrays", "prepare", "Prepared", "Scenarios"]
+__all__ = ["sweep", "scenario_arrays", "prepare", "Prepared", "Scenarios", "compare", "Comparison",
+           "fragility", "fragility_curve", "Fragility", "fit_cut_points", "policy_with_cuts",
+           "measurement_mc", "MonteCarlo", "discover", "prim", "Discovery", "sobol", "sobol_indices",
+           "morris", "SensitivityResult", "default_factors", "effective_importance", "main_effects"]

@@ -42,6 +42,8 @@ class Prepared:
     cap: np.ndarray                 # (n,) star cap from vetoes (5 = none)
     veto_weak: np.ndarray           # (n,) a veto designates the unit weak
     branches: pd.DataFrame          # id, type and the other descriptive columns (for by=)
+    truth_cap: np.ndarray | None = None        # (n,) star cap from the true state
+    truth_veto_weak: np.ndarray | None = None  # (n,)
 
     @property
     def n(self) -> int:
@@ -50,7 +52,7 @@ class Prepared:
 
 def prepare(pop, policy: Policy) -> Prepared:
     """Compute once what does not change across weight / cut-point scenarios."""
-    from ..model import true_components
+    from ..model import truth
     rules = compile_branch_rules(policy)
     b = pop.branches
     t = pd.Categorical(b["type"], categories=rules.types).codes.astype(np.intp)
@@ -61,8 +63,10 @@ def prepare(pop, policy: Policy) -> Prepared:
     veto_weak = (fired & rules.veto_weak).any(axis=1)
     keep = [c for c in b.columns if c in ("branch_id", "type", "level", "parent", "n_members")
             or not pd.api.types.is_float_dtype(b[c])]
-    return Prepared(comp, true_components(pop, policy), t, rules.types, rules.components, cap,
-                    veto_weak, b[keep].reset_index(drop=True))
+    tr = truth(pop, policy)
+    return Prepared(comp, None if tr is None else tr.components, t, rules.types, rules.components, cap,
+                    veto_weak, b[keep].reset_index(drop=True),
+                    None if tr is None else tr.cap, None if tr is None else tr.veto_weak)
 
 
 @dataclass(frozen=True)
@@ -110,29 +114,68 @@ def _stars(scores, cuts, levels, cap):
     return np.minimum(lv[idx], cap[:, None])
 
 
-def _count_block(score, sc: Scenarios, cap, veto_weak, counts, weak):
-    """Counts only (no per-branch stars): #(star >= k) = #(score >= c_k and cap >= k)."""
-    capped = np.flatnonzero(cap < 5)
-    at_least = np.zeros((score.shape[1], len(sc.levels) + 1))
-    at_least[:, 0] = len(score)
-    for j, level in enumerate(sc.levels):
-        ge = score >= sc.cuts[:, j] - _HALF_ULP
-        n_ge = np.count_nonzero(ge, axis=0)
-        if len(capped):
-            blocked = capped[cap[capped] < level]
-            n_ge = n_ge - np.count_nonzero(ge[blocked], axis=0)
-        at_least[:, j + 1] = n_ge
-    lv = np.concatenate([[0], sc.levels])
+def _count_rows(CT, cap, veto_weak, sc: Scenarios, w100T, block: int):
+    """Counts for branches given as columns of ``CT`` (c, m): scenarios along rows, no star matrix.
+
+    ``#(star >= k) = #(score >= c_k and cap >= k)``; the score block is
+    ``(S, block)`` so every comparison and count runs along contiguous rows.
+    Integer counts: the sum over blocks does not depend on their order.
+    """
+    S, L = len(sc), len(sc.levels)
+    at_least = np.zeros((L, S), dtype=np.int64)
+    weak = np.zeros(S, dtype=np.int64)
+    score = np.empty((S, block))
+    mask = np.empty((S, block), dtype=bool)
+    cut_rows = [(sc.cuts[:, j] - _HALF_ULP)[:, None] for j in range(L)]
+    weak_row = (sc.weak_below - _HALF_ULP)[:, None]
+    for lo in range(0, CT.shape[1], block):
+        c = CT[:, lo:lo + block]
+        m = c.shape[1]
+        s_, g_ = score[:, :m], mask[:, :m]
+        np.matmul(w100T, c, out=s_)
+        capped = np.flatnonzero(cap[lo:lo + m] < 5)
+        for j, level in enumerate(sc.levels):
+            np.greater_equal(s_, cut_rows[j], out=g_)
+            at_least[j] += np.count_nonzero(g_, axis=1)
+            blocked = capped[cap[lo + capped] < level]
+            if len(blocked):
+                at_least[j] -= np.count_nonzero(g_[:, blocked], axis=1)
+        np.less(s_, weak_row, out=g_)
+        vw = veto_weak[lo:lo + m]
+        weak += np.count_nonzero(g_, axis=1)
+        if vw.any():   # a veto-weak branch is weak whatever its score
+            weak += int(vw.sum()) - np.count_nonzero(g_[:, vw], axis=1)
+    return at_least, weak
+
+
+def _counts_only(prep: Prepared, sc: Scenarios, out: dict, block_rows: int, workers: int) -> None:
+    """Fill ``out['counts']`` and ``out['weak']`` (one group) using threads over branch blocks."""
+    jobs = []
+    for t in np.unique(prep.type_idx):
+        rows = np.flatnonzero(prep.type_idx == t)
+        w100T = np.ascontiguousarray(100.0 * sc.weights[:, t, :])            # (S, c)
+        step = max(block_rows, -(-len(rows) // max(1, workers)))
+        for lo in range(0, len(rows), step):
+            r = rows[lo:lo + step]
+            jobs.append((np.ascontiguousarray(prep.components[r].T), prep.cap[r], prep.veto_weak[r], w100T))
+    if workers > 1 and len(jobs) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(workers) as pool:   # numpy releases the GIL in matmul and comparisons
+            results = list(pool.map(lambda j: _count_rows(j[0], j[1], j[2], sc, j[3], block_rows), jobs))
+    else:
+        results = [_count_rows(j[0], j[1], j[2], sc, j[3], block_rows) for j in jobs]
+    at_least = sum(r[0] for r in results)
+    n_total = sum(len(j[1]) for j in jobs)
+    lv = np.concatenate([[0], sc.levels]).astype(int)
+    cum = np.vstack([np.full(len(sc), n_total), at_least, np.zeros(len(sc), dtype=np.int64)])
     for j, level in enumerate(lv):
-        counts[0, :, level] += at_least[:, j] - (at_least[:, j + 1] if j + 1 < len(lv) else 0)
-    below = score < sc.weak_below - _HALF_ULP
-    free = ~veto_weak
-    weak[0] += np.count_nonzero(below[free], axis=0) + np.count_nonzero(veto_weak)
+        out["counts"][0, :, level] += cum[j] - cum[j + 1]
+    out["weak"][0] += sum(r[1] for r in results)
 
 
 def run(prep: Prepared, sc: Scenarios, *, groups: np.ndarray | None = None, n_groups: int = 1,
         baseline_stars: np.ndarray | None = None, accuracy: bool = True,
-        block_rows: int = BLOCK_ROWS) -> dict[str, np.ndarray]:
+        block_rows: int = BLOCK_ROWS, workers: int = 1) -> dict[str, np.ndarray]:
     """Evaluate every scenario on every branch, block by block.
 
     Returns arrays shaped ``(G, S, ...)`` (``G`` groups; one group without
@@ -140,7 +183,8 @@ def run(prep: Prepared, sc: Scenarios, *, groups: np.ndarray | None = None, n_gr
     ``n``; with ``baseline_stars``, ``changed`` and ``abs_change``; with
     truth and ``accuracy``, ``correct`` (measured star = true star) and
     ``true_counts``. Without groups, baseline or accuracy only counts are
-    needed and no per-branch star matrix is formed.
+    needed and no per-branch star matrix is formed (that path also runs on
+    ``workers`` threads; integer counts make the result independent of them).
     """
     S = len(sc)
     counts_only = groups is None and baseline_stars is None and not (accuracy and prep.truth is not None)
@@ -154,16 +198,15 @@ def run(prep: Prepared, sc: Scenarios, *, groups: np.ndarray | None = None, n_gr
     if use_truth:
         out["correct"] = np.zeros((n_groups, S))
         out["true_counts"] = np.zeros((n_groups, S, 6))
-    no_cap = np.full(block_rows, 5, np.int8)
+    if counts_only:
+        _counts_only(prep, sc, out, max(block_rows, 1024), workers)
+        return out
     for t in np.unique(prep.type_idx):
         w100 = 100.0 * sc.weights[:, t, :].T                        # (c, S)
         rows = np.flatnonzero(prep.type_idx == t)
         for lo in range(0, len(rows), block_rows):
             r = rows[lo:lo + block_rows]
             score = _scores(prep.components[r], w100)
-            if counts_only:
-                _count_block(score, sc, prep.cap[r], prep.veto_weak[r], out["counts"], out["weak"])
-                continue
             onehot = np.zeros((n_groups, len(r)))
             onehot[groups[r], np.arange(len(r))] = 1.0
             stars = _stars(score, sc.cuts, sc.levels, prep.cap[r])
@@ -176,7 +219,7 @@ def run(prep: Prepared, sc: Scenarios, *, groups: np.ndarray | None = None, n_gr
                 out["changed"] += onehot @ (diff != 0)
                 out["abs_change"] += onehot @ np.abs(diff)
             if use_truth:
-                true = _stars(_scores(prep.truth[r], w100), sc.cuts, sc.levels, no_cap[:len(r)])
+                true = _stars(_scores(prep.truth[r], w100), sc.cuts, sc.levels, prep.truth_cap[r])
                 out["correct"] += onehot @ (true == stars)
                 for level in range(6):
                     out["true_counts"][:, :, level] += onehot @ (true == level)

@@ -73,8 +73,10 @@ def scenario_arrays(policy: Policy, table: pd.DataFrame) -> Scenarios:
         s = np.full(S, policy[own]) if own in policy else shares[:, -1]
         dim = shares[:, :-1]
         total = dim.sum(axis=1, keepdims=True)
+        # Same expression as compile_branch_rules, so a scenario equal to the policy
+        # gives bit-identical weights.
         with np.errstate(divide="ignore", invalid="ignore"):
-            weights[:, t, :-1] = np.where(total > 0, dim * (1 - s)[:, None] / total, 0.0)
+            weights[:, t, :-1] = np.where(total > 0, dim * ((1 - s)[:, None] / total), 0.0)
         weights[:, t, -1] = s
     cuts = np.tile(rules.star_cuts, (S, 1))
     for j, level in enumerate(rules.star_levels):
@@ -133,11 +135,16 @@ def run_batches(prep, sc: Scenarios, *, executor=None, batch: int = 256, progres
             for k in results[0]}
 
 
-def _tidy(out, table: pd.DataFrame, group_names, by) -> pd.DataFrame:
+def _levels(policy: Policy) -> list[int]:
+    """Star levels a policy can give, best first: its cut levels, veto caps and no star."""
+    rules = compile_branch_rules(policy)
+    return sorted({0, *rules.star_levels.tolist(), *rules.veto_max_star[rules.veto_max_star < 5].tolist()},
+                  reverse=True)
+
+
+def _tidy(out, table: pd.DataFrame, group_names, by, levels) -> pd.DataFrame:
     G, S = out["weak"].shape
     frames = []
-    levels = [lv for lv in range(5, -1, -1) if out["counts"][:, :, lv].any() or lv == 0] \
-        if out["counts"].any() else [0]
     for g in range(G):
         f = table.copy()
         if by is not None:
@@ -189,8 +196,8 @@ def sweep(pop, policy: Policy, grid: Mapping[str, Iterable], *, by: str | None =
     >>> pop = bs.generate(seed=0, n_branches=300, members=False)
     >>> df = bs.sweep(pop, bs.Policy.load(), {"branch.satisfaction_share": [0.3, 0.4, 0.5]},
     ...               progress=False)
-    >>> df[["branch.satisfaction_share", "changed"]].iloc[1].tolist()
-    [0.4, 0]
+    >>> int(df.loc[df["branch.satisfaction_share"] == 0.4, "changed"].iloc[0])
+    0
     """
     table = _grid(grid, policy)
     slow = [c for c in table.columns if not is_fast(c)]
@@ -217,5 +224,5 @@ def sweep(pop, policy: Policy, grid: Mapping[str, Iterable], *, by: str | None =
         sc = Scenarios(sc.weights, sc.levels, sc.cuts, sc.weak_below, sub.reset_index(drop=True))
         out = run_batches(prep, sc, executor=executor, batch=batch, progress=progress,
                           groups=codes, n_groups=len(names), baseline_stars=base)
-        pieces.append(_tidy(out, sc.table, list(names), by))
+        pieces.append(_tidy(out, sc.table, list(names), by, _levels(pol)))
     return pd.concat(pieces, ignore_index=True)

@@ -1,0 +1,113 @@
+"""Pure rules of the years: how qualities move, who is targeted, which effects follow.
+
+Nothing here draws a random number: the yearly shocks arrive as arrays
+(drawn by :mod:`.measure` from seeded streams), so every function is a plain
+vectorised transformation that a test can work out by hand.
+
+Branch quality lives on the attainment scale but is drawn from a skewed
+distribution, ``q = loc + scale·sinh((asinh(z) + skew)/tail)`` with ``z``
+standard normal (``data/generator.yaml``). Persistence acts on ``z``::
+
+    z_y = persistence · z_{y-1} + shock_sd · e        e ~ N(0, 1)
+    q_y = f(z_y) + effect
+
+so with ``shock_sd = sqrt(1 - persistence²)`` and no effects the calibrated
+distribution (and the published star counts it reproduces) stays the same
+year after year. An effect added to ``q`` carries into the next year's ``z``
+and fades at the rate of persistence.
+
+A member's quality is the level its branch implies plus a personal
+deviation; the deviation persists (clipped to [0, 1], as the generator clips members)::
+
+    level_y = loc_m + branch_link · (q_branch_y - loc_b)
+    q_m,y   = clip(level_y + persistence_m · (q_m,y-1 - level_{y-1}) + shock_sd_m · sd_m · e + effect, 0, 1)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..model import _quality
+from .params import Levers
+
+__all__ = ["latent", "evolve_branches", "member_level", "evolve_members", "lowest", "targets",
+           "branch_effects", "member_effects"]
+
+
+def latent(q: np.ndarray, bq: dict) -> np.ndarray:
+    """The standard-normal ``z`` behind branch quality ``q`` (inverse of the generator's transform).
+
+    >>> bq = {"loc": 0.5, "scale": 0.06, "skew": 1.1, "tail": 1.06}
+    >>> z = np.array([-1.0, 0.0, 2.0])
+    >>> np.allclose(latent(_quality(z, bq), bq), z)
+    True
+    """
+    return np.sinh(bq["tail"] * np.arcsinh((np.asarray(q, float) - bq["loc"]) / bq["scale"]) - bq["skew"])
+
+
+def evolve_branches(q_prev: np.ndarray, shock: np.ndarray, effect: np.ndarray, bq: dict,
+                    persistence: float, shock_sd: float) -> np.ndarray:
+    """Next year's branch quality from last year's, a standard-normal shock and the effects received."""
+    z = persistence * latent(q_prev, bq) + shock_sd * np.asarray(shock, float)
+    # Not clipped: the generator's branch quality is unbounded too (a few exceed 1);
+    # attainment is clipped to [0, 1] where facts are measured.
+    return _quality(z, bq) + effect
+
+
+def member_level(q_branch: np.ndarray, mq: dict, branch_loc: float) -> np.ndarray:
+    """The quality a member's branch implies (the generator's member mean)."""
+    return mq["loc"] + mq["branch_link"] * (np.asarray(q_branch, float) - branch_loc)
+
+
+def evolve_members(q_prev: np.ndarray, level_prev: np.ndarray, level: np.ndarray, shock: np.ndarray,
+                   effect: np.ndarray, persistence: float, shock_sd: float, sd: float) -> np.ndarray:
+    """Next year's member quality: the branch's new level plus the persisting personal deviation.
+
+    >>> evolve_members(np.array([0.8]), np.array([0.7]), np.array([0.75]), np.array([0.0]),
+    ...                np.array([0.03]), 0.5, 0.5, 0.1).round(6).tolist()
+    [0.83]
+    """
+    dev = persistence * (np.asarray(q_prev, float) - level_prev) + shock_sd * sd * np.asarray(shock, float)
+    return np.clip(level + dev + effect, 0.0, 1.0)
+
+
+def lowest(score: np.ndarray, count: int, among: np.ndarray | None = None) -> np.ndarray:
+    """Mask of the ``count`` lowest scores (among the ``among`` units); ties go to the earlier unit.
+
+    >>> lowest(np.array([70., 40, 55, 40]), 2).tolist()
+    [False, True, False, True]
+    >>> lowest(np.array([70., 40, 55, 40]), 2, among=np.array([True, False, True, False])).tolist()
+    [True, False, True, False]
+    """
+    score = np.asarray(score, float)
+    idx = np.arange(len(score)) if among is None else np.flatnonzero(among)
+    pick = idx[np.argsort(score[idx], kind="stable")[:max(int(count), 0)]]
+    mask = np.zeros(len(score), dtype=bool)
+    mask[pick] = True
+    return mask
+
+
+def targets(score: np.ndarray, weak: np.ndarray, levers: Levers) -> dict[str, np.ndarray]:
+    """Units chosen for each targeted intervention on one year's evaluation.
+
+    Rectification goes to the lowest-scoring units *designated weak* (at most
+    ``interventions.rectification.count``); first secretaries and instructors
+    to the lowest-scoring units of all, whether designated weak or not. A
+    unit may receive several.
+    """
+    return {"rectified": lowest(score, levers.rectification_count, among=weak),
+            "first_secretary": lowest(score, levers.first_secretaries_count),
+            "instructor": lowest(score, levers.instructors_count)}
+
+
+def branch_effects(decided: dict[str, np.ndarray], levers: Levers) -> np.ndarray:
+    """Attainment added to next year's branch quality by this year's decisions (they add up)."""
+    return (levers.talk * decided["talk"] + levers.reorganise * decided["reorganise"]
+            + levers.rectification_effect * decided["rectified"]
+            + levers.training_effect * decided["trained"]
+            + levers.first_secretaries_effect * decided["first_secretary"]
+            + levers.instructors_effect * decided["instructor"]).astype(float)
+
+
+def member_effects(mentoring: np.ndarray, handling: np.ndarray, levers: Levers) -> np.ndarray:
+    """Attainment added to next year's member quality by this year's mentoring and handling."""
+    return (levers.mentoring * np.asarray(mentoring) + levers.handling * np.asarray(handling)).astype(float)

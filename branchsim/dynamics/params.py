@@ -1,0 +1,137 @@
+"""Parameters of the years: evolution (``data/dynamics.yaml``) and the policy's levers.
+
+How qualities evolve is a property of the world, not of the rule, so it lives
+in ``data/dynamics.yaml`` beside the generator's parameters. The effects of
+consequences and interventions are levers a reform may change, so they live
+in the policy (``consequences.effects``, ``interventions``); a policy file
+without them simulates no effects.
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import yaml
+
+from ..errors import BranchsimError, PolicyError
+from ..policy import Policy, data_path
+
+__all__ = ["DynamicsParams", "Levers"]
+
+# (path, lowest, highest) of every evolution parameter.
+_LIMITS = {"branch.persistence": (0.0, 1.0), "branch.shock_sd": (0.0, None),
+           "member.persistence": (0.0, 1.0), "member.shock_sd": (0.0, None)}
+
+
+def _values(node):
+    if isinstance(node, dict) and "value" in node:
+        return node["value"]
+    if isinstance(node, dict):
+        return {k: _values(v) for k, v in node.items()}
+    return node
+
+
+@dataclass(frozen=True)
+class DynamicsParams:
+    """Persistence and yearly shock of branch and member quality.
+
+    Examples
+    --------
+    >>> p = DynamicsParams.load()
+    >>> p.get("branch.persistence")
+    0.8
+    >>> p.with_values({"branch.persistence": 0.5}).get("branch.persistence")
+    0.5
+    """
+
+    values: dict = field(repr=False)
+    where: str = "data/dynamics.yaml"
+
+    @classmethod
+    def load(cls, path=None) -> "DynamicsParams":
+        """Read ``data/dynamics.yaml`` (or another file of the same shape)."""
+        path = data_path("dynamics.yaml") if path is None else path
+        try:
+            with open(path, encoding="utf-8") as fh:
+                doc = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except (OSError, yaml.YAMLError) as exc:
+            raise BranchsimError(f"{path}: cannot read dynamics parameters: {exc}") from None
+        return cls(_values(doc), str(path)).checked()
+
+    def get(self, dotted: str) -> float:
+        node = self.values
+        for key in dotted.split("."):
+            node = node[key]
+        return node
+
+    def with_values(self, changes: Mapping[str, float]) -> "DynamicsParams":
+        """A copy with some dotted paths changed, e.g. ``{"branch.persistence": 0.5}``."""
+        values = copy.deepcopy(self.values)
+        for dotted, v in changes.items():
+            if dotted not in _LIMITS:
+                raise BranchsimError(f"unknown dynamics parameter {dotted!r}; allowed: {', '.join(_LIMITS)}")
+            head, last = dotted.split(".")
+            values[head][last] = v
+        return DynamicsParams(values, f"{self.where} (changed)").checked()
+
+    def checked(self) -> "DynamicsParams":
+        problems = []
+        for path, (lo, hi) in _LIMITS.items():
+            try:
+                v = self.get(path)
+            except (KeyError, TypeError):
+                problems.append(f"{path}: missing")
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < lo or (hi is not None and v > hi):
+                allowed = f"a number in [{lo:g}, {hi:g}]" if hi is not None else f"a number >= {lo:g}"
+                problems.append(f"{path}: got {v!r}; allowed: {allowed}")
+        if problems:
+            raise BranchsimError(f"{self.where}: " + "; ".join(problems))
+        return self
+
+
+@dataclass(frozen=True)
+class Levers:
+    """Effects and sizes of consequences and interventions, read from a policy.
+
+    Every effect is on the attainment scale of ``true_quality``; a section the
+    policy leaves out has no effect (count 0, coverage 0, effect 0).
+
+    Examples
+    --------
+    >>> lv = Levers.from_policy(Policy.load())
+    >>> lv.rectification_count, lv.first_secretaries_count, lv.training_coverage
+    (19, 21, 1.0)
+    """
+
+    talk: float = 0.0
+    reorganise: float = 0.0
+    mentoring: float = 0.0
+    handling: float = 0.0
+    rectification_count: int = 0
+    rectification_effect: float = 0.0
+    training_coverage: float = 0.0
+    training_effect: float = 0.0
+    first_secretaries_count: int = 0
+    first_secretaries_effect: float = 0.0
+    instructors_count: int = 0
+    instructors_effect: float = 0.0
+
+    @classmethod
+    def from_policy(cls, policy: Policy) -> "Levers":
+        if not isinstance(policy, Policy):
+            raise PolicyError(f"policy must be a branchsim.Policy, got {type(policy).__name__}", where="simulate")
+
+        def get(path, default=0):
+            return policy[path] if path in policy else default
+
+        kw = {a: float(get(f"consequences.effects.{a}")) for a in ("talk", "reorganise", "mentoring", "handling")}
+        for name, size in (("rectification", "count"), ("training", "coverage"),
+                           ("first_secretaries", "count"), ("instructors", "count")):
+            kw[f"{name}_{size}"] = get(f"interventions.{name}.{size}")
+            kw[f"{name}_effect"] = float(get(f"interventions.{name}.effect"))
+        kw["training_coverage"] = float(kw["training_coverage"])
+        for name in ("rectification", "first_secretaries", "instructors"):
+            kw[f"{name}_count"] = int(kw[f"{name}_count"])
+        return cls(**kw)

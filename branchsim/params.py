@@ -1,0 +1,107 @@
+"""Generator parameters (``data/generator.yaml``): loading, reading by path, checked changes."""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import yaml
+
+from .errors import BranchsimError
+from .policy import data_path
+
+__all__ = ["GeneratorParams"]
+
+
+def _values(node):
+    if isinstance(node, dict) and "value" in node:
+        return node["value"]
+    if isinstance(node, dict):
+        return {k: _values(v) for k, v in node.items()}
+    return node
+
+
+@dataclass(frozen=True)
+class GeneratorParams:
+    """Generator parameters as a nested dict of plain values (``data/generator.yaml``)."""
+
+    values: dict = field(repr=False)
+    document: dict = field(repr=False)
+
+    @classmethod
+    def load(cls, path=None) -> "GeneratorParams":
+        path = data_path("generator.yaml") if path is None else path
+        with open(path, encoding="utf-8") as fh:
+            doc = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        values = _values(doc)
+        problems = [p for path in _leaf_paths(values) if path != "schema"
+                    for p in [_param_problem(path, GeneratorParams(values, doc).get(path))] if p]
+        if problems:
+            raise BranchsimError(f"{path}: " + "; ".join(problems))
+        return cls(values, doc)
+
+    def get(self, dotted: str):
+        node = self.values
+        for key in dotted.split("."):
+            node = node[key]
+        return node
+
+    def with_values(self, changes: dict) -> "GeneratorParams":
+        """A copy with some dotted paths set, each checked (unknown path, type, range).
+
+        >>> GeneratorParams.load().with_values({"measurement.survey_size": 40}).get("measurement.survey_size")
+        40
+        """
+        values, doc = copy.deepcopy(self.values), copy.deepcopy(self.document)
+        problems = []
+        for dotted, v in changes.items():
+            *head, last = str(dotted).split(".")
+            node, dnode = values, doc
+            for key in head:
+                if not isinstance(node, dict) or key not in node:
+                    node = None
+                    break
+                node, dnode = node[key], dnode[key]
+            if not isinstance(node, dict) or last not in node or isinstance(node[last], dict):
+                from ._schema import _suggest
+                problems.append(f"{dotted}: no such generator parameter{_suggest(dotted, _leaf_paths(self.values))}")
+                continue
+            v = v.item() if isinstance(v, np.generic) else v
+            bad = _param_problem(dotted, v)
+            if bad:
+                problems.append(bad)
+                continue
+            node[last] = v
+            if isinstance(dnode[last], dict) and "value" in dnode[last]:
+                dnode[last]["value"] = v
+            else:
+                dnode[last] = v
+        if problems:
+            raise BranchsimError("generator parameters: " + "; ".join(problems))
+        return GeneratorParams(values, doc)
+
+
+_INTEGER = ("scale.n_branches", "measurement.survey_size")
+_SIGNED = ("branch_quality.skew",)
+
+
+def _leaf_paths(values: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k, v in values.items():
+        path = f"{prefix}{k}"
+        out += _leaf_paths(v, path + ".") if isinstance(v, dict) else [path]
+    return out
+
+
+def _param_problem(path: str, v) -> str | None:
+    """Why a generator parameter value is not allowed, or None."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return f"{path}: got {v!r}; allowed: a finite number"
+    if path in _INTEGER and (not isinstance(v, int) or v < 1):
+        return f"{path}: got {v!r}; allowed: a whole number >= 1"
+    if path not in _SIGNED and v < 0:
+        return f"{path}: got {v!r}; allowed: a number >= 0"
+    return None
+
+

@@ -1,0 +1,32 @@
+"""Figures of branchsim results (matplotlib), one function per analysis.
+
+Each function takes the result object or its tidy frame, draws on ``ax=``
+(or ``fig=`` where it draws several panels) or on a new figure, and returns
+the Axes or Figure. The package style is applied inside each call only;
+global ``rcParams`` are left as they were.
+
+Labels are Chinese with English (``五星級 (five-star)``) when an installed
+font draws every Chinese term, English otherwise; never missing-glyph boxes.
+``use_cjk`` chooses: ``"auto"`` (default), ``True`` or ``False``.
+
+Examples
+--------
+>>> import matplotlib; matplotlib.use("Agg")
+>>> import branchsim as bs, branchsim.plot as bp
+>>> bp.use_cjk = False
+>>> bp.label("three_star")
+'three-star'
+>>> bp.use_cjk = "auto"
+"""
+from .dynamics import star_flows
+from .gsa import nominal_vs_effective, sobol_indices
+from .labels import cjk_enabled, cjk_font, label
+from .outcomes import score_histogram, star_counts, star_probabilities
+from .sensitivity import heatmap, sweep_lines, transitions
+
+#: ``"auto"``: Chinese labels when a CJK font is installed; ``True``/``False`` force a mode.
+use_cjk: bool | str = "auto"
+
+__all__ = ["star_counts", "sweep_lines", "heatmap", "transitions", "score_histogram", "star_probabilities",
+           "sobol_indices", "nominal_vs_effective", "star_flows", "label", "use_cjk", "cjk_font",
+           "cjk_enabled"]
