@@ -286,7 +286,8 @@ def test_transitions_from_a_history_like_object(tmp_path):
             return pd.DataFrame([[5, 1], [2, 7]], index=pd.Index([3, 0], name="from"),
                                 columns=pd.Index([3, 0], name="to"))
     ax = bp.transitions(Pooled())
-    assert len(ax.texts) == 4 and ax.get_ylabel() == "from"
+    assert len(ax.texts) == 4 and ax.get_ylabel() == "from (year t)"
+    assert title(ax) == "3 of 15 branch-years change star"
     render(ax, tmp_path)
 
 

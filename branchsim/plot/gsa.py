@@ -28,7 +28,7 @@ def _sobol_panel(ax, sub, order, xlabel):
         ax.text(0.5, 0.5, "constant output:\nno variance to apportion", transform=ax.transAxes, ha="center",
                 va="center", fontsize=9, color="#555555")
     ax.axvline(0, color="#444444", linewidth=0.8)
-    ax.set_yticks(pos, [label(f) for f in order])
+    ax.set_yticks(pos, [str(f) for f in order])        # factor names as in the indices frame
     ax.set_xlabel(xlabel)
 
 

@@ -46,6 +46,7 @@ TERMS: dict[str, tuple[str | None, str, str | None]] = {
     "role": ("作用發揮", "role played", None),
     "satisfaction": ("滿意度測評", "satisfaction survey", None),
     "branch.satisfaction_share": ("滿意度占比", "satisfaction share", None),
+    "satisfaction_share": ("滿意度占比", "satisfaction share", None),
     "branch.weak_below": ("軟弱渙散線", "weak line", None),
     "branch.star_cuts.5": ("五星級分數線", "five-star cut", None),
     "branch.star_cuts.4": ("四星級分數線", "four-star cut", None),
@@ -63,6 +64,7 @@ TERMS: dict[str, tuple[str | None, str, str | None]] = {
     "S1": (None, "first-order S1", None),
     "ST": (None, "total-order ST", None),
     "share": (None, "share of branches", None),
+    "share_fragile": (None, "share of branches within ±δ of a cut", None),
     "n": (None, "branches", None),
 }
 

@@ -222,7 +222,8 @@ def heatmap(frame, x: str, y: str, value: str, ax=None, *, annotate: bool | None
     return finish(ax, grid=None)
 
 
-_AXIS_NAMES = {"baseline": "baseline", "reform": "reform"}
+# Row and column names of the crosstabs: a Comparison's, and a History's pooled years.
+_AXIS_NAMES = {"baseline": "baseline", "reform": "reform", "from": "from (year t)", "to": "to (year t + 1)"}
 
 
 @styled
@@ -280,7 +281,8 @@ def transitions(comparison_or_crosstab, ax=None):
     ax.set_xlabel(label(_AXIS_NAMES.get(cols, cols)))
     keep = sum(T[i, j] for i, r in enumerate(tab.index) for j, c in enumerate(tab.columns) if r == c)
     total = T.sum()
-    ax.set_title(f"{total - keep:,.0f} of {total:,.0f} branches change star", loc="left", pad=4,
+    unit = "branch-years" if rows == "from" else "branches"
+    ax.set_title(f"{total - keep:,.0f} of {total:,.0f} {unit} change star", loc="left", pad=4,
                  y=-0.12 if T.shape[0] < 8 else -0.08)
     cbar = ax.figure.colorbar(im, ax=ax, label="share of the row")
     finish(cbar.ax, grid=None)
