@@ -22,6 +22,7 @@ import pandas as pd
 from ..policy import Policy
 from ..scoring import apply_vetoes, branch_components, compile_branch_rules, star_levels
 from ..tables import SURVEY_COLUMNS
+from . import _kernels
 
 __all__ = ["Prepared", "Scenarios", "prepare", "run", "BLOCK_ROWS"]
 
@@ -148,8 +149,41 @@ def _count_rows(CT, cap, veto_weak, sc: Scenarios, w100T, block: int):
     return at_least, weak
 
 
+def _counts_compiled(prep: Prepared, sc: Scenarios, out: dict) -> None:
+    """Counts with the compiled kernel; the few veto-capped / veto-weak branches corrected in NumPy."""
+    order = np.argsort(prep.type_idx, kind="stable")
+    starts = np.searchsorted(prep.type_idx[order], np.arange(len(prep.types) + 1))
+    ct = np.ascontiguousarray(prep.components[order].T)
+    cuts = sc.cuts - _HALF_ULP
+    weak_line = sc.weak_below - _HALF_ULP
+    at_least, below = _kernels.count_at_least(ct, starts, 100.0 * sc.weights, cuts, weak_line)
+    special = (prep.cap < 5) | prep.veto_weak
+    for t in range(len(prep.types)):                    # the few vetoed branches, in blocks
+        rows = np.flatnonzero(special & (prep.type_idx == t))
+        w100 = 100.0 * sc.weights[:, t, :].T                                       # (c, S)
+        for lo in range(0, len(rows), BLOCK_ROWS):
+            r = rows[lo:lo + BLOCK_ROWS]
+            score = prep.components[r] @ w100                                      # (m, S)
+            for j, level in enumerate(sc.levels):
+                blocked = prep.cap[r] < level
+                if blocked.any():
+                    at_least[:, j] -= np.count_nonzero(score[blocked] >= cuts[:, j], axis=0)
+            vw = prep.veto_weak[r]
+            if vw.any():
+                below += int(vw.sum()) - np.count_nonzero(score[vw] < weak_line, axis=0)
+    n = prep.n
+    lv = np.concatenate([[0], sc.levels]).astype(int)
+    cum = np.vstack([np.full(len(sc), n), at_least.T, np.zeros(len(sc), dtype=np.int64)])
+    for j, level in enumerate(lv):
+        out["counts"][0, :, level] += cum[j] - cum[j + 1]
+    out["weak"][0] += below
+
+
 def _counts_only(prep: Prepared, sc: Scenarios, out: dict, block_rows: int, workers: int) -> None:
     """Fill ``out['counts']`` and ``out['weak']`` (one group) using threads over branch blocks."""
+    if _kernels.available():
+        _counts_compiled(prep, sc, out)
+        return
     jobs = []
     for t in np.unique(prep.type_idx):
         rows = np.flatnonzero(prep.type_idx == t)

@@ -1,0 +1,82 @@
+"""Compiled kernel for counting stars over many scenarios (Numba).
+
+Counting is the scenario axis' hot loop: for every scenario and branch a
+five-term dot product and a few comparisons. NumPy needs a temporary score
+matrix and one pass per cut point; this kernel fuses them, reads each block
+of branches once per group of scenarios (cache-sized), and runs groups of
+scenarios on all cores. Integer counts make the result independent of the
+thread count. Without Numba the engine uses its NumPy path (same numbers).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    import numba
+except ImportError:  # pragma: no cover - numba is a dependency; the NumPy path stays as a fallback
+    numba = None
+
+__all__ = ["available", "count_at_least"]
+
+_SCENARIOS_PER_TASK = 64
+_ROWS_PER_BLOCK = 1024
+
+
+def available() -> bool:
+    return numba is not None
+
+
+if numba is not None:
+    @numba.njit(parallel=True, cache=True, fastmath=True, error_model="numpy")
+    def _kernel(ct, starts, w100, cuts, weak_line, with_weak):   # pragma: no cover - compiled
+        c, _ = ct.shape
+        S, L = cuts.shape
+        T = len(starts) - 1
+        at_least = np.zeros((S, L), dtype=np.int64)
+        weak = np.zeros(S, dtype=np.int64)
+        tasks = (S + _SCENARIOS_PER_TASK - 1) // _SCENARIOS_PER_TASK
+        for q in numba.prange(tasks):
+            xs = np.empty(_ROWS_PER_BLOCK)
+            s0 = q * _SCENARIOS_PER_TASK
+            s1 = min(S, s0 + _SCENARIOS_PER_TASK)
+            for t in range(T):
+                for r0 in range(starts[t], starts[t + 1], _ROWS_PER_BLOCK):
+                    m = min(r0 + _ROWS_PER_BLOCK, starts[t + 1]) - r0
+                    for s in range(s0, s1):
+                        w0 = w100[s, t, 0]
+                        for i in range(m):
+                            xs[i] = ct[0, r0 + i] * w0
+                        for k in range(1, c):
+                            wk = w100[s, t, k]
+                            for i in range(m):
+                                xs[i] += ct[k, r0 + i] * wk
+                        for j in range(L):
+                            cj = cuts[s, j]
+                            n = 0
+                            for i in range(m):
+                                n += np.int32(xs[i] >= cj)
+                            at_least[s, j] += n
+                        if with_weak:
+                            wl = weak_line[s]
+                            n = 0
+                            for i in range(m):
+                                n += np.int32(xs[i] < wl)
+                            weak[s] += n
+        return at_least, weak
+
+
+def count_at_least(ct: np.ndarray, starts: np.ndarray, w100: np.ndarray, cuts: np.ndarray,
+                   weak_line: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """For every scenario, branches whose score reaches each cut and branches below the weak line.
+
+    ``ct`` (c, n): components, branches grouped by type; ``starts`` (t + 1,)
+    the first branch of each type; ``w100`` (S, t, c) the weights × 100;
+    ``cuts`` (S, L) and ``weak_line`` (S,) already shifted by the rounding
+    tolerance (None: the weak count is not wanted). Returns
+    ``(at_least (S, L), below_weak (S,))`` as int64.
+    """
+    with_weak = weak_line is not None
+    wl = np.zeros(len(cuts)) if weak_line is None else weak_line
+    return _kernel(np.ascontiguousarray(ct, dtype=np.float64), np.asarray(starts, dtype=np.int64),
+                   np.ascontiguousarray(w100, dtype=np.float64), np.ascontiguousarray(cuts, dtype=np.float64),
+                   np.ascontiguousarray(wl, dtype=np.float64), with_weak)
