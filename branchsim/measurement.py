@@ -162,7 +162,20 @@ def _branch_block(rng, q, t, size, rules, offsets, params: GeneratorParams, stat
 
 
 def _member_block(rng_m, rng_mm, q_branch, t_branch, size, rules, offsets, order, params, cat_cum, out):
-    """Members of one seed block of branches and their twelve monthly records."""
+    """Members of one seed block of branches and their twelve monthly records (into ``out``)."""
+    owner, q, cat, appraisal, base, shock = _member_draws(rng_m, rng_mm, q_branch, t_branch, size, rules,
+                                                          offsets, order, params, cat_cum)
+    _monthly_facts(rng_mm, base, shock, rules.indicators, order,
+                   np.float32(params.get("measurement.proportion_noise")), out)
+    return owner, q, cat, appraisal
+
+
+def _member_draws(rng_m, rng_mm, q_branch, t_branch, size, rules, offsets, order, params, cat_cum):
+    """Members' truth, categories and appraisals, and the attainment their monthly records measure.
+
+    Returns ``(owner, q, category, appraisal, base (k, n), shock (12, n))``;
+    the monthly uniforms are drawn next from ``rng_mm`` (see :func:`_monthly_facts`).
+    """
     mq, mm = params.values["member_quality"], params.values["member_measurement"]
     ind = rules.indicators
     owner = np.repeat(np.arange(len(size)), size)
@@ -180,8 +193,7 @@ def _member_block(rng_m, rng_mm, q_branch, t_branch, size, rules, offsets, order
     base = offsets.astype(f32)[order, None] + q.astype(f32)[None, :] \
         + f32(mm["indicator_noise"]) * rng_m.standard_normal((k, n), dtype=f32)
     shock = f32(mm["month_noise"]) * rng_mm.standard_normal((12, n), dtype=f32)
-    _monthly_facts(rng_mm, base, shock, ind, order, f32(params.get("measurement.proportion_noise")), out)
-    return owner, q, cat, appraisal
+    return owner, q, cat, appraisal, base, shock
 
 
 _SUB = 1024  # members per cache-sized piece of the monthly hot path (fixed: part of the stream)

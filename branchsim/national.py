@@ -29,8 +29,11 @@ import pandas as pd
 import yaml
 
 from .errors import BranchsimError
+from .measurement import _SUB, _member_draws, _monthly_facts
 from .model import (BLOCK, BlockGenerator, GeneratorParams, _workers, as_seed_sequence,
                     truth_arrays, with_members)
+from .sensitivity import _kernels
+from .streams import _MEMBER, _MONTHS, block_stream
 from .policy import Policy
 from .scoring import (GRADES, STRUCTURE_LEVELS, annual_scores, branch_outcome, member_grades,
                       monthly_scores, required_level)
@@ -40,23 +43,54 @@ __all__ = ["national_run", "NationalResult", "chunk_outcomes"]
 _LEVELS = 6
 
 
+def _monthly_compiled(gen: BlockGenerator, rng_mm, base, shock, mtype) -> np.ndarray:
+    """Monthly scores ``(12 * m,)`` month-major, without storing a single fact (compiled kernel).
+
+    Draws the same uniforms in the same pieces as the generator, so the scores
+    equal those :func:`branchsim.evaluate` gives the generated population (to
+    the 9 decimals kept).
+    """
+    ind = gen.mrules_sorted.indicators
+    f32 = np.float32
+    k, m = base.shape
+    req32 = ind.required.astype(f32)
+    scale32 = (f32(2) * ind.max_points.max(axis=0).astype(f32)
+               / np.where(ind.per_unit > 0, ind.per_unit, 1.0).astype(f32))
+    prop = f32(gen.params.get("measurement.proportion_noise"))
+    total = np.empty((12, m))
+    for lo in range(0, m, _SUB):
+        hi = min(lo + _SUB, m)
+        u = rng_mm.random((k, 12, hi - lo), dtype=f32)
+        out = np.empty((12, hi - lo))
+        topm = np.ascontiguousarray(ind.max_points[mtype[lo:hi]].T)                   # (k, m)
+        _kernels.month_points(np.ascontiguousarray(base[:, lo:hi]), np.ascontiguousarray(shock[:, lo:hi]),
+                              u, ind.kind.astype(np.int8), req32, scale32, prop, topm,
+                              ind.per_shortfall, ind.required, ind.per_unit, out)
+        total[:, lo:hi] = out
+    top = ind.group_max.sum(axis=1)[np.tile(mtype, 12)]
+    return np.round(np.minimum(100.0 * total.ravel() / top, 100.0), 9)
+
+
 def _score_block(gen: BlockGenerator, blk: int) -> dict[str, np.ndarray]:
     """Generate, measure and score one seed block; keep outcomes only."""
     struct = gen.structure(blk)
     t, size, level, q, state = struct
-    k = gen.k_member
-    months = np.empty((k, 12, int(size.sum())), dtype=np.float32)
-    (t, size, level, q, facts, survey), part_m = gen.measure(blk, struct, months)
+    (t, size, level, q, facts, survey), _ = gen.measure(blk, struct, None)
     out = branch_outcome(facts, t, survey, gen.brules)
     tr = truth_arrays(q, t, state, gen.b_off, gen.params, gen.brules).outcome(gen.brules, t)
     need = required_level(size, gen.policy)["level"]
-    _, owner, mq, cat, appraisal = part_m
-    # The rules of evaluate() with columns in the generator's rule-grouped order, so each
-    # rule form reads a contiguous slice (scores agree with evaluate() to the 9 decimals kept).
-    rows = months.reshape(k, -1).T
+    rng_m, rng_mm = block_stream(gen.root, _MEMBER, blk), block_stream(gen.root, _MONTHS, blk)
+    owner, mq, cat, appraisal, base, shock = _member_draws(rng_m, rng_mm, q, t, size, gen.mrules, gen.m_off,
+                                                           gen.order, gen.params, gen.cat_cum)
     m = len(owner)
     member_idx = np.tile(np.arange(m), 12)
-    monthly = monthly_scores(rows, t[owner][member_idx], gen.mrules_sorted)
+    if _kernels.available():
+        monthly = _monthly_compiled(gen, rng_mm, base, shock, t[owner].astype(np.intp))
+    else:   # NumPy: the facts of the block, then the scoring of evaluate()
+        months = np.empty((gen.k_member, 12, m), dtype=np.float32)
+        _monthly_facts(rng_mm, base, shock, gen.mrules.indicators, gen.order,
+                       np.float32(gen.params.get("measurement.proportion_noise")), months)
+        monthly = monthly_scores(months.reshape(gen.k_member, -1).T, t[owner][member_idx], gen.mrules_sorted)
     annual = annual_scores(monthly, member_idx, m, appraisal, gen.mrules)
     return {
         "branch_index": np.arange(blk * BLOCK, blk * BLOCK + len(t), dtype=np.int64),

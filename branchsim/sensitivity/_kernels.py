@@ -80,3 +80,54 @@ def count_at_least(ct: np.ndarray, starts: np.ndarray, w100: np.ndarray, cuts: n
     return _kernel(np.ascontiguousarray(ct, dtype=np.float64), np.asarray(starts, dtype=np.int64),
                    np.ascontiguousarray(w100, dtype=np.float64), np.ascontiguousarray(cuts, dtype=np.float64),
                    np.ascontiguousarray(wl, dtype=np.float64), with_weak)
+
+
+if numba is not None:
+    @numba.njit(nogil=True, cache=True, error_model="numpy")
+    def _month_points(base, shock, u, kind, req32, scale32, prop_noise, topm, per_shortfall, req64,
+                      per_unit, out):   # pragma: no cover - compiled
+        k, m = base.shape
+        half = np.float32(0.5)
+        zero = np.float32(0.0)
+        one = np.float32(1.0)
+        out[:, :] = 0.0
+        for mo in range(12):
+            sh = shock[mo]
+            acc = out[mo]
+            for j in range(k):          # one rule form per indicator: a branch-free inner loop
+                b = base[j]
+                uu = u[j, mo]
+                tp = topm[j]
+                kd = kind[j]
+                if kd == 0:
+                    for i in range(m):
+                        acc[i] += tp[i] if uu[i] < b[i] + sh[i] else 0.0
+                elif kd == 1:
+                    r32, r64, d = req32[j], req64[j], per_shortfall[j]
+                    for i in range(m):
+                        f = min(max(np.floor((b[i] + sh[i]) * r32 + uu[i]), zero), r32)
+                        acc[i] += max(tp[i] - d * max(r64 - np.float64(f), 0.0), 0.0)
+                elif kd == 2:
+                    for i in range(m):
+                        f = min(max((b[i] + sh[i]) + (uu[i] - half) * prop_noise, zero), one)
+                        acc[i] += tp[i] * min(max(np.float64(f), 0.0), 1.0)
+                else:
+                    sc, pu = scale32[j], per_unit[j]
+                    for i in range(m):
+                        f = max(np.floor((b[i] + sh[i]) * sc + uu[i]), zero)
+                        acc[i] += min(tp[i], pu * max(np.float64(f), 0.0))
+
+
+def month_points(base, shock, u, kind, req32, scale32, prop_noise, topm, per_shortfall, req64, per_unit,
+                 out) -> None:
+    """Points of every member-month, straight from attainment and uniforms (no facts stored).
+
+    ``base`` (k, m) and ``shock`` (12, m) float32 attainment, ``u`` (k, 12, m)
+    float32 uniforms, rule arrays in the same (rule-grouped) indicator order;
+    ``topm`` (k, m) each member's maximum points (by its branch type);
+    ``out`` (12, m) receives the sum of points. The facts are computed with
+    the float32 arithmetic of :func:`branchsim.measurement._monthly_facts`, and
+    the points with that of :func:`branchsim.scoring.indicator_points`.
+    """
+    _month_points(base, shock, u, kind, req32, scale32, prop_noise, topm, per_shortfall, req64, per_unit,
+                  out)
