@@ -11,6 +11,8 @@ from .explain import explain
 from .model import GeneratorParams, generate
 from .population import Population, evaluate, load_population
 from .national import NationalResult, national_run
+from .explorer import Explorer, explore
+from .report import write_report
 from . import dynamics
 from .dynamics import History, compare_member_schemes, replay, rule_accuracy, simulate
 from . import sensitivity
@@ -24,5 +26,5 @@ __all__ = ["Policy", "BranchsimError", "PolicyError", "DataError", "scoring", "d
            "sensitivity", "sweep", "compare", "fragility", "fragility_curve", "fit_cut_points",
            "policy_with_cuts", "measurement_mc", "national_run", "NationalResult",
            "discover", "sobol", "morris", "effective_importance", "dynamics", "simulate", "History",
-           "rule_accuracy", "compare_member_schemes", "replay"]
+           "rule_accuracy", "compare_member_schemes", "replay", "write_report", "explore", "Explorer"]
 __version__ = "0.1.0"

@@ -6,10 +6,12 @@ data. Errors from bad input print one clear message and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from .errors import BranchsimError
 from .explain import explain
@@ -113,6 +115,78 @@ def cmd_policy(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    """The HTML report and its CSV tables, written atomically into --out."""
+    from .report import write_report
+    path = write_report(args.out, policy=args.policy, data=args.data, reform=args.reform, seed=args.seed,
+                        draws=args.draws, progress=args.progress)
+    print(f"branchsim: report written to {path.parent}{os.sep} (report.html and CSV tables); open it with\n"
+          f"open {path}")
+    return 0
+
+
+def _values(text: str, param: str) -> list:
+    """``"0.2,0.3,0.4"`` -> ``[0.2, 0.3, 0.4]`` (each item read as a YAML scalar: numbers, booleans, text)."""
+    items = [t.strip() for t in text.split(",")]
+    if not text.strip() or any(t == "" for t in items):
+        raise BranchsimError(f"--values for {param}: {text!r} is not a comma-separated list such as 0.2,0.3,0.4")
+    try:
+        return [yaml.safe_load(t) for t in items]
+    except yaml.YAMLError:
+        raise BranchsimError(f"--values for {param}: cannot read {text!r}; give numbers such as 0.2,0.3,0.4") \
+            from None
+
+
+def cmd_sweep(args) -> int:
+    """Star counts for each value of one or more parameters (a full grid), one CSV row per scenario."""
+    from .report import _policy_arg, _population_arg
+    from .sensitivity import sweep
+    if len(args.param) != len(args.values):
+        raise BranchsimError(f"give one --values list per --param: got {len(args.param)} --param and "
+                             f"{len(args.values)} --values")
+    policy, _ = _policy_arg(args.policy, "--policy")
+    grid = {p: _values(v, p) for p, v in zip(args.param, args.values)}
+    pop, source = _population_arg(args.data, policy, args.seed, members=False)
+    frame = sweep(pop, policy, grid, by=args.by, progress=False)
+    out = Path(args.out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _write_csv(frame, out)
+    except OSError as exc:
+        raise BranchsimError(f"{out}: cannot write ({exc.strerror or exc})") from None
+    print(f"branchsim: swept {', '.join(grid)} on {source} under policy {policy.name!r}\n")
+    with pd.option_context("display.width", 250, "display.max_rows", 200, "display.max_columns", 30):
+        print(frame.to_string(index=False))
+    print(f"\nwritten to {out}")
+    return 0
+
+
+COMPARE_FILES = ("star_counts.csv", "transitions.csv", "movers.csv", "newly_weak.csv", "no_longer_weak.csv",
+                 "new_consequences.csv", "policy_diff.csv")
+
+
+def cmd_compare(args) -> int:
+    """A reform against the policy: tables written atomically into --out, the summary printed."""
+    from ._report_sections import transitions_long
+    from .report import _policy_arg, _population_arg, _Staging
+    from .sensitivity import compare
+    policy, _ = _policy_arg(args.policy, "--policy")
+    reform, _ = _policy_arg(args.reform, "--reform")
+    with _Staging(args.out, allowed=COMPARE_FILES) as stage:
+        pop, source = _population_arg(args.data, policy, args.seed)
+        c = compare(pop, policy, reform)
+        tables = {"star_counts.csv": c.star_counts().reset_index(), "transitions.csv": transitions_long(c),
+                  "movers.csv": c.movers, "newly_weak.csv": c.newly_weak, "no_longer_weak.csv": c.no_longer_weak,
+                  "new_consequences.csv": c.new_consequences, "policy_diff.csv": c.diff}
+        for name, df in tables.items():
+            stage.write_csv(name, df)
+        out = stage.commit()
+    print(f"branchsim: compared {args.reform} with policy {policy.name!r} on {source}\n")
+    print(c.summary())
+    print(f"\ntables written to {out}{os.sep}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="branchsim", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
@@ -158,6 +232,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", metavar="FILE")
     p.add_argument("--parameters", action="store_true")
     p.set_defaults(func=cmd_policy)
+    p = sub.add_parser("report", help="the HTML report (figures embedded) and its CSV tables",
+                       description="Write report.html (self-contained) and CSV tables into --out: the outcome "
+                                   "against the published figures, the satisfaction-share sweep, fragility, "
+                                   "measurement uncertainty and, with --reform, the comparison.")
+    common(p)
+    p.add_argument("--reform", metavar="FILE", help="a reform policy YAML to compare with --policy")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated city and the draws (default 0)")
+    p.add_argument("--draws", type=int, default=100, help="measurement Monte Carlo draws (default 100)")
+    p.add_argument("--out", metavar="DIR", required=True,
+                   help="output folder (created; an earlier report there is replaced whole)")
+    p.add_argument("--progress", action="store_true", help="show progress over the sections")
+    p.set_defaults(func=cmd_report)
+    p = sub.add_parser("sweep", help="star counts over a grid of parameter values, as one CSV",
+                       description="Evaluate a grid of parameter values (without --data: the default city "
+                                   "generated with --seed); one CSV row per scenario (and group).")
+    common(p)
+    p.add_argument("--param", metavar="PATH", action="append", required=True,
+                   help="parameter path, e.g. branch.satisfaction_share (repeat for a grid)")
+    p.add_argument("--values", metavar="V1,V2,...", action="append", required=True,
+                   help="comma-separated values of the --param before it, e.g. 0.2,0.3,0.4")
+    p.add_argument("--by", metavar="COLUMN", help="a branch column to count per group, e.g. type")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated city (default 0)")
+    p.add_argument("--out", metavar="FILE.csv", required=True, help="output CSV file")
+    p.set_defaults(func=cmd_sweep)
+    p = sub.add_parser("compare", help="a reform against the policy: transitions, movers, newly weak",
+                       description="Evaluate a population (without --data: the default city generated with "
+                                   "--seed) under --policy and --reform; write the tables into --out.")
+    common(p)
+    p.add_argument("--reform", metavar="FILE", required=True, help="the reform policy YAML")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated city (default 0)")
+    p.add_argument("--out", metavar="DIR", required=True, help="output folder (created or replaced whole)")
+    p.set_defaults(func=cmd_compare)
     return parser
 
 
@@ -171,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     except BranchsimError as exc:
         print(f"branchsim: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:   # e.g. `branchsim run | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

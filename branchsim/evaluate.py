@@ -87,11 +87,18 @@ class Result:
         return pd.crosstab(self.branches["stars"], self.branches["true_stars"],
                            rownames=["measured"], colnames=["true"])
 
+    def _display_counts(self) -> pd.DataFrame:
+        sc = self.star_counts()
+        sc["share"] = sc["share"].map(lambda v: f"{v:.1%}")
+        sc["published"] = sc["published"].map(lambda v: "" if pd.isna(v) else f"{int(v):,}")
+        return sc
+
     def summary(self) -> str:
         """A plain-text summary (what ``print(result)`` shows)."""
         parts = [f"{len(self.branches)} branches" + (f", {len(self.members)} members"
                                                      if self.members is not None else ""),
-                 f"policy {self.policy.name!r}", "", "Stars:", self.star_counts().to_string(),
+                 f"policy {self.policy.name!r}", "", "Stars:",
+                 self._display_counts().to_string(),
                  "", "Structure:", self.upgrade_counts().to_string()]
         if self.members is not None:
             parts += ["", "Member grades:", self.grade_counts().to_string()]
@@ -108,7 +115,7 @@ class Result:
         head = (f"<b>Result</b> — {len(self.branches)} branches"
                 + (f", {len(self.members)} members" if self.members is not None else "")
                 + f", policy <code>{html.escape(self.policy.name)}</code>")
-        blocks = [("Stars", self.star_counts()), ("Structure", self.upgrade_counts()),
+        blocks = [("Stars", self._display_counts()), ("Structure", self.upgrade_counts()),
                   ("Consequences", self.consequence_counts().to_frame())]
         if self.members is not None:
             blocks.insert(1, ("Member grades", self.grade_counts().to_frame()))

@@ -318,8 +318,15 @@ class Policy:
             ("parameters", f"{len(self._params)} ({n_quote} quoted, {len(self._params) - n_quote} assumptions)"),
         ]
 
+    @property
+    def _shown_where(self) -> str:
+        # The file name, not its absolute path: displays (and notebook outputs) stay the same
+        # on every checkout.
+        return Path(self._where.split(" (")[0]).name + (" (updated)" if "(updated)" in self._where else "") \
+            if self._where.startswith(("/", ".")) or "/" in self._where else self._where
+
     def __repr__(self) -> str:
-        lines = [f"Policy {self.name!r} ({self._where})"]
+        lines = [f"Policy {self.name!r} ({self._shown_where})"]
         lines += [f"  {k:<18} {v}" for k, v in self._summary_rows()]
         return "\n".join(lines)
 
@@ -328,7 +335,7 @@ class Policy:
                        f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
                        for k, v in self._summary_rows())
         return (f"<div><b>Policy {html.escape(self.name)}</b> "
-                f"<small>{html.escape(self._where)}</small><table>{rows}</table></div>")
+                f"<small>{html.escape(self._shown_where)}</small><table>{rows}</table></div>")
 
 
 def _rebuild(data: dict, where: str) -> "Policy":

@@ -1,0 +1,259 @@
+"""The HTML report: one self-contained page and its CSV tables for one policy.
+
+:func:`write_report` evaluates a population under a policy and writes
+``report.html`` (figures embedded as PNG, styles inline, no external files)
+beside CSV tables of every number it shows: the outcome against the
+published figures, the satisfaction-share sweep, fragility near the cut
+points, measurement uncertainty and, with a reform, the comparison. The
+page's prose is generated from the numbers, and nothing volatile (no date,
+no timing, no absolute path the caller did not give) enters it: two runs
+with the same arguments write byte-identical files.
+
+The folder is built next to ``out_dir`` and moved into place at the end,
+so a reader never finds a half-written report.
+"""
+from __future__ import annotations
+
+import html
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import _report_sections as sections
+from .errors import BranchsimError
+from .policy import Policy
+from .population import Population, load_population
+
+__all__ = ["write_report", "REPORT_FILES"]
+
+#: Every file a report folder can hold (a folder with anything else is not replaced).
+REPORT_FILES = ("report.html", "outcome.csv", "sweep_satisfaction_share.csv", "fragility.csv",
+                "fragility_counts.csv", "measurement_uncertainty.csv", "comparison_transitions.csv",
+                "comparison_movers.csv", "policy_diff.csv")
+SURVEY_SIZES = (10, 25, 50)
+
+
+def _policy_arg(policy, what: str) -> tuple[Policy, str]:
+    """A Policy from a Policy, a YAML path or None (the baseline), and how to describe it."""
+    if policy is None:
+        return Policy.load(), "built-in baseline (data/policies/baseline.yaml)"
+    if isinstance(policy, Policy):
+        return policy, "Policy object"
+    if isinstance(policy, (str, os.PathLike)):
+        return Policy.load(policy), f"file {os.fspath(policy)}"
+    raise BranchsimError(f"{what} must be a branchsim.Policy, a YAML file path or None, "
+                         f"got {type(policy).__name__}")
+
+
+def _population_arg(data, policy: Policy, seed, *, members: bool = True) -> tuple[Population, str]:
+    """The population: a folder of tables, a Population, or (None) the default city of ``seed``."""
+    from .model import generate
+    if data is None:
+        pop = generate(policy, seed=seed, members=members)
+        return pop, f"the default city generated with seed {seed}"
+    if isinstance(data, Population):
+        return data, f"Population object ({data.source})"
+    if isinstance(data, (str, os.PathLike)):
+        return load_population(data, policy=policy), f"tables in {os.fspath(data)}"
+    raise BranchsimError(f"data must be a folder of tables, a Population or None (the default city), "
+                         f"got {type(data).__name__}")
+
+
+def _whole(x, what: str, low: int) -> int:
+    if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < low:
+        raise BranchsimError(f"{what} must be a whole number >= {low}, got {x!r}")
+    return int(x)
+
+
+# -- writing a folder atomically --------------------------------------------------------------
+def _check_out(out: Path, allowed) -> None:
+    """Refuse an ``out`` that is a file, or a folder holding files this writer did not make."""
+    if out.exists() and not out.is_dir():
+        raise BranchsimError(f"{out}: exists and is not a folder; give a new or empty folder for --out")
+    if out.is_dir():
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in allowed)
+        if foreign:
+            raise BranchsimError(f"{out}: holds files a report did not write ({', '.join(foreign[:5])}); "
+                                 f"it would be replaced whole, so give a new or empty folder")
+
+
+class _Staging:
+    """A temporary folder beside ``out`` that becomes ``out`` on :meth:`commit`.
+
+    Used as a context manager: on an error the temporary folder (and any
+    parent folder it had to create) is removed and ``out`` is left as it was.
+    """
+
+    def __init__(self, out: str | os.PathLike, allowed=REPORT_FILES):
+        self.out = Path(out)
+        _check_out(self.out, set(allowed))
+        parent = self.out.absolute().parent
+        self._created = [p for p in (parent, *parent.parents) if not p.exists()]
+        base = parent.parents[len(self._created) - 1] if self._created else parent
+        if not base.is_dir():
+            raise BranchsimError(f"{self.out}: cannot write here, {base} is a file, not a folder")
+        tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.tmp = parent / f".{self.out.name}.tmp-{tag}"
+        self._old = parent / f".{self.out.name}.old-{tag}"
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            self.tmp.mkdir()
+        except OSError as exc:
+            self._cleanup()
+            raise BranchsimError(f"{self.out}: cannot write here ({exc.strerror or exc})") from None
+
+    def __enter__(self) -> "_Staging":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._cleanup(failed=exc_type is not None)
+        if isinstance(exc, OSError):
+            raise BranchsimError(f"{self.out}: cannot write the output ({exc.strerror or exc})") from exc
+
+    def write_csv(self, name: str, df: pd.DataFrame, *, index: bool = False) -> None:
+        df.to_csv(self.tmp / name, index=index, lineterminator="\n")
+
+    def write_text(self, name: str, text: str) -> None:
+        (self.tmp / name).write_text(text, encoding="utf-8", newline="\n")
+
+    def commit(self) -> Path:
+        """Move the finished folder into place (replacing an earlier one whole)."""
+        if self.out.exists():
+            os.rename(self.out, self._old)
+            try:
+                os.rename(self.tmp, self.out)
+            except OSError:
+                os.rename(self._old, self.out)
+                raise
+            shutil.rmtree(self._old, ignore_errors=True)
+        else:
+            os.rename(self.tmp, self.out)
+        return self.out
+
+    def _cleanup(self, failed: bool = True) -> None:
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        if failed:
+            for p in self._created:             # nearest first; only folders left empty
+                try:
+                    p.rmdir()
+                except OSError:
+                    break
+
+
+# -- the page -----------------------------------------------------------------------------------------
+_CSS = """
+body{font-family:-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC","PingFang SC",
+"Microsoft YaHei",sans-serif;color:#222;max-width:1000px;margin:2em auto;padding:0 1.2em;line-height:1.5}
+h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #ddd;
+padding-bottom:.2em}table.t,table.run{border-collapse:collapse;font-size:.88em;margin:.3em 0 1em}
+table.t th,table.t td,table.run th,table.run td{padding:.25em .7em;border-bottom:1px solid #e5e5e5;
+text-align:right;vertical-align:top}table.t th{background:#f6f6f6}table.run th,table.run td{text-align:left}
+table.t td:first-child{text-align:left}.tw{overflow-x:auto}.cap{font-style:italic;margin:.8em 0 .2em;color:#444}
+figure{margin:1em 0}figure img{max-width:100%}figcaption{font-size:.88em;color:#555}
+nav ol{margin:.3em 0}footer{margin-top:3em;font-size:.85em;color:#666}code{background:#f3f3f3;padding:0 .2em}
+"""
+
+
+def _page(policy: Policy, run: list, parts: list) -> str:
+    """The whole HTML document: what was run, a contents list, the sections."""
+    esc = html.escape
+    runrows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in run)
+    nav = "".join(f"<li><a href='#{s.id}'>{esc(s.title)}</a></li>" for s in parts)
+    body = "".join(f"<section id='{s.id}'><h2>{esc(s.title)}</h2>{''.join(s.blocks)}</section>"
+                   for s in parts)
+    intro = ("This report scores party branches under one policy and asks how far the stars depend on "
+             "its choices: the survey's share of the score, the cut points and the noise of measurement. "
+             "Every number shown is in the CSV tables beside this file, and running the same command again "
+             "writes identical files.")
+    return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>branchsim report: {esc(policy.name)}</title><style>{_CSS}</style></head><body>"
+            f"<h1>branchsim report: policy '{esc(policy.name)}'</h1><p>{esc(intro)}</p>"
+            f"<h2 id='run'>What was run</h2><table class='run'>{runrows}</table>"
+            f"<nav><b>Contents</b><ol>{nav}</ol></nav>{body}"
+            "<footer>Written by branchsim. Published figures: 中共都江堰市委組織部 (Dujiangyan, c. 2018), "
+            "as quoted in the outcome table.</footer></body></html>\n")
+
+
+# -- the report ---------------------------------------------------------------------------------------
+def write_report(out_dir: str | os.PathLike, *, policy: Policy | str | os.PathLike | None = None,
+                 data: str | os.PathLike | Population | None = None,
+                 reform: Policy | str | os.PathLike | None = None, seed: int = 0, draws: int = 100,
+                 progress: bool = False) -> Path:
+    """Write the HTML report and its CSV tables into ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : path
+        Folder to write (created; an earlier report there is replaced whole).
+        A folder holding files other than a report's is refused.
+    policy : Policy or path, optional
+        The rules (a :class:`~branchsim.Policy` or a YAML file); default the
+        baseline.
+    data : path or Population, optional
+        A folder of tables (:func:`~branchsim.load_population`); default the
+        default city generated with ``seed``.
+    reform : Policy or path, optional
+        A changed policy to compare with ``policy``.
+    seed : int
+        Seed of the generated city and of the measurement draws.
+    draws : int
+        Measurement Monte Carlo draws (per survey size: 10, 25, 50 respondents
+        and the generator's own).
+    progress : bool
+        Print a progress bar over the sections (stderr).
+
+    Returns
+    -------
+    Path
+        ``out_dir/report.html``. Beside it: ``outcome.csv``,
+        ``sweep_satisfaction_share.csv``, ``fragility.csv`` (per branch),
+        ``fragility_counts.csv``, ``measurement_uncertainty.csv`` (only when
+        the population carries its truth) and, with a reform,
+        ``comparison_transitions.csv``, ``comparison_movers.csv`` and
+        ``policy_diff.csv``.
+
+    Raises
+    ------
+    BranchsimError
+        Bad input (policy file, data folder, arguments) or an ``out_dir``
+        that cannot be written; nothing is left behind.
+
+    Examples
+    --------
+    >>> import branchsim as bs
+    >>> from branchsim.report import write_report
+    >>> path = write_report("report", draws=50)              # doctest: +SKIP
+    >>> path.name                                            # doctest: +SKIP
+    'report.html'
+    """
+    pol, pol_src = _policy_arg(policy, "policy")
+    ref, ref_src = (None, "") if reform is None else _policy_arg(reform, "reform")
+    seed = _whole(seed, "seed", 0)
+    draws = _whole(draws, "draws", 1)
+    with _Staging(out_dir) as stage:
+        # Only the comparison reports members (regraded members); the other sections are branch-level.
+        pop, pop_src = _population_arg(data, pol, seed, members=ref is not None)
+        steps = [("outcome", lambda: sections.outcome(pop, pol)),
+                 ("sweep", lambda: sections.sweep(pop, pol)),
+                 ("fragility", lambda: sections.fragility(pop, pol)),
+                 ("measurement", lambda: sections.measurement(pop, pol, draws=draws, seed=seed,
+                                                              sizes=SURVEY_SIZES))]
+        if ref is not None:
+            steps.append(("comparison", lambda: sections.comparison(pop, pol, ref, ref_src)))
+        from tqdm.auto import tqdm
+        built = [make() for _, make in tqdm(steps, desc="report", unit="section", disable=not progress)]
+        files = [name for s in built for name in s.tables]
+        run = sections.run_rows(pol, pol_src, pop, pop_src, ref, ref_src, seed, draws, SURVEY_SIZES,
+                                 files)
+        for s in built:
+            for name, df in s.tables.items():
+                stage.write_csv(name, df)
+        stage.write_text("report.html", _page(pol, run, built))
+        out = stage.commit()
+    return out / "report.html"
