@@ -14,10 +14,11 @@ cut-point sets together.
 """
 from .compare import Comparison, compare
 from .discovery import Discovery, discover, prim
-from .gsa import (SensitivityResult, default_factors, effective_importance, main_effects, morris,
-                  sobol, sobol_indices)
 from .engine import Prepared, Scenarios, prepare
-from .montecarlo import MonteCarlo, measurement_mc
+from .factors import default_factors
+from .gsa import SensitivityResult, effective_importance, main_effects, morris, sobol, sobol_indices
+from .mc_result import MonteCarlo
+from .montecarlo import measurement_mc
 from .sweep import scenario_arrays, sweep
 from .thresholds import Fragility, fit_cut_points, fragility, fragility_curve, policy_with_cuts
 

@@ -1,7 +1,7 @@
 """Scenario discovery: where in the space of weights and cut points a condition holds.
 
 :func:`discover` samples scenarios (a Latin hypercube over the factors of
-:func:`~branchsim.sensitivity.gsa.default_factors`, noise levels excluded),
+:func:`~branchsim.sensitivity.factors.default_factors`, noise levels excluded),
 scores them all on the scenario axis, marks those meeting a condition such
 as ``"weak / n > 0.03"``, and describes them by one readable box found with
 PRIM (Friedman & Fisher 1999), implemented in :func:`prim`:
@@ -37,7 +37,7 @@ import pandas as pd
 from ..errors import BranchsimError
 from ..model import as_seed_sequence
 from ..policy import Policy
-from .gsa import _check_factors, default_factors, evaluate_samples, factor_problem, factor_values
+from .factors import _check_factors, default_factors, evaluate_samples, factor_problem, factor_values
 
 __all__ = ["Discovery", "prim", "discover"]
 
@@ -275,7 +275,7 @@ def discover(pop, policy: Policy, condition, factors=None, *, n: int = 2000, see
         ``"weak / n > 0.03"`` or ``"changed / n > 0.10"``; or a function of
         that frame returning a bool array.
     factors : DataFrame, optional
-        Default: :func:`~branchsim.sensitivity.gsa.default_factors` without noise.
+        Default: :func:`~branchsim.sensitivity.factors.default_factors` without noise.
     n : int
         Scenarios, drawn as a Latin hypercube seeded by ``seed``.
 

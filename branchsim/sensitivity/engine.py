@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..policy import Policy
-from ..scoring import apply_vetoes, branch_components, compile_branch_rules, star_levels
+from ..scoring import branch_components, compile_branch_rules, star_levels
 from ..tables import SURVEY_COLUMNS
 from . import _kernels
 
