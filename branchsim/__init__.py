@@ -4,7 +4,7 @@ Policy as data (:class:`Policy`), populations of branches and members,
 vectorised scoring (:mod:`branchsim.scoring`), and the analyses built on
 them.
 """
-from . import scoring
+from . import calibration, scoring
 from .errors import BranchsimError, DataError, PolicyError
 from .evaluate import Result, evaluate_tables, published_counts
 from .explain import explain
@@ -20,7 +20,7 @@ from .sensitivity import (compare, discover, effective_importance, fit_cut_point
                           fragility_curve, measurement_mc, morris, policy_with_cuts, sobol, sweep)
 from .policy import Policy, data_path
 
-__all__ = ["Policy", "BranchsimError", "PolicyError", "DataError", "scoring", "data_path",
+__all__ = ["calibration", "Policy", "BranchsimError", "PolicyError", "DataError", "scoring", "data_path",
            "Result", "evaluate_tables", "published_counts", "explain",
            "GeneratorParams", "generate", "Population", "evaluate", "load_population",
            "sensitivity", "sweep", "compare", "fragility", "fragility_curve", "fit_cut_points",

@@ -53,11 +53,35 @@ def _type_table(params: GeneratorParams, policy: Policy):
     return types, share / share.sum(), size
 
 
-def size_median(params: GeneratorParams, policy: Policy) -> float:
-    """Overall median size so the mean branch size matches ``scale.mean_size``."""
+MIN_SIZE = 3   # a branch needs at least three full members; smaller draws are set to 3
+
+
+def expected_size(median: float, params: GeneratorParams, policy: Policy) -> float:
+    """Mean branch size for an overall ``median``: log-normal by type, rounded, at least 3.
+
+    ``E[max(rint X, 3)] ≈ 3 P(X < 2.5) + E[X; X >= 2.5]`` for each type's
+    log-normal ``X`` (rounding changes the mean by a negligible amount).
+    """
+    from scipy.stats import norm
     _, share, mult = _type_table(params, policy)
     sigma = params.get("structure.size_sigma")
-    return params.get("scale.mean_size") / float(share @ mult) / math.exp(sigma ** 2 / 2)
+    m = median * mult
+    a = np.log((MIN_SIZE - 0.5) / m) / sigma
+    per_type = MIN_SIZE * norm.cdf(a) + m * math.exp(sigma ** 2 / 2) * norm.sf(a - sigma)
+    return float(share @ per_type)
+
+
+def size_median(params: GeneratorParams, policy: Policy) -> float:
+    """Overall median size so the *expected* mean branch size is ``scale.mean_size``.
+
+    Accounts for the three-member minimum, which raises small branches: without
+    it a requested member total is overshot by several per cent.
+    """
+    from scipy.optimize import brentq
+    target = params.get("scale.mean_size")
+    if target <= MIN_SIZE:
+        return 1e-9
+    return brentq(lambda med: expected_size(med, params, policy) - target, 1e-6, target * 10, xtol=1e-10)
 
 
 def _quality(z: np.ndarray, p: dict) -> np.ndarray:
@@ -68,7 +92,7 @@ def _structure_block(rng, n: int, params: GeneratorParams, policy: Policy, media
     types, share, mult = _type_table(params, policy)
     t = np.searchsorted(np.cumsum(share)[:-1], rng.random(n), side="right")
     size = np.maximum(np.rint(median * mult[t] * np.exp(params.get("structure.size_sigma")
-                                                        * rng.standard_normal(n))), 3).astype(np.int64)
+                                                        * rng.standard_normal(n))), MIN_SIZE).astype(np.int64)
     need = required_level(size, policy)["level"]
     under = rng.random(n) < params.get("structure.p_underlevel")
     level = np.where(under, np.maximum(need - 1, 0), need)
@@ -184,16 +208,56 @@ def _member_draws(rng_m, rng_mm, q_branch, t_branch, size, rules, offsets, order
     q = np.clip(mq["loc"] + mq["branch_link"] * (qb - params.get("branch_quality.loc"))
                 + mq["sd"] * rng_m.standard_normal(n), 0, 1)
     cat = (rng_m.random(n)[:, None] > cat_cum[t_branch[owner]]).sum(axis=1)
-    # 打印象分 pulls the appraisal towards the branch's standing; 感情分 adds affinity.
-    impression = mm["impression_halo"] * (qb - q) + mm["affinity_bias"] * rng_m.standard_normal(n)
-    appraisal = np.clip(np.round(100 * (q + impression + mm["appraisal_noise"] * rng_m.standard_normal(n)), 1),
-                        0, 100)
+    z_affinity = rng_m.standard_normal(n)
+    z_noise = rng_m.standard_normal(n)
+    appraisal = appraise(member_true_scores(q, t_branch[owner], rules, offsets), owner, params,
+                         z_affinity, z_noise)
     f32 = np.float32
     # Indicator-major layout (k, 12, n): every rule form works on long contiguous runs.
     base = offsets.astype(f32)[order, None] + q.astype(f32)[None, :] \
         + f32(mm["indicator_noise"]) * rng_m.standard_normal((k, n), dtype=f32)
     shock = f32(mm["month_noise"]) * rng_mm.standard_normal((12, n), dtype=f32)
     return owner, q, cat, appraisal, base, shock
+
+
+def member_true_scores(q: np.ndarray, type_idx: np.ndarray, rules, offsets: np.ndarray) -> np.ndarray:
+    """A member's noise-free monthly score: every fact at its expectation given quality ``q``.
+
+    Attainment ``clip(q + offset_i, 0, 1)`` on each indicator, expected points
+    by rule form, 100 × points over the type's maximum, capped at 100: the
+    member counterpart of :class:`Truth`.
+    """
+    ind = rules.indicators
+    p = np.clip(np.asarray(q, float)[:, None] + offsets[None, :], 0.0, 1.0)
+    e = _expected_points(p, ind)
+    top = ind.max_points[type_idx]
+    pts = np.where(ind.kind == 1, np.maximum(top + e, 0.0),
+                   np.where(ind.kind == 3, np.minimum(top, e * top), top * e))
+    total = ind.group_max[type_idx].sum(axis=1)
+    return np.round(np.minimum(100.0 * pts.sum(axis=1) / total, 100.0), 9)
+
+
+def appraise(true_score: np.ndarray, branch: np.ndarray, params: GeneratorParams,
+             z_affinity: np.ndarray | None = None, z_noise: np.ndarray | None = None) -> np.ndarray:
+    """The year-end appraisal: a member's true score as an impression-prone appraiser sees it.
+
+    打印象分: the appraisal is pulled towards the standing of the member's
+    branch (the mean true score of its members) by ``impression_halo``;
+    感情分: a personal affinity term (``affinity_bias`` × ``z_affinity``); plus
+    appraisal noise. Centred on the member's own true score, so the bias is a
+    pull, not a shift of level. ``branch`` is any integer key of the member's
+    branch; ``z_*`` standard normal draws (None: the term is left out).
+    """
+    mm = params.values["member_measurement"]
+    true_score = np.asarray(true_score, float)
+    keys, inverse = np.unique(branch, return_inverse=True)
+    standing = (np.bincount(inverse, true_score, len(keys)) / np.bincount(inverse, minlength=len(keys)))[inverse]
+    a = true_score + mm["impression_halo"] * (standing - true_score)
+    if z_affinity is not None:
+        a = a + 100.0 * mm["affinity_bias"] * z_affinity
+    if z_noise is not None:
+        a = a + 100.0 * mm["appraisal_noise"] * z_noise
+    return np.clip(np.round(a, 1), 0, 100)
 
 
 _SUB = 1024  # members per cache-sized piece of the monthly hot path (fixed: part of the stream)

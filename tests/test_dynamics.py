@@ -221,7 +221,10 @@ def test_year_end_only_with_impression_bias_misclassifies_more(city):
     assert cmp.index.tolist() == [0.8, 0.0, 1.0]
     assert cmp.loc[0.0, "misclassified"] > cmp.loc[0.8, "misclassified"] > cmp.loc[1.0, "misclassified"]
     assert cmp.loc[0.0, "spearman"] < cmp.loc[0.8, "spearman"]
-    assert abs(cmp.loc[1.0, "bias"]) < 1 < abs(cmp.loc[0.0, "bias"])
+    # The appraisal is centred on the member's true score: the impression terms scatter it
+    # (larger error) rather than shift it (small bias).
+    assert abs(cmp.loc[1.0, "bias"]) < 1 and abs(cmp.loc[0.0, "bias"]) < 1
+    assert cmp.loc[0.0, "rmse"] > 2 * cmp.loc[0.8, "rmse"]
     # The impression terms are what hurt the ranking: the same members appraised without them rank better.
     fair = bs.generate(seed=0, params={"member_measurement.impression_halo": 0.0,
                                        "member_measurement.affinity_bias": 0.0})

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from ..model import (BLOCK, STATE_FACTS, GeneratorParams, state_facts, _branch_block, _expected_points,
+from ..measurement import appraise, member_true_scores
+from ..model import (BLOCK, STATE_FACTS, GeneratorParams, state_facts, _branch_block,
                      _indicator_offsets, _monthly_facts, block_stream, truth, truth_arrays)
 from ..policy import Policy
 from ..scoring import (BranchRules, MemberRules, annual_scores, branch_outcome, compile_branch_rules,
@@ -114,37 +115,19 @@ class Context:
         return member_true_scores(q, type_idx, self.mrules, self.m_off)
 
 
-def member_true_scores(q: np.ndarray, type_idx: np.ndarray, rules: MemberRules, offsets: np.ndarray) -> np.ndarray:
-    """A member's noise-free monthly score: every fact at its expectation given quality ``q``.
+def _appraisal(rng, true_score: np.ndarray, branch: np.ndarray, params) -> np.ndarray:
+    """Year-end appraisal as the generator draws it (:func:`branchsim.measurement.appraise`).
 
-    The member counterpart of :func:`branchsim.model.true_components`:
-    attainment ``clip(q + offset_i, 0, 1)`` on each indicator, expected points
-    by rule form, 100 × points over the type's maximum, capped at 100.
+    Without ``rng`` (no measurement noise) only the systematic impression pull remains.
     """
-    ind = rules.indicators
-    p = np.clip(np.asarray(q, float)[:, None] + offsets[None, :], 0.0, 1.0)
-    e = _expected_points(p, ind)
-    top = ind.max_points[type_idx]
-    pts = np.where(ind.kind == 1, np.maximum(top + e, 0.0),
-                   np.where(ind.kind == 3, np.minimum(top, e * top), top * e))
-    total = ind.group_max[type_idx].sum(axis=1)
-    return np.round(np.minimum(100.0 * pts.sum(axis=1) / total, 100.0), 9)
+    if rng is None:
+        return appraise(true_score, branch, params)
+    z_affinity = rng.standard_normal(len(true_score))
+    return appraise(true_score, branch, params, z_affinity, rng.standard_normal(len(true_score)))
 
 
-def _appraisal(rng, q: np.ndarray, q_branch: np.ndarray, mm: dict) -> np.ndarray:
-    """Year-end appraisal as the generator draws it (impression halo, affinity, noise).
-
-    Without ``rng`` (no measurement noise) only the systematic halo remains.
-    """
-    bias = mm["impression_halo"] * (q_branch - q)
-    noise = 0.0
-    if rng is not None:
-        bias = bias + mm["affinity_bias"] * rng.standard_normal(len(q))
-        noise = mm["appraisal_noise"] * rng.standard_normal(len(q))
-    return np.clip(np.round(100 * (q + bias + noise), 1), 0, 100)
-
-
-def _member_block(ctx: Context, ys, blk: int, q: np.ndarray, q_branch: np.ndarray, type_idx: np.ndarray):
+def _member_block(ctx: Context, ys, blk: int, q: np.ndarray, branch: np.ndarray, type_idx: np.ndarray,
+                  true_score: np.ndarray):
     """Twelve monthly records and the appraisal of one seed block's members → (monthly mean, appraisal)."""
     f32 = np.float32
     mm = ctx.params.values["member_measurement"]
@@ -160,7 +143,7 @@ def _member_block(ctx: Context, ys, blk: int, q: np.ndarray, q_branch: np.ndarra
     total = np.zeros(n)
     for month in range(12):                              # month by month: a small working set
         total += monthly_scores(out[back, month, :].T, type_idx, ctx.mrules)
-    return total / 12, _appraisal(block_stream(ys, _M_APPRAISAL, blk), q, q_branch, mm)
+    return total / 12, _appraisal(block_stream(ys, _M_APPRAISAL, blk), true_score, branch, ctx.params)
 
 
 def _state_facts(rng, q: np.ndarray, params: GeneratorParams) -> np.ndarray:
@@ -240,13 +223,13 @@ def year_chunk(ctx: Context, year: int, blocks: range, qb_prev: np.ndarray, qm_p
         means, appraisals = [], []
         for blk in blocks:
             a, b = ctx.m_bounds[blk] - ms, ctx.m_bounds[blk + 1] - ms
-            mean, appr = _member_block(ctx, ys, blk, qm[a:b], q[owner[a:b]], mt[a:b])
+            mean, appr = _member_block(ctx, ys, blk, qm[a:b], owner[a:b], mt[a:b], m_true[a:b])
             means.append(mean)
             appraisals.append(appr)
         monthly_mean, appraisal = np.concatenate(means), np.concatenate(appraisals)
     else:
         monthly_mean = m_true
-        appraisal = _appraisal(None, qm, q[owner], ctx.params.values["member_measurement"])
+        appraisal = _appraisal(None, m_true, owner, ctx.params)
     out.update(qm=qm, m_true=m_true, monthly_mean=monthly_mean, appraisal=appraisal)
     return out
 

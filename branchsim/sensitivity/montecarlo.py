@@ -27,6 +27,7 @@ from ..errors import BranchsimError, DataError
 from ..model import (BLOCK, GeneratorParams, _branch_block, _indicator_offsets, _monthly_facts, _survey,
                      as_seed_sequence, STATE_FACTS)
 from ..model import truth as model_truth
+from ..measurement import appraise, member_true_scores
 from ..policy import Policy
 from ..scoring import (annual_scores, branch_outcome, compile_branch_rules, compile_member_rules,
                        member_grades, monthly_scores)
@@ -115,20 +116,19 @@ def _monthly_means(s: _Setup, root, d: int, blk: int, r: slice) -> np.ndarray:
 
 
 def _member_part(s: _Setup, root, first: int, stop: int, out: dict) -> None:
-    m, mm = s.m, s.params[0].values["member_measurement"]
+    m = s.m
     for i, d in enumerate(range(first, stop)):
         grades = np.empty(len(m["q"]), dtype=np.intp)
         for blk in range(len(m["start"]) - 1):
             r = slice(m["start"][blk], m["start"][blk + 1])
-            q, qb, n = m["q"][r], m["qb"][r], r.stop - r.start
+            n = r.stop - r.start
             if n == 0:
                 continue
             rng = _stream(root, _APPRAISAL, d, blk)
-            # 打印象分 (halo towards the branch's standing) follows from the truth;
+            # 打印象分 (the pull towards the branch's standing) follows from the truth;
             # 感情分 (affinity) and the appraisal noise are measurement, redrawn.
-            bias = mm["impression_halo"] * (qb - q) + mm["affinity_bias"] * rng.standard_normal(n)
-            appraisal = np.clip(np.round(100 * (q + bias + mm["appraisal_noise"] * rng.standard_normal(n)), 1),
-                                0, 100)
+            z_affinity = rng.standard_normal(n)
+            appraisal = appraise(m["true"][r], m["owner"][r], s.params[0], z_affinity, rng.standard_normal(n))
             mean = _monthly_means(s, root, d, blk, r) if s.members == "monthly" else m["monthly_mean"][r]
             grades[r] = member_grades(annual_scores(mean, np.arange(n), n, appraisal, m["rules"]), m["rules"])
         out["grade_hits"] += np.bincount(np.arange(len(grades)) * 5 + grades,
@@ -195,8 +195,10 @@ def _member_setup(pop, policy, q, t, mode) -> dict:
     blk = bidx // BLOCK
     perm = np.argsort(blk, kind="stable")
     m = {"rules": mrules, "perm": perm, "q": mem["true_quality"].to_numpy(float)[perm],
-         "qb": q[bidx][perm], "t": t[bidx][perm],
+         "qb": q[bidx][perm], "t": t[bidx][perm], "owner": bidx[perm],
          "start": np.searchsorted(blk[perm], np.arange(-(-len(q) // BLOCK) + 1))}
+    offsets = _indicator_offsets(pop.seed, mrules.indicators, pop.params.get("measurement.indicator_spread"), 1)
+    m["true"] = member_true_scores(m["q"], m["t"], mrules, offsets)
     if mode == "monthly":
         m["offsets"] = _indicator_offsets(pop.seed, mrules.indicators,
                                           pop.params.get("measurement.indicator_spread"), 1)
