@@ -228,13 +228,24 @@ def member_true_scores(q: np.ndarray, type_idx: np.ndarray, rules, offsets: np.n
     member counterpart of :class:`Truth`.
     """
     ind = rules.indicators
-    p = np.clip(np.asarray(q, float)[:, None] + offsets[None, :], 0.0, 1.0)
-    e = _expected_points(p, ind)
-    top = ind.max_points[type_idx]
-    pts = np.where(ind.kind == 1, np.maximum(top + e, 0.0),
-                   np.where(ind.kind == 3, np.minimum(top, e * top), top * e))
-    total = ind.group_max[type_idx].sum(axis=1)
-    return np.round(np.minimum(100.0 * pts.sum(axis=1) / total, 100.0), 9)
+    q = np.asarray(q, float)
+    type_idx = np.asarray(type_idx)
+    out = np.empty(len(q))
+    cols = _columns_by_rule(ind.kind)
+    for t in np.unique(type_idx):            # one type at a time: its maxima are a vector
+        rows = np.flatnonzero(type_idx == t)
+        top = ind.max_points[t]
+        total = np.zeros(len(rows))
+        for code, c in cols:
+            p = np.clip(q[rows, None] + offsets[c], 0.0, 1.0)
+            if code == 0 or code == 2:       # met with probability p; a share of p
+                total += p @ top[c]
+            elif code == 1:                  # expected shortfall required x (1 - p)
+                total += np.maximum(top[c] - ind.per_shortfall[c] * ind.required[c] * (1 - p), 0.0).sum(axis=1)
+            else:                            # bonus: the cap is reached at p = 0.5
+                total += np.minimum(2 * p, 1.0) @ top[c]
+        out[rows] = 100.0 * total / ind.group_max[t].sum()
+    return np.round(np.minimum(out, 100.0), 9)
 
 
 def appraise(true_score: np.ndarray, branch: np.ndarray, params: GeneratorParams,
@@ -250,8 +261,15 @@ def appraise(true_score: np.ndarray, branch: np.ndarray, params: GeneratorParams
     """
     mm = params.values["member_measurement"]
     true_score = np.asarray(true_score, float)
-    keys, inverse = np.unique(branch, return_inverse=True)
-    standing = (np.bincount(inverse, true_score, len(keys)) / np.bincount(inverse, minlength=len(keys)))[inverse]
+    branch = np.asarray(branch)
+    if np.issubdtype(branch.dtype, np.integer) and len(branch) and 0 <= branch.min() \
+            and branch.max() < 4 * len(branch) + 1024:
+        inverse, k = branch, int(branch.max()) + 1          # small integer keys: no sort needed
+    else:
+        keys, inverse = np.unique(branch, return_inverse=True)
+        k = len(keys)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        standing = (np.bincount(inverse, true_score, k) / np.bincount(inverse, minlength=k))[inverse]
     a = true_score + mm["impression_halo"] * (standing - true_score)
     if z_affinity is not None:
         a = a + 100.0 * mm["affinity_bias"] * z_affinity
@@ -261,6 +279,12 @@ def appraise(true_score: np.ndarray, branch: np.ndarray, params: GeneratorParams
 
 
 _SUB = 1024  # members per cache-sized piece of the monthly hot path (fixed: part of the stream)
+
+
+def _compiled():
+    """The compiled kernels when Numba is available (the NumPy path gives the same numbers)."""
+    from .sensitivity import _kernels
+    return _kernels if _kernels.available() else None
 
 
 def _monthly_facts(rng, base, shock, ind, order, prop_noise, out):
@@ -281,11 +305,17 @@ def _monthly_facts(rng, base, shock, ind, order, prop_noise, out):
     bonus_scale = (f32(2) * cap / np.where(per_unit > 0, per_unit, f32(1)))[col]
     runs = [(code, slice(c[0], c[-1] + 1)) for code in range(4)
             if len(c := np.flatnonzero(kind == code))]
+    compiled = _compiled()
+    kind8 = kind.astype(np.int8)
     for lo in range(0, n, _SUB):
         hi = min(lo + _SUB, n)
         o = out[:, :, lo:hi]
-        np.add(base[:, None, lo:hi], shock[None, :, lo:hi], out=o)      # attainment p, unclipped
         u = rng.random((k, 12, hi - lo), dtype=f32)
+        if compiled is not None:             # one fused pass, the same float32 arithmetic
+            compiled.month_facts(base[:, lo:hi], shock[:, lo:hi], u, kind8, required.ravel(),
+                                 bonus_scale.ravel(), f32(prop_noise), o)
+            continue
+        np.add(base[:, None, lo:hi], shock[None, :, lo:hi], out=o)      # attainment p, unclipped
         for code, sl in runs:
             p, uu = o[sl], u[sl]
             if code == 0:      # met if u < p (p outside [0, 1] needs no clip here)
