@@ -72,3 +72,27 @@ def test_kernel_is_available():
     # numba is a dependency: the compiled path is the one users run.
     assert _kernels.available()
     assert engine._kernels is _kernels
+
+
+def test_star_counts_without_the_weak_count(setup):
+    _, _, prep, sc = setup
+    both = run(prep, sc, accuracy=False)
+    stars = run(prep, sc, accuracy=False, weak=False)
+    np.testing.assert_array_equal(stars["counts"], both["counts"])
+    assert np.isnan(stars["weak"]).all()
+
+
+def test_scores_on_a_cut_are_counted_exactly(setup):
+    # The float32 fast path recounts in float64 wherever a score is near a cut: put every cut
+    # exactly on branch scores and compare with the per-branch (float64) path.
+    _, _, prep, sc = setup
+    w = sc.weights[:4, prep.type_idx[0]]
+    scores = np.round(100 * prep.components[:500] @ w.T, 9)            # (500, 4)
+    cuts = np.sort(scores[[10, 20, 30]].T, axis=1)                       # three branch scores per scenario
+    ok = (np.diff(cuts, axis=1) > 0).all(axis=1)
+    on = Scenarios(sc.weights[:4][ok], sc.levels, cuts[ok], np.sort(scores[[40]].T[ok, 0]),
+                   pd.DataFrame(index=range(int(ok.sum()))))
+    full = run(prep, on, groups=np.zeros(prep.n, dtype=int), n_groups=1)
+    fast = run(prep, on, accuracy=False)
+    np.testing.assert_array_equal(fast["counts"], full["counts"])
+    np.testing.assert_array_equal(fast["weak"], full["weak"])

@@ -14,7 +14,7 @@ whole: memory is bounded by the block size.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -45,6 +45,7 @@ class Prepared:
     branches: pd.DataFrame          # id, type and the other descriptive columns (for by=)
     truth_cap: np.ndarray | None = None        # (n,) star cap from the true state
     truth_veto_weak: np.ndarray | None = None  # (n,)
+    cache: dict = field(default_factory=dict, repr=False, compare=False)   # derived layouts
 
     @property
     def n(self) -> int:
@@ -149,40 +150,69 @@ def _count_rows(CT, cap, veto_weak, sc: Scenarios, w100T, block: int):
     return at_least, weak
 
 
-def _counts_compiled(prep: Prepared, sc: Scenarios, out: dict) -> None:
-    """Counts with the compiled kernel; the few veto-capped / veto-weak branches corrected in NumPy."""
-    order = np.argsort(prep.type_idx, kind="stable")
-    starts = np.searchsorted(prep.type_idx[order], np.arange(len(prep.types) + 1))
-    ct = np.ascontiguousarray(prep.components[order].T)
+def _sorted_layout(prep: Prepared):
+    """Branches sorted by type, veto-weak last, then veto cap from none down (cached on ``prep``)."""
+    key = "sorted_layout"
+    if key not in prep.cache:
+        order = np.lexsort((-prep.cap.astype(np.int16), prep.veto_weak, prep.type_idx))
+        ct = np.ascontiguousarray(prep.components[order].T)
+        prep.cache[key] = (order, ct, ct.astype(np.float32))
+    return prep.cache[key]
+
+
+def _counts_compiled(prep: Prepared, sc: Scenarios, out: dict, weak: bool = True) -> None:
+    """Counts with the compiled kernel.
+
+    Branches are sorted by type, then veto-weak last, then by veto cap from
+    none down, so for each cut the branches a veto keeps below it form the end
+    of their type's run and the kernel simply stops before them. The few
+    veto-weak branches are corrected in NumPy afterwards.
+    """
+    T, L = len(prep.types), len(sc.levels)
+    order, ct, ct32 = _sorted_layout(prep)
+    t_sorted, cap_sorted, vw_sorted = prep.type_idx[order], prep.cap[order], prep.veto_weak[order]
+    starts = np.searchsorted(t_sorted, np.arange(T + 1))
+    limits = np.empty((T, L), dtype=np.int64)
+    weak_end = np.empty(T, dtype=np.int64)
+    for t in range(T):
+        a, b = starts[t], starts[t + 1]
+        free = a + int(np.count_nonzero(~vw_sorted[a:b]))        # veto-weak rows come after
+        weak_end[t] = free
+        for j, level in enumerate(sc.levels):
+            # rows a..free are sorted by cap, highest first: those with cap >= level lead
+            limits[t, j] = a + int(np.count_nonzero(cap_sorted[a:free] >= level))
     cuts = sc.cuts - _HALF_ULP
-    weak_line = sc.weak_below - _HALF_ULP
-    at_least, below = _kernels.count_at_least(ct, starts, 100.0 * sc.weights, cuts, weak_line)
-    special = (prep.cap < 5) | prep.veto_weak
-    for t in range(len(prep.types)):                    # the few vetoed branches, in blocks
-        rows = np.flatnonzero(special & (prep.type_idx == t))
-        w100 = 100.0 * sc.weights[:, t, :].T                                       # (c, S)
-        for lo in range(0, len(rows), BLOCK_ROWS):
-            r = rows[lo:lo + BLOCK_ROWS]
-            score = prep.components[r] @ w100                                      # (m, S)
-            for j, level in enumerate(sc.levels):
-                blocked = prep.cap[r] < level
-                if blocked.any():
-                    at_least[:, j] -= np.count_nonzero(score[blocked] >= cuts[:, j], axis=0)
-            vw = prep.veto_weak[r]
-            if vw.any():
-                below += int(vw.sum()) - np.count_nonzero(score[vw] < weak_line, axis=0)
+    weak_line = sc.weak_below - _HALF_ULP if weak else None
+    if ct.shape[0] == 5 and L == 3:
+        at_least, below = _kernels.count_at_least_53(ct, starts, limits, weak_end, 100.0 * sc.weights, cuts,
+                                                     weak_line, ct32)
+    else:
+        at_least, below = _kernels.count_at_least(ct, starts, limits, weak_end, 100.0 * sc.weights, cuts,
+                                                  weak_line)
+    vw_rows = np.flatnonzero(prep.veto_weak)
+    below += len(vw_rows)                                     # weak whatever their score
+    for t in range(T):                                        # veto-weak rows that may still reach a level
+        r = vw_rows[prep.type_idx[vw_rows] == t]
+        if not len(r):
+            continue
+        score = prep.components[r] @ (100.0 * sc.weights[:, t, :].T)            # (m, S)
+        for j, level in enumerate(sc.levels):
+            ok = prep.cap[r] >= level
+            if ok.any():
+                at_least[:, j] += np.count_nonzero(score[ok] >= cuts[:, j], axis=0)
     n = prep.n
     lv = np.concatenate([[0], sc.levels]).astype(int)
     cum = np.vstack([np.full(len(sc), n), at_least.T, np.zeros(len(sc), dtype=np.int64)])
     for j, level in enumerate(lv):
         out["counts"][0, :, level] += cum[j] - cum[j + 1]
-    out["weak"][0] += below
+    out["weak"][0] += below if weak else np.nan
 
 
-def _counts_only(prep: Prepared, sc: Scenarios, out: dict, block_rows: int, workers: int) -> None:
+def _counts_only(prep: Prepared, sc: Scenarios, out: dict, block_rows: int, workers: int,
+                 weak: bool = True) -> None:
     """Fill ``out['counts']`` and ``out['weak']`` (one group) using threads over branch blocks."""
     if _kernels.available():
-        _counts_compiled(prep, sc, out)
+        _counts_compiled(prep, sc, out, weak)
         return
     jobs = []
     for t in np.unique(prep.type_idx):
@@ -209,7 +239,7 @@ def _counts_only(prep: Prepared, sc: Scenarios, out: dict, block_rows: int, work
 
 def run(prep: Prepared, sc: Scenarios, *, groups: np.ndarray | None = None, n_groups: int = 1,
         baseline_stars: np.ndarray | None = None, accuracy: bool = True,
-        block_rows: int = BLOCK_ROWS, workers: int = 1) -> dict[str, np.ndarray]:
+        block_rows: int = BLOCK_ROWS, workers: int = 1, weak: bool = True) -> dict[str, np.ndarray]:
     """Evaluate every scenario on every branch, block by block.
 
     Returns arrays shaped ``(G, S, ...)`` (``G`` groups; one group without
@@ -218,7 +248,8 @@ def run(prep: Prepared, sc: Scenarios, *, groups: np.ndarray | None = None, n_gr
     truth and ``accuracy``, ``correct`` (measured star = true star) and
     ``true_counts``. Without groups, baseline or accuracy only counts are
     needed and no per-branch star matrix is formed (that path also runs on
-    ``workers`` threads; integer counts make the result independent of them).
+    ``workers`` threads; integer counts make the result independent of them;
+    ``weak=False`` skips the weak count there, leaving it NaN).
     """
     S = len(sc)
     counts_only = groups is None and baseline_stars is None and not (accuracy and prep.truth is not None)
@@ -233,7 +264,7 @@ def run(prep: Prepared, sc: Scenarios, *, groups: np.ndarray | None = None, n_gr
         out["correct"] = np.zeros((n_groups, S))
         out["true_counts"] = np.zeros((n_groups, S, 6))
     if counts_only:
-        _counts_only(prep, sc, out, max(block_rows, 1024), workers)
+        _counts_only(prep, sc, out, max(block_rows, 1024), workers, weak)
         return out
     for t in np.unique(prep.type_idx):
         w100 = 100.0 * sc.weights[:, t, :].T                        # (c, S)
