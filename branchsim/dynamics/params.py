@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from ..params import _values
 from ..errors import BranchsimError, PolicyError
 from ..policy import Policy, data_path
 
@@ -22,14 +23,6 @@ __all__ = ["DynamicsParams", "Levers"]
 # (path, lowest, highest) of every evolution parameter.
 _LIMITS = {"branch.persistence": (0.0, 1.0), "branch.shock_sd": (0.0, None),
            "member.persistence": (0.0, 1.0), "member.shock_sd": (0.0, None)}
-
-
-def _values(node):
-    if isinstance(node, dict) and "value" in node:
-        return node["value"]
-    if isinstance(node, dict):
-        return {k: _values(v) for k, v in node.items()}
-    return node
 
 
 @dataclass(frozen=True)
