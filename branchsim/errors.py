@@ -10,7 +10,17 @@ __all__ = ["BranchsimError", "PolicyError", "DataError", "Problem"]
 
 
 class BranchsimError(Exception):
-    """Base class of every error raised by branchsim."""
+    """Base class of every error raised by branchsim.
+
+    Examples
+    --------
+    >>> import branchsim as bs
+    >>> try:
+    ...     bs.Policy.load().update({"branch.satisfacton_share": 0.3})
+    ... except bs.BranchsimError as err:
+    ...     print(type(err).__name__, "|", str(err).split(";")[0])
+    PolicyError | update: branch.satisfacton_share: no such parameter (did you mean 'branch.satisfaction_share'?)
+    """
 
 
 class Problem(str):
@@ -40,6 +50,13 @@ class PolicyError(_ManyProblems, ValueError):
 
     ``problems`` lists every defect; each names the parameter path and what
     is allowed.
+
+    >>> import branchsim as bs
+    >>> try:
+    ...     bs.Policy.load().update({"branch.weak_below": -5, "branch.star_cuts.5": "high"})
+    ... except bs.PolicyError as err:
+    ...     print(len(err.problems))
+    2
     """
 
 
@@ -48,4 +65,13 @@ class DataError(_ManyProblems, ValueError):
 
     ``problems`` lists every defect; each names the file or table, the
     column, the rows and what is allowed.
+
+    >>> import branchsim as bs, pandas as pd
+    >>> b = pd.read_csv(bs.data_path("examples", "branches.csv"))
+    >>> b.loc[2, "type"] = "temple"
+    >>> try:
+    ...     bs.load_population(branches=b)
+    ... except bs.DataError as err:
+    ...     print(err.problems[0].split(";")[0])
+    branches, column 'type': unknown value(s) ['temple'] in row 3
     """

@@ -25,13 +25,23 @@ STAR_NAMES = {5: "five_star", 4: "four_star", 3: "three_star", 2: "two_star", 1:
 
 
 def published_counts() -> pd.Series:
-    """The published counts (41 five-star, …) from ``data/published.yaml``."""
+    """The published counts (41 five-star, …) from ``data/published.yaml``.
+
+    >>> int(published_counts()["five_star"])
+    41
+    """
     doc = yaml.safe_load(data_path("published.yaml").read_text(encoding="utf-8"))
     return pd.Series({k: v["value"] for k, v in doc["counts"].items()}, name="published")
 
 
 class Result:
-    """Outcome of one evaluation: ``.branches`` and ``.members`` (tidy frames)."""
+    """Outcome of one evaluation: ``.branches`` and ``.members`` (tidy frames).
+
+    >>> import branchsim as bs
+    >>> r = bs.evaluate(bs.generate(seed=0, n_branches=100, members=False))
+    >>> list(r.star_counts().columns), len(r.branches)
+    (['count', 'share', 'published'], 100)
+    """
 
     def __init__(self, branches: pd.DataFrame, members: pd.DataFrame | None, policy: Policy):
         self.branches = branches

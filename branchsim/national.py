@@ -171,7 +171,13 @@ def _run_chunk(policy_doc: dict, params_doc: dict, seed_state: tuple, n: int, in
 
 @dataclass
 class NationalResult:
-    """Aggregates of a national run (and where its per-unit outputs are)."""
+    """Aggregates of a national run (and where its per-unit outputs are).
+
+    >>> import branchsim as bs
+    >>> r = bs.national_run(n_branches=300, seed=2, progress=False)
+    >>> r.totals["branches"], 0 <= r.accuracy() <= 1
+    (300, True)
+    """
 
     settings: dict
     totals: dict

@@ -24,7 +24,12 @@ def _values(node):
 
 @dataclass(frozen=True)
 class GeneratorParams:
-    """Generator parameters as a nested dict of plain values (``data/generator.yaml``)."""
+    """Generator parameters as a nested dict of plain values (``data/generator.yaml``).
+
+    >>> p = GeneratorParams.load()
+    >>> p.get("measurement.survey_size")
+    25
+    """
 
     values: dict = field(repr=False)
     document: dict = field(repr=False)

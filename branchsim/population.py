@@ -32,6 +32,11 @@ _READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".xlsx": pd.read_e
 class Population:
     """Branches, members and member-month records of one year.
 
+    >>> import branchsim as bs
+    >>> pop = bs.generate(seed=0, n_branches=40)
+    >>> pop.has_truth, len(pop.member_months) == 12 * len(pop.members)
+    (True, True)
+
     Attributes
     ----------
     branches, members, member_months : DataFrame

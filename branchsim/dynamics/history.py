@@ -62,6 +62,11 @@ def _rates(c) -> pd.Series | pd.DataFrame:
 class History:
     """Years of one population under one policy: ``.branches`` and ``.members``, one row per unit-year.
 
+    >>> import branchsim as bs
+    >>> h = bs.simulate(bs.generate(seed=0, n_branches=30, members=False), years=2, seed=1)
+    >>> sorted(h.branches["year"].unique().tolist())
+    [0, 1]
+
     Decisions recorded in year ``y`` (``talk``, ``reorganise``,
     ``rectified``, ``trained``, ``first_secretary``, ``instructor``,
     ``mentoring``, ``handling``) are taken on year ``y``'s evaluation and act

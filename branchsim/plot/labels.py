@@ -125,7 +125,11 @@ def _mode():
 
 
 def cjk_enabled() -> bool:
-    """Whether labels are Chinese with English (``branchsim.plot.use_cjk``; see the module)."""
+    """Whether labels are Chinese with English (``branchsim.plot.use_cjk``; see the module).
+
+    >>> isinstance(cjk_enabled(), bool)
+    True
+    """
     mode = _mode()
     if mode is None or (isinstance(mode, str) and mode == "auto"):
         return cjk_font() is not None
