@@ -5,7 +5,6 @@ import contextlib
 import io
 import re
 import shutil
-import time
 
 import numpy as np
 import pandas as pd
@@ -37,25 +36,20 @@ def _leftovers(folder) -> list[str]:
 # -- the default report, as the README's main job runs it -------------------------------------------------
 @pytest.fixture(scope="module")
 def default_report(tmp_path_factory):
-    """``branchsim report --out DIR`` on the built-in default: folder, stdout, seconds."""
+    """``branchsim report --out DIR`` on the built-in default: folder and stdout."""
     out = tmp_path_factory.mktemp("default") / "report"
     buf = io.StringIO()
-    t0 = time.perf_counter()
     with contextlib.redirect_stdout(buf):
         rc = main(["report", "--out", str(out)])
-    seconds = time.perf_counter() - t0
     assert rc == 0
-    return out, buf.getvalue(), seconds
+    return out, buf.getvalue()
 
 
 class TestDefaultReport:
     def test_runs_with_only_out_and_says_where_to_open_it(self, default_report):
-        out, stdout, seconds = default_report
+        out, stdout = default_report
         assert f"open {out / 'report.html'}" in stdout
         assert {p.name for p in out.iterdir()} == BASE_FILES
-        # The whole default report (city, sweep, fragility, 100 measurement draws x 3 sizes)
-        # runs well under a minute; a regression guard, not a benchmark.
-        assert seconds < 60
 
     def test_html_is_self_contained(self, default_report):
         html = (default_report[0] / "report.html").read_text(encoding="utf-8")
