@@ -11,7 +11,6 @@ import copy
 import html
 import os
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,17 @@ def _data_root() -> Path:
     here = Path(__file__).resolve().parent.parent / "data"
     if (here / "policies").is_dir():
         return here
-    return Path(str(resources.files("branchsim.data")))
+    return _installed_data_root()
+
+
+def _installed_data_root() -> Path:
+    """The folder of the package ``branchsim.data`` (data/ has no __init__.py: a namespace package)."""
+    import importlib.util
+    spec = importlib.util.find_spec("branchsim.data")
+    if spec is None or not spec.submodule_search_locations:
+        raise PolicyError("the package data (branchsim.data) is not installed; reinstall branchsim",
+                          where="data")
+    return Path(list(spec.submodule_search_locations)[0])
 
 
 def _share_groups(data: dict) -> list[list[str]]:
