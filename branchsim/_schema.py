@@ -323,7 +323,12 @@ def semantic_problems(data: dict) -> list[str]:
     for (g1, c1), (g2, c2) in zip(grades, grades[1:]):
         if not c1 > c2:
             out.append(f"member.grade_cuts: {g1} ({c1}) must be above {g2} ({c2})")
+    levels = {0, *(int(k) for k in br["star_cuts"])}
     for vid, veto in (br.get("vetoes") or {}).items():
+        cap = _val(veto, "max_star")
+        if cap is not None and cap != 5 and cap not in levels:
+            out.append(f"branch.vetoes.{vid}.max_star: {cap} is not a star level of this policy; allowed: "
+                       f"{', '.join(str(v) for v in sorted(levels | {5}))} (0 = no star, 5 = no cap)")
         if veto.get("indicator") not in br["indicators"]:
             out.append(f"branch.vetoes.{vid}.indicator: {veto.get('indicator')!r} is not a branch "
                        f"indicator{_suggest(veto.get('indicator'), br['indicators'])}")

@@ -136,13 +136,13 @@ class Result:
 
 def _branch_frame(b: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     rules = compile_branch_rules(policy)
-    type_idx = pd.Categorical(b["type"], categories=rules.types).codes
+    type_idx = pd.Index(rules.types).get_indexer(b["type"])
     facts = b[list(rules.indicators.facts)].to_numpy(dtype=float)
     out = branch_outcome(facts, type_idx, b[list(SURVEY_COLUMNS)].to_numpy(float), rules)
     talk, reorganise, streak = branch_consequences(out["weak"], b["prev_weak"].to_numpy(),
                                                    rules.reorganise_after)
     need = required_level(b["n_members"].to_numpy(), policy)
-    current = pd.Categorical(b["level"], categories=STRUCTURE_LEVELS).codes
+    current = pd.Index(STRUCTURE_LEVELS).get_indexer(b["level"])
     levels = np.array(STRUCTURE_LEVELS, dtype=object)
     frame = {"branch_id": b["branch_id"].to_numpy(), "type": b["type"].to_numpy(),
              "level": b["level"].to_numpy(), "n_members": b["n_members"].to_numpy(),
@@ -166,7 +166,7 @@ def _branch_frame(b: pd.DataFrame, policy: Policy) -> pd.DataFrame:
 
 def _member_frame(b: pd.DataFrame, m: pd.DataFrame, mm: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     rules = compile_member_rules(policy)
-    btype = pd.Series(pd.Categorical(b["type"], categories=rules.types).codes, index=b["branch_id"])
+    btype = pd.Series(pd.Index(rules.types).get_indexer(b["type"]), index=b["branch_id"])
     member_type = btype.reindex(m["branch_id"]).to_numpy()
     member_idx = pd.Index(m["member_id"]).get_indexer(mm["member_id"])
     facts = mm[list(rules.indicators.facts)].to_numpy(dtype=float)
@@ -210,6 +210,11 @@ def evaluate_checked(policy: Policy, b: pd.DataFrame, m, mm, truth=None) -> Resu
     the branch frame then also has ``true_score``, ``true_stars`` (true vetoes
     applied) and ``true_weak``.
     """
+    unknown = sorted(set(b["type"]) - set(policy.branch_types))
+    if unknown:
+        raise DataError(f"branches of type(s) {unknown[:5]} are not types of policy {policy.name!r}; "
+                        f"allowed: {', '.join(policy.branch_types)} (evaluate with the policy the "
+                        f"population was loaded with)")
     missing = [f for f in compile_branch_rules(policy).indicators.facts if f not in b.columns]
     if mm is not None:
         missing += [f for f in compile_member_rules(policy).indicators.facts if f not in mm.columns]
@@ -220,6 +225,6 @@ def evaluate_checked(policy: Policy, b: pd.DataFrame, m, mm, truth=None) -> Resu
     frame = _branch_frame(b, policy)
     if truth is not None:
         rules = compile_branch_rules(policy)
-        for k, v in truth.outcome(rules, pd.Categorical(b["type"], categories=rules.types).codes).items():
+        for k, v in truth.outcome(rules, pd.Index(rules.types).get_indexer(b["type"])).items():
             frame[k] = v
     return Result(frame, members_out, policy)

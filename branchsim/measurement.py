@@ -389,7 +389,7 @@ def truth(pop, policy: Policy) -> Truth | None:
     state = np.column_stack([b[f].to_numpy(float) if f in b.columns else np.ones(len(b))
                              for f in STATE_FACTS])
     return truth_arrays(b["true_quality"].to_numpy(float),
-                        pd.Categorical(b["type"], categories=rules.types).codes, state, off,
+                        pd.Index(rules.types).get_indexer(b["type"]), state, off,
                         pop.params, rules)
 
 

@@ -206,7 +206,8 @@ class NationalResult:
         return pd.Series(self.totals["grades"][::-1], index=list(GRADES)[::-1], name="members")
 
     def accuracy(self) -> float:
-        return self.totals["correct"] / self.totals["branches"]
+        n = self.totals["branches"]
+        return self.totals["correct"] / n if n else float("nan")
 
     def branches(self) -> pd.DataFrame:
         """All per-branch outcomes (reads the Parquet files: mind the size at full scale)."""
@@ -345,7 +346,11 @@ def national_run(policy: Policy | None = None, *, n_branches: int, n_members: in
 
 
 def _add(parts: list[dict]) -> dict:
-    keys = [k for k in parts[0] if k != "index"] if parts else []
+    if not parts:                      # nothing run yet (e.g. max_chunks=0): zero totals
+        return {"branches": 0, "members": 0, "stars": [0] * _LEVELS, "true_stars": [0] * _LEVELS,
+                "weak": 0, "true_weak": 0, "correct": 0, "stars_by_type": [], "upgrades": [0] * 3,
+                "grades": [0] * len(GRADES)}
+    keys = [k for k in parts[0] if k != "index"]
     total = {}
     for k in keys:
         vals = [p[k] for p in parts]

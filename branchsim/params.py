@@ -89,6 +89,7 @@ class GeneratorParams:
 
 _INTEGER = ("scale.n_branches", "measurement.survey_size")
 _SIGNED = ("branch_quality.skew",)
+_PROBABILITIES = ("structure.p_underlevel", "state.problem_rate", "member_measurement.impression_halo")
 
 
 def _leaf_paths(values: dict, prefix: str = "") -> list[str]:
@@ -107,6 +108,8 @@ def _param_problem(path: str, v) -> str | None:
         return f"{path}: got {v!r}; allowed: a whole number >= 1"
     if path not in _SIGNED and v < 0:
         return f"{path}: got {v!r}; allowed: a number >= 0"
+    if path in _PROBABILITIES and v > 1:
+        return f"{path}: got {v!r}; allowed: a number in [0, 1]"
     return None
 
 

@@ -274,6 +274,8 @@ class Policy:
             rest = [p for p in group if p not in changes]
             target = 1.0 - sum(_leaf(data, p)["value"] for p in changed)
             current = sum(self[p] for p in rest)
+            if -1e-12 <= target < 1e-12:     # "exactly 1" up to float rounding: the rest become 0
+                target = 0.0
             if target < -1e-12:
                 problems.append(f"{', '.join(changed)}: add up to more than 1; allowed: a total of at most 1")
                 continue
@@ -284,7 +286,7 @@ class Policy:
             factor = target / current
             for p in rest:
                 old = self[p]
-                _set_leaf(data, p, old * factor,
+                _set_leaf(data, p, old * factor if factor else 0.0,
                           f"re-normalised after {', '.join(changed)} changed (was {old!r})")
         if problems:
             raise PolicyError(problems, where="update")

@@ -61,11 +61,21 @@ class Population:
     def save(self, folder: str | os.PathLike) -> Path:
         """Write the tables as Parquet (plus ``population.yaml``) into ``folder``.
 
-        Written to a temporary folder first and moved into place, so a reader
-        never sees half a population. ``load_population(folder)`` gives back
-        identical tables, truth included.
+        Every file is written to a temporary folder first and then moved into
+        place, so a reader never sees half a file. ``folder`` must be new,
+        empty, or hold a saved population (whose files are replaced); a folder
+        with other files is refused rather than touched. ``load_population``
+        gives back identical tables, truth included.
         """
         folder = Path(folder)
+        own = {f"{name}.parquet" for name in _TABLES} | {"population.yaml"}
+        if folder.exists():
+            if not folder.is_dir():
+                raise DataError(f"{folder}: exists and is not a folder")
+            others = sorted(p.name for p in folder.iterdir() if p.name not in own)
+            if others:
+                raise DataError(f"{folder}: holds other files ({', '.join(others[:5])}); save a population "
+                                f"into a new or empty folder, or one that holds only a saved population")
         tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
         if tmp.exists():
             shutil.rmtree(tmp)
@@ -81,9 +91,12 @@ class Population:
                     "generator": None if self.params is None else self.params.document}
             (tmp / "population.yaml").write_text(yaml.safe_dump(meta, allow_unicode=True, sort_keys=False),
                                                  encoding="utf-8")
-            if folder.exists():
-                shutil.rmtree(folder)
-            os.replace(tmp, folder)
+            folder.mkdir(parents=True, exist_ok=True)
+            for name in own:                  # one file at a time, each replaced atomically
+                if (tmp / name).exists():
+                    os.replace(tmp / name, folder / name)
+                elif (folder / name).exists():   # e.g. members of an earlier save, now branch-only
+                    (folder / name).unlink()
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp)

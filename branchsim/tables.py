@@ -163,6 +163,11 @@ def _check_frame(df, cols: list[Column], name: str, problems: list[str]) -> pd.D
             problems.append(f"{name}, column {col.name!r}: NaN or empty in {_rows(missing, raw.index)}; "
                             f"a value is required ({col.allowed()})")
         vals = num.to_numpy(dtype=float, na_value=np.nan)
+        infinite = np.isinf(vals) | ((np.abs(vals) > 2.0 ** 53) if col.kind == "int" else False)
+        if np.any(infinite):
+            problems.append(f"{name}, column {col.name!r}: not a finite number in {_rows(infinite, raw.index)} "
+                            f"(e.g. {vals[infinite][0]:g}); allowed: {col.allowed()}")
+            vals = np.where(infinite, np.nan, vals)
         ok = ~np.isnan(vals)
         if col.kind == "int":
             frac = ok & (vals != np.round(vals))

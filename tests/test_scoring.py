@@ -612,13 +612,17 @@ class TestInvariants:
         assert counts.drop("weak").sum() == len(population)
 
     def test_star_counts_add_up_when_a_veto_caps_below_the_cuts(self, policy, examples):
-        reform = policy.update({"branch.vetoes.meetings_neglected.max_star": 2})
+        # A veto cap must be a star level of the policy (or 0): a cap of 2 under cuts for 3, 4
+        # and 5 stars would be a level no score can give, so it is refused.
+        with pytest.raises(bs.PolicyError, match="max_star: 2 is not a star level"):
+            policy.update({"branch.vetoes.meetings_neglected.max_star": 2})
+        reform = policy.update({"branch.vetoes.meetings_neglected.max_star": 0})
         b = examples["branches"]
         b["committee_meetings"] = 5                    # the veto fires everywhere
         r = bs.evaluate_tables(reform, b)
-        assert (r.branches["stars"] == 2).any()
+        assert (r.branches["stars"] == 0).all()
         counts = r.star_counts()
-        assert counts.loc["two_star", "count"] == (r.branches["stars"] == 2).sum()
+        assert counts.loc["no_star", "count"] == len(b)
         assert counts.drop(index="weak")["count"].sum() == len(b)
 
     def test_evaluation_is_deterministic(self, policy, population):

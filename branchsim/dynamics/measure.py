@@ -83,7 +83,7 @@ class Context:
         params = pop.params
         m = params.values["measurement"]
         b = pop.branches
-        type_idx = pd.Categorical(b["type"], categories=brules.types).codes
+        type_idx = pd.Index(brules.types).get_indexer(b["type"])
         if (type_idx < 0).any():
             raise DataError(f"branches.type: {sorted(set(b['type'][type_idx < 0]))} not in policy "
                             f"{policy.name!r}; allowed: {', '.join(brules.types)}")
@@ -249,7 +249,7 @@ def observed_year(pop, policy: Policy, brules: BranchRules, mrules: MemberRules 
     if missing:
         raise DataError(f"the population has no column for fact(s) {missing[:8]} that policy "
                         f"{policy.name!r} measures; generate or load it with this policy's indicators")
-    t = pd.Categorical(b["type"], categories=brules.types).codes
+    t = pd.Index(brules.types).get_indexer(b["type"])
     survey = b[["survey_satisfied", "survey_basic", "survey_dissatisfied"]].to_numpy(float)
     res = branch_outcome(b[list(brules.indicators.facts)].to_numpy(float), t, survey, brules)
     out = {"score": res["score"], "stars": res["stars"], "weak": res["weak"]}

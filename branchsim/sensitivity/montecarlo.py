@@ -318,7 +318,7 @@ def measurement_mc(pop, policy: Policy | None = None, *, draws: int = 200, seed=
     sizes = sorted({base_size, *(_whole(s, "survey_sizes entries", 1) for s in asked)})
     rules = compile_branch_rules(policy)
     b = pop.branches
-    t = pd.Categorical(b["type"], categories=rules.types).codes.astype(np.intp)
+    t = pd.Index(rules.types).get_indexer(b["type"]).astype(np.intp)
     if (t < 0).any():
         raise DataError(f"branches: type(s) {sorted(set(b['type'][t < 0]))[:5]} not in policy "
                         f"{policy.name!r}; allowed: {', '.join(rules.types)}")
