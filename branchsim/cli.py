@@ -188,7 +188,10 @@ def cmd_compare(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="branchsim", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="branchsim",
+        description="Test a party-branch scoring-and-rating rule before it is rolled out. "
+                    "Start with 'branchsim report --out report' (the README's main job).")
     sub = parser.add_subparsers(dest="command")
 
     def common(p):
@@ -196,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--data", metavar="DIR",
                        help="folder with branches / members / member_months tables (.csv, .parquet, .xlsx)")
 
-    p = sub.add_parser("run", help="the main job: generate the default city and evaluate it")
+    p = sub.add_parser("run", help="generate the default city, evaluate it, print the outcome "
+                                   "(the default with no command)")
     p.add_argument("--policy", metavar="FILE", help="policy YAML file (default: the baseline)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=cmd_run)
