@@ -16,7 +16,7 @@ from .errors import DataError
 from .policy import Policy, data_path
 from .scoring import (GRADES, STRUCTURE_LEVELS, annual_scores, branch_consequences, branch_outcome,
                       compile_branch_rules, compile_member_rules, member_consequences, member_grades,
-                      monthly_scores, required_level)
+                      monthly_scores, required_level, type_codes)
 from .tables import SURVEY_COLUMNS, check_tables
 
 __all__ = ["Result", "evaluate_tables", "evaluate_checked", "published_counts", "STAR_NAMES"]
@@ -136,7 +136,7 @@ class Result:
 
 def _branch_frame(b: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     rules = compile_branch_rules(policy)
-    type_idx = pd.Index(rules.types).get_indexer(b["type"])
+    type_idx = type_codes(b["type"], rules.types)
     facts = b[list(rules.indicators.facts)].to_numpy(dtype=float)
     out = branch_outcome(facts, type_idx, b[list(SURVEY_COLUMNS)].to_numpy(float), rules)
     talk, reorganise, streak = branch_consequences(out["weak"], b["prev_weak"].to_numpy(),
@@ -166,7 +166,7 @@ def _branch_frame(b: pd.DataFrame, policy: Policy) -> pd.DataFrame:
 
 def _member_frame(b: pd.DataFrame, m: pd.DataFrame, mm: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     rules = compile_member_rules(policy)
-    btype = pd.Series(pd.Index(rules.types).get_indexer(b["type"]), index=b["branch_id"])
+    btype = pd.Series(type_codes(b["type"], rules.types), index=b["branch_id"])
     member_type = btype.reindex(m["branch_id"]).to_numpy()
     member_idx = pd.Index(m["member_id"]).get_indexer(mm["member_id"])
     facts = mm[list(rules.indicators.facts)].to_numpy(dtype=float)
@@ -210,11 +210,7 @@ def evaluate_checked(policy: Policy, b: pd.DataFrame, m, mm, truth=None) -> Resu
     the branch frame then also has ``true_score``, ``true_stars`` (true vetoes
     applied) and ``true_weak``.
     """
-    unknown = sorted(set(b["type"]) - set(policy.branch_types))
-    if unknown:
-        raise DataError(f"branches of type(s) {unknown[:5]} are not types of policy {policy.name!r}; "
-                        f"allowed: {', '.join(policy.branch_types)} (evaluate with the policy the "
-                        f"population was loaded with)")
+    type_codes(b["type"], policy.branch_types, policy.name)      # every type known to the policy
     missing = [f for f in compile_branch_rules(policy).indicators.facts if f not in b.columns]
     if mm is not None:
         missing += [f for f in compile_member_rules(policy).indicators.facts if f not in mm.columns]
@@ -225,6 +221,6 @@ def evaluate_checked(policy: Policy, b: pd.DataFrame, m, mm, truth=None) -> Resu
     frame = _branch_frame(b, policy)
     if truth is not None:
         rules = compile_branch_rules(policy)
-        for k, v in truth.outcome(rules, pd.Index(rules.types).get_indexer(b["type"])).items():
+        for k, v in truth.outcome(rules, type_codes(b["type"], rules.types)).items():
             frame[k] = v
     return Result(frame, members_out, policy)

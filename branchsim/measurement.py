@@ -26,11 +26,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from .params import GeneratorParams
 from .policy import Policy
-from .scoring import _columns_by_rule, compile_branch_rules, required_level
+from .scoring import _columns_by_rule, compile_branch_rules, required_level, type_codes
 from .streams import _INDICATORS, block_stream
 
 __all__ = ["STATE_FACTS", "Truth", "truth", "truth_arrays", "true_components", "state_facts",
@@ -389,7 +388,7 @@ def truth(pop, policy: Policy) -> Truth | None:
     state = np.column_stack([b[f].to_numpy(float) if f in b.columns else np.ones(len(b))
                              for f in STATE_FACTS])
     return truth_arrays(b["true_quality"].to_numpy(float),
-                        pd.Index(rules.types).get_indexer(b["type"]), state, off,
+                        type_codes(b["type"], rules.types, policy.name), state, off,
                         pop.params, rules)
 
 

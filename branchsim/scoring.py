@@ -17,12 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from .policy import Policy
 
 __all__ = [
     "IndicatorRules", "BranchRules", "MemberRules", "STRUCTURE_LEVELS", "GRADES",
-    "compile_branch_rules", "compile_member_rules",
+    "compile_branch_rules", "compile_member_rules", "type_codes",
     "indicator_points", "group_fractions", "satisfaction_rate", "branch_components",
     "weighted_scores", "star_levels", "apply_vetoes", "branch_outcome",
     "monthly_scores", "annual_scores", "member_grades",
@@ -164,6 +165,21 @@ def compile_branch_rules(policy: Policy) -> BranchRules:
         veto_weak=np.array([vetoes[v]["weak"]["value"] for v in vids], dtype=bool),
         reorganise_after=int(policy["consequences.reorganise_after"]),
     )
+
+
+def type_codes(types, known: tuple[str, ...] | list[str], policy_name: str = "") -> np.ndarray:
+    """Index of each branch's type in ``known``; a type the policy does not have is an error.
+
+    >>> type_codes(["village", "enterprise"], ("village", "enterprise")).tolist()
+    [0, 1]
+    """
+    codes = pd.Index(list(known)).get_indexer(types).astype(np.intp)
+    if (codes < 0).any():
+        from .errors import DataError
+        bad = sorted({str(t) for t, c in zip(types, codes) if c < 0})
+        raise DataError(f"branches of type(s) {bad[:5]} are not types of policy {policy_name!r}; "
+                        f"allowed: {', '.join(known)}")
+    return codes
 
 
 def compile_member_rules(policy: Policy) -> MemberRules:

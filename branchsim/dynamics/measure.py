@@ -29,7 +29,7 @@ from ..model import (BLOCK, STATE_FACTS, GeneratorParams, state_facts, _branch_b
                      _indicator_offsets, _monthly_facts, block_stream, truth, truth_arrays)
 from ..policy import Policy
 from ..scoring import (BranchRules, MemberRules, annual_scores, branch_outcome, compile_branch_rules,
-                       compile_member_rules, monthly_scores)
+                       compile_member_rules, monthly_scores, type_codes)
 from .evolve import evolve_branches, evolve_members, member_level
 from .params import DynamicsParams, Levers
 
@@ -83,10 +83,7 @@ class Context:
         params = pop.params
         m = params.values["measurement"]
         b = pop.branches
-        type_idx = pd.Index(brules.types).get_indexer(b["type"])
-        if (type_idx < 0).any():
-            raise DataError(f"branches.type: {sorted(set(b['type'][type_idx < 0]))} not in policy "
-                            f"{policy.name!r}; allowed: {', '.join(brules.types)}")
+        type_idx = type_codes(b["type"], brules.types, policy.name)
         size = b["n_members"].to_numpy(np.int64)
         kw = {}
         if members:
@@ -249,7 +246,7 @@ def observed_year(pop, policy: Policy, brules: BranchRules, mrules: MemberRules 
     if missing:
         raise DataError(f"the population has no column for fact(s) {missing[:8]} that policy "
                         f"{policy.name!r} measures; generate or load it with this policy's indicators")
-    t = pd.Index(brules.types).get_indexer(b["type"])
+    t = type_codes(b["type"], brules.types, policy.name)
     survey = b[["survey_satisfied", "survey_basic", "survey_dissatisfied"]].to_numpy(float)
     res = branch_outcome(b[list(brules.indicators.facts)].to_numpy(float), t, survey, brules)
     out = {"score": res["score"], "stars": res["stars"], "weak": res["weak"]}

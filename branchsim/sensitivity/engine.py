@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..policy import Policy
-from ..scoring import branch_components, compile_branch_rules, star_levels
+from ..scoring import branch_components, compile_branch_rules, star_levels, type_codes
 from ..tables import SURVEY_COLUMNS
 from . import _kernels
 
@@ -57,11 +57,7 @@ def prepare(pop, policy: Policy) -> Prepared:
     from ..model import truth
     rules = compile_branch_rules(policy)
     b = pop.branches
-    t = pd.Index(rules.types).get_indexer(b["type"]).astype(np.intp)
-    if (t < 0).any():
-        from ..errors import DataError
-        raise DataError(f"branches of type(s) {sorted(set(b['type'][t < 0]))[:5]} are not types of policy "
-                        f"{policy.name!r}; allowed: {', '.join(rules.types)}")
+    t = type_codes(b["type"], rules.types, policy.name)
     facts = b[list(rules.indicators.facts)].to_numpy(float)
     _, comp = branch_components(facts, t, b[list(SURVEY_COLUMNS)].to_numpy(float), rules)
     fired = facts[:, rules.veto_indicator] < rules.veto_below

@@ -30,7 +30,7 @@ from ..model import truth as model_truth
 from ..measurement import appraise, member_true_scores
 from ..policy import Policy
 from ..scoring import (annual_scores, branch_outcome, compile_branch_rules, compile_member_rules,
-                       member_grades, monthly_scores)
+                       member_grades, monthly_scores, type_codes)
 from .mc_result import MonteCarlo, _assemble  # noqa: F401  (MonteCarlo re-exported: moved to .mc_result)
 
 __all__ = ["measurement_mc", "MonteCarlo"]
@@ -318,10 +318,7 @@ def measurement_mc(pop, policy: Policy | None = None, *, draws: int = 200, seed=
     sizes = sorted({base_size, *(_whole(s, "survey_sizes entries", 1) for s in asked)})
     rules = compile_branch_rules(policy)
     b = pop.branches
-    t = pd.Index(rules.types).get_indexer(b["type"]).astype(np.intp)
-    if (t < 0).any():
-        raise DataError(f"branches: type(s) {sorted(set(b['type'][t < 0]))[:5]} not in policy "
-                        f"{policy.name!r}; allowed: {', '.join(rules.types)}")
+    t = type_codes(b["type"], rules.types, policy.name)
     q, size = b["true_quality"].to_numpy(float), b["n_members"].to_numpy(np.int64)
     truth = pop.params  # offsets and true components come from the population's own parameters
     offsets = _indicator_offsets(pop.seed, rules.indicators, truth.get("measurement.indicator_spread"), 0)
