@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import reprlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,17 @@ class OptionalBlock(dict):
 
 
 @dataclass(frozen=True)
+class Range:
+    """A fact's plausible range: ``{value: [low, high], quote|assumption: ...}``.
+
+    Not a parameter of the rules (no rule reads it, ``update`` and sweeps do not
+    change it): a bound on the data, checked when tables are loaded.
+    """
+
+    optional: bool = False
+
+
+@dataclass(frozen=True)
 class Opt:
     """An optional fixed-key block."""
 
@@ -89,6 +101,11 @@ def _indicator(group_key: str) -> dict:
         "required": Param(lo=0, optional=True),
         "per_shortfall": Param(lo=0, optional=True),
         "per_unit": Param(lo=0, optional=True),
+        # Plausible values of the fact (checked on loaded tables); provenance like a parameter.
+        "range": Range(optional=True),
+        # Deduction rules: true when a zero fact may keep points on purpose (default: the
+        # deductions must be able to take the indicator to 0 for every branch type).
+        "keeps_points_at_zero": Param(kind="bool", optional=True),
     }
 
 
@@ -153,42 +170,166 @@ SCHEMA: dict = {
 }
 
 
+#: Largest magnitude of any number in a policy: points, counts and thresholds far below it
+#: keep every sum exact enough and finite (1e308 points overflowed a dimension total to inf).
+MAX_NUMBER = 1e12
+#: Longest text of a value quoted in an error message.
+MAX_SHOWN = 80
+
+
+class _PlainRepr(reprlib.Repr):
+    """A bounded repr of plain values: numpy scalars shown as Python numbers."""
+
+    def __init__(self):
+        super().__init__()
+        self.maxlevel, self.maxdict, self.maxlist, self.maxtuple = 2, 4, 6, 6
+        self.maxstring, self.maxother, self.maxlong = 60, 60, 24
+
+    def repr1(self, x, level):
+        if hasattr(x, "item") and type(x).__module__ == "numpy" and getattr(x, "ndim", 1) == 0:
+            x = x.item()
+        return super().repr1(x, level)
+
+    def repr_int(self, x, level):
+        text = repr(x) if x.bit_length() < 80 else f"{'-' if x < 0 else ''}<a whole number of " \
+            f"{len(str(abs(x))) if x.bit_length() < 20000 else 'thousands of'} digits>"
+        return text
+
+
+_REPR = _PlainRepr()
+
+
+def shown(value: Any, limit: int = MAX_SHOWN) -> str:
+    """A value as quoted in an error message: plain (``1``, not ``np.int64(1)``) and short.
+
+    >>> import numpy as np
+    >>> shown(np.int64(1)), shown(np.float64("nan")), len(shown("x" * 200))
+    ('1', 'nan', 60)
+    >>> shown(10 ** 400)
+    '<a whole number of 401 digits>'
+    """
+    try:
+        text = _REPR.repr(value)
+    except Exception:               # an object whose repr fails: name its type only
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _finite(value: Any) -> bool:
+    """``math.isfinite`` for any int or float, huge ints included (no OverflowError)."""
+    try:
+        return math.isfinite(value) and abs(value) <= MAX_NUMBER
+    except OverflowError:
+        return False
+
+
+def fact_range(ind: dict) -> tuple[float, float]:
+    """The plausible range ``(low, high)`` of an indicator's fact.
+
+    ``ind`` is one indicator of a policy (``policy.branch_indicators[id]``).
+    Its ``range`` entry when it has one; otherwise derived from the rule form:
+    ``binary`` and ``proportion`` facts are in [0, 1]; a ``deduction`` count
+    in [0, 10 × required] (at least 10); a ``bonus`` count in
+    [0, 10 × the units that reach the cap] (at least 10). Loaded tables are
+    refused when a fact lies outside it (see ``docs/policy-format.md``).
+
+    Examples
+    --------
+    >>> fact_range({"rule": "binary"}), fact_range({"rule": "deduction", "required": {"value": 4}})
+    ((0.0, 1.0), (0.0, 40.0))
+    >>> fact_range({"rule": "bonus", "points": {"value": 4}, "per_unit": {"value": 2}})
+    (0.0, 20.0)
+    """
+    given = ind.get("range")
+    if isinstance(given, dict) and range_problem(given.get("value")) is None:
+        low, high = given["value"]
+        return float(low), float(high)
+    rule = ind.get("rule")
+    if rule in ("binary", "proportion"):
+        return 0.0, 1.0
+    if rule == "deduction":
+        full = _val(ind, "required", default=1) or 1
+    else:
+        per_unit = _val(ind, "per_unit", default=0) or 0
+        full = math.ceil(_val(ind, "points", default=1) / per_unit) if per_unit > 0 else 1
+    return 0.0, float(max(10.0, 10.0 * full))
+
+
 def _suggest(key: str, allowed) -> str:
     close = difflib.get_close_matches(str(key), [str(a) for a in allowed], n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return f" (did you mean {shown(close[0])}?)" if close else ""
 
 
 def value_problem(spec: Param, value: Any) -> str | None:
-    """Why ``value`` does not fit ``spec``, or None when it does."""
+    """Why ``value`` does not fit ``spec``, or None when it does.
+
+    >>> value_problem(Param(lo=0), 10 ** 400)
+    'got <a whole number of 401 digits>; allowed: a number >= 0 (at most 1e+12 in size)'
+    """
     if spec.kind == "bool":
-        return None if isinstance(value, bool) else f"got {value!r}; allowed: {spec.describe()}"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return f"got {value!r} ({type(value).__name__}); allowed: {spec.describe()}"
-    if not math.isfinite(value):
-        return f"got {value!r}; allowed: {spec.describe()}"
+        return None if isinstance(value, bool) else f"got {shown(value)}; allowed: {spec.describe()}"
+    if not _is_number(value):
+        return f"got {shown(value)} ({type(value).__name__}); allowed: {spec.describe()}"
+    if not _finite(value):
+        return f"got {shown(value)}; allowed: {spec.describe()} (at most {MAX_NUMBER:g} in size)"
     if spec.kind == "int" and float(value) != int(value):
-        return f"got {value!r}; allowed: {spec.describe()}"
+        return f"got {shown(value)}; allowed: {spec.describe()}"
     if (spec.lo is not None and value < spec.lo) or (spec.hi is not None and value > spec.hi):
-        return f"got {value!r}; allowed: {spec.describe()}"
+        return f"got {shown(value)}; allowed: {spec.describe()}"
     return None
+
+
+def _provenance_problems(node: dict, where: str, problems: list[str]) -> None:
+    prov = [k for k in PROVENANCE_KEYS if k in node]
+    if len(prov) != 1:
+        problems.append(f"{where}: needs exactly one of 'quote' or 'assumption' (its provenance)")
+    elif not isinstance(node[prov[0]], str) or not node[prov[0]].strip():
+        problems.append(f"{where}.{prov[0]}: must be a non-empty text")
+
+
+def range_problem(value: Any) -> str | None:
+    """Why ``value`` is not a fact range ``[low, high]``, or None when it is.
+
+    >>> range_problem([0, 60]) is None
+    True
+    >>> range_problem([5, 1])
+    'got [5, 1]; allowed: [low, high] with 0 <= low <= high <= 1e+12'
+    """
+    ok = (isinstance(value, (list, tuple)) and len(value) == 2
+          and all(_is_number(v) and _finite(v) for v in value)
+          and 0 <= value[0] <= value[1] <= MAX_NUMBER)
+    return None if ok else f"got {shown(value)}; allowed: [low, high] with 0 <= low <= high <= {MAX_NUMBER:g}"
 
 
 def walk(node: Any, spec: Any, path: str, problems: list[str], params: dict) -> None:
     """Check ``node`` against ``spec``; record parameters as ``params[path] = (spec, leaf)``."""
     where = path or "<top>"
+    if isinstance(spec, Range):
+        if not isinstance(node, dict) or "value" not in node:
+            problems.append(f"{where}: a fact range must be a mapping with 'value: [low, high]' and "
+                            f"'quote' or 'assumption'; got {shown(node)}")
+            return
+        extra = set(node) - {"value", *PROVENANCE_KEYS}
+        if extra:
+            problems.append(f"{where}: unknown key(s) {sorted(map(str, extra))}; allowed: value, quote, assumption")
+        _provenance_problems(node, where, problems)
+        bad = range_problem(node["value"])
+        if bad:
+            problems.append(f"{where}: {bad}")
+        return
     if isinstance(spec, Param):
         if not isinstance(node, dict) or "value" not in node:
             problems.append(f"{where}: a parameter must be a mapping with 'value' and "
-                            f"'quote' or 'assumption'; got {node!r}")
+                            f"'quote' or 'assumption'; got {shown(node)}")
             return
         extra = set(node) - {"value", *PROVENANCE_KEYS}
         if extra:
             problems.append(f"{where}: unknown key(s) {sorted(extra)}; allowed: value, quote, assumption")
-        prov = [k for k in PROVENANCE_KEYS if k in node]
-        if len(prov) != 1:
-            problems.append(f"{where}: needs exactly one of 'quote' or 'assumption' (its provenance)")
-        elif not isinstance(node[prov[0]], str) or not node[prov[0]].strip():
-            problems.append(f"{where}.{prov[0]}: must be a non-empty text")
+        _provenance_problems(node, where, problems)
         bad = value_problem(spec, node["value"])
         if bad:
             problems.append(f"{where}: {bad}")
@@ -196,18 +337,18 @@ def walk(node: Any, spec: Any, path: str, problems: list[str], params: dict) -> 
         return
     if isinstance(spec, Text):
         if not isinstance(node, str):
-            problems.append(f"{where}: expected a text, got {node!r}")
+            problems.append(f"{where}: expected a text, got {shown(node)}")
         elif spec.choices and node not in spec.choices:
-            problems.append(f"{where}: {node!r} is not allowed{_suggest(node, spec.choices)}; "
+            problems.append(f"{where}: {shown(node)} is not allowed{_suggest(node, spec.choices)}; "
                             f"allowed: {', '.join(spec.choices)}")
         return
     if isinstance(spec, Many):
         if not isinstance(node, dict) or not node:
-            problems.append(f"{where}: expected a non-empty mapping of ids, got {node!r}")
+            problems.append(f"{where}: expected a non-empty mapping of ids, got {shown(node)}")
             return
         for key, sub in node.items():
             if spec.keys is not None and str(key) not in spec.keys:
-                problems.append(f"{where}: unknown key {key!r}{_suggest(key, spec.keys)}; "
+                problems.append(f"{where}: unknown key {shown(key)}{_suggest(key, spec.keys)}; "
                                 f"allowed: {', '.join(spec.keys)}")
                 continue
             walk(sub, spec.item, f"{path}.{key}", problems, params)
@@ -218,11 +359,11 @@ def walk(node: Any, spec: Any, path: str, problems: list[str], params: dict) -> 
         return
     if isinstance(spec, dict):
         if not isinstance(node, dict):
-            problems.append(f"{where}: expected a mapping, got {node!r}")
+            problems.append(f"{where}: expected a mapping, got {shown(node)}")
             return
         for key in node:
             if key not in spec:
-                problems.append(f"{where}: unknown key {key!r}{_suggest(key, spec)}; "
+                problems.append(f"{where}: unknown key {shown(key)}{_suggest(key, spec)}; "
                                 f"allowed: {', '.join(spec)}")
         for key, sub in spec.items():
             sub_path = f"{path}.{key}" if path else key
@@ -250,7 +391,7 @@ def _indicator_problems(inds: dict, group_key: str, groups: dict, path: str) -> 
         if not isinstance(ind, dict):
             continue
         if ind.get(group_key) not in groups:
-            out.append(f"{path}.{iid}.{group_key}: {ind.get(group_key)!r} is not one of "
+            out.append(f"{path}.{iid}.{group_key}: {shown(ind.get(group_key))} is not one of "
                        f"{', '.join(groups)}{_suggest(ind.get(group_key), groups)}")
         rule = ind.get("rule")
         for p in RULE_PARAMS.get(rule, ()):
@@ -262,7 +403,7 @@ def _indicator_problems(inds: dict, group_key: str, groups: dict, path: str) -> 
                            f"{', '.join(RULE_PARAMS[rule]) or 'no extra parameters'}")
         fact = ind.get("fact")
         if fact in facts:
-            out.append(f"{path}.{iid}.fact: {fact!r} is already the fact of {facts[fact]}")
+            out.append(f"{path}.{iid}.fact: {shown(fact)} is already the fact of {facts[fact]}")
         facts[fact] = iid
     return out
 
@@ -330,7 +471,7 @@ def semantic_problems(data: dict) -> list[str]:
             out.append(f"branch.vetoes.{vid}.max_star: {cap} is not a star level of this policy; allowed: "
                        f"{', '.join(str(v) for v in sorted(levels | {5}))} (0 = no star, 5 = no cap)")
         if veto.get("indicator") not in br["indicators"]:
-            out.append(f"branch.vetoes.{vid}.indicator: {veto.get('indicator')!r} is not a branch "
+            out.append(f"branch.vetoes.{vid}.indicator: {shown(veto.get('indicator'))} is not a branch "
                        f"indicator{_suggest(veto.get('indicator'), br['indicators'])}")
     st = data["structure"]
     order = ["min_members", "committee_from", "general_branch_from", "party_committee_from"]

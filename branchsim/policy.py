@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ._schema import SCHEMA, Param, semantic_problems, value_problem, walk, _suggest
+from ._schema import SCHEMA, Param, fact_range, semantic_problems, shown, value_problem, walk, _suggest
 from .errors import PolicyError
 
-__all__ = ["Policy", "data_path"]
+__all__ = ["Policy", "data_path", "fact_range"]
 
 _REFORM_NOTE = "reform: set with Policy.update"
 
