@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import _report_sections as sections
+from . import _output, _report_sections as sections
 from .errors import BranchsimError
 from .policy import Policy
 from .population import Population, load_population
@@ -69,80 +69,15 @@ def _whole(x, what: str, low: int) -> int:
     return int(x)
 
 
-# -- writing a folder atomically --------------------------------------------------------------
-def _check_out(out: Path, allowed) -> None:
-    """Refuse an ``out`` that is a file, or a folder holding files this writer did not make."""
-    if out.exists() and not out.is_dir():
-        raise BranchsimError(f"{out}: exists and is not a folder; give a new or empty folder for --out")
-    if out.is_dir():
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in allowed)
-        if foreign:
-            raise BranchsimError(f"{out}: holds files a report did not write ({', '.join(foreign[:5])}); "
-                                 f"it would be replaced whole, so give a new or empty folder")
+# -- writing a folder atomically (branchsim._output) ------------------------------------------
+class _Staging(_output._Staging):
+    """The report's staging folder: :class:`branchsim._output._Staging` allowing :data:`REPORT_FILES`."""
+
+    def __init__(self, out, allowed=REPORT_FILES, **kwargs):
+        super().__init__(out, allowed, **kwargs)
 
 
-class _Staging:
-    """A temporary folder beside ``out`` that becomes ``out`` on :meth:`commit`.
-
-    Used as a context manager: on an error the temporary folder (and any
-    parent folder it had to create) is removed and ``out`` is left as it was.
-    """
-
-    def __init__(self, out: str | os.PathLike, allowed=REPORT_FILES):
-        self.out = Path(out)
-        _check_out(self.out, set(allowed))
-        parent = self.out.absolute().parent
-        self._created = [p for p in (parent, *parent.parents) if not p.exists()]
-        base = parent.parents[len(self._created) - 1] if self._created else parent
-        if not base.is_dir():
-            raise BranchsimError(f"{self.out}: cannot write here, {base} is a file, not a folder")
-        tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self.tmp = parent / f".{self.out.name}.tmp-{tag}"
-        self._old = parent / f".{self.out.name}.old-{tag}"
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-            self.tmp.mkdir()
-        except OSError as exc:
-            self._cleanup()
-            raise BranchsimError(f"{self.out}: cannot write here ({exc.strerror or exc})") from None
-
-    def __enter__(self) -> "_Staging":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self._cleanup(failed=exc_type is not None)
-        if isinstance(exc, OSError):
-            raise BranchsimError(f"{self.out}: cannot write the output ({exc.strerror or exc})") from exc
-
-    def write_csv(self, name: str, df: pd.DataFrame, *, index: bool = False) -> None:
-        df.to_csv(self.tmp / name, index=index, lineterminator="\n")
-
-    def write_text(self, name: str, text: str) -> None:
-        (self.tmp / name).write_text(text, encoding="utf-8", newline="\n")
-
-    def commit(self) -> Path:
-        """Move the finished folder into place (replacing an earlier one whole)."""
-        if self.out.exists():
-            os.rename(self.out, self._old)
-            try:
-                os.rename(self.tmp, self.out)
-            except OSError:
-                os.rename(self._old, self.out)
-                raise
-            shutil.rmtree(self._old, ignore_errors=True)
-        else:
-            os.rename(self.tmp, self.out)
-        return self.out
-
-    def _cleanup(self, failed: bool = True) -> None:
-        if self.tmp.exists():
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        if failed:
-            for p in self._created:             # nearest first; only folders left empty
-                try:
-                    p.rmdir()
-                except OSError:
-                    break
+_check_out = _output._check_out
 
 
 # -- the page -----------------------------------------------------------------------------------------
