@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import html
 import os
-import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
