@@ -31,29 +31,59 @@ def test_public_names_resolve():
         assert getattr(bs, name) is not None, name
 
 
-def test_a_wheel_install_finds_its_data(tmp_path):
-    # A wheel has no repository data/ beside the package: the data ship as the package
-    # branchsim.data (a namespace package, no __init__.py) and must be found there.
+SHIPPED = ("branchsim/data/policies/baseline.yaml", "branchsim/data/generator.yaml",
+           "branchsim/data/published.yaml", "branchsim/data/dynamics.yaml",
+           "branchsim/data/examples/branches.csv", "branchsim/sensitivity/_kernels.py",
+           "branchsim/dynamics/simulation.py", "branchsim/plot/labels.py")
+
+
+def _stage_as_a_wheel_would(dest: Path) -> set[str]:
+    """Lay the package out as a wheel installs it into ``dest``; return the files (relative paths).
+
+    A wheel's purelib is exactly what setuptools' ``build_py`` writes from the project's own
+    configuration (packages, package-dir, package-data): running that command with the
+    environment's setuptools gives the installed layout in about a second, without a pip
+    subprocess, an isolated build environment or an install. Where setuptools cannot be
+    imported (a Python >= 3.12 venv has none), a real wheel is built with pip and unpacked.
+    """
     import subprocess
     import sys
     import zipfile
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                    "-w", str(tmp_path / "dist"), str(ROOT)], check=True, capture_output=True)
-    wheel = next((tmp_path / "dist").glob("branchsim-*.whl"))
-    names = set(zipfile.ZipFile(wheel).namelist())
-    for f in ("branchsim/data/policies/baseline.yaml", "branchsim/data/generator.yaml",
-              "branchsim/data/published.yaml", "branchsim/data/dynamics.yaml",
-              "branchsim/data/examples/branches.csv", "branchsim/sensitivity/_kernels.py",
-              "branchsim/dynamics/simulation.py", "branchsim/plot/labels.py"):
-        assert f in names, f
-    site = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
-                   check=True, capture_output=True)
-    code = ("import branchsim as bs, pathlib; p = bs.Policy.load(); "
-            "assert 'site' in str(bs.data_path('policies')), bs.data_path('policies'); "
-            "print(p.name, len(bs.load_population(bs.data_path('examples')).branches))")
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert config["build-system"]["build-backend"] == "setuptools.build_meta"   # what build_py stands for
+    have_setuptools = subprocess.run([sys.executable, "-c", "import setuptools"], capture_output=True).returncode == 0
+    if have_setuptools:
+        out = subprocess.run([sys.executable, "-W", "ignore", "-c", "import setuptools; setuptools.setup()", "-q",
+                              "build_py", "--build-lib", str(dest)], cwd=ROOT, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-2000:]
+    else:
+        dist = dest.parent / "dist"
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(ROOT)],
+                       check=True, capture_output=True)
+        with zipfile.ZipFile(next(dist.glob("branchsim-*.whl"))) as whl:
+            whl.extractall(dest)            # a pure-Python wheel: unpacking is installing
+    return {p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()}
+
+
+def test_an_installed_copy_finds_its_data(tmp_path):
+    # A wheel has no repository data/ beside the package: the data ship as the package
+    # branchsim.data (a namespace package, no __init__.py) and must be found there.
     import os
+    import subprocess
+    import sys
+    site = tmp_path / "site"
+    names = _stage_as_a_wheel_would(site)
+    for f in SHIPPED:
+        assert f in names, f
+    assert not [n for n in names if n.startswith(("tests/", "notebooks/", "benchmarks/"))]
+    py = {p.relative_to(ROOT).as_posix() for p in (ROOT / "branchsim").rglob("*.py")}
+    assert py <= names, f"modules left out: {sorted(py - names)}"
+    code = ("import branchsim as bs, pathlib, sys; p = bs.Policy.load(); site = pathlib.Path(sys.argv[1]); "
+            "assert pathlib.Path(bs.__file__).is_relative_to(site), bs.__file__; "
+            "assert bs.data_path('policies').is_relative_to(site), bs.data_path('policies'); "
+            "print(p.name, len(bs.load_population(bs.data_path('examples')).branches))")
     env = {**os.environ, "PYTHONPATH": str(site)}
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code, str(site)], cwd=tmp_path, env=env, capture_output=True,
+                         text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["baseline", "12"]
