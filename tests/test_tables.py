@@ -60,7 +60,7 @@ CASES = {
     "binary above 1": ("branches", lambda t: _set(t["branches"], 0, "secretary_in_post", 2),
                        ["branches", "secretary_in_post", "row 1"]),
     "negative count": ("branches", lambda t: _set(t["branches"], 5, "party_lectures", -1),
-                       ["branches", "party_lectures", "row 6", ">= 0"]),
+                       ["branches", "party_lectures", "row 6", "in [0, "]),
     "fractional member count": ("branches", lambda t: _set(t["branches"], 3, "n_members", 12.5),
                                 ["branches", "n_members", "row 4", "whole number"]),
     "appraisal above 100": ("members", lambda t: _set(t["members"], 3, "appraisal", 101),
