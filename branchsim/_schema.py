@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 import reprlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -268,14 +269,16 @@ def value_problem(spec: Param, value: Any) -> str | None:
     """Why ``value`` does not fit ``spec``, or None when it does.
 
     >>> value_problem(Param(lo=0), 10 ** 400)
-    'got <a whole number of 401 digits>; allowed: a number >= 0 (at most 1e+12 in size)'
+    'got <a whole number of 401 digits>; allowed: a number >= 0 (numbers in a policy are at most 1e+12 in size)'
     """
     if spec.kind == "bool":
         return None if isinstance(value, bool) else f"got {shown(value)}; allowed: {spec.describe()}"
     if not _is_number(value):
         return f"got {shown(value)} ({type(value).__name__}); allowed: {spec.describe()}"
     if not _finite(value):
-        return f"got {shown(value)}; allowed: {spec.describe()} (at most {MAX_NUMBER:g} in size)"
+        huge = not isinstance(value, float) or math.isfinite(value)
+        return f"got {shown(value)}; allowed: {spec.describe()}" + (
+            f" (numbers in a policy are at most {MAX_NUMBER:g} in size)" if huge else "")
     if spec.kind == "int" and float(value) != int(value):
         return f"got {shown(value)}; allowed: {spec.describe()}"
     if (spec.lo is not None and value < spec.lo) or (spec.hi is not None and value > spec.hi):
@@ -432,10 +435,121 @@ def _type_problems(section: dict, group_key: str, path: str) -> list[str]:
     return out
 
 
+def reserved_columns() -> dict[str, set[str]]:
+    """Table columns a fact may not be named after: ``{"branch": {...}, "member": {...}}``.
+
+    Read from the data dictionary in :mod:`branchsim.tables` (the fixed
+    columns of the branches table; of the members and member-months tables),
+    so the two lists cannot drift apart.
+
+    >>> sorted(reserved_columns()["member"])[:3]
+    ['appraisal', 'branch_id', 'category']
+    """
+    from types import SimpleNamespace
+    from . import tables        # imported here: tables imports policy, which imports this module
+    given = getattr(tables, "RESERVED_COLUMNS", None)   # {table name: column names}
+    if isinstance(given, Mapping) and "branches" in given:
+        return {"branch": set(given["branches"]),
+                "member": set(given.get("members", ())) | set(given.get("member_months", ()))}
+    empty = SimpleNamespace(branch_types=[], branch_indicators={}, member_indicators={})
+    return {
+        "branch": {c.name for c in tables.branch_columns(empty)},
+        "member": {c.name for c in tables.member_columns(empty)}
+        | {c.name for c in tables.member_month_columns(empty)},
+    }
+
+
+def _reserved_problems(inds: dict, reserved: set[str], table: str, path: str) -> list[str]:
+    out = []
+    for iid, ind in inds.items():
+        fact = ind.get("fact") if isinstance(ind, dict) else None
+        if fact in reserved:
+            out.append(f"{path}.{iid}.fact: {shown(fact)} is a column of the {table} table itself; "
+                       f"name the fact otherwise (reserved: {', '.join(sorted(reserved))})")
+    return out
+
+
+def _deduction_problems(section: dict, path: str) -> list[str]:
+    """A deduction must be able to take its indicator to 0 (for every type), unless declared."""
+    out = []
+    inds = section.get("indicators") or {}
+    types = section.get("types") or {}
+    for iid, ind in inds.items():
+        keeps = ind.get("keeps_points_at_zero")
+        if ind.get("rule") != "deduction":
+            if keeps is not None:
+                out.append(f"{path}.indicators.{iid}.keeps_points_at_zero: only deduction rules have it "
+                           f"(this one is {shown(ind.get('rule'))})")
+            continue
+        if _val(ind, "keeps_points_at_zero", default=False) is True:
+            continue
+        if not all(_is_number(_val(ind, k)) for k in ("points", "required", "per_shortfall")):
+            continue                    # reported as missing or wrong by the other checks
+        lost = _val(ind, "per_shortfall", default=0) * _val(ind, "required", default=0)
+        tops = [(f"{path}.indicators.{iid}.points", _val(ind, "points", default=0))]
+        tops += [(f"{path}.types.{tid}.indicators.{iid}.points",
+                  _val(((tdef or {}).get("indicators") or {})[iid], "points", default=0))
+                 for tid, tdef in types.items() if iid in (((tdef or {}).get("indicators")) or {})]
+        for where, top in tops:
+            if not _is_number(top):
+                continue
+            if top - lost > 1e-9:
+                out.append(f"{where}: {top:g} points, but per_shortfall × required = "
+                           f"{_val(ind, 'per_shortfall'):g} × {_val(ind, 'required'):g} = {lost:g}, so a fact of 0 "
+                           f"still earns {top - lost:g} of them; raise {path}.indicators.{iid}.per_shortfall to at "
+                           f"least {top / _val(ind, 'required'):g} if that is not meant"
+                           if _val(ind, "required") else
+                           f"{where}: {top:g} points, but required is 0, so a fact of 0 earns full points")
+                if not out[-1].endswith("full points"):
+                    out[-1] += f", or set {path}.indicators.{iid}.keeps_points_at_zero to true if it is"
+    return out
+
+
+def _range_problems(inds: dict, path: str) -> list[str]:
+    out = []
+    for iid, ind in inds.items():
+        given = ind.get("range")
+        if isinstance(given, dict) and ind.get("rule") in ("binary", "proportion") \
+                and range_problem(given.get("value")) is None and given["value"][1] > 1:
+            out.append(f"{path}.{iid}.range: {shown(given['value'])} goes beyond 1; a {ind['rule']} fact "
+                       f"is in [0, 1]")
+    return out
+
+
+def _sum_problems(section: dict, group_key: str, path: str) -> list[str]:
+    """Point totals (per group and for the whole sheet, bonuses included) must be representable."""
+    out = []
+    inds = section.get("indicators") or {}
+    types = {"": {}} | {t: ((d or {}).get("indicators") or {}) for t, d in (section.get("types") or {}).items()}
+    for tid, over in types.items():
+        totals: dict[str, float] = {}
+        for iid, ind in inds.items():
+            pts = _val(over.get(iid, ind), "points", default=0)
+            if _is_number(pts) and _finite(pts):
+                totals[str(ind.get(group_key))] = totals.get(str(ind.get(group_key)), 0.0) + float(pts)
+        where = f"{path}.types.{tid}" if tid else f"{path}.indicators"
+        sheet = sum(totals.values())
+        if not math.isfinite(sheet) or sheet > MAX_NUMBER:
+            big = max(totals, key=lambda g: totals[g])
+            out.append(f"{where}: the points add up to {sheet:g} ({group_key} {shown(big)}: {totals[big]:g}); "
+                       f"allowed: totals of at most {MAX_NUMBER:g} per score sheet")
+    return out
+
+
 def semantic_problems(data: dict) -> list[str]:
     """Checks that span several entries; run only on a structurally valid file."""
     out: list[str] = []
     br, mb = data["branch"], data["member"]
+    reserved = reserved_columns()
+    out += _reserved_problems(br["indicators"], reserved["branch"], "branches", "branch.indicators")
+    out += _reserved_problems(mb["indicators"], reserved["member"], "members or member_months",
+                              "member.indicators")
+    out += _deduction_problems(br, "branch")
+    out += _deduction_problems(mb, "member")
+    out += _range_problems(br["indicators"], "branch.indicators")
+    out += _range_problems(mb["indicators"], "member.indicators")
+    out += _sum_problems(br, "dimension", "branch")
+    out += _sum_problems(mb, "group", "member")
     shares = [_val(br, "satisfaction_share")] + [
         _val(d, "share") for d in br["dimensions"].values()]
     if abs(sum(shares) - 1.0) > 1e-9:
@@ -460,6 +574,10 @@ def semantic_problems(data: dict) -> list[str]:
         if not c2 > c1:
             out.append(f"branch.star_cuts: cut for {k2} stars ({c2}) must be above the cut for "
                        f"{k1} stars ({c1})")
+    if cuts and _val(br, "weak_below") > cuts[-1][1]:
+        out.append(f"branch.weak_below: {_val(br, 'weak_below'):g} is above the cut for {cuts[-1][0]} stars "
+                   f"({cuts[-1][1]:g}): a branch could be rated {cuts[-1][0]} stars and weak at once; allowed: "
+                   f"at most {cuts[-1][1]:g}")
     grades = [(g, _val(mb["grade_cuts"][g])) for g in GRADES if g in mb["grade_cuts"]]
     for (g1, c1), (g2, c2) in zip(grades, grades[1:]):
         if not c1 > c2:

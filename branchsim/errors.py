@@ -30,19 +30,37 @@ class Problem(str):
 class _ManyProblems(BranchsimError):
     """An error that reports every defect found, not only the first."""
 
+    #: Longest text of one problem (and of ``where``) in the message; longer ones are cut.
+    MAX_PROBLEM = 600
+    #: Most problems listed in the message (all stay in ``problems``).
+    MAX_LISTED = 25
+
     def __init__(self, problems, *, where: str = ""):
         if isinstance(problems, str):
             problems = [problems]
-        self.problems: list[str] = list(problems)
-        self.where = where
-        head = f"{where}: " if where else ""
+        self.problems: list[str] = [_bounded(p, self.MAX_PROBLEM) for p in problems]
+        self.where = _bounded(where, self.MAX_PROBLEM) if where else where
+        head = f"{self.where}: " if self.where else ""
         if len(self.problems) == 1:
             msg = head + self.problems[0]
         else:
+            listed = self.problems[: self.MAX_LISTED]
+            more = len(self.problems) - len(listed)
             msg = head + f"{len(self.problems)} problems:\n" + "\n".join(
-                f"  - {p}" for p in self.problems
-            )
+                f"  - {p}" for p in listed
+            ) + (f"\n  - ... and {more} more (see .problems)" if more else "")
         super().__init__(msg)
+
+
+def _bounded(text, limit: int) -> str:
+    """``text`` as a str of at most ``limit`` characters (a cut one ends with '...').
+
+    >>> _bounded("x" * 10, 6)
+    'xxx...'
+    """
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 
 class PolicyError(_ManyProblems, ValueError):

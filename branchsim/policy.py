@@ -56,6 +56,144 @@ def _installed_data_root() -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
+#: Longest policy file read (bytes); the baseline is about 60 kB.
+MAX_BYTES = 4 * 1024 * 1024
+#: Most YAML nodes a policy may expand to (aliases included); the baseline has about 3,000.
+MAX_NODES = 100_000
+#: Deepest nesting of mappings and lists; the baseline nests 6 levels.
+MAX_DEPTH = 32
+
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+
+
+def _decode(raw: bytes, where: str) -> str:
+    """The text of a policy file: UTF-8, or UTF-8/UTF-16 with a byte-order mark."""
+    for bom, enc in _BOMS:
+        if raw.startswith(bom):
+            try:
+                return raw[len(bom):].decode(enc)
+            except UnicodeDecodeError as exc:
+                raise PolicyError(f"not valid {enc.upper()} text (bad bytes at byte {exc.start + len(bom)}); "
+                                  f"a policy file must be UTF-8 text", where=where) from None
+    if b"\x00" in raw[:8192]:
+        raise PolicyError("not a text file (it contains NUL bytes); a policy file must be UTF-8 YAML text",
+                          where=where)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise PolicyError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); save the file as "
+                          f"UTF-8 (e.g. from an editor's 'Save with encoding' menu)", where=where) from None
+
+
+def _line(node) -> int:
+    return node.start_mark.line + 1
+
+
+def _check_nodes(root, where: str) -> None:
+    """Refuse recursion, excessive alias expansion, deep nesting and duplicate keys, before construction.
+
+    Walks the composed YAML node graph without recursion; the expanded size
+    of a shared node (an anchor used by aliases) is counted once per use.
+    """
+    from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    # Stack entries: (node, key path, depth, children done?)
+    stack = [(root, "", 1, False)]
+    while stack:
+        node, path, depth, done = stack.pop()
+        nid = id(node)
+        if done:
+            on_path.discard(nid)
+            kids = node.value if isinstance(node, SequenceNode) else \
+                [n for kv in node.value for n in kv]
+            size[nid] = 1 + sum(size[id(k)] for k in kids)
+            if size[nid] > MAX_NODES:
+                raise PolicyError(f"{path or '<top>'} (line {_line(node)}): expands to more than {MAX_NODES:,} "
+                                  f"YAML nodes (aliases *name repeat their anchor); a policy is far smaller",
+                                  where=where)
+            continue
+        if nid in on_path:
+            raise PolicyError(f"{path or '<top>'} (line {_line(node)}): an alias refers to a node that "
+                              f"contains it (a recursive structure); allowed: plain nested values",
+                              where=where)
+        if nid in size or isinstance(node, ScalarNode):
+            size.setdefault(nid, 1)
+            continue
+        if depth > MAX_DEPTH:
+            raise PolicyError(f"{path or '<top>'} (line {_line(node)}): nested more than {MAX_DEPTH} levels "
+                              f"deep; a policy nests about 6", where=where)
+        on_path.add(nid)
+        stack.append((node, path, depth, True))
+        if isinstance(node, SequenceNode):
+            for i, child in enumerate(node.value):
+                stack.append((child, f"{path}[{i}]", depth + 1, False))
+            continue
+        seen: dict[str, int] = {}
+        for knode, vnode in node.value:
+            if isinstance(knode, ScalarNode):
+                if knode.tag == "tag:yaml.org,2002:merge":
+                    key = "<<"
+                else:
+                    key = knode.value
+                    if key in seen:
+                        raise PolicyError(f"{shown_path(path, key)}: duplicate key (lines {seen[key]} and "
+                                          f"{_line(knode)}); each key may appear once", where=where)
+                    seen[key] = _line(knode)
+            else:
+                key = "?"
+            stack.append((knode, path, depth + 1, False))
+            stack.append((vnode, shown_path(path, key), depth + 1, False))
+
+
+def shown_path(path: str, key: str) -> str:
+    """``path.key`` with an overlong key shortened (paths appear in messages)."""
+    key = key if len(key) <= 60 else key[:57] + "..."
+    return f"{path}.{key}" if path else key
+
+
+def read_yaml(path: Path) -> Any:
+    """Safely read a YAML file: size, encoding, aliases, nesting and duplicate keys checked.
+
+    Raises :class:`PolicyError` naming the file (and the line where YAML gives one).
+    """
+    where = str(path)
+    try:
+        if path.is_dir():
+            raise PolicyError("is a folder, not a policy file", where=where)
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file: {exc.strerror or exc}", where=where) from None
+    if len(raw) > MAX_BYTES:
+        raise PolicyError(f"larger than {MAX_BYTES // 1024 ** 2} MiB; a policy file is a few tens of kB",
+                          where=where)
+    text = _decode(raw, where)
+    # The C-accelerated *safe* loader when PyYAML has it: no object tags, ever.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_nodes(node, where)
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise PolicyError(f"not valid YAML{at}: {shown_text(what)}", where=where) from None
+    except RecursionError:
+        raise PolicyError(f"nested too deep to read; a policy nests about 6 levels", where=where) from None
+    finally:
+        loader.dispose()
+
+
+def shown_text(text: str, limit: int = 200) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _share_groups(data: dict) -> list[list[str]]:
     """Parameters that must add up to 1, as lists of dotted paths."""
     branch = ["branch.satisfaction_share"] + [
@@ -64,13 +202,32 @@ def _share_groups(data: dict) -> list[list[str]]:
     return [branch, member]
 
 
-def _normalise_keys(node: Any) -> Any:
-    """YAML reads ``5:`` as an int; paths are texts, so keys become str."""
-    if isinstance(node, dict):
-        return {str(k): _normalise_keys(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_normalise_keys(v) for v in node]
-    return node
+def _normalise_keys(node: Any, where: str = "<policy>") -> Any:
+    """A fresh copy with str keys (YAML reads ``5:`` as an int; paths are texts) and plain numbers.
+
+    Refuses a structure nested deeper than ``MAX_DEPTH`` (a dict that contains
+    itself included) or larger than ``MAX_NODES`` nodes (shared sub-dicts count
+    once per use).
+    """
+    count = [0]
+
+    def copy_of(n: Any, depth: int, path: str) -> Any:
+        count[0] += 1
+        if count[0] > MAX_NODES:
+            raise PolicyError(f"more than {MAX_NODES:,} entries (is a part shared many times over?); "
+                              f"a policy is far smaller", where=where)
+        if isinstance(n, (dict, list, tuple)) and depth > MAX_DEPTH:
+            raise PolicyError(f"{path or '<top>'}: nested more than {MAX_DEPTH} levels deep (does it contain "
+                              f"itself?); a policy nests about 6", where=where)
+        if isinstance(n, Mapping):
+            return {str(k): copy_of(v, depth + 1, shown_path(path, str(k))) for k, v in n.items()}
+        if isinstance(n, (list, tuple)):
+            return [copy_of(v, depth + 1, f"{path}[{i}]") for i, v in enumerate(n)]
+        if isinstance(n, np.generic):
+            return n.item()
+        return copy.deepcopy(n)
+
+    return copy_of(node, 1, "")
 
 
 def _check(data: Any, where: str) -> dict:
@@ -119,7 +276,7 @@ class Policy:
         if not isinstance(data, Mapping):
             raise PolicyError(f"a policy must be a mapping at the top level, got "
                               f"{type(data).__name__}", where=where)
-        data = _normalise_keys(copy.deepcopy(dict(data)))
+        data = _normalise_keys(data, where)
         params = _check(data, where)
         object.__setattr__(self, "_data", data)
         object.__setattr__(self, "_params", params)
@@ -137,31 +294,59 @@ class Policy:
     def load(cls, path: str | os.PathLike | None = None) -> "Policy":
         """Read a policy file; with no argument, the baseline policy.
 
-        Only safe YAML is read: a policy file can never run code.
+        Only safe YAML is read: a policy file can never run code. The file
+        must be UTF-8 text (a UTF-8 or UTF-16 byte-order mark is accepted);
+        duplicate keys, recursive aliases, alias expansion beyond
+        ``MAX_NODES`` nodes and nesting deeper than ``MAX_DEPTH`` levels are
+        refused with a :class:`PolicyError` naming the file and line.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "p.yaml"
+        >>> _ = f.write_text("name: a\\nname: b\\n", encoding="utf-8")
+        >>> try:
+        ...     Policy.load(f)
+        ... except PolicyError as err:
+        ...     print(str(err).split(": ", 1)[1])
+        name: duplicate key (lines 1 and 2); each key may appear once
         """
-        path = data_path("policies", "baseline.yaml") if path is None else Path(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise PolicyError(f"cannot read policy file: {exc.strerror or exc}", where=str(path)) from None
-        try:
-            # The C-accelerated *safe* loader when PyYAML has it: no object tags, ever.
-            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        except yaml.YAMLError as exc:
-            raise PolicyError(f"not valid YAML: {exc}", where=str(path)) from None
-        return cls(data, where=str(path))
+        path = data_path("policies", "baseline.yaml") if path is None else path
+        if not isinstance(path, (str, os.PathLike)):
+            raise PolicyError(f"Policy.load takes a file path, got {type(path).__name__}", where="Policy.load")
+        path = Path(path)
+        return cls(read_yaml(path), where=str(path))
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the policy to ``path`` (atomically); it loads back identically."""
+        """Write the policy to ``path`` (atomically); it loads back identically.
+
+        The folder must exist and ``path`` must not be a folder; a failed
+        write (a full disk) leaves no file behind and the old file, if any,
+        unchanged.
+        """
+        if not isinstance(path, (str, os.PathLike)):
+            raise PolicyError(f"Policy.save takes a file path, got {type(path).__name__}", where="Policy.save")
         path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        if path.is_dir():
+            raise PolicyError("is a folder; give a file name such as policy.yaml", where=str(path))
+        if not path.parent.is_dir():
+            raise PolicyError(f"the folder {str(path.parent)!r} does not exist; create it first",
+                              where=str(path))
         text = yaml.safe_dump(self._data, allow_unicode=True, sort_keys=False, width=100)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
-            tmp.write_text(text, encoding="utf-8")
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
             os.replace(tmp, path)
+        except OSError as exc:
+            raise PolicyError(f"cannot write the policy file: {exc.strerror or exc}", where=str(path)) from None
         finally:
-            if tmp.exists():
+            try:
                 tmp.unlink()
+            except OSError:
+                pass
         return path
 
     def to_dict(self) -> dict:
@@ -248,8 +433,9 @@ class Policy:
             raise PolicyError("update() takes a non-empty mapping {path: new value}", where="update")
         problems = []
         for path, value in changes.items():
-            if path not in self._params:
-                problems.append(f"{path}: no such parameter{_suggest(path, self._params)}")
+            if not isinstance(path, str) or path not in self._params:
+                problems.append(f"{shown(path) if not isinstance(path, str) else shown_text(path, 100)}: "
+                                f"no such parameter{_suggest(path, self._params)}")
                 continue
             spec: Param = self._params[path][0]
             value = _plain(value)
@@ -257,7 +443,7 @@ class Policy:
             if bad:
                 problems.append(f"{path}: {bad}")
             elif value == self._params[path][1]["value"]:
-                problems.append(f"{path}: already {value!r}; a change that changes nothing is an error")
+                problems.append(f"{path}: already {shown(value)}; a change that changes nothing is an error")
         if problems:
             raise PolicyError(problems, where="update")
 
@@ -266,7 +452,7 @@ class Policy:
         for path, value in changes.items():
             value = _plain(value)
             old = self._params[path][1]["value"]
-            _set_leaf(data, path, value, f"{note} (was {old!r})")
+            _set_leaf(data, path, value, f"{note} (was {shown(old)})")
         for group in _share_groups(self._data):
             changed = [p for p in group if p in changes]
             if not changed or len(changed) == len(group):
@@ -287,10 +473,30 @@ class Policy:
             for p in rest:
                 old = self[p]
                 _set_leaf(data, p, old * factor if factor else 0.0,
-                          f"re-normalised after {', '.join(changed)} changed (was {old!r})")
+                          f"re-normalised after {', '.join(changed)} changed (was {shown(old)})")
         if problems:
             raise PolicyError(problems, where="update")
         return Policy(data, where=f"{self._where} (updated)")
+
+    def value_problem(self, path: str, value: Any) -> str | None:
+        """Why ``value`` cannot be the value of parameter ``path``, or None when it can.
+
+        The same check :meth:`update` makes on each value (type, range, finite
+        and at most ``1e12`` in size), for callers that check many values at
+        once, e.g. the grid of a sweep. Numpy scalars count as their Python value.
+
+        >>> p = Policy.load()
+        >>> p.value_problem("branch.satisfaction_share", 10 ** 400)
+        'branch.satisfaction_share: got <a whole number of 401 digits>; allowed: a number in [0, 1] (numbers in a policy are at most 1e+12 in size)'
+        >>> p.value_problem("branch.satisfaction_share", True)
+        'branch.satisfaction_share: got True (bool); allowed: a number in [0, 1]'
+        >>> p.value_problem("branch.satisfaction_share", 0.3) is None
+        True
+        """
+        if not isinstance(path, str) or path not in self._params:
+            return f"{shown(path)}: no such parameter{_suggest(path, self._params)}"
+        bad = value_problem(self._params[path][0], _plain(value))
+        return f"{path}: {bad}" if bad else None
 
     def diff(self, other: "Policy") -> pd.DataFrame:
         """Parameters that differ: one row each with path, old, new, provenance.

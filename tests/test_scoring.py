@@ -3,11 +3,14 @@
 Baseline maxima used in the hand computations (non-bonus points per dimension,
 after the type overrides of data/policies/baseline.yaml):
 
-    village          organisation 26 (reserve_cadres 4), institution 25, activities 25,
-                     role 26 (industry_development 6)
+    village          organisation 25, institution 25, activities 25, role 25
     urban_community  role 21 (industry 0, serve_masses 6)
-    government       role 17 (industry 0, governance 0, serve_masses 4, central_tasks 8)
-    enterprise       role 18 (serve 0, governance 0, industry 8)
+    government       role 14 (industry 0, governance 0, serve_masses 4)
+    institution      role 16 (industry 0, governance 0, serve_masses 6)
+    enterprise       role 15 (serve 0, governance 0)
+
+(No override raises a deduction above what its deductions can take away: a fact
+of 0 earns 0 points for every type; the policy refuses anything else.)
 
 Each dimension weighs 15 points, the survey 40 (answers count 1 / 0.6 / 0).
 """
@@ -137,21 +140,21 @@ def test_weighted_scores_one_and_many_scenarios():
 
 
 # -- a whole branch by hand -----------------------------------------------------------------
-# A village branch (organisation max 26, role max 26) with these shortfalls:
+# A village branch (every dimension max 25) with these shortfalls:
 #   organisation: secretary not trained −3, committee incomplete −3, no WeChat group −2,
 #     WeChat coverage 0.5 → −1, mobile registration 0.5 → −1,
-#     0 reserve cadres → 4 − 1.5×2 = 1 → −3;            26 − 13 = 13 → 15 × 13/26  = 7.5
+#     0 reserve cadres → 3 − 1.5×2 = 0 → −3;            25 − 13 = 12 → 15 × 12/25  = 7.2
 #   institution: 9 of 13 standards → 5 − 0.5×4 = 3 → −2, dues 0.75 → −1,
 #     8 appraisal months → 3 − 0.25×4 = 2 → −1, no two-way report −2;
 #                                                        25 − 6 = 19  → 15 × 19/25 = 11.4
 #   activities: 8 committee meetings → 4 − 0.5×4 = 2 → −2, 2 lectures → 3 − 2 = 1 → −2;
 #                                                        25 − 4 = 21  → 15 × 21/25 = 12.6
 #   role: hardship 0.4 → 2 → −3, 20 service cases → 5 − 0.25×4 = 4 → −1,
-#     1 industry project → 6 − 2.5 = 3.5 → −2.5, 2 central tasks → 5 − 2.5 = 2.5 → −2.5;
+#     1 industry project → 5 − 2.5 = 2.5 → −2.5, 2 central tasks → 5 − 2.5 = 2.5 → −2.5;
 #     bonus: 4 volunteer activities → 2, 1 five-shows activity → 0.5;
-#                                              26 − 9 + 2.5 = 19.5  → 15 × 19.5/26 = 11.25
+#                                              25 − 9 + 2.5 = 18.5  → 15 × 18.5/25 = 11.1
 #   survey 14 satisfied, 5 basic, 1 dissatisfied: (14 + 3)/20 = 0.85 → 40 × 0.85 = 34
-#   total 7.5 + 11.4 + 12.6 + 11.25 + 34 = 76.75 → three stars, not weak.
+#   total 7.2 + 11.4 + 12.6 + 11.1 + 34 = 76.3 → three stars, not weak.
 WORKED = dict(
     secretary_trained=0, committee_complete=0, wechat_group=0, wechat_member_share=0.5,
     mobile_registered_share=0.5, reserve_cadres=0,
@@ -160,8 +163,8 @@ WORKED = dict(
     hardship_aided_share=0.4, service_cases=20, industry_projects=1, central_task_activities=2,
     volunteer_activities=4, five_shows_activities=1,
 )
-WORKED_SUBSCORES = [7.5, 11.4, 12.6, 11.25, 34.0]
-WORKED_SCORE = 76.75
+WORKED_SUBSCORES = [7.2, 11.4, 12.6, 11.1, 34.0]
+WORKED_SCORE = 76.3
 
 
 def worked_row(policy, **extra):
@@ -191,56 +194,56 @@ class TestWorkedBranch:
         assert out["stars"].tolist() == [5] * 6
 
     def test_satisfaction_share_reform_by_hand(self, policy):
-        # Survey 30%, each dimension 17.5%: 17.5 × (0.5 + 0.76 + 0.84 + 0.75) + 30 × 0.85
-        #   = 17.5 × 2.85 + 25.5 = 49.875 + 25.5 = 75.375.
+        # Survey 30%, each dimension 17.5%: 17.5 × (0.48 + 0.76 + 0.84 + 0.74) + 30 × 0.85
+        #   = 17.5 × 2.82 + 25.5 = 49.35 + 25.5 = 74.85.
         reform = policy.update({"branch.satisfaction_share": 0.30})
         b = evaluate(reform, [worked_row(policy)]).branches.iloc[0]
-        assert b["score"] == pytest.approx(75.375, abs=1e-9)
+        assert b["score"] == pytest.approx(74.85, abs=1e-9)
         assert b["sub_satisfaction"] == pytest.approx(25.5)
 
 
 class TestTypeOverrides:
     def test_same_facts_different_types(self, policy):
         # Full marks and all answers satisfied, except no industry project: industry_development
-        # needs 2 and takes 2.5 off per project short, so it loses 5 points wherever it applies.
-        #   village: worth 6 → 1; role 21/26 → 15 × 21/26 = 12.115…; 45 + 12.115… + 40 = 97.115…
+        # needs 2 and takes 2.5 off per project short, so it loses its 5 points wherever it applies.
+        #   village: role 20/25 → 15 × 20/25 = 12; 45 + 12 + 40 = 97
         #   urban_community: industry not applicable, role 21/21 → 100
-        #   enterprise: worth 8 → 3; role 13/18 → 15 × 13/18 = 10.833…; 95.833…
-        #   government: industry not applicable, role 17/17 → 100
+        #   enterprise: role 10/15 → 15 × 10/15 = 10; 95
+        #   government: industry not applicable, role 14/14 → 100
         types = ["village", "urban_community", "enterprise", "government"]
         rows = [branch_row(policy, f"T{i}", t, industry_projects=0) for i, t in enumerate(types)]
         scores = evaluate(policy, rows).branches["score"].tolist()
-        assert scores == pytest.approx([85 + 15 * 21 / 26, 100, 85 + 15 * 13 / 18, 100], abs=1e-9)
+        assert scores == pytest.approx([85 + 15 * 20 / 25, 100, 85 + 15 * 10 / 15, 100], abs=1e-9)
 
     def test_override_changes_the_star(self, policy):
         # Survey 12 satisfied, 8 dissatisfied: 40 × 0.6 = 24; no industry project.
-        #   village 45 + 12.115… + 24 = 81.115… → 4 stars; urban_community 60 + 24 = 84 → 4;
-        #   enterprise 45 + 10.833… + 24 = 79.833… → 3 stars.
+        #   village 45 + 12 + 24 = 81 → 4 stars; urban_community 60 + 24 = 84 → 4;
+        #   enterprise 45 + 10 + 24 = 79 → 3 stars.
         rows = [branch_row(policy, f"T{i}", t, survey=(12, 0, 8), industry_projects=0)
                 for i, t in enumerate(["village", "urban_community", "enterprise"])]
         b = evaluate(policy, rows).branches
-        assert b["score"].tolist() == pytest.approx([69 + 15 * 21 / 26, 84, 69 + 15 * 13 / 18], abs=1e-9)
+        assert b["score"].tolist() == pytest.approx([81, 84, 79], abs=1e-9)
         assert b["stars"].tolist() == [4, 4, 3]
 
     def test_type_survey_share_renormalises_its_dimensions(self, policy):
         # A type's own survey share of 0.5 leaves 0.5 for the dimensions (0.125 each) for that
-        # type only: the worked branch as a village scores 12.5 × 2.85 + 50 × 0.85 = 78.125.
+        # type only: the worked branch as a village scores 12.5 × 2.82 + 50 × 0.85 = 77.75.
         d = policy.to_dict()
         d["branch"]["types"]["village"]["satisfaction_share"] = {"value": 0.5, "assumption": "test"}
         p = bs.Policy(d)
         rows = [worked_row(policy), {**worked_row(policy), "branch_id": "W2", "type": "social_org"}]
         b = evaluate(p, rows).branches
-        assert b["score"].iloc[0] == pytest.approx(78.125, abs=1e-9)
+        assert b["score"].iloc[0] == pytest.approx(77.75, abs=1e-9)
         assert b["score"].iloc[1] == pytest.approx(evaluate(policy, rows).branches["score"].iloc[1])
 
 
 # -- vetoes, cut points, weak ----------------------------------------------------------------
 class TestVetoes:
     def test_vacant_secretary_caps_at_zero_and_designates_weak(self, policy):
-        # Full marks except the secretary (−4 of 26): 15 × 22/26 + 45 + 40 = 97.69… → 5 stars
+        # Full marks except the secretary (−4 of 25): 15 × 21/25 + 45 + 40 = 97.6 → 5 stars
         # before the veto, 0 after; weak though the score is high.
         b = evaluate(policy, [branch_row(policy, secretary_in_post=0)]).branches.iloc[0]
-        assert b["score"] == pytest.approx(85 + 15 * 22 / 26, abs=1e-9)
+        assert b["score"] == pytest.approx(97.6, abs=1e-9)
         assert (b["stars"], b["weak"], b["talk"], b["vetoes"]) == (0, True, True, "secretary_vacant")
 
     def test_major_violation_caps_at_zero_and_designates_weak(self, policy):
@@ -303,10 +306,10 @@ class TestCutPoints:
         assert b["stars"].iloc[0] == 0 and not b["weak"].iloc[0]
 
     def test_cut_set_by_update_to_a_computed_score(self, policy):
-        # The worked branch scores 76.75: with the four-star cut at exactly 76.75 it has 4 stars,
-        # with the cut at 76.76 it stays at 3.
+        # The worked branch scores 76.3: with the four-star cut at exactly 76.3 it has 4 stars,
+        # with the cut at 76.31 it stays at 3.
         on = policy.update({"branch.star_cuts.4": WORKED_SCORE})
-        above = policy.update({"branch.star_cuts.4": 76.76})
+        above = policy.update({"branch.star_cuts.4": 76.31})
         assert evaluate(on, [worked_row(policy)]).branches["stars"].iloc[0] == 4
         assert evaluate(above, [worked_row(policy)]).branches["stars"].iloc[0] == 3
         rules = scoring.compile_branch_rules(on)
