@@ -37,11 +37,21 @@ _TABLE_STEMS = ("branches", "members", "member_months")
 _META = "population.yaml"
 
 
-def cannot_write(path, exc: OSError, what: str = "cannot write") -> BranchsimError:
-    """One error naming the path and the system's reason (e.g. "No space left on device")."""
+def cannot_write(path, exc: OSError, what: str = "cannot write", *,
+                 label: str | None = None) -> BranchsimError:
+    """One error naming the path (as ``label``, e.g. ``--out DIR``) and the system's reason.
+
+    The file the system names is added when it is not ``path`` itself, e.g.
+    ``--out r: cannot write (No space left on device: r/.tmp/outcome.csv)``.
+    """
     reason = exc.strerror or str(exc) or type(exc).__name__
-    where = exc.filename if getattr(exc, "filename", None) and str(exc.filename) != str(path) else None
-    return BranchsimError(f"{path}: {what} ({reason}{f': {where}' if where else ''})")
+    code = re.search(r"\[errno (\d+)\]", reason, re.I)     # pyarrow: "... Detail: [errno 28] ..."
+    if not exc.strerror and code:
+        reason = os.strerror(int(code.group(1)))
+    name = getattr(exc, "filename", None)
+    same = (name is None or os.path.abspath(os.fsdecode(name)) == os.path.abspath(os.fspath(path))
+            or os.path.basename(os.fsdecode(name)).startswith(f".{Path(path).name}."))   # our temporary
+    return BranchsimError(f"{label or path}: {what} ({reason}{'' if same else f': {os.fsdecode(name)}'})")
 
 
 def _at(flag: str, path) -> str:
@@ -151,12 +161,12 @@ def atomic_file(path, *, flag: str = ""):
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise cannot_write(path, exc) from None
+            raise cannot_write(path, exc, label=_at(flag, path)) from None
         try:
             yield tmp
             os.replace(tmp, path)
         except OSError as exc:
-            raise cannot_write(path, exc) from None
+            raise cannot_write(path, exc, label=_at(flag, path)) from None
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -181,7 +191,7 @@ def _check_out(out: Path, allowed, *, flag: str = "", writer: str = "a report") 
         try:
             names = [p.name for p in out.iterdir()]
         except OSError as exc:
-            raise cannot_write(out, exc, "cannot read the folder") from None
+            raise cannot_write(out, exc, "cannot read the folder", label=_at(flag, out)) from None
         foreign = sorted(n for n in names if n not in allowed)
         if foreign:
             raise BranchsimError(f"{_at(flag, out)}: holds files {writer} did not write ({', '.join(foreign[:5])}"
@@ -230,7 +240,7 @@ class _Staging:
             self.tmp.mkdir()
         except OSError as exc:
             self._cleanup()
-            raise cannot_write(self.out, exc) from None
+            raise cannot_write(self.out, exc, label=_at(self.flag, self.out)) from None
 
     def __enter__(self) -> "_Staging":
         return self
@@ -238,7 +248,7 @@ class _Staging:
     def __exit__(self, exc_type, exc, tb) -> None:
         self._cleanup(failed=exc_type is not None)
         if isinstance(exc, OSError):
-            raise cannot_write(self.out, exc, "cannot write the output") from None
+            raise cannot_write(self.out, exc, "cannot write the output", label=_at(self.flag, self.out)) from None
 
     def write_csv(self, name: str, df, *, index: bool = False) -> None:
         df.to_csv(self.tmp / name, index=index, lineterminator="\n")

@@ -13,12 +13,19 @@ they can run in any order, on threads, on a process pool or on a Dask
 cluster, with bit-identical outputs. A run writes each chunk's files
 atomically and records it in ``manifest.json``; run again with the same
 settings and ``resume=True`` and finished chunks are skipped.
+
+The output folder is guarded: a run holds ``out_dir/.lock`` (an advisory
+``flock``), so a second run on the same folder is refused rather than doing
+the work twice; a resume removes temporary files a killed run left; a
+damaged ``manifest.json`` is an error naming it; and a fresh run that fails
+before finishing a chunk (a full disk, a read-only folder, an interrupt)
+leaves nothing behind, while one that fails later keeps its finished chunks
+for a resume.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,6 +35,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from ._run_folder import _API_NAMES, _RunFolder, _atomic
 from .errors import BranchsimError
 from .measurement import _SUB, _member_draws, _monthly_facts
 from .model import (BLOCK, BlockGenerator, GeneratorParams, _workers, as_seed_sequence,
@@ -143,9 +151,8 @@ def _summary(branches: pd.DataFrame, members: pd.DataFrame, n_types: int) -> dic
 
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    with _atomic(path) as tmp:
+        df.to_parquet(tmp, index=False)
 
 
 def _run_chunk(policy_doc: dict, params_doc: dict, seed_state: tuple, n: int, index: int,
@@ -162,9 +169,8 @@ def _run_chunk(policy_doc: dict, params_doc: dict, seed_state: tuple, n: int, in
         out = Path(out_dir)
         _write_parquet(branches, out / "branches" / f"chunk-{index:06d}.parquet")
         _write_parquet(members, out / "members" / f"chunk-{index:06d}.parquet")
-        tmp = out / "summaries" / f".chunk-{index:06d}.json.tmp-{os.getpid()}"
-        tmp.write_text(json.dumps(summary))
-        os.replace(tmp, out / "summaries" / f"chunk-{index:06d}.json")
+        with _atomic(out / "summaries" / f"chunk-{index:06d}.json") as tmp:
+            tmp.write_text(json.dumps(summary), encoding="utf-8")
     summary["index"] = index
     return summary
 
@@ -239,6 +245,16 @@ def _settings(policy: Policy, params: GeneratorParams, root, n, chunk_blocks) ->
             "member_indicators": len(policy.member_indicators)}
 
 
+def _positive(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise BranchsimError(f"{name} must be a positive whole number; got {_plain(value)!r}")
+    return int(value)
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def national_run(policy: Policy | None = None, *, n_branches: int, n_members: int | None = None,
                  seed=0, chunk_size: int = 16 * BLOCK, out_dir=None, resume: bool = False,
                  workers: int | None = None, executor=None, params: GeneratorParams | dict | None = None,
@@ -248,16 +264,22 @@ def national_run(policy: Policy | None = None, *, n_branches: int, n_members: in
     Parameters
     ----------
     n_branches, n_members : int
-        Scale, e.g. 5_200_000 branches and 99_000_000 members.
+        Scale, e.g. 5_200_000 branches and 99_000_000 members (the defaults
+        of ``branchsim national``, in ``data/national.yaml``). Without
+        ``n_members``, the generator's mean branch size.
     chunk_size : int
         Branches per chunk (rounded up to whole seed blocks of 256): the
         memory bound. Never changes the numbers.
     out_dir : path, optional
-        Folder for ``branches/chunk-*.parquet``, ``members/chunk-*.parquet``,
-        ``summaries/`` and ``manifest.json``; each file is written atomically.
+        A new or empty folder for ``branches/chunk-*.parquet``,
+        ``members/chunk-*.parquet``, ``summaries/`` and ``manifest.json``;
+        each file is written atomically. While the run lasts it holds
+        ``out_dir/.lock``: a second run on the same folder is refused. A run
+        that fails before finishing a chunk leaves nothing behind.
     resume : bool
         Skip chunks already finished in ``out_dir`` by a run with the same
-        settings (seed, scale, chunk size, policy and generator parameters).
+        settings (seed, scale, chunk size, policy and generator parameters);
+        temporary files of a killed run are removed.
     workers : int, optional
         Threads per chunk (default: the cores).
     executor : concurrent.futures.Executor, optional
@@ -267,6 +289,14 @@ def national_run(policy: Policy | None = None, *, n_branches: int, n_members: in
     max_chunks : int, optional
         Stop after this many chunks (for testing interruption and resume).
 
+    Raises
+    ------
+    BranchsimError
+        Bad settings; an ``out_dir`` that is a file, holds other files, is
+        held by another run, cannot be written (a full disk, a read-only
+        folder) or holds a damaged manifest; a finished run in ``out_dir``
+        without ``resume=True``, or a resume with other settings.
+
     Examples
     --------
     >>> import branchsim as bs
@@ -274,47 +304,64 @@ def national_run(policy: Policy | None = None, *, n_branches: int, n_members: in
     >>> int(r.star_counts().drop("weak")["count"].sum())
     600
     """
+    return _national_run(policy, names=_API_NAMES, n_branches=n_branches, n_members=n_members, seed=seed,
+                         chunk_size=chunk_size, out_dir=out_dir, resume=resume, workers=workers,
+                         executor=executor, params=params, progress=progress, max_chunks=max_chunks)
+
+
+def _national_run(policy, *, names: dict, n_branches, n_members, seed, chunk_size, out_dir, resume, workers,
+                  executor, progress, params=None, max_chunks=None) -> NationalResult:
+    """:func:`national_run`, its messages naming settings as ``names`` does (keywords or CLI flags)."""
     policy = Policy.load() if policy is None else policy
     if isinstance(params, dict) or params is None:
         base = GeneratorParams.load()
         params = base.with_values(params) if params else base
-    for name, v in (("n_branches", n_branches), ("chunk_size", chunk_size)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise BranchsimError(f"{name} must be a positive whole number; got {v!r}")
-    n = int(n_branches)
+    n = _positive(n_branches, names["branches"])
+    chunk_size = _positive(chunk_size, names["chunk"])
+    if workers is not None:
+        workers = _positive(workers, names["workers"])
+    if n_members is not None and (isinstance(n_members, bool) or not isinstance(n_members, (int, np.integer))
+                                  or n_members < 3 * n):
+        raise BranchsimError(f"{names['members']} must be a whole number of at least 3 per branch "
+                             f"({3 * n:,} for {n:,} branches); got {_plain(n_members)!r}")
     params = with_members(params, n, n_members)
     root = as_seed_sequence(seed)
-    chunk_blocks = max(1, -(-int(chunk_size) // BLOCK))
+    chunk_blocks = max(1, -(-chunk_size // BLOCK))
     gen = BlockGenerator(policy, params, root, n)
+    chunks = [(i, (lo, min(lo + chunk_blocks, gen.n_blocks)))
+              for i, lo in enumerate(range(0, gen.n_blocks, chunk_blocks))]
+    settings = _settings(policy, params, root, n, chunk_blocks)
+    workers = _workers(workers)
+    out = None if out_dir is None else Path(out_dir)
+    # The folder is checked (and locked) before the cheap but not free pass over the structure stream.
+    folder = None if out is None else _RunFolder(out, settings, len(chunks), resume, names)
+    try:
+        result = _run(policy, params, root, n, gen, chunks, settings, folder, workers, executor, progress,
+                      max_chunks)
+    except BaseException as exc:
+        error = None if folder is None else folder.fault(exc)
+        if folder is not None:
+            folder.close(failed=True)
+        if error is not None:
+            raise error from None
+        raise
+    if folder is not None:
+        folder.close(failed=False)
+    return result
+
+
+def _run(policy, params, root, n, gen, chunks, settings, folder, workers, executor, progress,
+         max_chunks) -> NationalResult:
+    """Run the chunks not yet done; the totals of all of them."""
     # Member offsets need every block's size: the structure stream is cheap (one
     # draw per branch) and drawn once here.
     sizes = np.array([int(gen.structure(b)[1].sum()) for b in range(gen.n_blocks)], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(sizes)])
-    chunks = [(i, (lo, min(lo + chunk_blocks, gen.n_blocks)))
-              for i, lo in enumerate(range(0, gen.n_blocks, chunk_blocks))]
-    settings = _settings(policy, params, root, n, chunk_blocks)
-    out = None if out_dir is None else Path(out_dir)
-    done: set[int] = set()
-    if out is not None:
-        manifest = out / "manifest.json"
-        if manifest.exists():
-            old = json.loads(manifest.read_text())
-            if not resume:
-                raise BranchsimError(f"{out} already holds a national run; pass resume=True to continue "
-                                     f"it or choose an empty folder")
-            if old["settings"] != settings:
-                changed = [k for k in settings if old["settings"].get(k) != settings[k]]
-                raise BranchsimError(f"{out}: the run there used different settings ({', '.join(changed)}); "
-                                     f"resume needs the same seed, scale, chunk size, policy and parameters")
-            done = {i for i in old["done"]
-                    if (out / "summaries" / f"chunk-{i:06d}.json").exists()}
-        for sub in ("branches", "members", "summaries"):
-            (out / sub).mkdir(parents=True, exist_ok=True)
-        _write_manifest(out, settings, done, len(chunks))
+    out = None if folder is None else folder.out
+    done = set() if folder is None else set(folder.done)
     todo = [c for c in chunks if c[0] not in done]
     if max_chunks is not None:
         todo = todo[:max_chunks]
-    workers = _workers(workers)
     args = (policy.to_dict(), params.document, (root.entropy, list(root.spawn_key)), n)
     t0 = time.perf_counter()
     summaries: dict[int, dict] = {}
@@ -322,25 +369,29 @@ def national_run(policy: Policy | None = None, *, n_branches: int, n_members: in
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=len(chunks), initial=len(done), desc="national run", unit="chunk")
-    if executor is None:
-        results = (_run_chunk(*args, i, blocks, int(starts[blocks[0]]), None if out is None else str(out),
-                              workers) for i, blocks in todo)
-    else:
-        futures = [executor.submit(_run_chunk, *args, i, blocks, int(starts[blocks[0]]),
-                                   None if out is None else str(out), 1) for i, blocks in todo]
-        results = (f.result() for f in futures)
-    for s in results:
-        summaries[s["index"]] = s
-        if out is not None:
-            done.add(s["index"])
-            _write_manifest(out, settings, done, len(chunks))
+    futures = []
+    try:
+        if executor is None:
+            results = (_run_chunk(*args, i, blocks, int(starts[blocks[0]]), None if out is None else str(out),
+                                  workers) for i, blocks in todo)
+        else:
+            futures = [executor.submit(_run_chunk, *args, i, blocks, int(starts[blocks[0]]),
+                                       None if out is None else str(out), 1) for i, blocks in todo]
+            results = (f.result() for f in futures)
+        for s in results:
+            summaries[s["index"]] = s
+            if folder is not None:
+                folder.finished(s["index"])
+            if bar is not None:
+                bar.update(1)
+    finally:
+        for f in futures:          # after a failure, do not start chunks nobody will record
+            f.cancel()
         if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    if out is not None:   # finished earlier runs count too, read back in chunk order
-        for i in sorted(done - set(summaries)):
-            summaries[i] = json.loads((out / "summaries" / f"chunk-{i:06d}.json").read_text())
+            bar.close()
+    if folder is not None:   # finished earlier runs count too, read back in chunk order
+        for i in sorted(folder.done - set(summaries)):
+            summaries[i] = json.loads((out / "summaries" / f"chunk-{i:06d}.json").read_text(encoding="utf-8"))
     totals = _add([summaries[i] for i in sorted(summaries)])
     return NationalResult(settings, totals, tuple(gen.types), out, time.perf_counter() - t0, len(todo))
 
@@ -358,7 +409,3 @@ def _add(parts: list[dict]) -> dict:
     return total
 
 
-def _write_manifest(out: Path, settings: dict, done: set, n_chunks: int) -> None:
-    tmp = out / f".manifest.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps({"settings": settings, "chunks": n_chunks, "done": sorted(done)}, indent=1))
-    os.replace(tmp, out / "manifest.json")
