@@ -17,10 +17,12 @@ from .policy import Policy, data_path
 from .scoring import (GRADES, STRUCTURE_LEVELS, annual_scores, branch_consequences, branch_outcome,
                       compile_branch_rules, compile_member_rules, member_consequences, member_grades,
                       monthly_scores, required_level, type_codes)
-from .tables import SURVEY_COLUMNS, check_tables
+from .tables import SURVEY_COLUMNS, check_tables, positions
 
 __all__ = ["Result", "evaluate_tables", "evaluate_checked", "published_counts", "STAR_NAMES"]
 
+#: Branches scored at a time (with their members and member-months) by default.
+CHUNK_BRANCHES = 2048
 STAR_NAMES = {5: "five_star", 4: "four_star", 3: "three_star", 2: "two_star", 1: "one_star", 0: "no_star"}
 
 
@@ -164,21 +166,80 @@ def _branch_frame(b: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     return pd.DataFrame(frame)
 
 
-def _member_frame(b: pd.DataFrame, m: pd.DataFrame, mm: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+def _fact_columns(mm: pd.DataFrame, facts) -> tuple:
+    """The fact columns as 1-d arrays of one dtype, without copying those already alike."""
+    cols = [mm[f].to_numpy() for f in facts]
+    dtypes = {c.dtype for c in cols}
+    dtype = dtypes.pop() if len(dtypes) == 1 and next(iter(dtypes)).kind in "fiu" else np.dtype(np.float64)
+    return tuple(np.ascontiguousarray(c, dtype=dtype) for c in cols)
+
+
+def _chunks(key: np.ndarray, n_chunks: int):
+    """Stable order of ``key`` (a chunk number per row) and where each chunk starts in it."""
+    order = np.argsort(key, kind="stable")
+    starts = np.zeros(n_chunks + 1, dtype=np.int64)
+    np.cumsum(np.bincount(key, minlength=n_chunks), out=starts[1:])
+    return order, starts
+
+
+def _member_frame(b: pd.DataFrame, m: pd.DataFrame, mm: pd.DataFrame, policy: Policy,
+                  chunk_size: int) -> pd.DataFrame:
+    """Member outcomes, computed ``chunk_size`` branches at a time (members and their months together).
+
+    Each chunk scores only its own member-month rows, taken in the table's
+    order, so every number equals the whole-table computation whatever the
+    chunk size.
+    """
     rules = compile_member_rules(policy)
-    btype = pd.Series(type_codes(b["type"], rules.types), index=b["branch_id"])
-    member_type = btype.reindex(m["branch_id"]).to_numpy()
-    member_idx = pd.Index(m["member_id"]).get_indexer(mm["member_id"])
-    facts = mm[list(rules.indicators.facts)].to_numpy(dtype=float)
-    monthly = monthly_scores(facts, member_type[member_idx], rules)
-    annual = annual_scores(monthly, member_idx, len(m), m["appraisal"].to_numpy(float), rules)
-    months = np.bincount(member_idx, minlength=len(m))
+    ind = rules.indicators
+    branch_type = type_codes(b["type"], rules.types)
+    mb = positions(b["branch_id"], m["branch_id"])           # each member's branch
+    member_idx = positions(m["member_id"], mm["member_id"])  # each member-month's member
+    if (mb < 0).any() or (member_idx < 0).any():
+        raise DataError("members of unknown branches or months of unknown members; check the tables "
+                        "with branchsim.check_tables first")
+    member_type = branch_type[mb]
+    n_m = len(m)
+    months = np.bincount(member_idx, minlength=n_m)
+    appraisal = m["appraisal"].to_numpy(float)
+    n_chunks = max(1, -(-len(b) // chunk_size))
+    member_chunk = (mb // chunk_size).astype(np.int64)
+    morder, mstarts = _chunks(member_chunk, n_chunks)
+    local = np.empty(n_m, dtype=np.int64)          # a member's place among its chunk's members
+    local[morder] = np.arange(n_m) - np.repeat(mstarts[:-1], np.diff(mstarts))
+    row_chunk = member_chunk[member_idx]
+    rorder, rstarts = _chunks(row_chunk, n_chunks)
+    del row_chunk
+    top_sum = ind.group_max.sum(axis=1)            # (t,) the points a month can reach, by type
+    from . import _month_kernel
+    compiled = _month_kernel.available()
+    cols = _fact_columns(mm, ind.facts) if compiled else [mm[f].to_numpy() for f in ind.facts]
+    prepared = _month_kernel.prepare(ind) if compiled else None
+    total = np.empty(n_m)
+    annual = np.empty(n_m)
+    for c in range(n_chunks):
+        rows = rorder[rstarts[c]:rstarts[c + 1]]               # in table order: sums as the whole table
+        who = morder[mstarts[c]:mstarts[c + 1]]
+        owner = member_idx[rows]
+        row_type = member_type[owner]
+        if compiled:
+            points = _month_kernel.row_totals(cols, ind, rows, row_type, prepared=prepared)
+            monthly = np.round(np.minimum(100.0 * points / top_sum[row_type], 100.0), 9)
+        else:
+            facts = np.column_stack([np.asarray(col[rows], dtype=float) for col in cols]) if cols \
+                else np.empty((len(rows), 0))
+            monthly = monthly_scores(facts, row_type, rules)
+        li = local[owner]
+        total[who] = np.bincount(li, monthly, len(who))
+        annual[who] = annual_scores(monthly, li, len(who), appraisal[who], rules)
     grade = member_grades(annual, rules)
     mentoring, handling = member_consequences(grade)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.round(total / months, 9)
     frame = {"member_id": m["member_id"].to_numpy(), "branch_id": m["branch_id"].to_numpy(),
              "category": m["category"].to_numpy(), "months": months,
-             "monthly_mean": np.round(np.bincount(member_idx, monthly, len(m)) / months, 9),
-             "appraisal": m["appraisal"].to_numpy(float), "annual": annual,
+             "monthly_mean": mean,
+             "appraisal": appraisal, "annual": annual,
              "grade": np.array(GRADES, dtype=object)[grade],
              "mentoring": mentoring, "handling": handling}
     if "true_quality" in m.columns:
@@ -186,9 +247,21 @@ def _member_frame(b: pd.DataFrame, m: pd.DataFrame, mm: pd.DataFrame, policy: Po
     return pd.DataFrame(frame)
 
 
+def _chunk_size(chunk_size) -> int:
+    if chunk_size is None:
+        return CHUNK_BRANCHES
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise DataError(f"chunk_size must be a positive whole number of branches; got {chunk_size!r}")
+    return int(chunk_size)
+
+
 def evaluate_tables(policy: Policy, branches, members=None, member_months=None, *,
-                    names: dict | None = None) -> Result:
+                    names: dict | None = None, chunk_size: int | None = None) -> Result:
     """Evaluate population tables under ``policy`` (all defects reported at once).
+
+    ``chunk_size`` branches are scored at a time, with their members and
+    member-months (default :data:`CHUNK_BRANCHES`): it bounds the memory
+    beyond the tables and never changes a number.
 
     Examples
     --------
@@ -199,12 +272,19 @@ def evaluate_tables(policy: Policy, branches, members=None, member_months=None, 
     >>> int(r.star_counts().loc[["five_star", "four_star", "three_star", "no_star"], "count"].sum())
     12
     """
+    chunk_size = _chunk_size(chunk_size)
     b, m, mm = check_tables(policy, branches, members, member_months, names=names)
-    return evaluate_checked(policy, b, m, mm)
+    return evaluate_checked(policy, b, m, mm, chunk_size=chunk_size)
 
 
-def evaluate_checked(policy: Policy, b: pd.DataFrame, m, mm, truth=None) -> Result:
+def evaluate_checked(policy: Policy, b: pd.DataFrame, m, mm, truth=None, *,
+                     chunk_size: int | None = None) -> Result:
     """Evaluate tables already in canonical form (from check_tables or generate).
+
+    Member-months are scored ``chunk_size`` branches at a time (their
+    members and months together) by a compiled kernel that reads the facts
+    where they lie: memory beyond the tables stays a few bytes per row, and
+    the numbers equal the whole-table NumPy computation bit for bit.
 
     ``truth``, when given, is the population's :class:`branchsim.model.Truth`;
     the branch frame then also has ``true_score``, ``true_stars`` (true vetoes
@@ -217,7 +297,8 @@ def evaluate_checked(policy: Policy, b: pd.DataFrame, m, mm, truth=None) -> Resu
     if missing:
         raise DataError(f"the population has no column for fact(s) {missing[:8]} that policy "
                         f"{policy.name!r} measures; generate or load it with this policy's indicators")
-    members_out = None if m is None else _member_frame(b, m, mm, policy)
+    chunk_size = _chunk_size(chunk_size)
+    members_out = None if m is None else _member_frame(b, m, mm, policy, chunk_size)
     frame = _branch_frame(b, policy)
     if truth is not None:
         rules = compile_branch_rules(policy)

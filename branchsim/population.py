@@ -8,6 +8,7 @@ can report accuracy. :func:`load_population` reads a researcher's own tables
 """
 from __future__ import annotations
 
+import csv
 import html
 import os
 import shutil
@@ -25,8 +26,6 @@ from .tables import check_tables
 __all__ = ["Population", "load_population", "evaluate"]
 
 _TABLES = ("branches", "members", "member_months")
-_READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".xlsx": pd.read_excel,
-            ".xls": pd.read_excel}
 
 
 class Population:
@@ -122,31 +121,172 @@ class Population:
         return f"<div><b>Population</b><table>{rows}</table></div>"
 
 
-def _read(obj, name: str, folder: Path | None):
-    """A table from a DataFrame, a file path, or ``folder/name.{parquet,csv,xlsx}``."""
+def _as_policy(policy, where: str = "policy") -> Policy:
+    """``policy`` as a :class:`Policy`: None (the baseline), a Policy, or the path of a policy file."""
+    if policy is None:
+        return Policy.load()
+    if isinstance(policy, Policy):
+        return policy
+    if isinstance(policy, (str, os.PathLike)):
+        return Policy.load(policy)
+    raise DataError(f"{where} must be a branchsim.Policy or the path of a policy file (.yaml), "
+                    f"got {type(policy).__name__}")
+
+
+def _find(folder: Path, name: str) -> Path | None:
+    """``folder/name.{parquet,csv,xlsx}``; two of them at once is ambiguous, and refused."""
+    found = [folder / f"{name}{suffix}" for suffix in (".parquet", ".csv", ".xlsx", ".xls")
+             if (folder / f"{name}{suffix}").exists()]
+    if len(found) > 1:
+        raise DataError(f"{folder}: holds both {' and '.join(p.name for p in found)}; keep one {name} table "
+                        f"(which one to read would be a guess)")
+    return found[0] if found else None
+
+
+def _csv_header(path: Path, encoding: str) -> list[str]:
+    """The header line of a CSV file, read as text (pandas would rename a repeated name silently)."""
+    with open(path, newline="", encoding=encoding) as fh:
+        return next(csv.reader(fh), [])
+
+
+def _read_csv(path: Path, encoding: str) -> pd.DataFrame:
+    header = _csv_header(path, encoding)
+    if len(header) == 1:
+        for sep, what in ((";", "semicolons"), ("\t", "tabs")):
+            if sep in header[0]:
+                raise DataError(f"{path}: the columns are separated by {what} (header "
+                                f"{header[0][:60]!r}); a .csv table must be comma-separated: save it "
+                                f"again with commas (in Excel: CSV UTF-8, comma delimited)")
+    _refuse_repeated(path, header)
+    return pd.read_csv(path, encoding=encoding)
+
+
+def _refuse_repeated(path: Path, header) -> None:
+    names = [str(h).strip() for h in header]
+    seen = sorted({n for n in names if names.count(n) > 1})
+    if seen:
+        cols = "; ".join(f"{n!r} in columns {', '.join(str(i + 1) for i, h in enumerate(names) if h == n)}"
+                         for n in seen[:5])
+        raise DataError(f"{path}: the header repeats {cols}; each column name must appear once")
+
+
+def _read_excel(path: Path, encoding: str) -> pd.DataFrame:
+    _refuse_repeated(path, pd.read_excel(path, header=None, nrows=1).iloc[0].tolist()
+                     if path.stat().st_size else [])
+    return pd.read_excel(path)
+
+
+def _read_parquet(path: Path, encoding: str) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+    names = pq.read_schema(path).names
+    _refuse_repeated(path, names)
+    # One block per column, and Arrow's buffers freed as the columns are made:
+    # a large table needs about its own size to load, not twice.
+    return pq.read_table(path).to_pandas(split_blocks=True, self_destruct=True)
+
+
+_READERS = {".csv": _read_csv, ".parquet": _read_parquet, ".xlsx": _read_excel, ".xls": _read_excel}
+
+
+def _read(obj, name: str, folder: Path | None, encoding: str = "utf-8-sig"):
+    """A table from a DataFrame, records, a file path, or ``folder/name.{parquet,csv,xlsx}``."""
     if obj is None and folder is not None:
-        for suffix in (".parquet", ".csv", ".xlsx"):
-            if (folder / f"{name}{suffix}").exists():
-                obj = folder / f"{name}{suffix}"
-                break
-        else:
+        obj = _find(folder, name)
+        if obj is None:
             return None, None
-    if obj is None or isinstance(obj, pd.DataFrame):
-        return obj, name
+    if not isinstance(obj, (str, os.PathLike)):
+        return obj, name            # a DataFrame, records or a dict of columns: checked by check_tables
     path = Path(obj)
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         raise DataError(f"{path}: unsupported file type {path.suffix!r}; allowed: .csv, .parquet, .xlsx")
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
+    if not path.is_file():
+        raise DataError(f"{path}: {'is a folder, not a table file' if path.is_dir() else 'no such file'}")
     try:
-        return reader(path), str(path)
+        return reader(path, encoding), str(path)
+    except DataError:
+        raise
+    except UnicodeDecodeError as exc:
+        hint = ("save it as UTF-8, or pass encoding='gbk' (or 'big5', 'gb18030': the encoding it was "
+                "saved in)" if encoding.lower().replace("_", "-") in ("utf-8-sig", "utf-8", "utf8")
+                else "pass the encoding it was saved in, or save it as UTF-8")
+        raise DataError(f"{path}: is not {encoding} text (byte 0x{exc.object[exc.start]:02x} at byte "
+                        f"{exc.start}); {hint}") from None
+    except LookupError:
+        raise DataError(f"encoding={encoding!r}: not a text encoding Python knows (e.g. 'utf-8', 'gbk', "
+                        f"'big5')") from None
     except Exception as exc:  # a reader's own error, reported with the file name
-        raise DataError(f"{path}: cannot be read as {path.suffix} ({type(exc).__name__}: {exc})") from None
+        raise DataError(f"{path}: cannot be read as {path.suffix} ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
+
+
+def _whole(value) -> int | None:
+    """A whole number >= 0 from YAML (an int, or digits as text as ``save`` writes), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _read_meta(path: Path) -> tuple:
+    """``(seed, params, source)`` from a saved population's ``population.yaml``, checked."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: is not UTF-8 text; it is written by Population.save") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        meta = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1})" if mark is not None else ""
+        raise DataError(f"{path}: not valid YAML{at}; it is written by Population.save") from None
+    except RecursionError:
+        raise DataError(f"{path}: nested too deep to be a population.yaml") from None
+    meta = {} if meta is None else meta
+    keys = "source, seed_entropy, seed_spawn_key, generator"
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: must be a mapping ({keys}); got a {type(meta).__name__}")
+    problems = []
+    seed = None
+    entropy = meta.get("seed_entropy")
+    if entropy is not None:
+        spawn = meta.get("seed_spawn_key")
+        if _whole(entropy) is None:
+            problems.append(f"seed_entropy: {str(entropy)[:40]!r} is not a whole number >= 0")
+        if "seed_spawn_key" not in meta:
+            problems.append("seed_spawn_key: missing; a seed needs its spawn key (a list of whole numbers, "
+                            "[] for a root seed)")
+        elif not isinstance(spawn, list) or any(_whole(k) is None for k in spawn):
+            problems.append(f"seed_spawn_key: {str(spawn)[:40]!r} is not a list of whole numbers >= 0")
+        if not problems:
+            seed = np.random.SeedSequence(_whole(entropy), spawn_key=tuple(_whole(k) for k in spawn))
+    source = meta.get("source")
+    if source is not None and not isinstance(source, str):
+        problems.append(f"source: must be a text, got {type(source).__name__}")
+    params = None
+    doc = meta.get("generator")
+    if doc is not None and not isinstance(doc, dict):
+        problems.append(f"generator: must be a mapping of generator parameters, got {type(doc).__name__}")
+    elif doc:
+        from .model import GeneratorParams, _values
+        try:
+            params = GeneratorParams(_values(doc), doc)
+        except Exception as exc:      # a hand-edited generator block: name the file, not a KeyError
+            problems.append(f"generator: not the generator parameters Population.save writes "
+                            f"({type(exc).__name__}: {str(exc)[:120]})")
+    if problems:
+        raise DataError(problems, where=str(path))
+    return seed, params, source
 
 
 def load_population(folder=None, *, branches=None, members=None, member_months=None,
-                    policy: Policy | None = None) -> Population:
+                    policy: Policy | str | os.PathLike | None = None,
+                    encoding: str = "utf-8-sig") -> Population:
     """Load a researcher's tables (folder, files or DataFrames) and check them.
 
     Every defect — a missing column, a wrong type, NaN where a value is
@@ -155,6 +295,25 @@ def load_population(folder=None, *, branches=None, members=None, member_months=N
     naming file, column, rows and what is allowed. The caller's objects are
     never modified.
 
+    Parameters
+    ----------
+    folder : path, optional
+        A folder holding ``branches`` (and ``members`` and ``member_months``)
+        as ``.parquet``, ``.csv`` or ``.xlsx``, one file per table (two
+        formats of one table is refused as ambiguous), and optionally the
+        ``population.yaml`` that :meth:`Population.save` writes.
+    branches, members, member_months : DataFrame, list of dicts, dict of columns or path, optional
+        Tables given one by one (instead of, or overriding, the folder's).
+    policy : Policy or path, optional
+        The rules whose facts the tables must hold (default: the baseline);
+        a path is read with :meth:`Policy.load`.
+    encoding : str
+        Text encoding of CSV files. The default reads UTF-8, with or without
+        a byte-order mark; an Excel export on a Chinese-language system is
+        often ``"gbk"`` (mainland) or ``"big5"`` (Taiwan, Hong Kong). A file
+        that is not in ``encoding`` is refused with a message saying so. CSV
+        columns must be separated by commas.
+
     Examples
     --------
     >>> import branchsim as bs
@@ -162,37 +321,36 @@ def load_population(folder=None, *, branches=None, members=None, member_months=N
     >>> len(pop.branches), len(pop.members)
     (12, 60)
     """
-    policy = Policy.load() if policy is None else policy
+    policy = _as_policy(policy)
+    if not isinstance(encoding, str):
+        raise DataError(f"encoding must be a text such as 'utf-8' or 'gbk', got {type(encoding).__name__}")
     folder = None if folder is None else Path(folder)
     if folder is not None and not folder.is_dir():
-        raise DataError(f"{folder}: not a folder")
-    b, nb = _read(branches, "branches", folder)
+        raise DataError(f"{folder}: {'no such folder' if not folder.exists() else 'not a folder'}")
+    b, nb = _read(branches, "branches", folder, encoding)
     if b is None:
         raise DataError(f"{folder}: no branches table (branches.parquet, .csv or .xlsx)")
-    m, nm = _read(members, "members", folder)
-    mm, nmm = _read(member_months, "member_months", folder)
+    m, nm = _read(members, "members", folder, encoding)
+    mm, nmm = _read(member_months, "member_months", folder, encoding)
     b, m, mm = check_tables(policy, b, m, mm, names={"branches": nb, "members": nm or "members",
                                                       "member_months": nmm or "member_months"})
-    seed = None
-    meta_path = folder / "population.yaml" if folder is not None else None
-    params = None
+    seed = params = None
     source = str(folder) if folder is not None else "tables"
+    meta_path = folder / "population.yaml" if folder is not None else None
     if meta_path is not None and meta_path.exists():
-        meta = yaml.safe_load(meta_path.read_text(encoding="utf-8")) or {}
-        if meta.get("seed_entropy") is not None:
-            seed = np.random.SeedSequence(int(meta["seed_entropy"]), spawn_key=tuple(meta["seed_spawn_key"]))
-        if meta.get("generator"):
-            from .model import GeneratorParams, _values
-            params = GeneratorParams(_values(meta["generator"]), meta["generator"])
-        source = meta.get("source", source)
+        seed, params, given = _read_meta(meta_path)
+        source = given or source
     return Population(b, m, mm, seed=seed, params=params, source=source)
 
 
-def evaluate(pop: Population, policy: Policy | None = None) -> Result:
-    """Evaluate a population under a policy (default: the baseline).
+def evaluate(pop: Population, policy: Policy | str | os.PathLike | None = None, *,
+             chunk_size: int | None = None) -> Result:
+    """Evaluate a population under a policy (default: the baseline; a path is read as a policy file).
 
     Returns a :class:`Result` with per-branch and per-member frames, star
     counts beside the published figures, grades and consequences.
+    ``chunk_size`` branches (with their members and member-months) are
+    scored at a time: a memory bound that never changes a number.
 
     Examples
     --------
@@ -204,9 +362,7 @@ def evaluate(pop: Population, policy: Policy | None = None) -> Result:
     if not isinstance(pop, Population):
         raise DataError(f"evaluate() takes a Population (from generate or load_population), "
                         f"got {type(pop).__name__}")
-    policy = Policy.load() if policy is None else policy
-    if not isinstance(policy, Policy):
-        raise DataError(f"policy must be a branchsim.Policy, got {type(policy).__name__}")
+    policy = _as_policy(policy)
     from .model import truth
     return evaluate_checked(policy, pop.branches, pop.members, pop.member_months,
-                            truth=truth(pop, policy))
+                            truth=truth(pop, policy), chunk_size=chunk_size)

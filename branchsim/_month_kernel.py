@@ -1,0 +1,121 @@
+"""Points of loaded member-month records in one compiled pass (Numba).
+
+:func:`branchsim.scoring.monthly_scores` converts a whole member-month table
+to float64, builds a points matrix and a maximum-points matrix of the same
+size and sums the points: three float64 copies of the table. This kernel
+reads each fact where it lies (a column of the caller's frame, any float or
+int dtype, rows picked by index) and keeps one row of points at a time.
+
+The arithmetic is that of :func:`branchsim.scoring.indicator_points`, in
+float64, and the row sum adds the points in the order NumPy's pairwise
+``sum(axis=1)`` does (eight partial sums over blocks of 128, see
+``numpy/_core/src/umath/loops_utils.h.src``), so the totals are bit for bit
+those of the NumPy path (tested). Without Numba the caller uses that path.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    import numba
+except ImportError:  # pragma: no cover - numba is a dependency; NumPy remains the fallback
+    numba = None
+
+__all__ = ["available", "row_totals", "prepare"]
+
+
+def available() -> bool:
+    return numba is not None
+
+
+if numba is not None:
+    @numba.njit(nogil=True, cache=True, error_model="numpy")
+    def _pairwise(a, lo, n):   # pragma: no cover - compiled
+        # NumPy's pairwise summation of a[lo:lo + n] (float64, unit stride).
+        if n < 8:
+            res = 0.0
+            for i in range(n):
+                res += a[lo + i]
+            return res
+        if n <= 128:
+            r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+            r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+            i = 8
+            end = n - n % 8
+            while i < end:
+                r0 += a[lo + i]
+                r1 += a[lo + i + 1]
+                r2 += a[lo + i + 2]
+                r3 += a[lo + i + 3]
+                r4 += a[lo + i + 4]
+                r5 += a[lo + i + 5]
+                r6 += a[lo + i + 6]
+                r7 += a[lo + i + 7]
+                i += 8
+            res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+            while i < n:
+                res += a[lo + i]
+                i += 1
+            return res
+        n2 = n // 2
+        n2 -= n2 % 8
+        return _pairwise(a, lo, n2) + _pairwise(a, lo + n2, n - n2)
+
+    @numba.njit(nogil=True, cache=True, error_model="numpy")
+    def _points(f, kd, t, req, ps, pu):   # pragma: no cover - compiled
+        # numpy's maximum(a, b) is ``a if (a >= b or isnan(a)) else b``; minimum likewise.
+        if kd == 0:                                  # np.where(f >= 1, t, 0)
+            return t if f >= 1.0 else 0.0
+        if kd == 1:                                  # max(t - ps * max(req - f, 0), 0)
+            d = req - f
+            d = d if not d < 0.0 else 0.0
+            x = t - ps * d
+            return x if not x < 0.0 else 0.0
+        if kd == 2:                                  # t * clip(f, 0, 1), as NumPy's clip loop
+            c = f if (np.isnan(f) or f > 0.0) else 0.0
+            c = c if (np.isnan(c) or c < 1.0) else 1.0
+            return t * c
+        g = f if not f < 0.0 else 0.0                # min(t, pu * max(f, 0))
+        y = pu * g
+        return t if t <= y else y
+
+    @numba.njit(nogil=True, cache=True, error_model="numpy")
+    def _row_totals(cols, kind, top, required, per_shortfall, per_unit, rows, row_type, out):  # pragma: no cover
+        k = len(cols)
+        n = len(rows)
+        block = 512
+        pts = np.empty((block, k))
+        for b0 in range(0, n, block):
+            m = min(block, n - b0)
+            for j in range(k):           # one column at a time: each read is a forward stream
+                col = cols[j]
+                kd = kind[j]
+                rq, ps, pu = required[j], per_shortfall[j], per_unit[j]
+                for i in range(m):
+                    r = rows[b0 + i]
+                    pts[i, j] = _points(np.float64(col[r]), kd, top[row_type[b0 + i], j], rq, ps, pu)
+            flat = pts.reshape(-1)
+            for i in range(m):
+                out[b0 + i] = _pairwise(flat, i * k, k)
+
+
+def row_totals(cols: tuple, rules, rows: np.ndarray, row_type: np.ndarray, *, prepared=None) -> np.ndarray:
+    """Sum of the points of every row in ``rows``, shape ``(len(rows),)`` float64.
+
+    ``cols`` are the fact columns (1-d contiguous arrays of one dtype) in
+    the order of ``rules.facts``; ``rows`` the row positions to score;
+    ``row_type`` each row's type code. Equal to ``indicator_points(facts[rows],
+    row_type, rules).sum(axis=1)``. ``prepared`` is :func:`prepare` of
+    ``rules`` (computed here when not given).
+    """
+    out = np.empty(len(rows))
+    if len(rows):
+        _row_totals(tuple(cols), *(prepare(rules) if prepared is None else prepared),
+                    np.asarray(rows, dtype=np.int64), np.asarray(row_type, dtype=np.intp), out)
+    return out
+
+
+def prepare(rules) -> tuple:
+    """The rule arrays the kernel takes, built once for many calls."""
+    return (rules.kind.astype(np.int8), np.ascontiguousarray(rules.max_points, dtype=float),
+            rules.required.astype(float), rules.per_shortfall.astype(float), rules.per_unit.astype(float))
