@@ -96,8 +96,9 @@ def generate(policy: Policy | None = None, *, seed=0, n_branches: int | None = N
 
     Parameters
     ----------
-    policy : Policy, optional
-        Rules whose indicators are measured (default: the baseline).
+    policy : Policy or path, optional
+        Rules whose indicators are measured (default: the baseline); a path
+        is read with :meth:`Policy.load`.
     seed : int, SeedSequence or Generator
         The same seed gives the same population, whatever ``chunk_size``.
     n_branches : int, optional
@@ -128,9 +129,9 @@ def generate(policy: Policy | None = None, *, seed=0, n_branches: int | None = N
     >>> len(pop.branches), int(pop.branches["n_members"].sum()) == len(pop.members)
     (50, True)
     """
-    from .population import Population
+    from .population import Population, _as_policy
     from .errors import BranchsimError
-    policy = Policy.load() if policy is None else policy
+    policy = _as_policy(policy)       # None (the baseline), a Policy or a policy file's path
     params = GeneratorParams.load() if params is None else params
     if isinstance(params, dict):
         params = GeneratorParams.load().with_values(params)
