@@ -143,9 +143,100 @@ def test_label_chinese_mode_or_clear_error_without_a_font():
         bp.use_cjk = "auto"
 
 
-def test_auto_mode_follows_the_installed_fonts():
+def test_auto_mode_follows_the_fonts_that_will_draw_the_label():
     assert bp.use_cjk == "auto"
-    assert bp.cjk_enabled() == (bp.cjk_font() is not None)
+    # Plain rcParams (DejaVu Sans first, no CJK family): English, whatever is installed.
+    with matplotlib.rc_context({"font.family": ["sans-serif"], "font.sans-serif": ["DejaVu Sans"]}):
+        assert not bp.cjk_enabled() and bp.label("five_star") == "five-star"
+    # The package's own style: Chinese exactly when a CJK font is installed.
+    with bp.style():
+        assert bp.cjk_enabled() == (bp.cjk_font() is not None)
+        assert bp.label("five_star") == ("五星級 (five-star)" if bp.cjk_font() else "five-star")
+    if bp.cjk_font():
+        # A user's own font list naming the CJK font (as a fallback) gets Chinese too.
+        with matplotlib.rc_context({"font.family": ["DejaVu Sans", bp.cjk_font()]}):
+            assert bp.label("weak") == "軟弱渙散 (weak)"
+
+
+def test_drawing_families_resolve_generic_names_to_one_font():
+    # Matplotlib draws a generic family with its first installed font only: no per-glyph fallback.
+    rc = {"font.family": ["serif", "Noto Sans CJK TC"], "font.serif": ["No Such Serif", "DejaVu Serif", "Times"]}
+    assert bp.labels.drawing_families(rc) == ("DejaVu Serif", "Noto Sans CJK TC")
+    if bp.cjk_font():
+        rc = {"font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans", bp.cjk_font()]}
+        assert bp.labels.drawing_families(rc) == ("DejaVu Sans",) and not bp.labels.fonts_draw(["DejaVu Sans"])
+    assert not bp.labels.fonts_draw(["DejaVu Sans"])
+    assert not bp.labels.fonts_draw(["No Such Font Family"])
+
+
+def test_use_cjk_refuses_other_values():
+    bp.use_cjk = "yes"
+    try:
+        with pytest.raises(bs.BranchsimError, match="allowed: 'auto', True or False"):
+            bp.label("five_star")
+    finally:
+        bp.use_cjk = "auto"
+
+
+def own_figure(tmp_path, styled: bool):
+    """A figure of a user's own (a boxplot, as notebook 1 draws) with the package's labels as ticks."""
+    cols = ["five_star", "four_star", "three_star", "weak"]
+    ctx = bp.style() if styled else matplotlib.rc_context()
+    with ctx, warnings.catch_warnings():
+        warnings.simplefilter("error")              # "Glyph ... missing from font(s)" is a UserWarning
+        fig, ax = plt.subplots(figsize=(6, 3))
+        ax.boxplot([[1, 2, 3]] * len(cols), tick_labels=[bp.label(c) for c in cols])
+        ax.set_title(bp.label("stars"))
+        fig.savefig(tmp_path / "own.png")
+    return [t.get_text() for t in ax.get_xticklabels()]
+
+
+def test_own_figures_never_draw_tofu(tmp_path):
+    # With plain rcParams the labels are English; inside bp.style() they follow the installed fonts.
+    assert own_figure(tmp_path, styled=False) == ["five-star", "four-star", "three-star", "weak (ruanruo huansan)"]
+    shown = own_figure(tmp_path, styled=True)
+    assert bool(CJK.search(" ".join(shown))) == (bp.cjk_font() is not None)
+
+
+@pytest.fixture
+def no_cjk_font(monkeypatch):
+    """Hide every font that draws the Chinese terms from matplotlib (as on a machine without one)."""
+    from matplotlib import font_manager
+    from branchsim.plot import labels
+    needed = labels._needed_glyphs()
+    kept = [e for e in font_manager.fontManager.ttflist if not needed & labels._charmap(e.fname)]
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", kept)
+    labels._forget_fonts()
+    yield
+    monkeypatch.undo()
+    labels._forget_fonts()
+
+
+def test_without_a_cjk_font_everything_is_english(no_cjk_font, result, tmp_path):
+    assert bp.cjk_font() is None
+    assert bp.font_families() == ["DejaVu Sans"]
+    with bp.style():
+        assert matplotlib.rcParams["font.family"] == ["DejaVu Sans"]
+        assert bp.label("five_star") == "five-star"
+    assert own_figure(tmp_path, styled=True) == ["five-star", "four-star", "three-star", "weak (ruanruo huansan)"]
+    texts = render(bp.star_counts(result), tmp_path, "english")
+    assert "five-star" in " ".join(texts)
+    bp.use_cjk = True
+    try:
+        with pytest.raises(bs.BranchsimError, match="no installed font"):
+            bp.label("five_star")
+    finally:
+        bp.use_cjk = "auto"
+
+
+def test_with_a_cjk_font_figures_are_chinese_and_drawn(result, tmp_path):
+    if bp.cjk_font() is None:
+        pytest.skip("no CJK font installed (the state without one is tested by hiding the fonts)")
+    assert bp.font_families() == ["DejaVu Sans", bp.cjk_font()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        texts = render(bp.star_counts(result), tmp_path, "chinese")         # auto mode, no use_cjk set
+    assert "五星級\n(five-star)" in texts
 
 
 def test_the_glyph_check_catches_tofu(tmp_path):
@@ -366,7 +457,8 @@ def test_sobol_indices_one_output_bars_with_intervals(sobol, mode, tmp_path):
 def test_sobol_indices_several_outputs_one_panel_each(sobol, tmp_path):
     fig = bp.sobol_indices(sobol)
     assert isinstance(fig, matplotlib.figure.Figure)
-    assert [title(a) for a in fig.axes] == [bp.label(o) for o in ("five_star", "weak")]
+    with bp.style():                                    # the labels the package's fonts draw
+        assert [title(a) for a in fig.axes] == [bp.label(o) for o in ("five_star", "weak")]
     assert all(len(a.patches) == 2 * sobol.problem["num_vars"] for a in fig.axes)
     with pytest.raises(bs.DataError, match="fig="):
         bp.sobol_indices(sobol, ax=new_ax())

@@ -1,13 +1,20 @@
-"""Axis and legend wording: Chinese terms where a font can draw them, English otherwise.
+"""Axis and legend wording: Chinese terms where the figure's font can draw them, English otherwise.
 
 The rules being modelled are Chinese, and a researcher reading a figure
 should see the original term (五星級, 軟弱渙散) beside its translation. A
-figure must never show "tofu" boxes, so Chinese is used only when an
-installed font has every glyph this module can emit: :func:`cjk_font` finds
-one among the usual CJK families and checks its character map.
-``branchsim.plot.use_cjk`` chooses the mode: ``"auto"`` (default: Chinese
-when such a font exists), ``True`` (Chinese; an error without a font) or
-``False`` (English, with a romanised term where the English alone loses it).
+figure must never show "tofu" boxes, so a label and the font that draws it
+are chosen together. In the default mode (``branchsim.plot.use_cjk =
+"auto"``) :func:`label` returns Chinese only when the fonts of the *current*
+``rcParams`` (the ones a figure made now will draw with) have every glyph
+this module can emit. Every plot function of the package runs under
+:func:`branchsim.plot.style`, whose font list is DejaVu Sans followed by an
+installed CJK font (:func:`cjk_font`), so its figures are Chinese with
+English on a machine with such a font and English elsewhere; a figure of
+your own made with plain ``rcParams`` gets English labels, and one made
+inside ``with branchsim.plot.style():`` gets the package's choice.
+``use_cjk = True`` forces Chinese (an error without a CJK font; draw such
+labels inside ``style()``), ``False`` forces English (with a romanised term
+where the English alone loses it).
 """
 from __future__ import annotations
 
@@ -16,7 +23,8 @@ from functools import lru_cache
 
 from ..errors import BranchsimError
 
-__all__ = ["TERMS", "CJK_FAMILIES", "label", "cjk_font", "cjk_enabled", "font_families"]
+__all__ = ["TERMS", "CJK_FAMILIES", "label", "cjk_font", "cjk_enabled", "font_families", "fonts_draw",
+           "drawing_families"]
 
 #: key -> (Chinese term or None, English, romanisation or None).
 TERMS: dict[str, tuple[str | None, str, str | None]] = {
@@ -85,13 +93,90 @@ def _needed_glyphs() -> set[int]:
     return {ord(ch) for zh, _, _ in TERMS.values() if zh for ch in zh}
 
 
-def _covers(path: str, needed: set[int]) -> bool:
+@lru_cache(maxsize=256)
+def _charmap(path: str) -> frozenset[int]:
     from matplotlib import ft2font
     try:
-        charmap = ft2font.FT2Font(path).get_charmap()
+        return frozenset(ft2font.FT2Font(path).get_charmap())
     except (OSError, RuntimeError, ValueError):
-        return False
-    return needed.issubset(charmap)
+        return frozenset()
+
+
+def _covers(path: str, needed: set[int]) -> bool:
+    return needed.issubset(_charmap(path))
+
+
+@lru_cache(maxsize=1)
+def _font_files() -> dict[str, list[str]]:
+    """Installed family name (lower case) -> its font files, as matplotlib knows them."""
+    from matplotlib import font_manager
+    files: dict[str, list[str]] = {}
+    for entry in font_manager.fontManager.ttflist:
+        files.setdefault(entry.name.lower(), []).append(entry.fname)
+    return files
+
+
+_GENERIC = ("sans-serif", "serif", "monospace", "cursive", "fantasy")
+
+
+def drawing_families(rc=None) -> tuple[str, ...]:
+    """The font families text drawn under ``rc`` (default: the current ``rcParams``) looks glyphs up in.
+
+    Matplotlib falls back glyph by glyph through the families listed in
+    ``font.family``; a generic name there (``"sans-serif"``) stands for one
+    font only, the first installed family of its ``rcParams`` list. So
+    ``font.family = "sans-serif"`` draws with DejaVu Sans alone, however many
+    CJK fonts ``font.sans-serif`` names after it.
+
+    Examples
+    --------
+    >>> drawing_families({"font.family": ["sans-serif"], "font.sans-serif": ["No Such Font", "DejaVu Sans", "Arial"]})
+    ('DejaVu Sans',)
+    >>> drawing_families({"font.family": ["DejaVu Sans", "Noto Sans CJK TC"]})
+    ('DejaVu Sans', 'Noto Sans CJK TC')
+    """
+    import matplotlib
+    rc = matplotlib.rcParams if rc is None else rc
+    fams = rc["font.family"]
+    fams = [fams] if isinstance(fams, str) else list(fams)
+    installed = _font_files()
+    out: list[str] = []
+    for f in fams:
+        if f.lower() in _GENERIC:
+            f = next((n for n in rc[f"font.{f.lower()}"] if n.lower() in installed), _LATIN)
+        out.append(f)
+    return tuple(dict.fromkeys(out))
+
+
+@lru_cache(maxsize=64)
+def _families_cover(families: tuple[str, ...]) -> bool:
+    files = _font_files()
+    have: set[int] = set()
+    for fam in families:
+        for path in files.get(fam.lower(), ()):
+            have |= _charmap(path)
+    return _needed_glyphs().issubset(have)
+
+
+def fonts_draw(families=None) -> bool:
+    """Whether ``families`` (default: :func:`drawing_families` of the current ``rcParams``) draw every Chinese term.
+
+    Matplotlib looks each glyph up in the families in turn, so the families
+    together must hold every glyph; only installed fonts count.
+
+    Examples
+    --------
+    >>> fonts_draw(["DejaVu Sans"])           # a Latin font: no Chinese glyphs
+    False
+    """
+    fams = drawing_families() if families is None else tuple(families)
+    return _families_cover(tuple(fams))
+
+
+def _forget_fonts() -> None:
+    """Drop the cached font look-ups (after fonts are installed or hidden in a session)."""
+    for f in (cjk_font, _families_cover, _charmap, _font_files):
+        f.cache_clear()
 
 
 @lru_cache(maxsize=1)
@@ -114,7 +199,7 @@ def cjk_font() -> str | None:
     needed = _needed_glyphs()
     others = sorted(n for n in paths if n not in CJK_FAMILIES and ("CJK" in n or "Han Sans" in n))
     for name in (*CJK_FAMILIES, *others):
-        if any(_covers(p, needed) for p in paths.get(name, ())):
+        if any(_covers(p, needed) for p in sorted(paths.get(name, ()))):
             return name
     return None
 
@@ -125,14 +210,20 @@ def _mode():
 
 
 def cjk_enabled() -> bool:
-    """Whether labels are Chinese with English (``branchsim.plot.use_cjk``; see the module).
+    """Whether :func:`label` gives Chinese with English now (``branchsim.plot.use_cjk``; see the module).
+
+    In ``"auto"`` mode: whether the fonts of the current ``rcParams`` draw
+    every Chinese term (inside :func:`branchsim.plot.style`, whether a CJK
+    font is installed).
 
     >>> isinstance(cjk_enabled(), bool)
     True
     """
     mode = _mode()
     if mode is None or (isinstance(mode, str) and mode == "auto"):
-        return cjk_font() is not None
+        return fonts_draw()
+    if not isinstance(mode, (bool, int)) or mode not in (True, False):
+        raise BranchsimError(f"branchsim.plot.use_cjk = {mode!r}; allowed: 'auto', True or False")
     if mode and cjk_font() is None:
         raise BranchsimError("branchsim.plot.use_cjk is True but no installed font draws the Chinese terms "
                              f"(looked for {', '.join(CJK_FAMILIES[:6])}, ...); install one (e.g. Debian's "
@@ -151,7 +242,11 @@ def font_families() -> list[str]:
 
 
 def label(key: str, *, wrap: bool = False) -> str:
-    """The label of a term: ``"五星級 (five-star)"`` with a CJK font, ``"five-star"`` without.
+    """The label of a term: ``"五星級 (five-star)"`` where the figure's fonts draw it, ``"five-star"`` otherwise.
+
+    Which one depends on ``branchsim.plot.use_cjk`` and, in ``"auto"`` mode,
+    on the fonts of the current ``rcParams`` (see :func:`cjk_enabled`), so a
+    label is never drawn in a font that lacks its glyphs.
 
     Unknown keys (a factor or column name of the user's own) come back
     unchanged. ``wrap=True`` puts the bracketed part on a second line (for

@@ -1,7 +1,8 @@
 """What every plot function shares: one look (colours, fonts, axes) and its input checks.
 
 Each public plot function runs under :func:`styled` (a ``matplotlib.rc_context``)
-so the user's global ``rcParams`` are untouched; :func:`finish` then fixes the
+so the user's global ``rcParams`` are untouched; :func:`style` is the same
+context for a figure of one's own (its fonts draw the Chinese labels); :func:`finish` then fixes the
 fonts of an axes the user passed in (axes made outside the context keep the
 fonts they were made with, which may lack the Chinese glyphs).
 """
@@ -15,7 +16,7 @@ from ..errors import DataError
 from ..evaluate import STAR_NAMES
 from .labels import font_families
 
-__all__ = ["STAR_COLOURS", "WEAK_COLOUR", "FRAGILE_COLOUR", "PUBLISHED_COLOUR", "level_key", "level_int",
+__all__ = ["style", "STAR_COLOURS", "WEAK_COLOUR", "FRAGILE_COLOUR", "PUBLISHED_COLOUR", "level_key", "level_int",
            "colour", "styled", "finish", "finish_figure", "new_axes", "new_figure", "label_panels", "require"]
 
 # Stars: one sequential blue scale (darker = more stars); weak designation: red.
@@ -42,7 +43,6 @@ _RC = {
     "grid.color": "#dddddd",
     "grid.linewidth": 0.6,
     "lines.linewidth": 1.8,
-    "font.family": "sans-serif",
     "axes.unicode_minus": True,
 }
 
@@ -77,7 +77,35 @@ def colour(key, i: int = 0) -> str:
 
 
 def _rc() -> dict:
-    return {**_RC, "font.sans-serif": font_families()}
+    fam = font_families()       # named families, not "sans-serif": only a list of names falls back per glyph
+    return {**_RC, "font.family": fam, "font.sans-serif": fam}
+
+
+def style():
+    """The package's look for a figure of your own: a context manager (``rcParams`` restored on exit).
+
+    Inside it, :func:`branchsim.plot.label` and the figure's fonts agree: the
+    font list is DejaVu Sans and, if one is installed, a CJK font, so labels
+    are Chinese with English exactly when that font can draw them. Draw (or
+    ``plt.show()``) the figure inside the block: text drawn later uses the
+    fonts in force then.
+
+    Examples
+    --------
+    >>> import io
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> import branchsim.plot as bp
+    >>> with bp.style():
+    ...     fig, ax = plt.subplots()
+    ...     _ = ax.set_xlabel(bp.label("stars"))
+    ...     fig.savefig(io.BytesIO())        # no glyph is missing, whichever label was chosen
+    >>> plt.close(fig)
+    >>> bp.label("stars") in ("star level", "星級 (star level)")
+    True
+    """
+    import matplotlib
+    return matplotlib.rc_context(_rc())
 
 
 def styled(func):
