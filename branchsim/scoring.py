@@ -37,7 +37,30 @@ GRADES = ("unqualified", "warning", "basic", "qualified", "excellent")
 STRUCTURE_LEVELS = ("branch", "general_branch", "party_committee")
 # Scores are rounded to this many decimals so a score that is exactly on a
 # cut point in decimal arithmetic (e.g. 70.0) is not 69.99999999999999.
+# The rounding comes *before* the cut points: a score within 5e-10 below a cut
+# reaches it (documented in docs/policy-format.md, "Rounding").
 _DECIMALS = 9
+
+
+def _require_finite(scores: np.ndarray, what: str) -> None:
+    """A non-finite score is an error, never rated (a NaN would sort to the top star or grade).
+
+    >>> _require_finite(np.array([70.0, np.nan]), "branch score")
+    Traceback (most recent call last):
+    ...
+    branchsim.errors.DataError: branch score is not a finite number in row 2 (nan); a unit with such a score cannot be rated: check its facts and the policy's points
+    """
+    scores = np.asarray(scores)
+    ok = np.isfinite(scores)
+    if ok.all():
+        return
+    from .errors import DataError
+    bad = np.flatnonzero(~ok.reshape(len(scores), -1).all(axis=1)) if scores.ndim else np.array([0])
+    shown = ", ".join(str(i + 1) for i in bad[:8]) + (f" and {len(bad) - 8} more" if len(bad) > 8 else "")
+    first = float(scores.reshape(len(scores), -1)[bad[0]][~ok.reshape(len(scores), -1)[bad[0]]][0]) \
+        if scores.ndim else float(scores)
+    raise DataError(f"{what} is not a finite number in row{'s' if len(bad) > 1 else ''} {shown} ({first}); "
+                    f"a unit with such a score cannot be rated: check its facts and the policy's points")
 
 
 @dataclass(frozen=True)
@@ -277,11 +300,13 @@ def weighted_scores(components: np.ndarray, weights: np.ndarray) -> np.ndarray:
 def star_levels(scores: np.ndarray, levels: np.ndarray, cuts: np.ndarray) -> np.ndarray:
     """Star level of each score: the highest level whose cut the score reaches, else 0.
 
-    A score exactly on a cut point gets that level.
+    A score exactly on a cut point gets that level. A score that is not a
+    finite number (NaN, inf) is an error: it is never rated.
 
     >>> star_levels(np.array([69.9, 70.0, 85, 90]), np.array([3, 4, 5]), np.array([70., 80, 90])).tolist()
     [0, 3, 4, 5]
     """
+    _require_finite(scores, "branch score")
     idx = np.searchsorted(cuts, scores, side="right")
     return np.concatenate([[0], levels]).astype(np.int8)[idx]
 
@@ -343,7 +368,11 @@ def annual_scores(monthly: np.ndarray, member_idx: np.ndarray, n_members: int,
 
 
 def member_grades(annual: np.ndarray, rules: MemberRules) -> np.ndarray:
-    """Grade code (index into :data:`GRADES`): 0 unqualified … 4 excellent."""
+    """Grade code (index into :data:`GRADES`): 0 unqualified … 4 excellent.
+
+    A score that is not a finite number is an error (never graded).
+    """
+    _require_finite(annual, "member annual score")
     return np.searchsorted(rules.grade_cuts, annual, side="right").astype(np.int8)
 
 

@@ -22,6 +22,7 @@ import pytest
 
 import branchsim as bs
 from branchsim import scoring
+from branchsim.policy import fact_range
 from branchsim.scoring import IndicatorRules, MemberRules
 from conftest import EXAMPLES, branch_row, month_row
 
@@ -498,7 +499,8 @@ def perturbed_branches(policy, base: pd.DataFrame, rng: np.random.Generator, n: 
         elif ind["rule"] == "proportion":
             df[f] = np.clip(df[f] + rng.normal(0, 0.3, n), 0, 1)
         else:
-            df[f] = np.maximum(0, np.round(df[f] * rng.uniform(0, 1.6, n) + rng.integers(-2, 3, n)))
+            df[f] = np.clip(np.round(df[f] * rng.uniform(0, 1.6, n) + rng.integers(-2, 3, n)),
+                            *fact_range(ind))
     for c in ("survey_satisfied", "survey_basic", "survey_dissatisfied"):
         df[c] = rng.integers(0, 30, n)
     df.loc[df[["survey_satisfied", "survey_basic", "survey_dissatisfied"]].sum(axis=1) == 0,
@@ -555,7 +557,7 @@ class TestInvariants:
         for ind in policy.branch_indicators.values():
             f = ind["fact"]
             raised = b.copy()
-            cap = 1.0 if ind["rule"] in ("binary", "proportion") else np.inf
+            cap = fact_range(ind)[1]          # the indicator's plausible range (binary and shares ≤ 1)
             raised[f] = np.minimum(raised[f] + 1, cap)
             after = bs.evaluate_tables(policy, raised).branches
             assert (after["score"] >= before["score"] - 1e-9).all(), f
