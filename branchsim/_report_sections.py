@@ -120,48 +120,71 @@ def _published() -> tuple[dict, float]:
     return doc["counts"], float(doc["scale"]["branches"]["value"])
 
 
+#: The published counts are shown beside a population only when its number of branches is within
+#: this share of the published city's (about 1,500 branches: 1,350 to 1,650). Counts of a city of
+#: another size, or of a researcher's small table, are not comparable with them, scaled or not.
+PUBLISHED_TOLERANCE = 0.10
+
+
+def at_published_scale(n_branches: int) -> bool:
+    """Whether a population of ``n_branches`` is of the published city's scale (see PUBLISHED_TOLERANCE).
+
+    >>> at_published_scale(1500), at_published_scale(1400), at_published_scale(150)
+    (True, True, False)
+    """
+    city = _published()[1]
+    return abs(int(n_branches) - city) <= PUBLISHED_TOLERANCE * city
+
+
 # -- sections ---------------------------------------------------------------------------------------
-def outcome(pop: Population, policy: Policy) -> Section:
-    """Stars, weak units and structure upgrades against the published figures."""
+def outcome(pop: Population, policy: Policy, r=None) -> Section:
+    """Stars, weak units and structure upgrades; beside the published figures at the published scale."""
     from . import plot as bp
-    r = evaluate(pop, policy)
+    r = evaluate(pop, policy) if r is None else r
     n = len(r.branches)
     pub, city = _published()
+    shown = at_published_scale(n)
     sc, up = r.star_counts(), r.upgrade_counts()
     df = pd.DataFrame({"measure": [*sc.index, *up.index],
                        "count": [*sc["count"], *up["count"]]})
     df["share"] = df["count"] / n
-    df["published"] = pd.array([pub[m]["value"] if m in pub else None for m in df["measure"]], dtype="Int64")
-    if n != city:
-        df["published_scaled"] = (df["published"].astype("Float64") * n / city).round(1)
-        df["difference"] = df["count"] - df["published_scaled"]
-    else:
+    if shown:
+        df["published"] = pd.array([pub[m]["value"] if m in pub else None for m in df["measure"]],
+                                   dtype="Int64")
         df["difference"] = df["count"] - df["published"]
-    df["published_quote"] = [pub[m]["quote"] if m in pub else "" for m in df["measure"]]
-    s = Section("outcome", "Outcome against the published figures", tables={"outcome.csv": df})
+        df["published_quote"] = [pub[m]["quote"] if m in pub else "" for m in df["measure"]]
+    title = "Outcome against the published figures" if shown else "Outcome"
+    s = Section("outcome", title, tables={"outcome.csv": df})
     stars = [m for m in sc.index if m != "weak"]
-    scaled = (lambda m: f", {pub[m]['value'] * n / city:.1f} at this size") if n != city else (lambda m: "")
     got = ", ".join(f"{_n(sc.loc[m, 'count'])} {LEVEL_TEXT[_LEVEL_OF[m]]}"
-                    + (f" (published: {pub[m]['value']}{scaled(m)})" if m in pub else "") for m in stars)
+                    + (f" (published: {pub[m]['value']})" if shown and m in pub else "") for m in stars)
     s.p(f"Under policy '{policy.name}' the {_n(n)} branches get {got}.",
-        f"{_branches(sc.loc['weak', 'count'], 'are')} designated weak (軟弱渙散; published: "
-        f"{pub['weak']['value']}{scaled('weak')}).",
-        f"The published figures are counts of a city of about {_n(city)} branches; here they are scaled "
-        f"to {_n(n)} branches before the difference is taken." if n != city else "")
+        f"{_branches(sc.loc['weak', 'count'], 'are')} designated weak (軟弱渙散"
+        + (f"; published: {pub['weak']['value']})." if shown else ")."))
+    low, high = _n(round(city * (1 - PUBLISHED_TOLERANCE))), _n(round(city * (1 + PUBLISHED_TOLERANCE)))
+    if shown:
+        s.p(f"The published figures are counts of a city of about {_n(city)} branches; they are shown "
+            f"beside a population of {low} to {high} branches only.")
+    else:
+        s.p(f"The published figures count a city of about {_n(city)} branches. This population has "
+            f"{_n(n)}, so they are not shown: they are compared only with a population of {low} to "
+            f"{high} branches, never with another city or a smaller table, scaled or not.")
     acc = r.accuracy()
     if np.isfinite(acc):
-        s.p(f"The population is generated, so each branch's true quality is known: {_pct(acc)} of "
-            f"branches get the star their true quality earns under the same rules; the others are moved "
-            f"by measurement noise (indicator records and the satisfaction survey).")
-    show = df[["measure", "count", "share", "published"] + (["published_scaled"] if n != city else [])
-              + ["difference", "published_quote"]].copy()
+        s.p(f"The population is generated, so each branch's true quality is known: {_pct(acc)} of the "
+            f"{_n(n)} branches get the star their true quality earns under the same rules; the others are "
+            f"moved by measurement noise (indicator records and the satisfaction survey).")
+    cols = ["measure", "count", "share"] + (["published", "difference", "published_quote"] if shown else [])
+    show = df[cols].copy()
     show["measure"] = show["measure"].map(_ROW_TEXT)
     show["share"] = show["share"].map(_pct)
-    show = _cells(show, {"published_quote": "source (quote)", "published_scaled": "published, scaled"})
-    s.table(show, "Simulated counts beside the published figures (difference = simulated − published)")
+    show = _cells(show, {"published_quote": "source (quote)"})
+    s.table(show, "Simulated counts beside the published figures (difference = simulated − published)"
+            if shown else f"Simulated counts ({_n(n)} branches)")
     fig = _new_figure((6.6, 3.8))
-    bp.star_counts(r, ax=fig.add_subplot())
-    s.figure(fig, "Branches per star level and weak units; hatched bars are the published counts.")
+    bp.star_counts(sc if shown else sc[["count"]], ax=fig.add_subplot(), scale=False)
+    s.figure(fig, "Branches per star level and weak units; hatched bars are the published counts."
+             if shown else "Branches per star level and weak units.")
     return s
 
 
@@ -289,10 +312,13 @@ def measurement(pop: Population, policy: Policy, *, draws: int, seed, sizes) -> 
         f"per branch, {_pct(b['misclassified'])} of branch-draws get a star other than the one their true "
         f"quality earns ({_pct(b['too_high'])} too high, {_pct(b['too_low'])} too low)"
         + (f"; the share is {' and '.join(others)} respondents." if others else "."))
+    weak_n, fine_n = int(b["truly_weak"]), int(b["truly_fine"])
     miss = ("no branch is truly weak, so there is no miss rate" if not np.isfinite(b["miss_rate"])
-            else f"a truly weak branch escapes the designation in {_pct(b['miss_rate'])} of draws")
+            else f"a truly weak branch escapes the designation in {_pct(b['miss_rate'])} of draws "
+                 f"(n = {_branches(weak_n)} truly weak × {_n(draws)} draws)")
     unsure = int((mc.star_probabilities["p_true"] < 0.5).sum())
-    s.p(f"A branch that is not truly weak is designated weak in {_pct(b['false_alarm_rate'], 2)} of draws; "
+    s.p(f"A branch that is not truly weak is designated weak in {_pct(b['false_alarm_rate'], 2)} of draws "
+        f"(n = {_branches(fine_n)} truly fine × {_n(draws)} draws); "
         f"{miss}. {_n(unsure)} of {_n(len(mc.star_probabilities))} branches get their true star in fewer "
         f"than half of the draws.")
     cs = mc.count_summary()
@@ -303,11 +329,13 @@ def measurement(pop: Population, policy: Policy, *, draws: int, seed, sizes) -> 
              if m in by.index]
     if spans:
         s.p("From draw to draw (5–95% of draws) the count " + ", and the count ".join(spans) + ".")
-    show = mis[["survey_size", "misclassified", "too_high", "too_low", "false_alarm_rate", "miss_rate"]].copy()
-    for c in show.columns[1:]:
+    show = mis[["survey_size", "misclassified", "too_high", "too_low", "false_alarm_rate", "truly_fine",
+                "miss_rate", "truly_weak"]].copy()
+    for c in ("misclassified", "too_high", "too_low", "false_alarm_rate", "miss_rate"):
         show[c] = show[c].map(lambda v: _pct(v, 2))
-    s.table(_cells(show, _HEAD), "Misclassification by survey size (shares of branch-draws; false alarms "
-                                 "among truly fine branches, misses among truly weak ones)")
+    s.table(_cells(show, {**_HEAD, "truly_fine": "n truly fine", "truly_weak": "n truly weak"}),
+            f"Misclassification by survey size (shares of branch-draws over {_n(draws)} draws; false alarms "
+            "among truly fine branches, misses among truly weak ones, each with its number of branches)")
     cshow = cs[["measure", "true", "mean", "q05", "median", "q95"]].copy()
     cshow["measure"] = cshow["measure"].map(lambda m: _ROW_TEXT.get(m, m))
     acc = cs["measure"].eq("accuracy").to_numpy()
@@ -376,13 +404,10 @@ def comparison(pop: Population, policy: Policy, reform: Policy, reform_src: str 
 
 
 # -- what was run ---------------------------------------------------------------------------------------
-def run_rows(policy, policy_src, pop, pop_src, reform, reform_src, seed, draws, sizes, files) -> list:
+def run_rows(policy, policy_src, pop, pop_src, reform, reform_src, seed, draws, sizes, files,
+             years: int = 1) -> list:
     from . import __version__
-    if pop.members is not None:
-        n_members = f", {_n(len(pop.members))} members"
-    else:
-        n_members = " (branches only: members are generated for a reform's comparison)" \
-            if pop.source == "generated" else ""
+    n_members = f", {_n(len(pop.members))} members" if pop.members is not None else " (no members)"
     rows = [("policy", f"'{policy.name}' — {policy_src}"),
             ("population", f"{pop_src}: {_n(len(pop.branches))} branches{n_members}"),
             ("truth known", "yes (generated: true quality per branch)" if pop.has_truth else "no"),
@@ -390,6 +415,8 @@ def run_rows(policy, policy_src, pop, pop_src, reform, reform_src, seed, draws, 
             ("seed", str(seed)),
             ("measurement draws", f"{_n(draws)} per survey size ({', '.join(map(str, sizes))} respondents "
                                   f"and the generator's own)"),
+            ("years simulated", "1 (no simulation)" if years < 2 else
+             f"{years} (the consecutive-years rule, 10 histories)"),
             ("branchsim", __version__),
             ("tables (CSV, beside this file)", ", ".join(files))]
     return rows

@@ -21,16 +21,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import _output, _report_sections as sections
+from . import _output, _report_members as more, _report_sections as sections
 from .errors import BranchsimError
 from .policy import Policy
-from .population import Population, load_population
+from .population import Population, evaluate, load_population
 
 __all__ = ["write_report", "REPORT_FILES"]
 
 #: Every file a report folder can hold (a folder with anything else is not replaced).
-REPORT_FILES = ("report.html", "outcome.csv", "sweep_satisfaction_share.csv", "fragility.csv",
-                "fragility_counts.csv", "measurement_uncertainty.csv", "comparison_transitions.csv",
+REPORT_FILES = ("report.html", "outcome.csv", "member_grades.csv", "assumptions.csv",
+                "sweep_satisfaction_share.csv", "fragility.csv", "fragility_counts.csv",
+                "measurement_uncertainty.csv", "two_year_rule.csv", "comparison_transitions.csv",
                 "comparison_movers.csv", "policy_diff.csv")
 SURVEY_SIZES = (10, 25, 50)
 
@@ -100,7 +101,8 @@ def _page(policy: Policy, run: list, parts: list) -> str:
     body = "".join(f"<section id='{s.id}'><h2>{esc(s.title)}</h2>{''.join(s.blocks)}</section>"
                    for s in parts)
     intro = ("This report scores party branches under one policy and asks how far the stars depend on "
-             "its choices: the survey's share of the score, the cut points and the noise of measurement. "
+             "its choices: the assumptions it rests on, the survey's share of the score, the cut points and the "
+             "noise of measurement. "
              "Every number shown is in the CSV tables beside this file, and running the same command again "
              "writes identical files.")
     return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
@@ -117,7 +119,7 @@ def _page(policy: Policy, run: list, parts: list) -> str:
 def write_report(out_dir: str | os.PathLike, *, policy: Policy | str | os.PathLike | None = None,
                  data: str | os.PathLike | Population | None = None,
                  reform: Policy | str | os.PathLike | None = None, seed: int = 0, draws: int = 100,
-                 progress: bool = False) -> Path:
+                 years: int = 1, progress: bool = False) -> Path:
     """Write the HTML report and its CSV tables into ``out_dir``.
 
     Parameters
@@ -138,6 +140,12 @@ def write_report(out_dir: str | os.PathLike, *, policy: Policy | str | os.PathLi
     draws : int
         Measurement Monte Carlo draws (per survey size: 10, 25, 50 respondents
         and the generator's own).
+    years : int
+        With 2 or more, add the consecutive-years rule (a branch weak
+        ``consequences.reorganise_after`` years in a row is reorganised):
+        the branches simulated for ``years`` years, 10 independent
+        histories (generated populations only). Default 1: one year, no
+        simulation.
     progress : bool
         Print a progress bar over the sections (stderr).
 
@@ -145,9 +153,12 @@ def write_report(out_dir: str | os.PathLike, *, policy: Policy | str | os.PathLi
     -------
     Path
         ``out_dir/report.html``. Beside it: ``outcome.csv``,
+        ``member_grades.csv`` (with members), ``assumptions.csv`` (every
+        assumed parameter and whether it decides the outcome),
         ``sweep_satisfaction_share.csv``, ``fragility.csv`` (per branch),
         ``fragility_counts.csv``, ``measurement_uncertainty.csv`` (only when
-        the population carries its truth) and, with a reform,
+        the population carries its truth), ``two_year_rule.csv`` (with
+        ``years`` >= 2) and, with a reform,
         ``comparison_transitions.csv``, ``comparison_movers.csv`` and
         ``policy_diff.csv``.
 
@@ -169,21 +180,30 @@ def write_report(out_dir: str | os.PathLike, *, policy: Policy | str | os.PathLi
     ref, ref_src = (None, "") if reform is None else _policy_arg(reform, "reform")
     seed = _whole(seed, "seed", 0)
     draws = _whole(draws, "draws", 1)
+    years = _whole(years, "years", 1)
     with _Staging(out_dir) as stage:
-        # Only the comparison reports members (regraded members); the other sections are branch-level.
-        pop, pop_src = _population_arg(data, pol, seed, members=ref is not None)
-        steps = [("outcome", lambda: sections.outcome(pop, pol)),
+        pop, pop_src = _population_arg(data, pol, seed)
+        res = {}
+
+        def outcome():
+            res["r"] = evaluate(pop, pol)
+            return sections.outcome(pop, pol, res["r"])
+        steps = [("outcome", outcome),
+                 ("members", lambda: more.members(pop, pol, res["r"])),
+                 ("assumptions", lambda: more.assumptions(pop, pol)),
                  ("sweep", lambda: sections.sweep(pop, pol)),
                  ("fragility", lambda: sections.fragility(pop, pol)),
                  ("measurement", lambda: sections.measurement(pop, pol, draws=draws, seed=seed,
                                                               sizes=SURVEY_SIZES))]
+        if years >= 2:
+            steps.append(("two_year", lambda: more.two_year_rule(pop, pol, years=years, seed=seed)))
         if ref is not None:
             steps.append(("comparison", lambda: sections.comparison(pop, pol, ref, ref_src)))
         from tqdm.auto import tqdm
         built = [make() for _, make in tqdm(steps, desc="report", unit="section", disable=not progress)]
         files = [name for s in built for name in s.tables]
         run = sections.run_rows(pol, pol_src, pop, pop_src, ref, ref_src, seed, draws, SURVEY_SIZES,
-                                 files)
+                                 files, years)
         for s in built:
             for name, df in s.tables.items():
                 stage.write_csv(name, df)
