@@ -513,6 +513,11 @@ def _range_problems(inds: dict, path: str) -> list[str]:
                 and range_problem(given.get("value")) is None and given["value"][1] > 1:
             out.append(f"{path}.{iid}.range: {shown(given['value'])} goes beyond 1; a {ind['rule']} fact "
                        f"is in [0, 1]")
+        elif isinstance(given, dict) and ind.get("rule") == "deduction" and range_problem(given.get("value")) \
+                is None and _is_number(_val(ind, "required")) and given["value"][1] < _val(ind, "required"):
+            out.append(f"{path}.{iid}.range: {shown(given['value'])} ends below required "
+                       f"({_val(ind, 'required'):g}): no unit could earn full points; allowed: a high end "
+                       f"of at least {_val(ind, 'required'):g}")
     return out
 
 
