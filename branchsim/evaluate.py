@@ -131,9 +131,11 @@ class Result:
                   ("Consequences", self.consequence_counts().to_frame())]
         if self.members is not None:
             blocks.insert(1, ("Member grades", self.grade_counts().to_frame()))
-        cells = "".join(f"<td style='vertical-align:top;padding-right:1.5em'><i>{t}</i>{df.to_html()}</td>"
-                        for t, df in blocks)
-        return f"<div>{head}<table><tr>{cells}</tr></table></div>"
+        # The blocks wrap onto a new line when the output area is narrower than all of them (CSS only).
+        cells = "".join(f"<td style='vertical-align:top;padding:0 1.5em .8em 0;display:block'><i>{t}</i>"
+                        f"{df.to_html()}</td>" for t, df in blocks)
+        return (f"<div style='max-width:100%'>{head}<table style='display:block;max-width:100%'>"
+                f"<tr style='display:flex;flex-wrap:wrap;align-items:flex-start'>{cells}</tr></table></div>")
 
 
 def _branch_frame(b: pd.DataFrame, policy: Policy) -> pd.DataFrame:
