@@ -106,7 +106,15 @@ def _grid(grid: Mapping[str, Iterable], policy: Policy) -> pd.DataFrame:
         vals = list(np.atleast_1d(np.asarray(values, dtype=object)))
         if not vals:
             problems.append(f"{path}: no values")
-        axes[path] = [v.item() if isinstance(v, np.generic) else v for v in vals]
+        vals = [v.item() if isinstance(v, np.generic) else v for v in vals]
+        # Values that are not plain finite numbers (text, True, a 400-digit integer) are refused
+        # here, as Policy.update would; ranges are checked per scenario below.
+        odd = [v for v in vals if isinstance(v, bool) or not isinstance(v, (int, float))
+               or not -1e12 <= v <= 1e12]
+        bad = [p for p in (policy.value_problem(path, v) for v in odd) if p]
+        if bad:
+            problems.append(bad[0] + (f" (and {len(bad) - 1} more value(s))" if len(bad) > 1 else ""))
+        axes[path] = vals
     if problems:
         raise PolicyError(problems, where="sweep")
     rows = list(itertools.product(*axes.values()))
