@@ -72,16 +72,36 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    import pandas as pd
+    """Every rule step for one unit of the example tables, of --data DIR or of the city of --seed N."""
+    import shutil
     from .explain import explain
     from .policy import data_path
     from .population import load_population
+    from ._explain_text import provenance_text, steps_text, wrap
+    from .report import _population_arg
+    if args.data is not None and args.seed is not None:
+        raise BranchsimError("explain: give --data DIR (your tables) or --seed N (the generated default city), "
+                             "not both")
     policy = _policy(args)
-    folder = Path(args.data) if args.data else data_path("examples")
-    steps = explain(policy, load_population(folder, policy=policy), branch_id=args.branch,
-                    member_id=args.member)
-    with pd.option_context("display.max_colwidth", 90, "display.width", 250, "display.max_rows", 200):
-        print(steps.drop(columns="provenance").to_string(index=False))
+    if args.seed is not None:
+        pop, source = _population_arg(None, policy, args.seed, members=args.member is not None)
+    else:
+        folder = Path(args.data) if args.data else data_path("examples")
+        pop, source = load_population(folder, policy=policy), f"the tables in {folder}"
+    steps = explain(pop, policy, branch_id=args.branch, member_id=args.member, month=args.month)
+    width = shutil.get_terminal_size().columns
+    unit = f"branch {args.branch}" if args.branch is not None else f"member {args.member}" + (
+        f", month {args.month}" if args.month is not None else "")
+    total = ("the score" if args.branch is not None else "the monthly score" if args.month is not None
+             else "the mean monthly score")
+    print("\n".join(wrap(f"branchsim: {unit} of {source} under policy {policy.name!r}", width)) + "\n")
+    print(steps_text(steps, width))
+    notes = [f"adds: what each line adds to {total}; the lines add up to {steps['adds'].sum():.2f}."]
+    if not args.provenance:
+        notes.append("Run with --provenance to see where each parameter comes from.")
+    print("\n" + "\n".join(line for note in notes for line in wrap(note, width)))
+    if args.provenance:
+        print("\n" + provenance_text(steps, policy, width))
     return 0
 
 
@@ -364,11 +384,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write branches.csv and members.csv (per-unit results) into this folder, "
                         "created or replaced whole; never the --data folder")
     p.set_defaults(func=cmd_evaluate)
-    p = sub.add_parser("explain", help="every rule step for one branch or member")
+    p = sub.add_parser("explain", help="every rule step for one branch or member",
+                       description="Every rule step for one branch or member: the facts, each rule with its "
+                                   "numbers, what each line adds to the score, the parameters used. Reads the "
+                                   "example tables, --data DIR, or the default city generated with --seed N.")
     common(p)
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--branch", metavar="ID")
-    g.add_argument("--member", metavar="ID")
+    g.add_argument("--branch", metavar="ID", help="the branch_id to explain (e.g. B001 in the example tables, "
+                                                  "B000001 in a generated city)")
+    g.add_argument("--member", metavar="ID", help="the member_id to explain (e.g. M0001 in the example tables, "
+                                                  "M00000001 in a generated city)")
+    p.add_argument("--seed", type=int, help="explain a unit of the default city generated with this seed "
+                                            "(instead of the example tables or --data)")
+    p.add_argument("--month", type=int, metavar="M", help="with --member: that month's record alone "
+                                                          "(default: the mean over the year)")
+    p.add_argument("--provenance", action="store_true",
+                   help="also list where each parameter used comes from (quote or assumption)")
     p.set_defaults(func=cmd_explain)
     p = sub.add_parser("calibrate", help="fit the generator to the published figures (docs/calibration.md)")
     p.add_argument("--policy", metavar="FILE", help=POLICY_HELP)

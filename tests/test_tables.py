@@ -203,7 +203,7 @@ def test_empty_prev_weak_cell_takes_the_default(policy, examples):
     with_value = bs.evaluate_tables(policy, examples["branches"].assign(prev_weak=lambda d: d["prev_weak"]
                                                                          .fillna(1)))
     assert with_value.branches["reorganise"].iloc[3]      # guard: the filled value matters
-    steps = bs.explain(policy, b, branch_id="B004").set_index("step")
+    steps = bs.explain(b, policy, branch_id="B004").set_index("step")
     assert steps.loc["consequence", "result"].startswith("talk")
 
 
