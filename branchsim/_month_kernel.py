@@ -21,7 +21,10 @@ try:
 except ImportError:  # pragma: no cover - numba is a dependency; NumPy remains the fallback
     numba = None
 
-__all__ = ["available", "row_totals", "prepare"]
+__all__ = ["available", "row_totals", "prepare", "fact_list", "MAX_K"]
+
+#: Indicators a row may have for the kernel (NumPy sums longer rows in several blocks).
+MAX_K = 128
 
 
 def available() -> bool:
@@ -31,35 +34,32 @@ def available() -> bool:
 if numba is not None:
     @numba.njit(nogil=True, cache=True, error_model="numpy")
     def _pairwise(a, lo, n):   # pragma: no cover - compiled
-        # NumPy's pairwise summation of a[lo:lo + n] (float64, unit stride).
+        # NumPy's pairwise summation of a[lo:lo + n] (float64, unit stride) for n <= 128,
+        # where it is one block: eight partial sums, combined pairwise, then the rest.
         if n < 8:
             res = 0.0
             for i in range(n):
                 res += a[lo + i]
             return res
-        if n <= 128:
-            r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-            r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
-            i = 8
-            end = n - n % 8
-            while i < end:
-                r0 += a[lo + i]
-                r1 += a[lo + i + 1]
-                r2 += a[lo + i + 2]
-                r3 += a[lo + i + 3]
-                r4 += a[lo + i + 4]
-                r5 += a[lo + i + 5]
-                r6 += a[lo + i + 6]
-                r7 += a[lo + i + 7]
-                i += 8
-            res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-            while i < n:
-                res += a[lo + i]
-                i += 1
-            return res
-        n2 = n // 2
-        n2 -= n2 % 8
-        return _pairwise(a, lo, n2) + _pairwise(a, lo + n2, n - n2)
+        r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]   # 8 <= n <= MAX_K
+        r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+        i = 8
+        end = n - n % 8
+        while i < end:
+            r0 += a[lo + i]
+            r1 += a[lo + i + 1]
+            r2 += a[lo + i + 2]
+            r3 += a[lo + i + 3]
+            r4 += a[lo + i + 4]
+            r5 += a[lo + i + 5]
+            r6 += a[lo + i + 6]
+            r7 += a[lo + i + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res += a[lo + i]
+            i += 1
+        return res
 
     @numba.njit(nogil=True, cache=True, error_model="numpy")
     def _points(f, kd, t, req, ps, pu):   # pragma: no cover - compiled
@@ -99,19 +99,37 @@ if numba is not None:
                 out[b0 + i] = _pairwise(flat, i * k, k)
 
 
-def row_totals(cols: tuple, rules, rows: np.ndarray, row_type: np.ndarray, *, prepared=None) -> np.ndarray:
+def fact_list(cols):
+    """The fact columns as the kernel takes them: one typed list (one compiled version per dtype).
+
+    Columns must be 1-d, contiguous and of one dtype; at most :data:`MAX_K`.
+    """
+    from numba.typed import List
+    if len(cols) > MAX_K:
+        raise ValueError(f"the compiled kernel sums at most {MAX_K} indicators a row; got {len(cols)}")
+    out = List()
+    for c in cols:
+        out.append(c)
+    return out
+
+
+def row_totals(cols, rules, rows: np.ndarray, row_type: np.ndarray, *, prepared=None) -> np.ndarray:
     """Sum of the points of every row in ``rows``, shape ``(len(rows),)`` float64.
 
-    ``cols`` are the fact columns (1-d contiguous arrays of one dtype) in
-    the order of ``rules.facts``; ``rows`` the row positions to score;
-    ``row_type`` each row's type code. Equal to ``indicator_points(facts[rows],
-    row_type, rules).sum(axis=1)``. ``prepared`` is :func:`prepare` of
-    ``rules`` (computed here when not given).
+    ``cols`` are the fact columns (1-d contiguous arrays of one dtype, or
+    :func:`fact_list` of them) in the order of ``rules.facts``; ``rows``
+    the row positions to score; ``row_type`` each row's type code. Equal to
+    ``indicator_points(facts[rows], row_type, rules).sum(axis=1)``.
+    ``prepared`` is :func:`prepare` of ``rules`` (computed here when not given).
     """
+    if not hasattr(cols, "_numba_type_"):
+        cols = fact_list(cols)
     out = np.empty(len(rows))
-    if len(rows):
-        _row_totals(tuple(cols), *(prepare(rules) if prepared is None else prepared),
+    if len(rows) and len(cols):
+        _row_totals(cols, *(prepare(rules) if prepared is None else prepared),
                     np.asarray(rows, dtype=np.int64), np.asarray(row_type, dtype=np.intp), out)
+    else:
+        out[:] = 0.0
     return out
 
 

@@ -214,8 +214,9 @@ def _member_frame(b: pd.DataFrame, m: pd.DataFrame, mm: pd.DataFrame, policy: Po
     del row_chunk
     top_sum = ind.group_max.sum(axis=1)            # (t,) the points a month can reach, by type
     from . import _month_kernel
-    compiled = _month_kernel.available()
-    cols = _fact_columns(mm, ind.facts) if compiled else [mm[f].to_numpy() for f in ind.facts]
+    compiled = _month_kernel.available() and 0 < len(ind.facts) <= _month_kernel.MAX_K
+    cols = _month_kernel.fact_list(_fact_columns(mm, ind.facts)) if compiled \
+        else [mm[f].to_numpy() for f in ind.facts]
     prepared = _month_kernel.prepare(ind) if compiled else None
     total = np.empty(n_m)
     annual = np.empty(n_m)

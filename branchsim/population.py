@@ -210,7 +210,8 @@ def _read(obj, name: str, folder: Path | None, encoding: str = "utf-8-sig"):
         hint = ("save it as UTF-8, or pass encoding='gbk' (or 'big5', 'gb18030': the encoding it was "
                 "saved in)" if encoding.lower().replace("_", "-") in ("utf-8-sig", "utf-8", "utf8")
                 else "pass the encoding it was saved in, or save it as UTF-8")
-        raise DataError(f"{path}: is not {encoding} text (byte 0x{exc.object[exc.start]:02x} at byte "
+        shown = "UTF-8" if encoding.lower().replace("_", "-") in ("utf-8-sig", "utf-8", "utf8") else encoding
+        raise DataError(f"{path}: is not {shown} text (byte 0x{exc.object[exc.start]:02x} at byte "
                         f"{exc.start}); {hint}") from None
     except LookupError:
         raise DataError(f"encoding={encoding!r}: not a text encoding Python knows (e.g. 'utf-8', 'gbk', "
@@ -273,15 +274,34 @@ def _read_meta(path: Path) -> tuple:
     if doc is not None and not isinstance(doc, dict):
         problems.append(f"generator: must be a mapping of generator parameters, got {type(doc).__name__}")
     elif doc:
-        from .model import GeneratorParams, _values
-        try:
+        problems += _generator_problems(doc)
+        if not problems:
+            from .params import GeneratorParams, _values
             params = GeneratorParams(_values(doc), doc)
-        except Exception as exc:      # a hand-edited generator block: name the file, not a KeyError
-            problems.append(f"generator: not the generator parameters Population.save writes "
-                            f"({type(exc).__name__}: {str(exc)[:120]})")
     if problems:
         raise DataError(problems, where=str(path))
     return seed, params, source
+
+
+def _generator_problems(doc: dict) -> list[str]:
+    """Why a saved ``generator`` block is not a full set of generator parameters (empty if it is)."""
+    from .params import GeneratorParams, _leaf_paths, _param_problem, _values
+    try:
+        values = _values(doc)
+        got = {p for p in _leaf_paths(values) if p != "schema"}
+    except (AttributeError, TypeError, KeyError):
+        return ["generator: not the generator parameters Population.save writes"]
+    want = {p for p in _leaf_paths(GeneratorParams.load().values) if p != "schema"}
+    out = []
+    if want - got:
+        out.append(f"generator: not the generator parameters Population.save writes (missing "
+                   f"{', '.join(sorted(want - got)[:3])}{' ...' if len(want - got) > 3 else ''})")
+    if got - want:
+        out.append(f"generator: unknown parameter(s) {', '.join(sorted(got - want)[:3])}")
+    if not out:
+        params = GeneratorParams(values, doc)
+        out += [f"generator.{p}" for p in (_param_problem(path, params.get(path)) for path in sorted(got)) if p]
+    return out
 
 
 def load_population(folder=None, *, branches=None, members=None, member_months=None,

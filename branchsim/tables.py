@@ -255,7 +255,7 @@ def _text_column(raw: pd.Series, col: Column, name: str, problems: list[str]):
         if odd.any():
             problems.append(f"{where}: a list or dict in {_rows(odd)} (e.g. {_plain(obj[odd][0])}); "
                             f"each cell must hold one {col.allowed()}")
-            return raw
+            return np.array([str(v) for v in obj], dtype=object)   # hashable, for the other checks
     values = pd.Series(obj).where(~missing, "" if col.kind == "text" else None)
     values = values.map(lambda v: v if v is None else str(v))
     if col.choices:
