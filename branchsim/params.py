@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import yaml
 
+from pathlib import Path
+
+from ._schema import _finite, shown
 from .errors import BranchsimError
 from .policy import data_path
 
@@ -36,9 +37,16 @@ class GeneratorParams:
 
     @classmethod
     def load(cls, path=None) -> "GeneratorParams":
+        from .errors import PolicyError
+        from .policy import read_yaml
         path = data_path("generator.yaml") if path is None else path
-        with open(path, encoding="utf-8") as fh:
-            doc = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        try:    # the same safe reading as a policy: UTF-8, no alias bombs, no duplicate keys
+            doc = read_yaml(Path(path), what="generator parameter file")
+        except PolicyError as exc:
+            raise BranchsimError(str(exc)) from None
+        if not isinstance(doc, dict):
+            raise BranchsimError(f"{path}: a generator parameter file must be a mapping, "
+                                 f"got {type(doc).__name__}")
         values = _values(doc)
         problems = [p for path in _leaf_paths(values) if path != "schema"
                     for p in [_param_problem(path, GeneratorParams(values, doc).get(path))] if p]
@@ -102,14 +110,14 @@ def _leaf_paths(values: dict, prefix: str = "") -> list[str]:
 
 def _param_problem(path: str, v) -> str | None:
     """Why a generator parameter value is not allowed, or None."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        return f"{path}: got {v!r}; allowed: a finite number"
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not _finite(v):
+        return f"{path}: got {shown(v)}; allowed: a finite number (at most 1e12 in size)"
     if path in _INTEGER and (not isinstance(v, int) or v < 1):
-        return f"{path}: got {v!r}; allowed: a whole number >= 1"
+        return f"{path}: got {shown(v)}; allowed: a whole number >= 1"
     if path not in _SIGNED and v < 0:
-        return f"{path}: got {v!r}; allowed: a number >= 0"
+        return f"{path}: got {shown(v)}; allowed: a number >= 0"
     if path in _PROBABILITIES and v > 1:
-        return f"{path}: got {v!r}; allowed: a number in [0, 1]"
+        return f"{path}: got {shown(v)}; allowed: a number in [0, 1]"
     return None
 
 

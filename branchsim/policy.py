@@ -66,7 +66,7 @@ MAX_DEPTH = 32
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 
 
-def _decode(raw: bytes, where: str) -> str:
+def _decode(raw: bytes, where: str, what: str = "policy file") -> str:
     """The text of a policy file: UTF-8, or UTF-8/UTF-16 with a byte-order mark."""
     for bom, enc in _BOMS:
         if raw.startswith(bom):
@@ -74,9 +74,14 @@ def _decode(raw: bytes, where: str) -> str:
                 return raw[len(bom):].decode(enc)
             except UnicodeDecodeError as exc:
                 raise PolicyError(f"not valid {enc.upper()} text (bad bytes at byte {exc.start + len(bom)}); "
-                                  f"a policy file must be UTF-8 text", where=where) from None
-    if b"\x00" in raw[:8192]:
-        raise PolicyError("not a text file (it contains NUL bytes); a policy file must be UTF-8 YAML text",
+                                  f"a {what} must be UTF-8 text", where=where) from None
+    head = raw[:8192]
+    if b"\x00" in head:
+        if len(head) >= 4 and (head[1::2].count(0) > 0.9 * len(head[1::2]) or
+                               head[0::2].count(0) > 0.9 * len(head[0::2])):
+            raise PolicyError("UTF-16 text without a byte-order mark; save the file as UTF-8",
+                              where=where)
+        raise PolicyError(f"not a text file (it contains NUL bytes); a {what} must be UTF-8 YAML text",
                           where=where)
     try:
         return raw.decode("utf-8")
@@ -96,7 +101,7 @@ def _check_nodes(root, where: str) -> None:
     Walks the composed YAML node graph without recursion; the expanded size
     of a shared node (an anchor used by aliases) is counted once per use.
     """
-    from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+    from yaml.nodes import ScalarNode, SequenceNode
     size: dict[int, int] = {}
     on_path: set[int] = set()
     # Stack entries: (node, key path, depth, children done?)
@@ -153,7 +158,7 @@ def shown_path(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def read_yaml(path: Path) -> Any:
+def read_yaml(path: Path, what: str = "policy file") -> Any:
     """Safely read a YAML file: size, encoding, aliases, nesting and duplicate keys checked.
 
     Raises :class:`PolicyError` naming the file (and the line where YAML gives one).
@@ -161,15 +166,15 @@ def read_yaml(path: Path) -> Any:
     where = str(path)
     try:
         if path.is_dir():
-            raise PolicyError("is a folder, not a policy file", where=where)
+            raise PolicyError(f"is a folder, not a {what}", where=where)
         with open(path, "rb") as fh:
             raw = fh.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise PolicyError(f"cannot read policy file: {exc.strerror or exc}", where=where) from None
+        raise PolicyError(f"cannot read {what}: {exc.strerror or exc}", where=where) from None
     if len(raw) > MAX_BYTES:
-        raise PolicyError(f"larger than {MAX_BYTES // 1024 ** 2} MiB; a policy file is a few tens of kB",
+        raise PolicyError(f"larger than {MAX_BYTES // 1024 ** 2} MiB; a {what} is a few tens of kB",
                           where=where)
-    text = _decode(raw, where)
+    text = _decode(raw, where, what)
     # The C-accelerated *safe* loader when PyYAML has it: no object tags, ever.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
@@ -184,7 +189,8 @@ def read_yaml(path: Path) -> Any:
         what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise PolicyError(f"not valid YAML{at}: {shown_text(what)}", where=where) from None
     except RecursionError:
-        raise PolicyError(f"nested too deep to read; a policy nests about 6 levels", where=where) from None
+        raise PolicyError(f"nested more than {MAX_DEPTH} levels deep (too deep to read); a policy nests "
+                          f"about 6", where=where) from None
     finally:
         loader.dispose()
 
@@ -242,7 +248,7 @@ def _check(data: Any, where: str) -> dict:
         problems.append(f"schema: {data['schema']!r} is not supported; allowed: branchsim-policy/1")
     try:
         problems += semantic_problems(data)
-    except (KeyError, TypeError, AttributeError, ValueError, IndexError):
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError, OverflowError):
         # Cross-entry checks need a well-formed structure; the structural
         # problems already found are reported instead.
         if not problems:
