@@ -394,8 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "B000001 in a generated city)")
     g.add_argument("--member", metavar="ID", help="the member_id to explain (e.g. M0001 in the example tables, "
                                                   "M00000001 in a generated city)")
-    p.add_argument("--seed", type=int, help="explain a unit of the default city generated with this seed "
-                                            "(instead of the example tables or --data)")
+    p.add_argument("--seed", type=int, metavar="N",
+                   help="explain a unit of the default city generated with this seed "
+                        "(instead of the example tables or --data)")
     p.add_argument("--month", type=int, metavar="M", help="with --member: that month's record alone "
                                                           "(default: the mean over the year)")
     p.add_argument("--provenance", action="store_true",

@@ -14,7 +14,6 @@ scale, and a line for the cap at 100 when it binds.
 from __future__ import annotations
 
 import os
-import re
 import warnings
 
 import numpy as np
@@ -31,7 +30,6 @@ from .tables import SURVEY_COLUMNS, check_tables
 __all__ = ["explain"]
 
 _COLUMNS = ["step", "item", "input", "result", "adds", "parameters", "provenance"]
-_PATH = re.compile(r"([A-Za-z0-9_.]+)=")
 
 
 # -- text of numbers and parameters ---------------------------------------------------------------
@@ -138,7 +136,7 @@ def _explain_branch(policy: Policy, b: pd.DataFrame, branch_id, where: str) -> p
                              paths + dim_paths, policy))
         got, sub = pts[cols].sum(), out["subscores"][0, g]
         dim_label = policy[f"branch.dimensions.{dim}"].get("label", dim)
-        if got > gmax[g]:      # bonus points above the dimension's maximum are cut off
+        if got > gmax[g] > 0:      # bonus points above the dimension's maximum are cut off
             cut = sub - pts[cols].sum() * scale
             rows.append(_row("cap", f"{dim}: at most {gmax[g]:g} points",
                              f"{_pts(got)} points earned of {gmax[g]:g}",

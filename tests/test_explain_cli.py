@@ -155,6 +155,35 @@ class TestExplainAddsUp:
         assert role["result"] == f"{100 * share:.2f} = 100 × {share:.4g} × min(1, {got:g}/{top:g})"
 
 
+    def test_a_type_with_its_own_survey_share(self, policy, example_pop):
+        # Villages weigh the survey at 50%: the dimension shares are re-scaled for them, and the rows that
+        # use the re-scaled weights cite both the dimension share and the village's survey share.
+        doc = policy.to_dict()
+        doc["branch"]["types"]["village"]["satisfaction_share"] = {"value": 0.5, "assumption": "a test"}
+        village = bs.Policy(doc)
+        expected = bs.evaluate(example_pop, village).branches.set_index("branch_id")
+        for branch_id in ("B001", "B003"):            # a village and an urban community
+            steps = bs.explain(example_pop, village, branch_id=branch_id)
+            row = example_pop.branches.set_index("branch_id").loc[branch_id]
+            facts = {i["fact"]: row[i["fact"]] for i in policy.branch_indicators.values()}
+            _check_lines(steps, expected.loc[branch_id, "score"], facts)
+            by_step = steps.set_index("step")
+            own = "branch.types.village.satisfaction_share"
+            assert (own in by_step.loc["satisfaction survey", "parameters"]) == (branch_id == "B001")
+            assert (own in steps[steps["step"] == "dimension"]["parameters"].iloc[0]) == (branch_id == "B001")
+        assert expected.loc["B001", "score"] != bs.evaluate(example_pop, policy).branches["score"].iloc[0]
+
+    def test_a_reform(self, policy, example_pop):
+        reform = policy.update({"branch.satisfaction_share": 0.3, "branch.survey.answer_values.basic": 0.5})
+        expected = bs.evaluate(example_pop, reform).branches.set_index("branch_id")
+        for row in example_pop.branches.itertuples(index=False):
+            steps = bs.explain(example_pop, reform, branch_id=row.branch_id)
+            facts = {i["fact"]: getattr(row, i["fact"]) for i in reform.branch_indicators.values()}
+            _check_lines(steps, expected.loc[row.branch_id, "score"], facts)
+            survey = steps.set_index("step").loc["satisfaction survey", "parameters"]
+            assert "branch.satisfaction_share=0.3" in survey and "answer_values.basic=0.5" in survey
+
+
 class TestExplainBranch:
     @pytest.mark.parametrize("branch_id", ["B001", "B004", "B008"])
     def test_has_every_step(self, policy, example_pop, branch_id):
