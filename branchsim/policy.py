@@ -133,7 +133,7 @@ def _check_nodes(root, where: str) -> None:
         stack.append((node, path, depth, True))
         if isinstance(node, SequenceNode):
             for i, child in enumerate(node.value):
-                stack.append((child, f"{path}[{i}]", depth + 1, False))
+                stack.append((child, f"{path}[{i}]" if len(path) < 60 else path, depth + 1, False))
             continue
         seen: dict[str, int] = {}
         for knode, vnode in node.value:
@@ -153,7 +153,10 @@ def _check_nodes(root, where: str) -> None:
 
 
 def shown_path(path: str, key: str) -> str:
-    """``path.key`` with an overlong key shortened (paths appear in messages)."""
+    """``path.key`` with an overlong key shortened (paths appear in messages); a path of more
+    than about 200 characters is not extended further."""
+    if len(path) > 200:
+        return path
     key = key if len(key) <= 60 else key[:57] + "..."
     return f"{path}.{key}" if path else key
 
@@ -228,7 +231,7 @@ def _normalise_keys(node: Any, where: str = "<policy>") -> Any:
         if isinstance(n, Mapping):
             return {str(k): copy_of(v, depth + 1, shown_path(path, str(k))) for k, v in n.items()}
         if isinstance(n, (list, tuple)):
-            return [copy_of(v, depth + 1, f"{path}[{i}]") for i, v in enumerate(n)]
+            return [copy_of(v, depth + 1, f"{path}[{i}]" if len(path) < 60 else path) for i, v in enumerate(n)]
         if isinstance(n, np.generic):
             return n.item()
         return copy.deepcopy(n)
@@ -361,6 +364,9 @@ class Policy:
 
     # -- reading -----------------------------------------------------------
     def __getitem__(self, path: str) -> Any:
+        if not isinstance(path, str):
+            raise PolicyError(f"a parameter path is a dotted text such as 'branch.weak_below', got "
+                              f"{shown(path)}", where="policy[...]")
         if path in self._params:
             return copy.deepcopy(self._params[path][1]["value"])
         node: Any = self._data
@@ -372,7 +378,7 @@ class Policy:
         return copy.deepcopy(node)
 
     def __contains__(self, path: str) -> bool:
-        return path in self._params
+        return isinstance(path, str) and path in self._params
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Policy) and self._data == other._data
@@ -403,8 +409,9 @@ class Policy:
 
     def provenance(self, path: str) -> str:
         """``'quote: ...'`` or ``'assumption: ...'`` for one parameter."""
-        if path not in self._params:
-            raise PolicyError(f"no parameter at this path{_suggest(path, self._params)}", where=path)
+        if not isinstance(path, str) or path not in self._params:
+            raise PolicyError(f"no parameter at this path{_suggest(path, self._params)}",
+                              where=path if isinstance(path, str) else shown(path))
         leaf = self._params[path][1]
         kind = "quote" if "quote" in leaf else "assumption"
         return f"{kind}: {leaf[kind]}"
