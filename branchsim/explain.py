@@ -195,7 +195,7 @@ def _explain_branch(policy: Policy, b: pd.DataFrame, branch_id, where: str) -> p
     talk, reorg, streak = branch_consequences(out["weak"], np.array([prev]), rules.reorganise_after)
     action = "reorganise" if reorg[0] else "talk" if talk[0] else None
     rows.append(_row("consequence", "talk / reorganisation", f"weak now: {weak}; weak years just before: {prev}",
-                     (f"{action} ({_label(policy, f'consequences.actions.{action}.label', action)})"
+                     (f"{action}: {_label(policy, f'consequences.actions.{action}.label', action)}"
                       if action else "none") + f"; streak {int(streak[0])}",
                      paths=["consequences.reorganise_after"], policy=policy))
     need = required_level(row["n_members"].to_numpy(), policy)
@@ -286,7 +286,7 @@ def _explain_member(policy: Policy, b, m, mm, member_id, month, where: str) -> p
     mentoring, handling = member_consequences(np.array([code]))
     action = "mentoring" if mentoring[0] else "handling" if handling[0] else None
     rows.append(_row("consequence", "mentoring / organisational handling", GRADES[code],
-                     f"{action} ({_label(policy, f'consequences.actions.{action}.label', action)})"
+                     f"{action}: {_label(policy, f'consequences.actions.{action}.label', action)}"
                      if action else "none", policy=policy))
     return pd.DataFrame(rows, columns=_COLUMNS)
 
@@ -297,7 +297,7 @@ def _where(pop: Population) -> str:
     if pop.source == "generated" and seed is not None:
         key = f", spawn key {tuple(seed.spawn_key)}" if getattr(seed, "spawn_key", ()) else ""
         return f"the generated city, seed {getattr(seed, 'entropy', seed)}{key}"
-    return f"the tables in {pop.source}" if pop.source not in ("", "tables") else "the tables passed in"
+    return f"the folder {pop.source}" if pop.source not in ("", "tables") else "the tables passed in"
 
 
 def _arguments(data, policy):

@@ -257,7 +257,7 @@ class TestExplainBranch:
         assert "points [max(0, 6 - " in row["result"]          # the type's 6 points in the formula
 
     def test_unknown_branch_names_the_table_and_shows_ids(self, policy, example_pop, small_city):
-        with pytest.raises(DataError, match=r"'B999' is not in the branches table of the tables in .*examples"
+        with pytest.raises(DataError, match=r"'B999' is not in the branches table of the folder .*examples"
                                             r" \(12 branches; ids such as B001, B002, B003\)"):
             bs.explain(example_pop, policy, branch_id="B999")
         with pytest.raises(DataError, match=r"the generated city, seed 2 .*ids such as B000001"):
@@ -525,7 +525,7 @@ class TestExplainCli:
         assert f"→ {expected.loc['B000007', 'stars']}\n" in out
 
     @pytest.mark.parametrize("argv, named", [
-        (["--branch", "B999"], r"branch_id 'B999' is not in the branches table of the tables in \S*examples "
+        (["--branch", "B999"], r"branch_id 'B999' is not in the branches table of the folder \S*examples "
                                r"\(12 branches; ids such as B001, B002, B003\)"),
         (["--branch", "B001", "--seed", "3"], r"not in the branches table of the generated city, seed 3 .*"
                                               r"ids such as B000001"),
