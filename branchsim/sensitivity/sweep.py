@@ -53,7 +53,7 @@ def scenario_arrays(policy: Policy, table: pd.DataFrame) -> Scenarios:
             v = table[p].to_numpy(float)
             bad = ~((v >= 0) & (v <= 1))
             if bad.any():
-                problems.append(f"{p}: values {sorted(set(v[bad]))[:5]} outside [0, 1]")
+                problems.append(f"{p}: values {sorted(set(v[bad].tolist()))[:5]} outside [0, 1]")
             shares[:, j], set_mask[:, j] = v, True
     if set_mask.any():
         fixed = np.where(set_mask, shares, 0).sum(axis=1)
@@ -65,7 +65,7 @@ def scenario_arrays(policy: Policy, table: pd.DataFrame) -> Scenarios:
         over = (fixed > 1 + 1e-9) | (all_set & (np.abs(fixed - 1) > 1e-9)) | (~all_set & (rest == 0)
                                                                              & (np.abs(fixed - 1) > 1e-9))
         if over.any():
-            problems.append(f"shares of scenario(s) {list(np.flatnonzero(over)[:5])} cannot add up to 1 "
+            problems.append(f"shares of scenario(s) {np.flatnonzero(over)[:5].tolist()} cannot add up to 1 "
                             f"(set: {[p for p in share_paths if p in table]})")
     weights = np.empty((S, len(rules.types), len(share_paths)))
     for t, tid in enumerate(rules.types):
@@ -85,10 +85,14 @@ def scenario_arrays(policy: Policy, table: pd.DataFrame) -> Scenarios:
             cuts[:, j] = table[p].to_numpy(float)
     disorder = (np.diff(cuts, axis=1) <= 0).any(axis=1) | (cuts < 0).any(axis=1) | (cuts > 100).any(axis=1)
     if disorder.any():
-        problems.append(f"branch.star_cuts: scenario(s) {list(np.flatnonzero(disorder)[:5])} have cut "
+        problems.append(f"branch.star_cuts: scenario(s) {np.flatnonzero(disorder)[:5].tolist()} have cut "
                         f"points out of order or outside [0, 100]; allowed: increasing with the star level")
     weak = table["branch.weak_below"].to_numpy(float) if "branch.weak_below" in table \
         else np.full(S, rules.weak_below)
+    above = weak > cuts.max(axis=1, initial=-np.inf)   # as the policy itself refuses (a top star and weak)
+    if len(cuts[0] if S else []) and above.any():
+        problems.append(f"branch.weak_below: scenario(s) {np.flatnonzero(above)[:5].tolist()} put the weak "
+                        f"line above the highest star cut; allowed: at most the highest cut")
     if problems:
         raise PolicyError(problems, where="sweep")
     return Scenarios(weights, rules.star_levels, cuts, weak, table.reset_index(drop=True))
