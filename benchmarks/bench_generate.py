@@ -6,7 +6,12 @@ the DataFrames), compared with ``Generator.random`` filling the same number of
 values (float64, NumPy's default, and float32, the dtype the generator draws
 monthly records in). Best of ``--repeat`` runs each. Target: ratio >= 0.5.
 
-    python benchmarks/bench_generate.py [--branches 1500] [--repeat 5]
+    python benchmarks/bench_generate.py [--branches 1500] [--repeat 5] [--out FILE]
+
+Results print to the terminal and go to ``--out``: by default
+``benchmarks/results/local/generate.json``, which git ignores, so a run
+never changes a tracked file. To update the committed figures on purpose,
+pass ``--out benchmarks/results/generate.json`` and commit it.
 """
 from __future__ import annotations
 
@@ -34,7 +39,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--branches", type=int, default=1500)
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "generate.json"))
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "local" / "generate.json"),
+                    help="where to write the JSON results (default: an untracked file)")
     args = ap.parse_args(argv)
     policy = bs.Policy.load()
     pop = bs.generate(policy, seed=0, n_branches=args.branches)
