@@ -443,3 +443,16 @@ def test_repr_follows_an_update(policy):
     reform = policy.update({"branch.star_cuts.5": 93})
     assert "5★ ≥ 93" in repr(reform)
     assert "5★ ≥ 93" in reform._repr_html_()
+
+
+# -- the format is documented --------------------------------------------------------
+def test_every_indicator_key_is_documented():
+    from pathlib import Path
+
+    from branchsim._schema import _indicator
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "policy-format.md").read_text(encoding="utf-8")
+    for key in set(_indicator("dimension")) | set(_indicator("group")):
+        assert f"`{key}`" in doc or f"{key}:" in doc, key
+    for topic in ("Rounding before the cut points", "Reading a policy file", "`range`",
+                  "`keeps_points_at_zero`", "fact_range"):
+        assert topic in doc, topic
