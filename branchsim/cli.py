@@ -318,7 +318,9 @@ class _Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one ``branchsim: error:`` line, exit status 2."""
 
     def error(self, message: str):
+        import re
         where = self.prog.removeprefix("branchsim").strip()
+        message = re.sub(r"^argument (-[\w-]+): must", r"\1 must", message)   # "--draws must be ..."
         print(f"branchsim: error: {where + ': ' if where else ''}{message} (see '{self.prog} --help')",
               file=sys.stderr)
         raise SystemExit(2)
