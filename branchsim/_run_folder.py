@@ -201,12 +201,18 @@ class _RunFolder:
             except OSError:
                 break
 
-    def fault(self, exc: BaseException) -> BranchsimError | None:
-        """The error to report for a failure while chunks run (None: re-raise ``exc`` as it is)."""
-        if not isinstance(exc, OSError):
-            return None
+    def fault(self, exc: BaseException) -> BaseException | None:
+        """What to raise for a failure while chunks run (None: re-raise ``exc`` as it is).
+
+        A full disk or an unwritable folder becomes one error; an interrupt
+        stays an interrupt, saying what was kept.
+        """
         kept = (f"{len(self.done)} of {self.n_chunks} chunks are finished there; run again with "
                 f"{self.names['resume']} to continue" if self.done else "nothing was kept")
+        if isinstance(exc, KeyboardInterrupt):
+            return KeyboardInterrupt(f"{self.at}: {kept}")
+        if not isinstance(exc, OSError):
+            return None
         return BranchsimError(f"{cannot_write(self.out, exc, 'cannot write the run', label=self.at)}; {kept}")
 
 

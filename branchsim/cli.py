@@ -522,8 +522,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:   # e.g. `branchsim run | head`: the reader left; not an error of ours
         sys.stderr.close()
         return 0
-    except KeyboardInterrupt:
-        print("branchsim: interrupted; nothing half-written was left", file=sys.stderr)
+    except KeyboardInterrupt as exc:     # Ctrl-C or SIGTERM: temporary files were removed on the way out
+        print(f"branchsim: interrupted{f' ({exc})' if str(exc) else ''}", file=sys.stderr)
         return 130
     except OSError as exc:    # last resort: a file the command could not read or write
         if os.environ.get(DEBUG_ENV):

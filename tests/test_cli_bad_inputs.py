@@ -455,3 +455,63 @@ def test_national_members_default_to_the_national_ratio(tmp_path, capsys, monkey
     assert seen["n_branches"] == 3000 and seen["n_members"] == round(3000 * m / b)
     assert main(["national", "--out", str(tmp_path / "n"), "--quiet"]) == 2
     assert seen["n_branches"] == b and seen["n_members"] == m
+
+
+# -- killed runs ---------------------------------------------------------------------------------------------
+def _dead_pid() -> int:
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                           text=True, check=True)
+    return int(child.stdout)           # that process has exited
+
+
+@pytest.mark.parametrize("argv", [
+    ["evaluate", "--out", "out"],
+    ["compare", "--data", EXAMPLES, "--reform", BASELINE, "--out", "out"],
+    ["sweep", "--data", EXAMPLES, "--param", SHARE, "--values", "0.2", "--out", "out"],
+], ids=["evaluate", "compare", "sweep"])
+def test_staging_of_a_killed_run_is_removed_by_the_next(tmp_path, capsys, monkeypatch, argv):
+    monkeypatch.chdir(tmp_path)
+    pid = _dead_pid()
+    stale = [tmp_path / f".out.tmp-{pid}-0123abcd", tmp_path / f".out.old-{pid}-0123abcd"]
+    stale[0].mkdir()
+    (stale[0] / "branches.csv").write_text("half")
+    stale[1].write_text("half")
+    alive = tmp_path / f".out.tmp-{os.getpid()}-0123abcd"      # a live process's staging is left alone
+    alive.mkdir()
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    assert not any(p.exists() for p in stale) and alive.exists()
+
+
+def test_national_terminated_leaves_no_temporaries(tmp_path):
+    import signal
+    import time
+    out = tmp_path / "n"
+    code = "import sys; from branchsim.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-c", code, "national", "--branches", "4000", "--chunk-size", "256",
+                             "--workers", "1", "--quiet", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(1200):                     # wait (up to 2 min) until the run has started writing
+            if (out / "manifest.json").exists() or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    if proc.returncode == 0:
+        pytest.skip("the run finished before it could be stopped")
+    assert proc.returncode == 130, err
+    assert err.startswith("branchsim: interrupted") and len(err.splitlines()) == 1, err
+    leftovers = sorted(p.name for p in tmp_path.rglob(".*"))
+    assert leftovers == [], leftovers            # no lock, no temporary files
+    if out.exists():                             # chunks were finished: they are kept for --resume
+        assert "--resume" in err
+        done = json.loads((out / "manifest.json").read_text())["done"]
+        assert done
+        resumed = _cli("national", "--branches", "4000", "--chunk-size", "256", "--quiet", "--resume",
+                       "--out", out, cwd=tmp_path)
+        assert resumed.returncode == 0, resumed.stderr
+    else:
+        assert "nothing was kept" in err
