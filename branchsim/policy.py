@@ -234,6 +234,8 @@ def _normalise_keys(node: Any, where: str = "<policy>") -> Any:
             return [copy_of(v, depth + 1, f"{path}[{i}]" if len(path) < 60 else path) for i, v in enumerate(n)]
         if isinstance(n, np.generic):
             return n.item()
+        if n is None or isinstance(n, (str, int, float)):      # immutable: no copy needed
+            return n
         return copy.deepcopy(n)
 
     return copy_of(node, 1, "")
