@@ -341,8 +341,8 @@ class Policy:
         if path.is_dir():
             raise PolicyError("is a folder; give a file name such as policy.yaml", where=str(path))
         if not path.parent.is_dir():
-            raise PolicyError(f"the folder {str(path.parent)!r} does not exist; create it first",
-                              where=str(path))
+            what = "is a file, not a folder" if path.parent.exists() else "does not exist; create it first"
+            raise PolicyError(f"{str(path.parent)!r} {what}", where=str(path))
         text = yaml.safe_dump(self._data, allow_unicode=True, sort_keys=False, width=100)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:

@@ -249,9 +249,14 @@ class TestNumbers:
 class TestSave:
     def test_into_a_missing_folder(self, policy, tmp_path):
         target = tmp_path / "no" / "p.yaml"
-        with pytest.raises(bs.PolicyError, match="does not exist"):
+        with pytest.raises(bs.PolicyError, match="does not exist; create it first"):
             policy.save(target)
         assert not (tmp_path / "no").exists()
+
+    def test_into_a_file_as_folder(self, policy, tmp_path):
+        (tmp_path / "f").write_text("x", encoding="utf-8")
+        with pytest.raises(bs.PolicyError, match="is a file, not a folder"):
+            policy.save(tmp_path / "f" / "p.yaml")
 
     def test_onto_a_folder(self, policy, tmp_path):
         with pytest.raises(bs.PolicyError, match="is a folder"):
