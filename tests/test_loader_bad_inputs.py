@@ -220,6 +220,12 @@ def test_gbk_and_big5_csv(tmp_path, encoding):
         bs.load_population(folder, encoding="nope")
 
 
+def test_utf16_csv_says_which_encoding(tmp_path):
+    folder = _folder(tmp_path, encoding="utf-16")
+    _one_line(_refused(folder), "is not UTF-8 text", "encoding='utf-16'")
+    assert len(bs.load_population(folder, encoding="utf-16").branches) == 12
+
+
 def test_utf8_with_bom_is_read(tmp_path):
     folder = _folder(tmp_path, encoding="utf-8-sig")
     assert (folder / "branches.csv").read_bytes()[:3] == b"\xef\xbb\xbf"
