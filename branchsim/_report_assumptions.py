@@ -78,17 +78,18 @@ def step_of(spec, value):
     return [up if hi is None or up <= hi else None, down if lo is None or down >= lo else None]
 
 
-_UPDATES: dict = {}        # (policy hash, path, value) -> moved Policy or None, across reports
+_UPDATES: dict = {}        # (policy, path, value) -> (moved Policy, its rules) or None, across reports
 
 
 def _updated(policy: Policy, key: int, path: str, value):
-    """``policy.update({path: value})`` (cached), or None when the policy refuses that value."""
-    k = (key, path, value)
+    """``(policy.update({path: value}), branch rules, member rules)`` (cached), or None when refused."""
+    k = (key, type(value), path, value)
     if k not in _UPDATES:
         if len(_UPDATES) > 4096:
             _UPDATES.clear()
         try:
-            _UPDATES[k] = policy.update({path: value}, reason="moved to test whether it decides the outcome")
+            q = policy.update({path: value}, reason="moved to test whether it decides the outcome")
+            _UPDATES[k] = (q, compile_branch_rules(q), compile_member_rules(q))
         except PolicyError:
             _UPDATES[k] = None
     return _UPDATES[k]
@@ -102,8 +103,8 @@ class _View:
     only a move that changes something is then made for real with :meth:`Policy.update`.
     """
 
-    def __init__(self, policy: Policy):
-        self._data = policy.to_dict()
+    def __init__(self, policy: Policy, doc: dict):
+        self._data = doc
         self._paths = set(policy._params)
 
     branch_types = Policy.branch_types
@@ -143,13 +144,13 @@ class _View:
 
 def _same(a, b) -> bool:
     """Compiled rules equal field by field (arrays by value)."""
+    if a is b:
+        return True
     if is_dataclass(a) and is_dataclass(b):
         return type(a) is type(b) and all(_same(getattr(a, f.name), getattr(b, f.name)) for f in fields(a))
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return np.array_equal(a, b)
-    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
-        if not any(isinstance(x, np.ndarray) or is_dataclass(x) for x in (*a, *b)):
-            return tuple(a) == tuple(b)
+    if isinstance(a, tuple) and isinstance(b, tuple) and a and b and not isinstance(a[0], (str, int, float)):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     return bool(a == b)
 
@@ -258,8 +259,9 @@ def deciding_assumptions(pop, policy: Policy) -> pd.DataFrame:
     False
     """
     rater = _Rater(pop, policy)
-    key = hash(repr(policy.to_dict()))
-    view = _View(policy)
+    doc = policy.to_dict()
+    key = hash(repr(doc))
+    view = _View(policy, doc)
     own = (rater.brules, compile_member_rules(policy))
     fast = _same(view.rules(SHARE_PROBE, policy[SHARE_PROBE]), own)
     grouped = {p for g in _share_groups(policy.to_dict()) for p in g}
@@ -276,10 +278,10 @@ def deciding_assumptions(pop, policy: Policy) -> pd.DataFrame:
                 if v is None:
                     continue
                 if real:
-                    q = _updated(policy, key, path, v)
-                    if q is None:
+                    moved = _updated(policy, key, path, v)
+                    if moved is None:
                         continue
-                    counts = rater.changes(q, compile_branch_rules(q), compile_member_rules(q))
+                    counts = rater.changes(*moved)
                 else:
                     if value_problem(spec, v):
                         continue

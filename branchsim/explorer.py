@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import BranchsimError, DataError, PolicyError
+from ._report_sections import at_published_scale
 from .evaluate import STAR_NAMES, published_counts
 from .policy import Policy
 from .population import Population
@@ -34,7 +35,15 @@ SHARE = "branch.satisfaction_share"
 WEAK = "branch.weak_below"
 _DECIMALS = 6          # slider values are rounded: a browser may send 0.30000000000000004
 _TINY = 1e-12          # share changes below this are re-normalisation round-off, not a change
-_ERROR_STYLE = "color:#b71c1c;background:#fdecea;padding:.4em .6em;border-radius:4px"
+_ERROR_STYLE = ("color:#b71c1c;background:#fdecea;padding:.4em .6em;border-radius:4px;white-space:normal;"
+                "overflow-wrap:anywhere;word-break:break-word;box-sizing:border-box;max-width:100%")
+#: Widths of the layout (checked in JupyterLab 4 at a 968 px output area): the sliders' column
+#: and the counts' column are fixed, so a long message wraps inside its column instead of
+#: widening it and pushing the slider readouts out of view.
+SLIDER_WIDTH = "27em"
+CONTROLS_WIDTH = "28em"
+RIGHT_WIDTH = "34em"
+BUTTON_WIDTH = "15em"
 
 
 def _ipywidgets():
@@ -79,7 +88,10 @@ class Explorer:
         The reform the sliders describe; None while they break a rule.
     counts : DataFrame
         Index ``five_star`` … ``no_star``, ``weak``; columns ``count``,
-        ``baseline``, ``change``, ``published`` (of the last valid setting).
+        ``baseline``, ``change``, ``published`` (of the last valid setting;
+        the published counts only for a population of the published
+        city's scale, see ``branchsim._report_sections.at_published_scale``,
+        else empty).
     message : str
         Why the current setting is invalid ('' when it is valid).
     seconds : float
@@ -112,13 +124,15 @@ class Explorer:
         base = np.array([policy[p] for p in self._dims])
         self._balance = base / base.sum() if base.sum() > 0 else np.full(len(base), 1 / len(base))
         self._levels = sorted((int(k) for k in policy["branch.star_cuts"]), reverse=True)
-        self._published = published_counts()
+        # The published counts only beside a population of the published city's scale.
+        self._published = (published_counts() if at_published_scale(len(pop.branches))
+                           else pd.Series(dtype="Int64"))
         self._base_counts = self._count(policy)
 
         def slider(value, lo, hi, step, text, fmt):
             return w.FloatSlider(value=value, min=lo, max=hi, step=step, description=text, readout_format=fmt,
                                  continuous_update=False, style={"description_width": "9em"},
-                                 layout=w.Layout(width="27em"))
+                                 layout=w.Layout(width=SLIDER_WIDTH))
         self._start = {SHARE: policy[SHARE],
                        **{f"balance.{d}": round(float(b), _DECIMALS) for d, b in zip(policy.dimensions,
                                                                                      self._balance)},
@@ -133,20 +147,29 @@ class Explorer:
             else:
                 text = "weak below" if key == WEAK else f"{key.rsplit('.', 1)[1]}★ cut"
                 self.sliders[key] = slider(value, 0, 100, 0.5, text, ".1f")
-        self.table, self.message_box, self.diff_box = w.HTML(), w.HTML(), w.HTML()
+        self.table = w.HTML(layout=w.Layout(width="100%", overflow="auto hidden"))
+        self.message_box = w.HTML(layout=w.Layout(width="100%", max_width=RIGHT_WIDTH, overflow="hidden"))
+        self.diff_box = w.HTML(layout=w.Layout(max_width="100%", overflow="auto hidden"))
         self.chart = w.Output()
-        reset = w.Button(description="Reset to baseline", icon="undo")
+        reset = w.Button(description="Reset to baseline", icon="undo", tooltip="Put every slider back",
+                         layout=w.Layout(width=BUTTON_WIDTH, min_width="max-content"))
+        self.reset_button = reset
         reset.on_click(lambda _: self.reset())
         balance = w.Accordion([w.VBox([self.sliders[f"balance.{d}"] for d in policy.dimensions])],
                               titles=("Dimension balance (of the non-survey share)",))
         controls = w.VBox([w.HTML("<b>Shares</b>"), self.sliders[SHARE], balance, w.HTML("<b>Cut points</b>"),
                            *(self.sliders[f"branch.star_cuts.{k}"] for k in self._levels), self.sliders[WEAK],
-                           reset])
+                           reset], layout=w.Layout(width=CONTROLS_WIDTH, flex="0 0 auto"))
         right = w.VBox([w.HTML("<b>Star counts</b>"), self.table, self.message_box],
-                       layout=w.Layout(margin="0 0 0 2em"))
+                       layout=w.Layout(width=RIGHT_WIDTH, max_width=RIGHT_WIDTH, flex="0 0 auto",
+                                       margin="0 0 0 2em", overflow="hidden"))
+        self.controls, self.right = controls, right
         head = w.HTML(f"<b>Policy explorer</b> — {len(pop.branches):,} branches, baseline policy "
                       f"<code>{html.escape(policy.name)}</code>. Counts follow when a slider is released.")
-        self.widget = w.VBox([head, w.HBox([controls, right]), self.chart,
+        # The counts' column goes below the sliders when the output area is narrower than both.
+        self.columns = w.HBox([controls, right], layout=w.Layout(flex_flow="row wrap", align_items="flex-start",
+                                                                 max_width="100%"))
+        self.widget = w.VBox([head, self.columns, self.chart,
                               w.HTML("<b>Policy diff against the baseline</b>"), self.diff_box])
         self.widget.explorer = self
         self._hold = False
@@ -253,7 +276,8 @@ class Explorer:
             return
         self.policy, self.message, self.message_box.value = reform, "", ""
         self.counts = self._frame(self._count(reform))
-        show = self.counts.astype(object).where(self.counts.notna(), "–")
+        shown = self.counts if self.counts["published"].notna().any() else self.counts.drop(columns="published")
+        show = shown.astype(object).where(shown.notna(), "–")
         self.table.value = show.to_html(border=0, justify="right")
         if reform is self.baseline:
             self.diff_box.value = "<i>The sliders are at the baseline: no parameter changed.</i>"
@@ -270,7 +294,7 @@ class Explorer:
         from . import plot as bp
         fig = Figure(figsize=(6.4, 3.4), layout="constrained")
         FigureCanvasAgg(fig)
-        bp.star_counts(self.counts[["count", "published"]], ax=fig.add_subplot())
+        bp.star_counts(self.counts[["count", "published"]], ax=fig.add_subplot(), scale=False)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=72)
         self.figure = fig

@@ -2,12 +2,14 @@
 
 :func:`write_report` evaluates a population under a policy and writes
 ``report.html`` (figures embedded as PNG, styles inline, no external files)
-beside CSV tables of every number it shows: the outcome against the
-published figures, the satisfaction-share sweep, fragility near the cut
-points, measurement uncertainty and, with a reform, the comparison. The
-page's prose is generated from the numbers, and nothing volatile (no date,
-no timing, no absolute path the caller did not give) enters it: two runs
-with the same arguments write byte-identical files.
+beside CSV tables of every number it shows: the outcome (beside the
+published figures when the population is of the published city's scale),
+the members' grades, the assumptions the outcome depends on, the
+satisfaction-share sweep, fragility near the cut points, measurement
+uncertainty, with ``years`` >= 2 the consecutive-years rule and, with a
+reform, the comparison. The page's prose is generated from the numbers, and
+nothing volatile (no date, no timing, no absolute path the caller did not
+give) enters it: two runs with the same arguments write byte-identical files.
 
 The folder is built next to ``out_dir`` and moved into place at the end,
 so a reader never finds a half-written report.

@@ -137,3 +137,45 @@ def test_chart_follows_the_counts(ex):
     heights = [p.get_height() for p in ax.patches][:len(ex.counts)]
     assert heights == pytest.approx(ex.counts["count"].astype(float).tolist())
     assert np.isclose(heights[0], ex.counts.loc["five_star", "count"])
+
+
+# -- layout (JupyterLab 4 at a 968 px output area) --------------------------------------------------------
+def test_columns_have_fixed_widths_and_wrap(ex):
+    from branchsim import explorer as mod
+    assert ex.controls.layout.width == mod.CONTROLS_WIDTH
+    assert ex.right.layout.width == ex.right.layout.max_width == mod.RIGHT_WIDTH
+    assert ex.right.layout.overflow == "hidden"
+    assert all(s.layout.width == mod.SLIDER_WIDTH for s in ex.sliders.values())
+    assert ex.columns.layout.flex_flow == "row wrap"          # the counts go below the sliders if narrow
+    # Both columns fit beside each other in 968 px (1em = 13 px in JupyterLab's widgets).
+    em = [float(x.removesuffix("em")) for x in (mod.CONTROLS_WIDTH, mod.RIGHT_WIDTH)]
+    assert (sum(em) + 2) * 13 < 968
+    assert float(mod.SLIDER_WIDTH.removesuffix("em")) <= em[0]
+
+
+def test_the_reset_button_is_wide_enough_for_its_label(ex):
+    layout = ex.reset_button.layout
+    assert ex.reset_button.description == "Reset to baseline"
+    assert layout.min_width == "max-content"                   # never narrower than its label
+    assert float(layout.width.removesuffix("em")) * 13 >= 8 * len(ex.reset_button.description) + 40
+
+
+def test_a_long_message_wraps_inside_its_column(ex):
+    ex.sliders["branch.star_cuts.3"].value = 85.0             # out of order: a long message
+    assert ex.message.startswith("Cut points out of order")
+    box = ex.message_box
+    assert box.layout.max_width == ex.right.layout.width and box.layout.overflow == "hidden"
+    for rule in ("white-space:normal", "overflow-wrap:anywhere", "max-width:100%"):
+        assert rule in box.value, rule
+
+
+def test_published_counts_only_beside_a_population_of_the_published_scale(ex, policy):
+    assert ex.counts["published"].isna().all()                # 300 branches: not comparable
+    assert len(ex.figure.axes[0].patches) == len(ex.counts)   # no hatched published bars
+    assert "published" not in ex.table.value
+    city = Explorer(bs.generate(policy, seed=0, members=False), policy)
+    pub = bs.published_counts()
+    assert city.counts.loc["five_star", "published"] == pub["five_star"]
+    assert city.counts.loc["weak", "published"] == pub["weak"]
+    assert "published" in city.table.value
+    assert len(city.figure.axes[0].patches) == len(city.counts) + pub.index.isin(city.counts.index).sum()

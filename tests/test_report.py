@@ -18,8 +18,9 @@ from branchsim.report import write_report
 from conftest import EXAMPLES
 
 SHARE = "branch.satisfaction_share"
-BASE_FILES = {"report.html", "outcome.csv", "sweep_satisfaction_share.csv", "fragility.csv",
-              "fragility_counts.csv", "measurement_uncertainty.csv"}
+BASE_FILES = {"report.html", "outcome.csv", "member_grades.csv", "assumptions.csv",
+              "sweep_satisfaction_share.csv", "fragility.csv", "fragility_counts.csv",
+              "measurement_uncertainty.csv"}
 REFORM_FILES = {"comparison_transitions.csv", "comparison_movers.csv", "policy_diff.csv"}
 
 
@@ -31,6 +32,12 @@ def _text(html: str) -> str:
 
 def _leftovers(folder) -> list[str]:
     return [p.name for p in folder.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
+
+
+@pytest.fixture
+def no_figures(monkeypatch):
+    """Figures drawn but not rendered to PNG: for tests of folders and arguments, not of content."""
+    monkeypatch.setattr(sections, "_png", lambda fig: "")
 
 
 # -- the default report, as the README's main job runs it -------------------------------------------------
@@ -57,7 +64,7 @@ class TestDefaultReport:
         assert "<script" not in html and "<link" not in html
         assert not re.search(r"""(src|href)=['"](?!data:|#)""", html)      # no external asset at all
         assert html.count("src='data:image/png;base64,") == 4          # outcome, sweep, fragility, MC
-        for sid in ("outcome", "sweep", "fragility", "measurement"):
+        for sid in ("outcome", "members", "assumptions", "sweep", "fragility", "measurement"):
             assert f"<section id='{sid}'>" in html
         assert "<section id='comparison'>" not in html
 
@@ -74,6 +81,7 @@ class TestDefaultReport:
         assert (df.loc[pub.index, "difference"] == df.loc[pub.index, "count"] - pub).all()
         text = _text((default_report[0] / "report.html").read_text(encoding="utf-8"))
         assert f"{sc.loc['five_star', 'count']} five-star (published: 41)" in text
+        assert sections.at_published_scale(len(city.branches))
 
     def test_sweep_rows_agree_with_a_direct_evaluation(self, default_report, city, policy):
         df = pd.read_csv(default_report[0] / "sweep_satisfaction_share.csv")
@@ -102,13 +110,37 @@ class TestDefaultReport:
         text = _text((out / "report.html").read_text(encoding="utf-8"))
         assert f"{f.n_fragile} of 1,500 branches" in text
 
-    def test_measurement_uncertainty_is_the_monte_carlo(self, default_report, city, policy):
+    def test_measurement_uncertainty_is_the_monte_carlo(self, default_report):
+        # Equality with measurement_mc is checked on the small report (TestSmallReport); here the
+        # city's own: more respondents, fewer wrong stars (common random numbers across sizes).
         df = pd.read_csv(default_report[0] / "measurement_uncertainty.csv")
         assert df["survey_size"].tolist() == [10, 25, 50]
-        mc = bs.measurement_mc(city, policy, draws=100, seed=0, survey_sizes=[10, 25, 50], progress=False)
-        np.testing.assert_allclose(df["misclassified"], mc.misclassification["misclassified"])
-        # More respondents, fewer wrong stars (common random numbers across sizes).
         assert df["misclassified"].iloc[0] > df["misclassified"].iloc[-1]
+        text = _text((default_report[0] / "report.html").read_text(encoding="utf-8"))
+        b = df.set_index("survey_size").loc[50]
+        assert f"(n = {int(b['truly_weak'])} branches truly weak × 100 draws)" in text
+        assert f"(n = {int(b['truly_fine']):,} branches truly fine × 100 draws)" in text
+
+    def test_the_rating_assumptions_are_listed(self, default_report, policy):
+        d = pd.read_csv(default_report[0] / "assumptions.csv").set_index("path")
+        params = policy.parameters()
+        assert list(d.index) == params.loc[params["provenance"] == "assumption", "path"].tolist()
+        rating = [p for p in d.index if p.startswith(("branch.star_cuts.", "branch.dimensions.",
+                                                      "branch.survey.answer_values.", "member.grade_cuts."))]
+        assert len(rating) >= 14 and "branch.weak_below" in d.index
+        assert d.loc[rating + ["branch.weak_below"], "decides"].all()
+        html = (default_report[0] / "report.html").read_text(encoding="utf-8")
+        section = html[html.index("<section id='assumptions'>"):]
+        section = section[:section.index("</section>")]
+        for path, row in d.iterrows():
+            assert (f"<td>{path}</td>" in section) == row["decides"], path
+
+    def test_members_are_graded_and_checked_against_the_truth(self, default_report, city_result):
+        g = pd.read_csv(default_report[0] / "member_grades.csv").set_index("grade")
+        assert g["members"].to_dict() == city_result.grade_counts().to_dict()
+        assert g["truly"].sum() == len(city_result.members)
+        text = _text((default_report[0] / "report.html").read_text(encoding="utf-8"))
+        assert f"{g['misgraded_among_truly'].sum():,} are misgraded" in text
 
 
 # -- a small saved population: reform, determinism, atomicity ---------------------------------------------
@@ -121,11 +153,17 @@ def small(tmp_path_factory, policy):
     return root
 
 
-class TestReform:
-    def test_comparison_section_and_tables(self, small, tmp_path, policy):
-        html = write_report(tmp_path / "r", data=small / "pop", reform=small / "reform.yaml", draws=10)
-        out = html.parent
-        assert {p.name for p in out.iterdir()} == BASE_FILES | REFORM_FILES
+@pytest.fixture(scope="module")
+def small_report(small, tmp_path_factory):
+    """One report on the small population with the reform and the two-year rule; shared by the tests."""
+    return write_report(tmp_path_factory.mktemp("rep") / "r", data=small / "pop", reform=small / "reform.yaml",
+                        draws=5, years=2).parent
+
+
+class TestSmallReport:
+    def test_comparison_section_and_tables(self, small, small_report, policy):
+        out = small_report
+        assert {p.name for p in out.iterdir()} == BASE_FILES | REFORM_FILES | {"two_year_rule.csv"}
         pop = bs.load_population(small / "pop")
         c = bs.compare(pop, policy, bs.Policy.load(small / "reform.yaml"))
         movers = pd.read_csv(out / "comparison_movers.csv", dtype={"branch_id": str})
@@ -135,24 +173,88 @@ class TestReform:
         assert tr.loc[tr["type"] != "all", "branches"].sum() == 150
         diff = pd.read_csv(out / "policy_diff.csv")
         assert {SHARE, "branch.star_cuts.4"} <= set(diff["path"])
-        text = _text(html.read_text(encoding="utf-8"))
+        html = (out / "report.html").read_text(encoding="utf-8")
         ch = c.movers["change"]
         assert (f"{len(ch)} of 150 branches ({len(ch) / 150:.1%}) change star: {(ch > 0).sum()} move up "
-                f"and {(ch < 0).sum()} down") in text
-        assert "<section id='comparison'>" in html.read_text(encoding="utf-8")
+                f"and {(ch < 0).sum()} down") in _text(html)
+        assert "<section id='comparison'>" in html
 
-    def test_a_reform_equal_to_the_policy_says_nothing_changes(self, small, tmp_path, policy):
-        html = write_report(tmp_path / "r", data=small / "pop", reform=policy, draws=5)
+    def test_measurement_uncertainty_is_the_monte_carlo(self, small, small_report, policy):
+        df = pd.read_csv(small_report / "measurement_uncertainty.csv")
+        mc = bs.measurement_mc(bs.load_population(small / "pop"), policy, draws=5, seed=0,
+                               survey_sizes=[10, 25, 50], progress=False)
+        np.testing.assert_allclose(df["misclassified"], mc.misclassification["misclassified"])
+
+    def test_two_runs_are_byte_identical(self, small, small_report, tmp_path):
+        b = write_report(tmp_path / "b", data=small / "pop", reform=small / "reform.yaml", draws=5,
+                         years=2).parent
+        assert sorted(p.name for p in b.iterdir()) == sorted(p.name for p in small_report.iterdir())
+        for f in small_report.iterdir():
+            assert f.read_bytes() == (b / f.name).read_bytes(), f.name
+
+    def test_published_counts_are_not_shown_beside_a_small_population(self, small_report):
+        df = pd.read_csv(small_report / "outcome.csv")
+        assert not {"published", "published_scaled", "published_quote"} & set(df.columns)
+        text = _text((small_report / "report.html").read_text(encoding="utf-8"))
+        assert "This population has 150, so they are not shown" in text
+        assert "(published:" not in text
+
+    def test_the_word_assumption_and_every_deciding_parameter(self, small_report, policy):
+        html = (small_report / "report.html").read_text(encoding="utf-8")
+        assert "Assumptions this outcome depends on" in html and _text(html).count("assumption") >= 3
+        d = pd.read_csv(small_report / "assumptions.csv")
+        assert set(d["path"]) == set(policy.parameters().query("provenance == 'assumption'")["path"])
+        for path in d.loc[d["decides"], "path"]:
+            assert f"<td>{path}</td>" in html, path
+        effects = d[d["path"].str.startswith(("consequences.effects.", "interventions."))]
+        assert len(effects) and not effects["decides"].any()          # they act on later years only
+
+    @pytest.mark.parametrize("path", ["branch.star_cuts.5", "branch.dimensions.role.share",
+                                      "branch.indicators.committee_meetings.required", "member.grade_cuts.qualified",
+                                      "member.indicators.theory_study.required", "branch.vetoes.major_violation.weak",
+                                      "structure.committee_from", "consequences.effects.talk"])
+    def test_counts_of_changed_units_are_those_of_a_full_evaluation(self, small, small_report, policy, path):
+        d = pd.read_csv(small_report / "assumptions.csv").set_index("path")
+        pop = bs.load_population(small / "pop")
+        moved = d.loc[path, "moved_to"]
+        value = policy[path]
+        if isinstance(value, bool):
+            moved = moved == "True"
+        else:
+            moved = float(moved)
+            moved = int(moved) if isinstance(value, int) and moved.is_integer() else moved
+        a, b = bs.evaluate(pop, policy), bs.evaluate(pop, policy.update({path: moved}))
+        cols = ["stars", "weak", "reorganise", "required_level", "committee_needed", "below_minimum"]
+        branches = int((a.branches[cols] != b.branches[cols]).any(axis=1).sum())
+        members = int((a.members["grade"] != b.members["grade"]).sum())
+        assert (d.loc[path, "branches_changed"], d.loc[path, "members_changed"]) == (branches, members)
+        assert d.loc[path, "decides"] == bool(branches or members)
+
+    def test_members_and_their_truth(self, small, small_report, policy):
+        g = pd.read_csv(small_report / "member_grades.csv").set_index("grade")
+        r = bs.evaluate(bs.load_population(small / "pop"), policy)
+        assert g["members"].to_dict() == r.grade_counts().to_dict()
+        assert g["truly"].sum() == len(r.members)
+        text = _text((small_report / "report.html").read_text(encoding="utf-8"))
+        assert re.search(r"Misgrading is most frequent among truly \w+ members: [\d.]+% \(n = \d+ truly", text)
+
+    def test_two_year_rule_section(self, small_report, policy):
+        df = pd.read_csv(small_report / "two_year_rule.csv")
+        assert len(df) == 10 * 2 and sorted(df["history"].unique()) == list(range(10))
+        text = _text((small_report / "report.html").read_text(encoding="utf-8"))
+        k = policy["consequences.reorganise_after"]
+        assert f"A branch designated weak {k} years in a row is reorganised" in text
+        t = df[["truly_weak", "missed"]].sum()
+        assert f"(n = {t['truly_weak']:,} truly weak branch-years)" in text
+        assert "3,000 branch-years" in text                           # 150 branches x 2 years x 10
+
+    def test_a_reform_equal_to_the_policy_says_nothing_changes(self, tmp_path, policy, no_figures):
+        html = write_report(tmp_path / "r", data=EXAMPLES, reform=policy, draws=5)
         assert "nothing changes" in _text(html.read_text(encoding="utf-8"))
         assert pd.read_csv(html.parent / "comparison_movers.csv").empty
 
-    def test_two_runs_are_byte_identical(self, small, tmp_path):
-        a = write_report(tmp_path / "a", data=small / "pop", reform=small / "reform.yaml", draws=10).parent
-        b = write_report(tmp_path / "b", data=small / "pop", reform=small / "reform.yaml", draws=10).parent
-        for f in a.iterdir():
-            assert f.read_bytes() == (b / f.name).read_bytes(), f.name
 
-
+@pytest.mark.usefixtures("no_figures")
 class TestInputsAndAtomicity:
     def test_tables_without_truth_skip_the_measurement(self, tmp_path):
         html = write_report(tmp_path / "r", data=EXAMPLES, draws=5)
@@ -161,21 +263,22 @@ class TestInputsAndAtomicity:
 
     def test_an_earlier_report_is_replaced_whole(self, small, tmp_path):
         out = tmp_path / "r"
-        write_report(out, data=small / "pop", reform=small / "reform.yaml", draws=5)
-        write_report(out, data=small / "pop", draws=5)
-        assert {p.name for p in out.iterdir()} == BASE_FILES           # no stale comparison tables
+        write_report(out, data=EXAMPLES, reform=small / "reform.yaml", draws=5)
+        write_report(out, data=EXAMPLES, draws=5)
+        # no stale comparison tables (tables without truth: no measurement section)
+        assert {p.name for p in out.iterdir()} == BASE_FILES - {"measurement_uncertainty.csv"}
         assert _leftovers(tmp_path) == []
 
-    def test_a_failure_midway_leaves_the_earlier_report_untouched(self, small, tmp_path, monkeypatch):
+    def test_a_failure_midway_leaves_the_earlier_report_untouched(self, tmp_path, monkeypatch):
         out = tmp_path / "r"
-        write_report(out, data=small / "pop", draws=5)
+        write_report(out, data=EXAMPLES, draws=5)
         before = {p.name: p.read_bytes() for p in out.iterdir()}
 
         def boom(*args, **kwargs):
             raise BranchsimError("simulated failure")
-        monkeypatch.setattr(sections, "measurement", boom)
+        monkeypatch.setattr(sections, "fragility", boom)
         with pytest.raises(BranchsimError, match="simulated failure"):
-            write_report(out, data=small / "pop", draws=5)
+            write_report(out, data=EXAMPLES, draws=5)
         assert {p.name: p.read_bytes() for p in out.iterdir()} == before
         assert _leftovers(tmp_path) == []
 
@@ -228,6 +331,7 @@ def _file_as_out(tmp_path):
     return ["--out", str(tmp_path / "afile")]
 
 
+@pytest.mark.usefixtures("no_figures")
 class TestReportCommand:
     @pytest.mark.parametrize("make, match", [
         (lambda t: ["--policy", str(t / "missing.yaml")], "missing.yaml: cannot read policy file"),
@@ -236,7 +340,8 @@ class TestReportCommand:
         (lambda t: ["--reform", str(t / "missing.yaml")], "missing.yaml"),
         (_file_as_parent, "is a file, not a folder"),
         (_file_as_out, "exists and is not a folder"),
-        (lambda t: ["--draws", "0"], "draws must be a whole number >= 1"),
+        (lambda t: ["--draws", "0"], ("--draws", "must be a whole number >= 1, got 0")),
+        (lambda t: ["--years", "0"], ("--years", "must be a whole number >= 1, got 0")),
     ])
     def test_bad_input_is_one_error_and_exit_2(self, tmp_path, capsys, make, match):
         extra = make(tmp_path)
@@ -244,17 +349,20 @@ class TestReportCommand:
         assert main(argv) == 2
         captured = capsys.readouterr()
         assert captured.err.startswith("branchsim: error: ")
-        assert match in captured.err
+        for part in ((match,) if isinstance(match, str) else match):
+            assert part in captured.err
         assert captured.out == ""
         assert not (tmp_path / "report").exists()
         assert _leftovers(tmp_path) == []
 
     def test_report_with_data_and_reform(self, small, tmp_path, capsys):
         out = tmp_path / "rep"
-        assert main(["report", "--data", str(small / "pop"), "--reform", str(small / "reform.yaml"),
-                     "--draws", "5", "--seed", "3", "--out", str(out)]) == 0
+        assert main(["report", "--data", str(EXAMPLES), "--reform", str(small / "reform.yaml"),
+                     "--draws", "5", "--seed", "3", "--years", "2", "--out", str(out)]) == 0
         assert f"open {out / 'report.html'}" in capsys.readouterr().out
-        assert {p.name for p in out.iterdir()} == BASE_FILES | REFORM_FILES
+        # tables without truth: no measurement section and no simulated years (the page says why)
+        assert {p.name for p in out.iterdir()} == BASE_FILES - {"measurement_uncertainty.csv"} | REFORM_FILES
+        assert "simulating later years needs its truth" in _text((out / "report.html").read_text(encoding="utf-8"))
 
 
 class TestSweepAndCompareCommands:
@@ -320,3 +428,11 @@ def test_repr_html_is_a_table_with_the_content(reprs, name, expect):
     html = reprs[name]._repr_html_()
     assert html.strip() and "<table" in html
     assert expect in html
+
+
+def test_result_repr_wraps_in_a_narrow_output_area(reprs):
+    # The four blocks (stars, grades, structure, consequences) need 1053 px side by side; in a 968 px
+    # output area they must wrap rather than be clipped.
+    html = reprs["Result"]._repr_html_()
+    assert "display:flex;flex-wrap:wrap" in html
+    assert html.count("display:block") >= 4                    # the outer table and each block
