@@ -97,3 +97,23 @@ def city() -> "bs.Population":
 @pytest.fixture(scope="session")
 def city_result(city) -> "bs.Result":
     return bs.evaluate(city)
+
+
+# -- the narrowed-dispatch run (tests/test_platform.py) ------------------------------------
+NARROWED = "test_platform.py::test_notebooks_and_doctests_under_narrowed_dispatch"
+
+
+@pytest.hookimpl(trylast=True)             # after -k / -m deselection: only when the test will run
+def pytest_collection_modifyitems(session, config, items):
+    """Start the second, narrowed-dispatch run of the notebooks now and wait for it last.
+
+    It runs in a subprocess beside the rest of the suite (the machine's second
+    core), so it adds little to the suite's wall time; its test goes to the end.
+    """
+    waiting = [i for i in items if i.nodeid.endswith(NARROWED)]
+    if not waiting or config.getoption("collectonly"):
+        return
+    items[:] = [i for i in items if i not in waiting] + waiting
+    module = waiting[0].module
+    config.add_cleanup(module.stop)
+    module.start()
