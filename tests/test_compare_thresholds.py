@@ -14,7 +14,7 @@ Hand-built village branches (baseline policy, survey of 10 answers worth
     E   no institution   (6, 0, 4)         69      0      70 (-1)
     F   no institution   (1, 0, 9)         49      0      weak line 50 (-1)
     G   no institution   (2, 0, 8)         53      0      weak line 50 (+3)
-    H   secretary vacant (10, 0, 0)        85 + 15 × 22/26 ≈ 97.69, capped at 0 by the veto
+    H   secretary vacant (10, 0, 0)        85 + 15 × 21/25 = 97.6, capped at 0 by the veto
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ HAND = {  # id: (survey, extra facts, score)
     "E": ((6, 0, 4), NO_INSTITUTION, 69.0),
     "F": ((1, 0, 9), NO_INSTITUTION, 49.0),
     "G": ((2, 0, 8), NO_INSTITUTION, 53.0),
-    "H": ((10, 0, 0), {"secretary_in_post": 0}, 85 + 15 * 22 / 26),
+    "H": ((10, 0, 0), {"secretary_in_post": 0}, 85 + 15 * 21 / 25),
 }
 TOP = ["five_star", "four_star", "three_star"]
 
