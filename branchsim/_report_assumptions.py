@@ -176,14 +176,20 @@ class _Rater:
             self.tm = self.tb[owner][self.midx]
             self.n_m = len(m)
             self.appraisal = m["appraisal"].to_numpy(float)
-            # Column-major: a move re-scores one indicator column at a time.
-            self.mfacts = np.asfortranarray(mm[list(self.mrules.indicators.facts)].to_numpy(float))
-            self.points = np.asfortranarray(indicator_points(self.mfacts, self.tm, self.mrules.indicators))
-            self.total = self.points.sum(axis=1)
-            self.monthly = monthly_scores(self.mfacts, self.tm, self.mrules)
-            # The shortcut below re-scores only the indicators a move changes; it must give
-            # monthly_scores' numbers, else every move is scored in full.
-            self.exact = np.array_equal(self._monthly(self.mrules, []), self.monthly)
+            # Column-major: a move re-scores only the indicator columns it changes, from the total
+            # of the others; nothing of size (member-months x indicators) is kept but the facts.
+            facts = np.asfortranarray(mm[list(self.mrules.indicators.facts)].to_numpy(float))
+            self.mfacts = facts
+            self.total = np.zeros(len(facts))
+            for j in range(facts.shape[1]):
+                self.total += self._points(self.mrules, [j])
+            self.monthly = self._monthly(self.mrules, [])
+            # The shortcut must give monthly_scores' numbers (checked on the first rows), else
+            # every move is scored in full.
+            k = min(len(facts), 20_000)
+            self.exact = np.array_equal(self.monthly[:k], monthly_scores(facts[:k], self.tm[:k], self.mrules))
+            if not self.exact:
+                self.monthly = monthly_scores(facts, self.tm, self.mrules)
             self.base_g = member_grades(self._annual(self.monthly, self.mrules), self.mrules)
 
     def branches(self, policy: Policy, rules) -> np.ndarray:
@@ -197,13 +203,16 @@ class _Rater:
     def _annual(self, monthly, rules):
         return annual_scores(monthly, self.midx, self.n_m, self.appraisal, rules)
 
+    def _points(self, rules, cols) -> np.ndarray:
+        """Points of the indicator columns ``cols`` under ``rules``, summed per member-month."""
+        sub = rules.indicators.reordered(np.asarray(cols))
+        return indicator_points(self.mfacts[:, cols], self.tm, sub).sum(axis=1)
+
     def _monthly(self, rules, cols) -> np.ndarray:
         ind = rules.indicators
         total = self.total
         if len(cols):
-            sub = ind.reordered(np.asarray(cols))
-            total = total + (indicator_points(self.mfacts[:, cols], self.tm, sub).sum(axis=1)
-                             - self.points[:, cols].sum(axis=1))
+            total = total + (self._points(rules, cols) - self._points(self.mrules, cols))
         top = ind.group_max.sum(axis=1)[self.tm]
         return np.round(np.minimum(100.0 * total / top, 100.0), 9)
 
