@@ -42,6 +42,7 @@ import branchsim as bs
 if module:
     spec = importlib.util.spec_from_file_location("branchsim._bench_old_tables", module)
     tables = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = tables          # dataclasses look their module up while it loads
     spec.loader.exec_module(tables)
 else:
     from branchsim import tables
