@@ -56,11 +56,17 @@ def _member_truth(pop: Population, policy: Policy):
     if not (pop.has_truth and pop.params is not None and pop.seed is not None
             and "true_quality" in pop.members.columns):
         return None
-    from .dynamics.measure import observed_year
-    from .scoring import GRADES, compile_branch_rules, compile_member_rules, member_grades
+    # The true score as dynamics.measure.observed_year computes it (m_true; tested equal), without
+    # scoring the member-months again: a member's noise-free score from its quality.
+    from .measurement import _indicator_offsets, member_true_scores
+    from .scoring import GRADES, compile_member_rules, member_grades, type_codes
     mrules = compile_member_rules(policy)
-    cur = observed_year(pop, policy, compile_branch_rules(policy), mrules)
-    return np.array(GRADES, dtype=object)[member_grades(cur["m_true"], mrules)]
+    b, m = pop.branches, pop.members
+    t = type_codes(b["type"], mrules.types, policy.name)
+    owner = pd.Index(b["branch_id"]).get_indexer(m["branch_id"])
+    off = _indicator_offsets(pop.seed, mrules.indicators, pop.params.values["measurement"]["indicator_spread"], 1)
+    m_true = member_true_scores(m["true_quality"].to_numpy(float), t[owner], mrules, off)
+    return np.array(GRADES, dtype=object)[member_grades(m_true, mrules)]
 
 
 def members(pop: Population, policy: Policy, r) -> Section:

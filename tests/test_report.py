@@ -230,6 +230,16 @@ class TestSmallReport:
         assert (d.loc[path, "branches_changed"], d.loc[path, "members_changed"]) == (branches, members)
         assert d.loc[path, "decides"] == bool(branches or members)
 
+    def test_member_truth_is_the_simulation_s(self, small, policy):
+        from branchsim._report_members import _member_truth
+        from branchsim.dynamics.measure import observed_year
+        from branchsim.scoring import GRADES, compile_branch_rules, compile_member_rules, member_grades
+        pop = bs.load_population(small / "pop")
+        mrules = compile_member_rules(policy)
+        cur = observed_year(pop, policy, compile_branch_rules(policy), mrules)
+        want = np.array(GRADES, dtype=object)[member_grades(cur["m_true"], mrules)]
+        assert (_member_truth(pop, policy) == want).all()
+
     def test_members_and_their_truth(self, small, small_report, policy):
         g = pd.read_csv(small_report / "member_grades.csv").set_index("grade")
         r = bs.evaluate(bs.load_population(small / "pop"), policy)
