@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import branchsim as bs
-from branchsim import _month_kernel, evaluate as ev
+from branchsim import _month_kernel
 from branchsim.scoring import (GRADES, IndicatorRules, annual_scores, compile_member_rules, indicator_points,
                                member_grades, monthly_scores, type_codes)
 
