@@ -123,6 +123,22 @@ class _View:
     def __contains__(self, path: str) -> bool:
         return path in self._paths
 
+    def accepted(self, key: int, path: str, value) -> bool:
+        """Whether a policy with ``path`` set to ``value`` passes the package's checks (cached)."""
+        k = ("accepted", key, type(value), path, value)
+        if k not in _UPDATES:
+            leaf = self._node(path)
+            old = leaf["value"]
+            leaf["value"] = value
+            try:
+                Policy(self._data, where="moved")          # validates a copy; the view is restored
+                _UPDATES[k] = True
+            except PolicyError:
+                _UPDATES[k] = False
+            finally:
+                leaf["value"] = old
+        return _UPDATES[k]
+
     def rules(self, path: str, value, base=None):
         """Branch and member rules with ``path`` set to ``value`` (the document is restored).
 
@@ -295,7 +311,7 @@ def deciding_assumptions(pop, policy: Policy) -> pd.DataFrame:
                     if value_problem(spec, v):
                         continue
                     counts = rater.changes(view, *view.rules(path, v, own))
-                    if any(counts) and _updated(policy, key, path, v) is None:
+                    if any(counts) and not view.accepted(key, path, v):
                         continue                   # refused as a whole policy: not a move
                 first = first or (v, *counts)
                 if any(counts):
