@@ -146,7 +146,7 @@ def fragility(pop: Population, policy: Policy, delta: float = 1.0) -> Fragility:
     >>> f.n_fragile
     4
     >>> f.fragile["branch_id"].tolist(), f.fragile["margin"].round(2).tolist()
-    (['B010', 'B008', 'B007', 'B006'], [-0.04, 0.53, 0.75, -0.98])
+    (['B010', 'B008', 'B007', 'B006'], [-0.29, 0.53, 0.75, -0.98])
     >>> f.fragile["cut_kind"].tolist()
     ['3-star cut', '4-star cut', '5-star cut', '4-star cut']
     """
