@@ -84,6 +84,11 @@ def _branches(k, verb: str = "") -> str:
     return out
 
 
+def _units(k, what: str) -> str:
+    """``"1 truly weak branch"`` / ``"5 truly weak branches"``."""
+    return f"{_n(k)} {what}" + ("" if int(k) == 1 else "es" if what.endswith(("ch", "sh", "s", "x")) else "s")
+
+
 def _cell(v) -> str:
     """A table cell: whole numbers as such, floats to 6 significant digits, missing as a dash."""
     if v is None or v is pd.NA or (isinstance(v, float) and not np.isfinite(v)):
@@ -315,10 +320,10 @@ def measurement(pop: Population, policy: Policy, *, draws: int, seed, sizes) -> 
     weak_n, fine_n = int(b["truly_weak"]), int(b["truly_fine"])
     miss = ("no branch is truly weak, so there is no miss rate" if not np.isfinite(b["miss_rate"])
             else f"a truly weak branch escapes the designation in {_pct(b['miss_rate'])} of draws "
-                 f"(n = {_branches(weak_n)} truly weak × {_n(draws)} draws)")
+                 f"(n = {_units(weak_n, 'truly weak branch')} × {_n(draws)} draws)")
     unsure = int((mc.star_probabilities["p_true"] < 0.5).sum())
     s.p(f"A branch that is not truly weak is designated weak in {_pct(b['false_alarm_rate'], 2)} of draws "
-        f"(n = {_branches(fine_n)} truly fine × {_n(draws)} draws); "
+        f"(n = {_units(fine_n, 'truly fine branch')} × {_n(draws)} draws); "
         f"{miss}. {_n(unsure)} of {_n(len(mc.star_probabilities))} branches get their true star in fewer "
         f"than half of the draws.")
     cs = mc.count_summary()

@@ -21,7 +21,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from . import _output, _report_members as more, _report_sections as sections
 from .errors import BranchsimError

@@ -118,8 +118,8 @@ class TestDefaultReport:
         assert df["misclassified"].iloc[0] > df["misclassified"].iloc[-1]
         text = _text((default_report[0] / "report.html").read_text(encoding="utf-8"))
         b = df.set_index("survey_size").loc[50]
-        assert f"(n = {int(b['truly_weak'])} branches truly weak × 100 draws)" in text
-        assert f"(n = {int(b['truly_fine']):,} branches truly fine × 100 draws)" in text
+        assert f"(n = {int(b['truly_weak'])} truly weak branches × 100 draws)" in text
+        assert f"(n = {int(b['truly_fine']):,} truly fine branches × 100 draws)" in text
 
     def test_the_rating_assumptions_are_listed(self, default_report, policy):
         d = pd.read_csv(default_report[0] / "assumptions.csv").set_index("path")
