@@ -197,7 +197,7 @@ def cmd_report(args) -> int:
     """The HTML report and its CSV tables, written atomically into --out."""
     from .report import write_report
     path = write_report(args.out, policy=args.policy, data=args.data, reform=args.reform, seed=args.seed,
-                        draws=args.draws, progress=args.progress)
+                        draws=args.draws, years=args.years, progress=args.progress)
     print(f"branchsim: report written to {path.parent}{os.sep} (report.html and CSV tables); open it with\n"
           f"open {path}")
     return 0
@@ -444,6 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reform", metavar="FILE", help="a reform policy YAML to compare with --policy")
     _seed(p, "the generated city and the draws")
     p.add_argument("--draws", type=_whole(1), default=100, help="measurement Monte Carlo draws (default 100)")
+    p.add_argument("--years", type=_whole(1), default=1,
+                   help="with 2 or more, add the consecutive-years rule: the branches simulated for this many "
+                        "years, 10 histories (default 1: no simulation)")
     p.add_argument("--out", metavar="DIR", required=True,
                    help="output folder (created; an earlier report there is replaced whole)")
     p.add_argument("--progress", action="store_true", help="show progress over the sections")
