@@ -73,7 +73,8 @@ def main(argv=None):
     ap.add_argument("--fraction", type=float, default=0.01)
     ap.add_argument("--chunk-size", type=int, default=4096)
     ap.add_argument("--no-dask", action="store_true")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "national.json"))
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "local" / "national.json"),
+                    help="where to write the JSON results (default: an untracked file; name benchmarks/results/national.json to update the committed figures)")
     args = ap.parse_args(argv)
     n = int(FULL_BRANCHES * args.fraction)
     m = int(FULL_MEMBERS * args.fraction)
@@ -102,6 +103,7 @@ def main(argv=None):
         print(f"Dask LocalCluster (2 workers x 1 thread): {d['wall_s']:.1f} s; single process "
               f"(2 threads): {run['wall_s']:.1f} s; speed ratio {res['dask_vs_single_process']:.2f}; "
               f"same counts: {res['dask_same_counts']}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(res, indent=2))
 

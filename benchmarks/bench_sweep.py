@@ -39,7 +39,8 @@ def main(argv=None):
     ap.add_argument("--pandas-scenarios", type=int, default=10)
     ap.add_argument("--repeat", type=int, default=3, help="best of this many runs (engine and matmul)")
     ap.add_argument("--ref-rows", type=int, default=65_536)
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "sweep.json"))
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "local" / "sweep.json"),
+                    help="where to write the JSON results (default: an untracked file; name benchmarks/results/sweep.json to update the committed figures)")
     args = ap.parse_args(argv)
 
     policy = bs.Policy.load()
@@ -104,6 +105,7 @@ def main(argv=None):
           f"-> engine is {t_pandas / t_engine:.1f}x faster (target >= 20x)")
     print(f"bare matmul:   {t_matmul:8.2f} s  -> engine runs at {t_matmul / t_engine:.2f}x the bare "
           f"product (target >= 0.5x)")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(res, indent=2))
 

@@ -58,7 +58,7 @@ def cmd_evaluate(args) -> int:
     stage = (_Staging(args.out, EVALUATE_FILES, inputs=[folder, args.policy], flag="--out",
                       writer="evaluate") if args.out else None)
     with stage or contextlib.nullcontext():
-        result = evaluate(load_population(folder, policy=policy), policy)
+        result = evaluate(load_population(folder, policy=policy, encoding=args.encoding), policy)
         if stage is not None:
             stage.write_csv("branches.csv", result.branches)
             if result.members is not None:
@@ -87,7 +87,7 @@ def cmd_explain(args) -> int:
         pop, source = _population_arg(None, policy, args.seed, members=args.member is not None)
     else:
         folder = Path(args.data) if args.data else data_path("examples")
-        pop, source = load_population(folder, policy=policy), f"the tables in {folder}"
+        pop, source = load_population(folder, policy=policy, encoding=args.encoding), f"the tables in {folder}"
     steps = explain(pop, policy, branch_id=args.branch, member_id=args.member, month=args.month)
     width = shutil.get_terminal_size().columns
     unit = f"branch {args.branch}" if args.branch is not None else f"member {args.member}" + (
@@ -197,7 +197,8 @@ def cmd_report(args) -> int:
     """The HTML report and its CSV tables, written atomically into --out."""
     from .report import write_report
     path = write_report(args.out, policy=args.policy, data=args.data, reform=args.reform, seed=args.seed,
-                        draws=args.draws, years=args.years, progress=args.progress)
+                        draws=args.draws, years=args.years, progress=args.progress,
+                        encoding=args.encoding)
     print(f"branchsim: report written to {path.parent}{os.sep} (report.html and CSV tables); open it with\n"
           f"open {path}")
     return 0
@@ -274,7 +275,7 @@ def cmd_sweep(args) -> int:
     out = Path(args.out)
     refuse_inputs(out, [args.policy, args.data], flag="--out")
     _check_file_out(out)
-    pop, source = _population_arg(args.data, policy, args.seed, members=False)
+    pop, source = _population_arg(args.data, policy, args.seed, members=False, encoding=args.encoding)
     frame = sweep(pop, policy, grid, by=args.by, progress=False)
     with atomic_file(out, flag="--out") as tmp:
         frame.to_csv(tmp, index=False, lineterminator="\n")
@@ -299,7 +300,7 @@ def cmd_compare(args) -> int:
     reform, _ = _policy_arg(args.reform, "--reform")
     with _Staging(args.out, COMPARE_FILES, inputs=[args.data, args.policy, args.reform], flag="--out",
                   writer="compare") as stage:
-        pop, source = _population_arg(args.data, policy, args.seed)
+        pop, source = _population_arg(args.data, policy, args.seed, encoding=args.encoding)
         c = compare(pop, policy, reform)
         tables = {"star_counts.csv": c.star_counts().reset_index(), "transitions.csv": transitions_long(c),
                   "movers.csv": c.movers, "newly_weak.csv": c.newly_weak, "no_longer_weak.csv": c.no_longer_weak,
@@ -374,6 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="folder with branches / members / member_months tables (.csv, .parquet, .xlsx); "
                             "default: the built-in example tables (evaluate, explain) or the default city "
                             "generated with --seed (report, sweep, compare)")
+        p.add_argument("--encoding", metavar="NAME", default="utf-8-sig",
+                       help="text encoding of CSV tables in --data, e.g. gbk or big5 for Excel exports "
+                            "in Chinese (default: UTF-8, with or without a byte-order mark)")
 
     p = sub.add_parser("run", help="generate the default city, evaluate it, print the outcome "
                                    "(the default with no command)")
@@ -507,6 +511,17 @@ def _terminate_as_exit():
         signal.signal(signal.SIGTERM, old)
 
 
+def _error_line(exc: BranchsimError) -> str:
+    """One line for the terminal: an error listing several problems joins them with '; '."""
+    problems = getattr(exc, "problems", None)
+    if problems and len(problems) > 1:
+        head = f"{exc.where}: " if getattr(exc, "where", "") else ""
+        listed = problems[:25]
+        more = f"; ... and {len(problems) - len(listed)} more" if len(problems) > len(listed) else ""
+        return head + f"{len(problems)} problems: " + "; ".join(" ".join(p.split()) for p in listed) + more
+    return " ".join(str(exc).split())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0, 2 for bad input, 1 for an internal error)."""
     parser = build_parser()
@@ -520,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
         with _terminate_as_exit():
             return args.func(args)
     except BranchsimError as exc:
-        print(f"branchsim: error: {exc}", file=sys.stderr)
+        print(f"branchsim: error: {_error_line(exc)}", file=sys.stderr)
         return 2
     except BrokenPipeError:   # e.g. `branchsim run | head`: the reader left; not an error of ours
         sys.stderr.close()

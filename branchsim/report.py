@@ -49,7 +49,8 @@ def _policy_arg(policy, what: str) -> tuple[Policy, str]:
                          f"got {type(policy).__name__}")
 
 
-def _population_arg(data, policy: Policy, seed, *, members: bool = True) -> tuple[Population, str]:
+def _population_arg(data, policy: Policy, seed, *, members: bool = True,
+                    encoding: str = "utf-8-sig") -> tuple[Population, str]:
     """The population: a folder of tables, a Population, or (None) the default city of ``seed``."""
     from .model import generate
     if data is None:
@@ -58,7 +59,7 @@ def _population_arg(data, policy: Policy, seed, *, members: bool = True) -> tupl
     if isinstance(data, Population):
         return data, f"Population object ({data.source})"
     if isinstance(data, (str, os.PathLike)):
-        return load_population(data, policy=policy), f"tables in {os.fspath(data)}"
+        return load_population(data, policy=policy, encoding=encoding), f"tables in {os.fspath(data)}"
     raise BranchsimError(f"data must be a folder of tables, a Population or None (the default city), "
                          f"got {type(data).__name__}")
 
@@ -120,7 +121,7 @@ def _page(policy: Policy, run: list, parts: list) -> str:
 def write_report(out_dir: str | os.PathLike, *, policy: Policy | str | os.PathLike | None = None,
                  data: str | os.PathLike | Population | None = None,
                  reform: Policy | str | os.PathLike | None = None, seed: int = 0, draws: int = 100,
-                 years: int = 1, progress: bool = False) -> Path:
+                 years: int = 1, progress: bool = False, encoding: str = "utf-8-sig") -> Path:
     """Write the HTML report and its CSV tables into ``out_dir``.
 
     Parameters
@@ -149,6 +150,8 @@ def write_report(out_dir: str | os.PathLike, *, policy: Policy | str | os.PathLi
         simulation.
     progress : bool
         Print a progress bar over the sections (stderr).
+    encoding : str
+        Text encoding of CSV tables in ``data`` (e.g. ``"gbk"``); see :func:`load_population`.
 
     Returns
     -------
@@ -183,7 +186,7 @@ def write_report(out_dir: str | os.PathLike, *, policy: Policy | str | os.PathLi
     draws = _whole(draws, "draws", 1)
     years = _whole(years, "years", 1)
     with _Staging(out_dir) as stage:
-        pop, pop_src = _population_arg(data, pol, seed)
+        pop, pop_src = _population_arg(data, pol, seed, encoding=encoding)
         res = {}
 
         def outcome():

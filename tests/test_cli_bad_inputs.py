@@ -507,3 +507,22 @@ def test_national_terminated_leaves_no_temporaries(tmp_path):
         assert resumed.returncode == 0, resumed.stderr
     else:
         assert "nothing was kept" in err
+
+
+def test_a_gbk_folder_reads_with_encoding_and_the_error_names_the_flag(tmp_path, capsys):
+    folder = gbk_folder(tmp_path)
+    assert main(["evaluate", "--data", str(folder)]) == 2
+    assert "--encoding gbk" in capsys.readouterr().err
+    assert main(["evaluate", "--data", str(folder), "--encoding", "gbk"]) == 0
+    assert main(["evaluate", "--data", str(data_folder(tmp_path))]) == 0
+    gbk, utf8 = capsys.readouterr().out.split("branchsim: evaluated")[1:]
+    assert gbk.split("\n", 1)[1] == utf8.split("\n", 1)[1]      # same outcome, whatever the encoding
+
+
+def test_several_problems_are_still_one_line(tmp_path, capsys):
+    p = tmp_path / "bad.yaml"
+    p.write_text("name: x\nbranch:\n  weak_below: abc\n  foo: 1\n", encoding="utf-8")
+    assert main(["policy", "--policy", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"branchsim: error: {p}: ")
+    assert "problems: " in err and "unknown key 'foo'" in err and "branch.weak_below" in err
