@@ -311,32 +311,21 @@ def range_problem(value: Any) -> str | None:
 def walk(node: Any, spec: Any, path: str, problems: list[str], params: dict) -> None:
     """Check ``node`` against ``spec``; record parameters as ``params[path] = (spec, leaf)``."""
     where = path or "<top>"
-    if isinstance(spec, Range):
+    if isinstance(spec, (Range, Param)):
+        what = ("a fact range must be a mapping with 'value: [low, high]' and" if isinstance(spec, Range)
+                else "a parameter must be a mapping with 'value' and")
         if not isinstance(node, dict) or "value" not in node:
-            problems.append(f"{where}: a fact range must be a mapping with 'value: [low, high]' and "
-                            f"'quote' or 'assumption'; got {shown(node)}")
+            problems.append(f"{where}: {what} 'quote' or 'assumption'; got {shown(node)}")
             return
         extra = set(node) - {"value", *PROVENANCE_KEYS}
         if extra:
             problems.append(f"{where}: unknown key(s) {sorted(map(str, extra))}; allowed: value, quote, assumption")
         _provenance_problems(node, where, problems)
-        bad = range_problem(node["value"])
+        bad = range_problem(node["value"]) if isinstance(spec, Range) else value_problem(spec, node["value"])
         if bad:
             problems.append(f"{where}: {bad}")
-        return
-    if isinstance(spec, Param):
-        if not isinstance(node, dict) or "value" not in node:
-            problems.append(f"{where}: a parameter must be a mapping with 'value' and "
-                            f"'quote' or 'assumption'; got {shown(node)}")
-            return
-        extra = set(node) - {"value", *PROVENANCE_KEYS}
-        if extra:
-            problems.append(f"{where}: unknown key(s) {sorted(extra)}; allowed: value, quote, assumption")
-        _provenance_problems(node, where, problems)
-        bad = value_problem(spec, node["value"])
-        if bad:
-            problems.append(f"{where}: {bad}")
-        params[path] = (spec, node)
+        if isinstance(spec, Param):
+            params[path] = (spec, node)
         return
     if isinstance(spec, Text):
         if not isinstance(node, str):
