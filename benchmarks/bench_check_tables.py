@@ -26,16 +26,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-CHILD = r"""
+CHILD = f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n" + r"""
 import importlib.util, json, sys, time
 import numpy as np
-
-def rss():
-    out = {}
-    for line in open("/proc/self/status"):
-        if line.startswith(("VmRSS", "VmHWM")):
-            out[line.split(":")[0]] = int(line.split()[1]) * 1024
-    return out
+from _memory import reset_peak, rss
 
 n, m, f32, cat, module = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4] == "1", sys.argv[5]
 import branchsim as bs
@@ -57,8 +51,8 @@ if not cat:
 del pop
 size = sum(int(df.memory_usage(deep=True, index=False).sum()) for df in (b, mem, mm))
 before = rss()["VmRSS"]
-with open("/proc/self/clear_refs", "w") as fh:
-    fh.write("5")
+if not reset_peak():
+    sys.exit("cannot reset the peak RSS (/proc/self/clear_refs)")
 t0 = time.perf_counter()
 out = tables.check_tables(policy, b, mem, mm)
 seconds = time.perf_counter() - t0

@@ -36,24 +36,10 @@ import tempfile
 import time
 from pathlib import Path
 
-CHILD = r"""
+CHILD = f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n" + r"""
 import json, sys, time
 import numpy as np
-
-def rss():
-    out = {}
-    for line in open("/proc/self/status"):
-        if line.startswith(("VmRSS", "VmHWM")):
-            out[line.split(":")[0]] = int(line.split()[1]) * 1024
-    return out
-
-def reset_peak():
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
+from _memory import reset_peak, rss
 
 stage, folder, n, m = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 import branchsim as bs
