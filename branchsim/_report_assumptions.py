@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import PolicyError
-from .policy import Policy, _share_groups
+from .policy import Policy, _leaf, _share_groups
 from ._schema import value_problem
 from .scoring import (annual_scores, branch_consequences, branch_outcome, compile_branch_rules,
                       compile_member_rules, indicator_points, member_grades, monthly_scores,
@@ -110,14 +110,8 @@ class _View:
     branch_types = Policy.branch_types
     dimensions = Policy.dimensions
 
-    def _node(self, path: str):
-        node = self._data
-        for key in path.split("."):
-            node = node[key]
-        return node
-
     def __getitem__(self, path: str):
-        node = self._node(path)
+        node = _leaf(self._data, path)
         return node["value"] if path in self._paths else node
 
     def __contains__(self, path: str) -> bool:
@@ -127,7 +121,7 @@ class _View:
         """Whether a policy with ``path`` set to ``value`` passes the package's checks (cached)."""
         k = ("accepted", key, type(value), path, value)
         if k not in _UPDATES:
-            leaf = self._node(path)
+            leaf = _leaf(self._data, path)
             old = leaf["value"]
             leaf["value"] = value
             try:
@@ -145,7 +139,7 @@ class _View:
         With ``base`` (the policy's own rules), only the rules of the section ``path`` is in
         are compiled again: member rules read only ``member.*``, branch rules never read it.
         """
-        leaf = self._node(path)
+        leaf = _leaf(self._data, path)
         old = leaf["value"]
         leaf["value"] = value
         try:
@@ -287,9 +281,9 @@ def deciding_assumptions(pop, policy: Policy) -> pd.DataFrame:
     doc = policy.to_dict()
     key = hash(repr(doc))
     view = _View(policy, doc)
-    own = (rater.brules, compile_member_rules(policy))
+    own = (rater.brules, rater.mrules if rater.has_members else compile_member_rules(policy))
     fast = _same(view.rules(SHARE_PROBE, policy[SHARE_PROBE]), own)
-    grouped = {p for g in _share_groups(policy.to_dict()) for p in g}
+    grouped = {p for g in _share_groups(doc) for p in g}
     rows = []
     for path, (spec, leaf) in policy._params.items():
         if "quote" in leaf:

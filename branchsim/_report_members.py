@@ -10,14 +10,11 @@ import numpy as np
 import pandas as pd
 
 from ._report_assumptions import RULE_TEXT, deciding_assumptions
-from ._report_sections import Section, _cells, _n, _pct
+from ._report_sections import HISTORIES, Section, _cells, _n, _pct
 from .policy import Policy
 from .population import Population
 
 __all__ = ["assumptions", "members", "two_year_rule", "HISTORIES"]
-
-#: Independent histories simulated for the two-year rule (each `years` long).
-HISTORIES = 10
 
 
 def _of(k, n, what: str) -> str:
@@ -121,8 +118,7 @@ def two_year_rule(pop: Population, policy: Policy, *, years: int, seed) -> Secti
             "population, or one saved with Population.save).")
         return s
     from .dynamics import simulate
-    from .population import Population as P
-    branches_only = P(pop.branches, seed=pop.seed, params=pop.params, source=pop.source)
+    branches_only = Population(pop.branches, seed=pop.seed, params=pop.params, source=pop.source)
     frames = []
     for h, child in enumerate(np.random.SeedSequence(seed).spawn(HISTORIES)):
         acc = simulate(branches_only, policy, years=years, seed=child, members=False).accuracy()

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .evaluate import STAR_NAMES
+from .evaluate import PUBLISHED_TOLERANCE, STAR_NAMES, _published, at_published_scale
 from .policy import Policy, data_path
 from .population import Population, evaluate
 
@@ -120,25 +120,8 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _published() -> tuple[dict, float]:
-    doc = yaml.safe_load(data_path("published.yaml").read_text(encoding="utf-8"))
-    return doc["counts"], float(doc["scale"]["branches"]["value"])
-
-
-#: The published counts are shown beside a population only when its number of branches is within
-#: this share of the published city's (about 1,500 branches: 1,350 to 1,650). Counts of a city of
-#: another size, or of a researcher's small table, are not comparable with them, scaled or not.
-PUBLISHED_TOLERANCE = 0.10
-
-
-def at_published_scale(n_branches: int) -> bool:
-    """Whether a population of ``n_branches`` is of the published city's scale (see PUBLISHED_TOLERANCE).
-
-    >>> at_published_scale(1500), at_published_scale(1400), at_published_scale(150)
-    (True, True, False)
-    """
-    city = _published()[1]
-    return abs(int(n_branches) - city) <= PUBLISHED_TOLERANCE * city
+#: Independent histories simulated for the consecutive-years rule (``years`` >= 2).
+HISTORIES = 10
 
 
 # -- sections ---------------------------------------------------------------------------------------
@@ -148,7 +131,7 @@ def outcome(pop: Population, policy: Policy, r=None) -> Section:
     r = evaluate(pop, policy) if r is None else r
     n = len(r.branches)
     pub, city = _published()
-    shown = at_published_scale(n)
+    shown = at_published_scale(n, city=city)
     sc, up = r.star_counts(), r.upgrade_counts()
     df = pd.DataFrame({"measure": [*sc.index, *up.index],
                        "count": [*sc["count"], *up["count"]]})
@@ -421,7 +404,7 @@ def run_rows(policy, policy_src, pop, pop_src, reform, reform_src, seed, draws, 
             ("measurement draws", f"{_n(draws)} per survey size ({', '.join(map(str, sizes))} respondents "
                                   f"and the generator's own)"),
             ("years simulated", "1 (no simulation)" if years < 2 else
-             f"{years} (the consecutive-years rule, 10 histories)"),
+             f"{years} (the consecutive-years rule, {HISTORIES} histories)"),
             ("branchsim", __version__),
             ("tables (CSV, beside this file)", ", ".join(files))]
     return rows

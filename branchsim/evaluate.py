@@ -26,14 +26,37 @@ CHUNK_BRANCHES = 2048
 STAR_NAMES = {5: "five_star", 4: "four_star", 3: "three_star", 2: "two_star", 1: "one_star", 0: "no_star"}
 
 
+def _published() -> tuple[dict, float]:
+    """``data/published.yaml``: its counts and the published city's number of branches."""
+    doc = yaml.safe_load(data_path("published.yaml").read_text(encoding="utf-8"))
+    return doc["counts"], float(doc["scale"]["branches"]["value"])
+
+
 def published_counts() -> pd.Series:
     """The published counts (41 five-star, …) from ``data/published.yaml``.
 
     >>> int(published_counts()["five_star"])
     41
     """
-    doc = yaml.safe_load(data_path("published.yaml").read_text(encoding="utf-8"))
-    return pd.Series({k: v["value"] for k, v in doc["counts"].items()}, name="published")
+    return pd.Series({k: v["value"] for k, v in _published()[0].items()}, name="published")
+
+
+#: The published counts are shown beside a population only when its number of branches is within
+#: this share of the published city's (about 1,500 branches: 1,350 to 1,650). Counts of a city of
+#: another size, or of a researcher's small table, are not comparable with them, scaled or not.
+PUBLISHED_TOLERANCE = 0.10
+
+
+def at_published_scale(n_branches: int, *, city: float | None = None) -> bool:
+    """Whether a population of ``n_branches`` is of the published city's scale (see PUBLISHED_TOLERANCE).
+
+    ``city`` is the published number of branches, when the caller has already read it.
+
+    >>> at_published_scale(1500), at_published_scale(1400), at_published_scale(150)
+    (True, True, False)
+    """
+    city = _published()[1] if city is None else city
+    return abs(int(n_branches) - city) <= PUBLISHED_TOLERANCE * city
 
 
 class Result:

@@ -23,8 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import BranchsimError, DataError, PolicyError
-from ._report_sections import at_published_scale
-from .evaluate import STAR_NAMES, published_counts
+from .evaluate import STAR_NAMES, at_published_scale, published_counts
 from .policy import Policy
 from .population import Population
 from .sensitivity.engine import Scenarios, prepare, run
@@ -90,7 +89,7 @@ class Explorer:
         Index ``five_star`` … ``no_star``, ``weak``; columns ``count``,
         ``baseline``, ``change``, ``published`` (of the last valid setting;
         the published counts only for a population of the published
-        city's scale, see ``branchsim._report_sections.at_published_scale``,
+        city's scale, see ``branchsim.evaluate.at_published_scale``,
         else empty).
     message : str
         Why the current setting is invalid ('' when it is valid).

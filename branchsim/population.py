@@ -207,10 +207,11 @@ def _read(obj, name: str, folder: Path | None, encoding: str = "utf-8-sig"):
     except DataError:
         raise
     except UnicodeDecodeError as exc:
+        utf8 = encoding.lower().replace("_", "-") in ("utf-8-sig", "utf-8", "utf8")
         hint = ("save it as UTF-8, or pass encoding='gbk' (or 'big5', 'gb18030': the encoding it was "
-                "saved in; on the command line --encoding gbk)" if encoding.lower().replace("_", "-") in ("utf-8-sig", "utf-8", "utf8")
+                "saved in; on the command line --encoding gbk)" if utf8
                 else "pass the encoding it was saved in, or save it as UTF-8")
-        shown = "UTF-8" if encoding.lower().replace("_", "-") in ("utf-8-sig", "utf-8", "utf8") else encoding
+        shown = "UTF-8" if utf8 else encoding
         with open(path, "rb") as fh:
             if fh.read(2) in (b"\xff\xfe", b"\xfe\xff"):     # Excel's "Unicode text" export
                 hint = "it is UTF-16 (Excel's 'Unicode text'): pass encoding='utf-16' (--encoding utf-16), or save it as CSV UTF-8"

@@ -132,7 +132,7 @@ def member_month_columns(policy: Policy) -> list[Column]:
     return cols + [_fact_column(i) for i in policy.member_indicators.values()]
 
 
-def _rows(mask_or_positions, index=None, limit: int = 8) -> str:
+def _rows(mask_or_positions, limit: int = 8) -> str:
     """Rows as 1-based data rows (the line after the header is row 1).
 
     Takes a boolean mask or ``(positions, total)`` from :class:`_Hits`.

@@ -112,8 +112,7 @@ def styled(func):
     """Run a plot function under the package style (its rcParams restored afterwards)."""
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        import matplotlib
-        with matplotlib.rc_context(_rc()):
+        with style():
             return func(*args, **kwargs)
     return wrapper
 
