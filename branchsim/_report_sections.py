@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from .evaluate import PUBLISHED_TOLERANCE, STAR_NAMES, _published, at_published_scale
-from .policy import Policy, data_path
+from .policy import Policy
 from .population import Population, evaluate
 
 __all__ = ["Section", "outcome", "sweep", "fragility", "measurement", "comparison", "transitions_long",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import math
 import reprlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -434,18 +433,9 @@ def reserved_columns() -> dict[str, set[str]]:
     >>> sorted(reserved_columns()["member"])[:3]
     ['appraisal', 'branch_id', 'category']
     """
-    from types import SimpleNamespace
     from . import tables        # imported here: tables imports policy, which imports this module
-    given = getattr(tables, "RESERVED_COLUMNS", None)   # {table name: column names}
-    if isinstance(given, Mapping) and "branches" in given:
-        return {"branch": set(given["branches"]),
-                "member": set(given.get("members", ())) | set(given.get("member_months", ()))}
-    empty = SimpleNamespace(branch_types=[], branch_indicators={}, member_indicators={})
-    return {
-        "branch": {c.name for c in tables.branch_columns(empty)},
-        "member": {c.name for c in tables.member_columns(empty)}
-        | {c.name for c in tables.member_month_columns(empty)},
-    }
+    given = tables.RESERVED_COLUMNS     # {table name: column names}
+    return {"branch": set(given["branches"]), "member": set(given["members"]) | set(given["member_months"])}
 
 
 def _reserved_problems(inds: dict, reserved: set[str], table: str, path: str) -> list[str]:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ._schema import SCHEMA, Param, fact_range, semantic_problems, shown, value_problem, walk, _suggest
+from ._schema import SCHEMA, fact_range, semantic_problems, shown, value_problem, walk, _suggest
 from .errors import PolicyError
 
 __all__ = ["Policy", "data_path", "fact_range"]
@@ -448,17 +448,11 @@ class Policy:
             raise PolicyError("update() takes a non-empty mapping {path: new value}", where="update")
         problems = []
         for path, value in changes.items():
-            if not isinstance(path, str) or path not in self._params:
-                problems.append(f"{shown(path) if not isinstance(path, str) else shown_text(path, 100)}: "
-                                f"no such parameter{_suggest(path, self._params)}")
-                continue
-            spec: Param = self._params[path][0]
-            value = _plain(value)
-            bad = value_problem(spec, value)
+            bad = self.value_problem(path, value)
             if bad:
-                problems.append(f"{path}: {bad}")
-            elif value == self._params[path][1]["value"]:
-                problems.append(f"{path}: already {shown(value)}; a change that changes nothing is an error")
+                problems.append(bad)
+            elif _plain(value) == self._params[path][1]["value"]:
+                problems.append(f"{path}: already {shown(_plain(value))}; a change that changes nothing is an error")
         if problems:
             raise PolicyError(problems, where="update")
 
@@ -509,7 +503,8 @@ class Policy:
         True
         """
         if not isinstance(path, str) or path not in self._params:
-            return f"{shown(path)}: no such parameter{_suggest(path, self._params)}"
+            return (f"{shown(path) if not isinstance(path, str) else shown_text(path, 100)}: "
+                    f"no such parameter{_suggest(path, self._params)}")
         bad = value_problem(self._params[path][0], _plain(value))
         return f"{path}: {bad}" if bad else None
 

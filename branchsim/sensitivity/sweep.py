@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..errors import PolicyError
 from ..evaluate import STAR_NAMES
+from .._schema import _finite, _is_number
 from ..policy import Policy
 from ..scoring import compile_branch_rules
 from .engine import Scenarios, baseline_stars, prepare, run
@@ -113,8 +114,7 @@ def _grid(grid: Mapping[str, Iterable], policy: Policy) -> pd.DataFrame:
         vals = [v.item() if isinstance(v, np.generic) else v for v in vals]
         # Values that are not plain finite numbers (text, True, a 400-digit integer) are refused
         # here, as Policy.update would; ranges are checked per scenario below.
-        odd = [v for v in vals if isinstance(v, bool) or not isinstance(v, (int, float))
-               or not -1e12 <= v <= 1e12]
+        odd = [v for v in vals if not (_is_number(v) and _finite(v))]
         bad = [p for p in (policy.value_problem(path, v) for v in odd) if p]
         if bad:
             problems.append(bad[0] + (f" (and {len(bad) - 1} more value(s))" if len(bad) > 1 else ""))
