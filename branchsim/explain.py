@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError, PolicyError
-from .policy import Policy
+from .policy import Policy, as_policy
 from .population import Population, load_population
 from .scoring import (GRADES, STRUCTURE_LEVELS, branch_consequences, branch_outcome, compile_branch_rules,
                       compile_member_rules, indicator_points, member_consequences, member_grades,
@@ -310,13 +310,7 @@ def _arguments(data, policy):
                       "call explain(data, policy, branch_id=...) like the other analyses", DeprecationWarning,
                       stacklevel=3)
         data, policy = policy, data
-    if policy is None:
-        policy = Policy.load()
-    elif isinstance(policy, (str, os.PathLike)):
-        policy = Policy.load(policy)
-    elif not isinstance(policy, Policy):
-        raise DataError(f"explain(): policy must be a branchsim.Policy, a policy YAML path or None "
-                        f"(the baseline), got {type(policy).__name__}")
+    policy = as_policy(policy, "explain(): policy")
     if isinstance(data, (str, os.PathLike)):
         data = load_population(data, policy=policy)
     if isinstance(data, Population):

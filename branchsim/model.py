@@ -129,9 +129,10 @@ def generate(policy: Policy | None = None, *, seed=0, n_branches: int | None = N
     >>> len(pop.branches), int(pop.branches["n_members"].sum()) == len(pop.members)
     (50, True)
     """
-    from .population import Population, _as_policy
+    from .policy import as_policy
+    from .population import Population
     from .errors import BranchsimError
-    policy = _as_policy(policy)       # None (the baseline), a Policy or a policy file's path
+    policy = as_policy(policy)       # None (the baseline), a Policy or a policy file's path
     params = GeneratorParams.load() if params is None else params
     if isinstance(params, dict):
         params = GeneratorParams.load().with_values(params)

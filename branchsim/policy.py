@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 
 from ._schema import SCHEMA, fact_range, semantic_problems, shown, value_problem, walk, _suggest
-from .errors import PolicyError
+from .errors import DataError, PolicyError
 
 __all__ = ["Policy", "data_path", "fact_range"]
 
@@ -563,6 +563,22 @@ class Policy:
                        for k, v in self._summary_rows())
         return (f"<div><b>Policy {html.escape(self.name)}</b> "
                 f"<small>{html.escape(self._shown_where)}</small><table>{rows}</table></div>")
+
+
+def as_policy(policy, where: str = "policy") -> "Policy":
+    """``policy`` as a :class:`Policy`: None (the baseline), a Policy, or the path of a policy file.
+
+    >>> as_policy(None).name == Policy.load().name
+    True
+    """
+    if policy is None:
+        return Policy.load()
+    if isinstance(policy, Policy):
+        return policy
+    if isinstance(policy, (str, os.PathLike)):
+        return Policy.load(policy)
+    raise DataError(f"{where} must be a branchsim.Policy or the path of a policy file (.yaml) (None: the "
+                    f"baseline), got {type(policy).__name__}")
 
 
 def _rebuild(data: dict, where: str) -> "Policy":

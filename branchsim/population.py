@@ -20,7 +20,7 @@ import yaml
 
 from .errors import DataError
 from .evaluate import Result, evaluate_checked
-from .policy import Policy
+from .policy import Policy, as_policy
 from .tables import check_tables
 
 __all__ = ["Population", "load_population", "evaluate"]
@@ -119,18 +119,6 @@ class Population:
         rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
                        f"<td style='text-align:left'>{html.escape(v)}</td></tr>" for k, v in self._summary())
         return f"<div><b>Population</b><table>{rows}</table></div>"
-
-
-def _as_policy(policy, where: str = "policy") -> Policy:
-    """``policy`` as a :class:`Policy`: None (the baseline), a Policy, or the path of a policy file."""
-    if policy is None:
-        return Policy.load()
-    if isinstance(policy, Policy):
-        return policy
-    if isinstance(policy, (str, os.PathLike)):
-        return Policy.load(policy)
-    raise DataError(f"{where} must be a branchsim.Policy or the path of a policy file (.yaml), "
-                    f"got {type(policy).__name__}")
 
 
 def _find(folder: Path, name: str) -> Path | None:
@@ -345,7 +333,7 @@ def load_population(folder=None, *, branches=None, members=None, member_months=N
     >>> len(pop.branches), len(pop.members)
     (12, 60)
     """
-    policy = _as_policy(policy)
+    policy = as_policy(policy)
     if not isinstance(encoding, str):
         raise DataError(f"encoding must be a text such as 'utf-8' or 'gbk', got {type(encoding).__name__}")
     folder = None if folder is None else Path(folder)
@@ -386,7 +374,7 @@ def evaluate(pop: Population, policy: Policy | str | os.PathLike | None = None, 
     if not isinstance(pop, Population):
         raise DataError(f"evaluate() takes a Population (from generate or load_population), "
                         f"got {type(pop).__name__}")
-    policy = _as_policy(policy)
+    policy = as_policy(policy)
     from .model import truth
     return evaluate_checked(policy, pop.branches, pop.members, pop.member_months,
                             truth=truth(pop, policy), chunk_size=chunk_size)

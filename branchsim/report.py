@@ -24,7 +24,7 @@ import numpy as np
 
 from . import _output, _report_members as more, _report_sections as sections
 from .errors import BranchsimError
-from .policy import Policy
+from .policy import Policy, as_policy
 from .population import Population, evaluate, load_population
 
 __all__ = ["write_report", "REPORT_FILES"]
@@ -39,14 +39,10 @@ SURVEY_SIZES = (10, 25, 50)
 
 def _policy_arg(policy, what: str) -> tuple[Policy, str]:
     """A Policy from a Policy, a YAML path or None (the baseline), and how to describe it."""
-    if policy is None:
-        return Policy.load(), "built-in baseline (data/policies/baseline.yaml)"
-    if isinstance(policy, Policy):
-        return policy, "Policy object"
-    if isinstance(policy, (str, os.PathLike)):
-        return Policy.load(policy), f"file {os.fspath(policy)}"
-    raise BranchsimError(f"{what} must be a branchsim.Policy, a YAML file path or None, "
-                         f"got {type(policy).__name__}")
+    source = ("built-in baseline (data/policies/baseline.yaml)" if policy is None else
+              "Policy object" if isinstance(policy, Policy) else
+              f"file {os.fspath(policy)}" if isinstance(policy, (str, os.PathLike)) else "")
+    return as_policy(policy, what), source
 
 
 def _population_arg(data, policy: Policy, seed, *, members: bool = True,
