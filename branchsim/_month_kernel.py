@@ -21,7 +21,7 @@ try:
 except ImportError:  # pragma: no cover - numba is a dependency; NumPy remains the fallback
     numba = None
 
-__all__ = ["available", "row_totals", "prepare", "fact_list", "MAX_K"]
+__all__ = ["available", "supports", "row_totals", "prepare", "fact_list", "MAX_K"]
 
 #: Indicators a row may have for the kernel (NumPy sums longer rows in several blocks).
 MAX_K = 128
@@ -62,10 +62,10 @@ if numba is not None:
         return res
 
     @numba.njit(nogil=True, cache=True, error_model="numpy")
-    def _points(f, kd, t, req, ps, pu):   # pragma: no cover - compiled
+    def _points(f, kd, t, req, ps, pu, al):   # pragma: no cover - compiled
         # numpy's maximum(a, b) is ``a if (a >= b or isnan(a)) else b``; minimum likewise.
-        if kd == 0:                                  # np.where(f >= 1, t, 0)
-            return t if f >= 1.0 else 0.0
+        if kd == 0:                                  # np.where(f >= at_least, t, 0)
+            return t if f >= al else 0.0
         if kd == 1:                                  # max(t - ps * max(req - f, 0), 0)
             d = req - f
             d = d if not d < 0.0 else 0.0
@@ -75,12 +75,18 @@ if numba is not None:
             c = f if (np.isnan(f) or f > 0.0) else 0.0
             c = c if (np.isnan(c) or c < 1.0) else 1.0
             return t * c
-        g = f if not f < 0.0 else 0.0                # min(t, pu * max(f, 0))
-        y = pu * g
-        return t if t <= y else y
+        g = f if not f < 0.0 else 0.0
+        y = pu * g                                   # pu: per_unit, per_event or per_occurrence
+        if kd == 3 or kd == 4:                       # min(t, pu * max(f, 0))
+            return t if t <= y else y
+        if kd == 5:                                  # max(t - pu * max(f, 0), 0)
+            x = t - y
+            return x if not x < 0.0 else 0.0
+        return -(t if t <= y else y)                 # 6: -min(t, pu * max(f, 0))
 
     @numba.njit(nogil=True, cache=True, error_model="numpy")
-    def _row_totals(cols, kind, top, required, per_shortfall, per_unit, rows, row_type, out):  # pragma: no cover
+    def _row_totals(cols, kind, top, required, per_shortfall, rate, at_least, rows, row_type,
+                    out):  # pragma: no cover
         k = len(cols)
         n = len(rows)
         block = 512
@@ -89,14 +95,23 @@ if numba is not None:
             m = min(block, n - b0)
             for j in range(k):           # one column at a time: each read is a forward stream
                 col = cols[j]
-                kd = kind[j]
-                rq, ps, pu = required[j], per_shortfall[j], per_unit[j]
                 for i in range(m):
                     r = rows[b0 + i]
-                    pts[i, j] = _points(np.float64(col[r]), kd, top[row_type[b0 + i], j], rq, ps, pu)
+                    p = row_type[b0 + i]
+                    pts[i, j] = _points(np.float64(col[r]), kind[p, j], top[p, j], required[p, j],
+                                        per_shortfall[p, j], rate[p, j], at_least[p, j])
             flat = pts.reshape(-1)
             for i in range(m):
                 out[b0 + i] = _pairwise(flat, i * k, k)
+
+
+#: Rule codes the kernel computes (zeroing and rank need other columns or other units).
+KERNEL_CODES = (0, 1, 2, 3, 4, 5, 6)
+
+
+def supports(sheet) -> bool:
+    """Whether the kernel computes this sheet's points (rule forms, number of indicators)."""
+    return available() and 0 < sheet.k <= MAX_K and bool(np.isin(sheet.kind, KERNEL_CODES).all())
 
 
 def fact_list(cols):
@@ -113,27 +128,30 @@ def fact_list(cols):
     return out
 
 
-def row_totals(cols, rules, rows: np.ndarray, row_type: np.ndarray, *, prepared=None) -> np.ndarray:
+def row_totals(cols, sheet, rows: np.ndarray, row_type: np.ndarray, *, prepared=None) -> np.ndarray:
     """Sum of the points of every row in ``rows``, shape ``(len(rows),)`` float64.
 
     ``cols`` are the fact columns (1-d contiguous arrays of one dtype, or
-    :func:`fact_list` of them) in the order of ``rules.facts``; ``rows``
-    the row positions to score; ``row_type`` each row's type code. Equal to
-    ``indicator_points(facts[rows], row_type, rules).sum(axis=1)``.
-    ``prepared`` is :func:`prepare` of ``rules`` (computed here when not given).
+    :func:`fact_list` of them) in the order of ``sheet.facts``; ``rows``
+    the row positions to score; ``row_type`` each row's profile code. Equal to
+    ``indicator_points(facts[rows], row_type, sheet).sum(axis=1)``.
+    ``prepared`` is :func:`prepare` of ``sheet`` (computed here when not given).
     """
     if not hasattr(cols, "_numba_type_"):
         cols = fact_list(cols)
     out = np.empty(len(rows))
     if len(rows) and len(cols):
-        _row_totals(cols, *(prepare(rules) if prepared is None else prepared),
+        _row_totals(cols, *(prepare(sheet) if prepared is None else prepared),
                     np.asarray(rows, dtype=np.int64), np.asarray(row_type, dtype=np.intp), out)
     else:
         out[:] = 0.0
     return out
 
 
-def prepare(rules) -> tuple:
-    """The rule arrays the kernel takes, built once for many calls."""
-    return (rules.kind.astype(np.int8), np.ascontiguousarray(rules.max_points, dtype=float),
-            rules.required.astype(float), rules.per_shortfall.astype(float), rules.per_unit.astype(float))
+def prepare(sheet) -> tuple:
+    """The rule arrays the kernel takes, built once for many calls (all per profile, ``(P, k)``)."""
+    kind = sheet.kind
+    rate = np.where(kind == 3, sheet.per_unit, np.where(kind == 4, sheet.per_event, sheet.per_occurrence))
+    return tuple(np.ascontiguousarray(a, dtype=d) for a, d in (
+        (kind, np.int8), (sheet.points, float), (sheet.required, float), (sheet.per_shortfall, float),
+        (rate, float), (sheet.at_least, float)))

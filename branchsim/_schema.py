@@ -14,17 +14,36 @@ from dataclasses import dataclass
 from typing import Any
 
 PROVENANCE_KEYS = ("quote", "assumption")
-RULES = ("binary", "deduction", "proportion", "bonus")
+#: Rule forms of an indicator (docs/policy-format.md, "Rule forms").
+RULES = ("binary", "deduction", "proportion", "per_event", "per_occurrence", "rank", "bonus", "penalty",
+         "zeroing")
+#: Parameters each rule form needs, and those it may have besides.
 RULE_PARAMS = {
-    "binary": (),
-    "deduction": ("required", "per_shortfall"),
-    "proportion": (),
-    "bonus": ("per_unit",),
+    "binary": ("points",),
+    "deduction": ("points", "required", "per_shortfall"),
+    "proportion": ("points",),
+    "per_event": ("points", "per_event"),
+    "per_occurrence": ("points", "per_occurrence"),
+    "rank": ("places",),
+    "bonus": ("points", "per_unit"),
+    "penalty": ("points", "per_occurrence"),
+    "zeroing": ("target",),
 }
-GRADES = ("excellent", "qualified", "basic", "warning")  # unqualified is below warning
-ANSWERS = ("satisfied", "basic", "dissatisfied")
-ACTIONS = ("talk", "reorganise", "mentoring", "handling")
-STAR_KEYS = ("1", "2", "3", "4", "5")
+RULE_OPTIONS = {
+    "binary": ("at_least",),
+    "deduction": ("keeps_points_at_zero",),
+    "rank": ("otherwise", "within", "order"),
+    "zeroing": ("at_least",),
+}
+#: Every key an indicator's rule may use (needed or optional, over all forms).
+RULE_KEYS = tuple(sorted({k for v in RULE_PARAMS.values() for k in v} | {k for v in RULE_OPTIONS.values() for k in v}))
+#: Rule forms whose points do not count in the maximum (added on top, taken off, or none).
+EXTRA_RULES = ("bonus", "penalty", "zeroing")
+DESIGNS = ("cuts", "quota", "cuts_and_quota", "kmeans", "hierarchical")
+CRITERIA = ("score_below", "survey_below", "veto", "fact_below", "fact_at_least", "last_place", "level")
+FACT_KINDS = ("binary", "count", "share", "number")
+SCORE_FORMS = ("shares", "points")
+ACCRUALS = ("mean", "sum")
 
 
 @dataclass(frozen=True)
@@ -49,27 +68,36 @@ class Param:
 
 @dataclass(frozen=True)
 class Text:
+    """A plain text (an id, a label); ``choices`` restricts it."""
+
     optional: bool = False
     choices: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
+class Plain:
+    """A plain (non-parameter) value: ``bool``, ``int`` (``lo``..) or a list of texts."""
+
+    kind: str = "bool"    # bool | int | texts
+    optional: bool = False
+    lo: int | None = None
+
+
+@dataclass(frozen=True)
 class Many:
-    """A mapping from user-chosen ids (or a fixed key set) to one sub-schema."""
+    """A mapping from user-chosen ids (checked to be identifiers) to one sub-schema."""
 
     item: Any
-    keys: tuple[str, ...] | None = None
     optional: bool = False
+    ids: bool = True      # keys must be identifiers (False: e.g. the places of a rank rule, 1, 2, ...)
 
 
-class OptionalBlock(dict):
-    """A fixed-key block that may be absent (walked like a plain dict when present).
+class Block(dict):
+    """A fixed-key block (a dict of sub-schemas); ``Block(..., optional=True)`` may be absent."""
 
-    Used for sections added after the first policy files were written
-    (``interventions``, ``consequences.effects``), so older files still load.
-    """
-
-    optional = True
+    def __init__(self, *args, optional: bool = False, **kw):
+        super().__init__(*args, **kw)
+        self.optional = optional
 
 
 @dataclass(frozen=True)
@@ -83,90 +111,131 @@ class Range:
     optional: bool = False
 
 
-@dataclass(frozen=True)
-class Opt:
-    """An optional fixed-key block."""
-
-    block: dict
+_LEVEL = Block({"label": Text(), "en": Text(optional=True)})
+_WHY = {"quote": Text(optional=True), "assumption": Text(optional=True)}   # provenance of a structural entry
 
 
-def _indicator(group_key: str) -> dict:
-    return {
-        "label": Text(),
-        group_key: Text(),
-        "fact": Text(),
-        "unit": Text(optional=True),
-        "rule": Text(choices=RULES),
-        "points": Param(lo=0),
-        "required": Param(lo=0, optional=True),
-        "per_shortfall": Param(lo=0, optional=True),
-        "per_unit": Param(lo=0, optional=True),
+def _indicator(group_key: str, *, overlay: bool = False) -> Block:
+    """One indicator; as an ``overlay`` (a type's or class's override) every key is optional."""
+    keys = {
+        "label": Text(optional=overlay), "en": Text(optional=True), group_key: Text(optional=overlay),
+        "fact": Text(optional=overlay), "unit": Text(optional=True), "rule": Text(choices=RULES, optional=overlay),
+        "points": Param(lo=0, optional=True), "required": Param(lo=0, optional=True),
+        "per_shortfall": Param(lo=0, optional=True), "per_unit": Param(lo=0, optional=True),
+        "per_event": Param(lo=0, optional=True), "per_occurrence": Param(lo=0, optional=True),
+        "at_least": Param(optional=True), "target": Text(optional=True),
+        "places": Many(Param(lo=0), optional=True, ids=False), "otherwise": Param(lo=0, optional=True),
+        "within": Text(optional=True), "order": Text(choices=("high_first", "low_first"), optional=True),
         # Plausible values of the fact (checked on loaded tables); provenance like a parameter.
         "range": Range(optional=True),
-        # Deduction rules: true when a zero fact may keep points on purpose (default: the
-        # deductions must be able to take the indicator to 0 for every branch type).
+        # Deduction rules: true when a zero fact may keep points on purpose.
         "keeps_points_at_zero": Param(kind="bool", optional=True),
+        # The fact describes the unit's state (drawn with the truth, recorded without error).
+        "state": Plain("bool", optional=True),
     }
+    if overlay:
+        for k in ("label", "en", group_key, "fact", "unit", "range", "state"):
+            keys.pop(k)
+    return Block(keys, optional=overlay)
 
 
-_TYPE_OVERRIDE = Many({"points": Param(lo=0)}, optional=True)
+_FACT = Block({"label": Text(), "en": Text(optional=True), "unit": Text(optional=True),
+               "kind": Text(choices=FACT_KINDS), "range": Range(optional=True),
+               "state": Plain("bool", optional=True)})
+_RATING = Block({
+    "design": Text(choices=DESIGNS),
+    "cuts": Many(Param(), optional=True),
+    "quotas": Many(Param(lo=0, hi=1), optional=True),
+    "peer_groups": Text(optional=True),
+    "trim": Param(kind="bool", optional=True),
+    "resamples": Param(kind="int", lo=1, hi=1000, optional=True),
+    "seed": Param(kind="int", lo=0, optional=True),
+    "guardrail": Param(lo=0, optional=True),
+    "direct": Many(Block({"label": Text(), "en": Text(optional=True), "fact": Text(),
+                          "at_least": Param(), "level": Text(), **_WHY}), optional=True),
+})
+_VETO = Block({"label": Text(), "en": Text(optional=True), "fact": Text(optional=True),
+               "indicator": Text(optional=True), "below": Param(optional=True), "at_least": Param(optional=True),
+               "cap": Text(optional=True), "force": Text(optional=True),
+               "active": Param(kind="bool", optional=True), **_WHY})
+_CRITERION = Block({"kind": Text(choices=CRITERIA), "below": Param(optional=True),
+                    "at_least": Param(optional=True), "veto": Text(optional=True), "fact": Text(optional=True),
+                    "answers": Plain("texts", optional=True), "within": Text(optional=True),
+                    "level": Text(optional=True), "or_below": Plain("bool", optional=True),
+                    "years": Param(kind="int", lo=1, hi=100, optional=True), **_WHY})
+_SCORE = Block({"form": Text(choices=SCORE_FORMS, optional=True), "base": Param(optional=True),
+                "cap": Param(optional=True), "floor": Param(optional=True),
+                "bonus_cap": Param(lo=0, optional=True)}, optional=True)
+_DIMENSION = Block({"label": Text(), "en": Text(optional=True), "share": Param(lo=0, hi=1, optional=True),
+                    "cap": Param(lo=0, optional=True), "bonus_cap": Param(lo=0, optional=True)})
+_BRANCH_TYPE = Block({
+    "label": Text(), "en": Text(optional=True),
+    "satisfaction_share": Param(lo=0, hi=1, optional=True),
+    "dimensions": Many(Block({"share": Param(lo=0, hi=1, optional=True), "cap": Param(lo=0, optional=True),
+                              "bonus_cap": Param(lo=0, optional=True)}), optional=True),
+    "indicators": Many(_indicator("dimension", overlay=True), optional=True),
+    "rating": Block({"cuts": Many(Param(), optional=True)}, optional=True),
+})
+_MEMBER_OVERLAY = {
+    "label": Text(optional=True), "en": Text(optional=True),
+    "indicators": Many(_indicator("group", overlay=True), optional=True),
+    "rating": Block({"cuts": Many(Param(), optional=True)}, optional=True),
+}
+_WHEN = Block({"designation": Text(optional=True), "level": Text(optional=True), "grade": Text(optional=True),
+               "or_below": Plain("bool", optional=True), "years": Param(kind="int", lo=1, hi=100, optional=True)})
 
 SCHEMA: dict = {
     "schema": Text(),
     "name": Text(),
     "description": Text(optional=True),
     "source": Text(optional=True),
-    "branch": {
-        "satisfaction_share": Param(lo=0, hi=1),
-        "dimensions": Many({"label": Text(), "share": Param(lo=0, hi=1)}),
-        "survey": {"answer_values": Many(Param(lo=0, hi=1), keys=ANSWERS)},
+    "branch": Block({
+        "levels": Many(_LEVEL),
+        "score": _SCORE,
+        "satisfaction_share": Param(lo=0, hi=1, optional=True),
+        "dimensions": Many(_DIMENSION),
+        "survey": Block({"answer_values": Many(Param(lo=0, hi=1)),
+                         "answer_labels": Many(Text(), optional=True)}, optional=True),
         "indicators": Many(_indicator("dimension")),
-        "types": Many({
-            "label": Text(),
-            "satisfaction_share": Param(lo=0, hi=1, optional=True),
-            "indicators": _TYPE_OVERRIDE,
-        }),
-        "star_cuts": Many(Param(lo=0, hi=100), keys=STAR_KEYS),
-        "weak_below": Param(lo=0, hi=100),
-        "vetoes": Many({
-            "label": Text(),
-            "indicator": Text(),
-            "below": Param(),
-            "max_star": Param(kind="int", lo=0, hi=5),
-            "weak": Param(kind="bool"),
-        }, optional=True),
-    },
-    "member": {
-        "monthly_share": Param(lo=0, hi=1),
-        "appraisal_share": Param(lo=0, hi=1),
-        "groups": Many({"label": Text()}),
-        "indicators": Many(_indicator("group")),
-        "types": Many({"label": Text(optional=True), "indicators": _TYPE_OVERRIDE}, optional=True),
-        "grade_cuts": Many(Param(lo=0, hi=100), keys=GRADES),
-    },
-    "consequences": {
-        "reorganise_after": Param(kind="int", lo=1),
-        "actions": Many({"label": Text(), "quote": Text()}, keys=ACTIONS),
-        # Effect of each consequence on the true quality (attainment scale), used by dynamics.
-        "effects": OptionalBlock({a: Param(lo=-1, hi=1) for a in ACTIONS}),
-    },
-    # Interventions simulated year by year (branchsim.dynamics); each may be left out.
-    "interventions": OptionalBlock({
-        "rectification": OptionalBlock({"label": Text(), "count": Param(kind="int", lo=0),
-                                        "effect": Param(lo=-1, hi=1)}),
-        "training": OptionalBlock({"label": Text(), "coverage": Param(lo=0, hi=1),
-                                   "effect": Param(lo=-1, hi=1)}),
-        "first_secretaries": OptionalBlock({"label": Text(), "count": Param(kind="int", lo=0),
-                                            "effect": Param(lo=-1, hi=1)}),
-        "instructors": OptionalBlock({"label": Text(), "count": Param(kind="int", lo=0),
-                                      "effect": Param(lo=-1, hi=1)}),
+        "facts": Many(_FACT, optional=True),
+        "types": Many(_BRANCH_TYPE),
+        "rating": _RATING,
+        "vetoes": Many(_VETO, optional=True),
+        "designations": Many(Block({"label": Text(), "en": Text(optional=True), **_WHY,
+                                    "criteria": Many(_CRITERION)}), optional=True),
     }),
-    "structure": {
-        "min_members": Param(kind="int", lo=1),
-        "committee_from": Param(kind="int", lo=1),
-        "general_branch_from": Param(kind="int", lo=1),
-        "party_committee_from": Param(kind="int", lo=1),
-    },
+    "member": Block({
+        "grades": Many(_LEVEL),
+        "record": Block({"periods": Plain("int", lo=1), "accrual": Text(choices=ACCRUALS)}),
+        "record_share": Param(lo=0, hi=1),
+        "appraisal_share": Param(lo=0, hi=1),
+        "score": Block({"cap": Param(lo=0, optional=True), "bonus_cap": Param(lo=0, optional=True)},
+                       optional=True),
+        "groups": Many(Block({"label": Text(), "en": Text(optional=True)})),
+        "indicators": Many(_indicator("group")),
+        "facts": Many(_FACT, optional=True),
+        "types": Many(Block(_MEMBER_OVERLAY), optional=True),
+        "classes": Many(Block({**_MEMBER_OVERLAY, "label": Text(),
+                               "exempt": Param(kind="bool", optional=True)}), optional=True),
+        "rating": _RATING,
+        "vetoes": Many(_VETO, optional=True),
+    }, optional=True),
+    "consequences": Many(Block({"label": Text(), "en": Text(optional=True), **_WHY,
+                                "unit": Text(choices=("branch", "member")), "when": _WHEN,
+                                "effect": Param(lo=-1, hi=1, optional=True)}), optional=True),
+    # Interventions simulated year by year (branchsim.dynamics).
+    "interventions": Many(Block({"label": Text(), "en": Text(optional=True), **_WHY,
+                                 "select": Text(choices=("lowest", "random")),
+                                 "among": Block({"designation": Text(optional=True),
+                                                 "level": Text(optional=True),
+                                                 "or_below": Plain("bool", optional=True)}, optional=True),
+                                 "count": Param(kind="int", lo=0, optional=True),
+                                 "coverage": Param(lo=0, hi=1, optional=True),
+                                 "effect": Param(lo=-1, hi=1)}), optional=True),
+    "structure": Block({
+        "levels": Many(Block({"label": Text(), "en": Text(optional=True), "from": Param(kind="int", lo=1)})),
+        "committee_from": Param(kind="int", lo=1, optional=True),
+    }, optional=True),
 }
 
 
@@ -228,14 +297,14 @@ def _finite(value: Any) -> bool:
 
 
 def fact_range(ind: dict) -> tuple[float, float]:
-    """The plausible range ``(low, high)`` of an indicator's fact.
+    """The plausible range ``(low, high)`` of an indicator's (or a declared fact's) values.
 
-    ``ind`` is one indicator of a policy (``policy.branch_indicators[id]``).
-    Its ``range`` entry when it has one; otherwise derived from the rule form:
-    ``binary`` and ``proportion`` facts are in [0, 1]; a ``deduction`` count
-    in [0, 10 × required] (at least 10); a ``bonus`` count in
-    [0, 10 × the units that reach the cap] (at least 10). Loaded tables are
-    refused when a fact lies outside it (see ``docs/policy-format.md``).
+    ``ind`` is one indicator of a policy (``policy["branch.indicators"][id]``)
+    or a declared fact (``branch.facts``). Its ``range`` entry when it has one;
+    otherwise derived from the rule form (or the fact's ``kind``): ``binary``
+    and ``proportion`` facts (binary and share facts) are in [0, 1]; counts in
+    [0, 10 × what earns full points (or takes them all)], at least [0, 10].
+    Loaded tables are refused when a fact lies outside it.
 
     Examples
     --------
@@ -248,14 +317,18 @@ def fact_range(ind: dict) -> tuple[float, float]:
     if isinstance(given, dict) and range_problem(given.get("value")) is None:
         low, high = given["value"]
         return float(low), float(high)
-    rule = ind.get("rule")
+    rule = ind.get("rule") or {"binary": "binary", "share": "proportion"}.get(ind.get("kind"))
     if rule in ("binary", "proportion"):
         return 0.0, 1.0
+    if rule == "rank" or ind.get("kind") == "number":
+        return 0.0, MAX_NUMBER
     if rule == "deduction":
         full = _val(ind, "required", default=1) or 1
     else:
-        per_unit = _val(ind, "per_unit", default=0) or 0
-        full = math.ceil(_val(ind, "points", default=1) / per_unit) if per_unit > 0 else 1
+        rate = _val(ind, {"bonus": "per_unit", "per_event": "per_event"}.get(rule, "per_occurrence"), default=0)
+        rate = rate if _is_number(rate) else 0
+        points = _val(ind, "points", default=1)
+        full = math.ceil(points / rate) if rate > 0 and _is_number(points) else 1
     return 0.0, float(max(10.0, 10.0 * full))
 
 
@@ -307,6 +380,15 @@ def range_problem(value: Any) -> str | None:
     return None if ok else f"got {shown(value)}; allowed: [low, high] with 0 <= low <= high <= {MAX_NUMBER:g}"
 
 
+def is_id(key: Any) -> bool:
+    """Whether ``key`` may be an id (of a level, indicator, type, ...): letters, digits, ``_``.
+
+    >>> is_id("five_star"), is_id("村"), is_id("2x"), is_id("a b")
+    (True, True, False, False)
+    """
+    return isinstance(key, str) and key.isidentifier()
+
+
 def walk(node: Any, spec: Any, path: str, problems: list[str], params: dict) -> None:
     """Check ``node`` against ``spec``; record parameters as ``params[path] = (spec, leaf)``."""
     where = path or "<top>"
@@ -327,26 +409,33 @@ def walk(node: Any, spec: Any, path: str, problems: list[str], params: dict) -> 
             params[path] = (spec, node)
         return
     if isinstance(spec, Text):
-        if not isinstance(node, str):
+        if not isinstance(node, str) or not node.strip():
             problems.append(f"{where}: expected a text, got {shown(node)}")
         elif spec.choices and node not in spec.choices:
             problems.append(f"{where}: {shown(node)} is not allowed{_suggest(node, spec.choices)}; "
                             f"allowed: {', '.join(spec.choices)}")
+        return
+    if isinstance(spec, Plain):
+        if spec.kind == "bool" and not isinstance(node, bool):
+            problems.append(f"{where}: got {shown(node)}; allowed: true or false")
+        elif spec.kind == "int" and (isinstance(node, bool) or not isinstance(node, int)
+                                     or (spec.lo is not None and node < spec.lo) or abs(node) > MAX_NUMBER):
+            problems.append(f"{where}: got {shown(node)}; allowed: a whole number"
+                            + (f" >= {spec.lo}" if spec.lo is not None else ""))
+        elif spec.kind == "texts" and (not isinstance(node, list) or not node
+                                       or not all(isinstance(x, str) for x in node)):
+            problems.append(f"{where}: got {shown(node)}; allowed: a list of texts such as [a, b]")
         return
     if isinstance(spec, Many):
         if not isinstance(node, dict) or not node:
             problems.append(f"{where}: expected a non-empty mapping of ids, got {shown(node)}")
             return
         for key, sub in node.items():
-            if spec.keys is not None and str(key) not in spec.keys:
-                problems.append(f"{where}: unknown key {shown(key)}{_suggest(key, spec.keys)}; "
-                                f"allowed: {', '.join(spec.keys)}")
+            if spec.ids and not is_id(key):
+                problems.append(f"{where}: {shown(key)} is not an id; ids are letters, digits and _, "
+                                f"starting with a letter")
                 continue
             walk(sub, spec.item, f"{path}.{key}", problems, params)
-        if spec.keys is not None and spec.keys in (GRADES, ACTIONS, ANSWERS):
-            missing = [k for k in spec.keys if k not in {str(k2) for k2 in node}]
-            if missing:
-                problems.append(f"{where}: missing {', '.join(missing)}")
         return
     if isinstance(spec, dict):
         if not isinstance(node, dict):
@@ -375,210 +464,3 @@ def _val(node: dict, *keys, default=None):
     return node["value"] if isinstance(node, dict) and "value" in node else node
 
 
-def _indicator_problems(inds: dict, group_key: str, groups: dict, path: str) -> list[str]:
-    out = []
-    facts: dict[str, str] = {}
-    for iid, ind in inds.items():
-        if not isinstance(ind, dict):
-            continue
-        if ind.get(group_key) not in groups:
-            out.append(f"{path}.{iid}.{group_key}: {shown(ind.get(group_key))} is not one of "
-                       f"{', '.join(groups)}{_suggest(ind.get(group_key), groups)}")
-        rule = ind.get("rule")
-        for p in RULE_PARAMS.get(rule, ()):
-            if p not in ind:
-                out.append(f"{path}.{iid}.{p}: missing (rule {rule!r} needs {', '.join(RULE_PARAMS[rule])})")
-        for p in ("required", "per_shortfall", "per_unit"):
-            if p in ind and rule in RULE_PARAMS and p not in RULE_PARAMS[rule]:
-                out.append(f"{path}.{iid}.{p}: not used by rule {rule!r}; allowed: "
-                           f"{', '.join(RULE_PARAMS[rule]) or 'no extra parameters'}")
-        fact = ind.get("fact")
-        if fact in facts:
-            out.append(f"{path}.{iid}.fact: {shown(fact)} is already the fact of {facts[fact]}")
-        facts[fact] = iid
-    return out
-
-
-def _type_problems(section: dict, group_key: str, path: str) -> list[str]:
-    """Overrides name known indicators; every weighted group keeps positive maximum points."""
-    out = []
-    inds = section.get("indicators") or {}
-    groups = section.get("dimensions" if group_key == "dimension" else "groups") or {}
-    for tid, tdef in (section.get("types") or {}).items():
-        over = (tdef or {}).get("indicators") or {}
-        for iid in over:
-            if iid not in inds:
-                out.append(f"{path}.types.{tid}.indicators.{iid}: no such indicator"
-                           f"{_suggest(iid, inds)}")
-        for gid in groups:
-            share = _val(groups[gid], "share", default=1.0)
-            total = sum(
-                _val(over.get(iid, ind), "points", default=0) or 0
-                for iid, ind in inds.items()
-                if isinstance(ind, dict) and ind.get(group_key) == gid and ind.get("rule") != "bonus"
-            )
-            if share and total <= 0:
-                out.append(f"{path}.types.{tid}: {group_key} {gid!r} has no points left "
-                           f"(all its indicators are 0 for this type)")
-    return out
-
-
-def reserved_columns() -> dict[str, set[str]]:
-    """Table columns a fact may not be named after: ``{"branch": {...}, "member": {...}}``.
-
-    Read from the data dictionary in :mod:`branchsim.tables` (the fixed
-    columns of the branches table; of the members and member-months tables),
-    so the two lists cannot drift apart.
-
-    >>> sorted(reserved_columns()["member"])[:3]
-    ['appraisal', 'branch_id', 'category']
-    """
-    from . import tables        # imported here: tables imports policy, which imports this module
-    given = tables.RESERVED_COLUMNS     # {table name: column names}
-    return {"branch": set(given["branches"]), "member": set(given["members"]) | set(given["member_months"])}
-
-
-def _reserved_problems(inds: dict, reserved: set[str], table: str, path: str) -> list[str]:
-    out = []
-    for iid, ind in inds.items():
-        fact = ind.get("fact") if isinstance(ind, dict) else None
-        if fact in reserved:
-            out.append(f"{path}.{iid}.fact: {shown(fact)} is a column of the {table} table itself; "
-                       f"name the fact otherwise (reserved: {', '.join(sorted(reserved))})")
-    return out
-
-
-def _deduction_problems(section: dict, path: str) -> list[str]:
-    """A deduction must be able to take its indicator to 0 (for every type), unless declared."""
-    out = []
-    inds = section.get("indicators") or {}
-    types = section.get("types") or {}
-    for iid, ind in inds.items():
-        keeps = ind.get("keeps_points_at_zero")
-        if ind.get("rule") != "deduction":
-            if keeps is not None:
-                out.append(f"{path}.indicators.{iid}.keeps_points_at_zero: only deduction rules have it "
-                           f"(this one is {shown(ind.get('rule'))})")
-            continue
-        if _val(ind, "keeps_points_at_zero", default=False) is True:
-            continue
-        if not all(_is_number(_val(ind, k)) for k in ("points", "required", "per_shortfall")):
-            continue                    # reported as missing or wrong by the other checks
-        lost = _val(ind, "per_shortfall", default=0) * _val(ind, "required", default=0)
-        tops = [(f"{path}.indicators.{iid}.points", _val(ind, "points", default=0))]
-        tops += [(f"{path}.types.{tid}.indicators.{iid}.points",
-                  _val(((tdef or {}).get("indicators") or {})[iid], "points", default=0))
-                 for tid, tdef in types.items() if iid in (((tdef or {}).get("indicators")) or {})]
-        for where, top in tops:
-            if not _is_number(top):
-                continue
-            if top - lost > 1e-9:
-                out.append(f"{where}: {top:g} points, but per_shortfall × required = "
-                           f"{_val(ind, 'per_shortfall'):g} × {_val(ind, 'required'):g} = {lost:g}, so a fact of 0 "
-                           f"still earns {top - lost:g} of them; raise {path}.indicators.{iid}.per_shortfall to at "
-                           f"least {top / _val(ind, 'required'):g} if that is not meant"
-                           if _val(ind, "required") else
-                           f"{where}: {top:g} points, but required is 0, so a fact of 0 earns full points")
-                if not out[-1].endswith("full points"):
-                    out[-1] += f", or set {path}.indicators.{iid}.keeps_points_at_zero to true if it is"
-    return out
-
-
-def _range_problems(inds: dict, path: str) -> list[str]:
-    out = []
-    for iid, ind in inds.items():
-        given = ind.get("range")
-        if isinstance(given, dict) and ind.get("rule") in ("binary", "proportion") \
-                and range_problem(given.get("value")) is None and given["value"][1] > 1:
-            out.append(f"{path}.{iid}.range: {shown(given['value'])} goes beyond 1; a {ind['rule']} fact "
-                       f"is in [0, 1]")
-        elif isinstance(given, dict) and ind.get("rule") == "deduction" and range_problem(given.get("value")) \
-                is None and _is_number(_val(ind, "required")) and given["value"][1] < _val(ind, "required"):
-            out.append(f"{path}.{iid}.range: {shown(given['value'])} ends below required "
-                       f"({_val(ind, 'required'):g}): no unit could earn full points; allowed: a high end "
-                       f"of at least {_val(ind, 'required'):g}")
-    return out
-
-
-def _sum_problems(section: dict, group_key: str, path: str) -> list[str]:
-    """Point totals (per group and for the whole sheet, bonuses included) must be representable."""
-    out = []
-    inds = section.get("indicators") or {}
-    types = {"": {}} | {t: ((d or {}).get("indicators") or {}) for t, d in (section.get("types") or {}).items()}
-    for tid, over in types.items():
-        totals: dict[str, float] = {}
-        for iid, ind in inds.items():
-            pts = _val(over.get(iid, ind), "points", default=0)
-            if _is_number(pts) and _finite(pts):
-                totals[str(ind.get(group_key))] = totals.get(str(ind.get(group_key)), 0.0) + float(pts)
-        where = f"{path}.types.{tid}" if tid else f"{path}.indicators"
-        sheet = sum(totals.values())
-        if not math.isfinite(sheet) or sheet > MAX_NUMBER:
-            big = max(totals, key=lambda g: totals[g])
-            out.append(f"{where}: the points add up to {sheet:g} ({group_key} {shown(big)}: {totals[big]:g}); "
-                       f"allowed: totals of at most {MAX_NUMBER:g} per score sheet")
-    return out
-
-
-def semantic_problems(data: dict) -> list[str]:
-    """Checks that span several entries; run only on a structurally valid file."""
-    out: list[str] = []
-    br, mb = data["branch"], data["member"]
-    reserved = reserved_columns()
-    out += _reserved_problems(br["indicators"], reserved["branch"], "branches", "branch.indicators")
-    out += _reserved_problems(mb["indicators"], reserved["member"], "members or member_months",
-                              "member.indicators")
-    out += _deduction_problems(br, "branch")
-    out += _deduction_problems(mb, "member")
-    out += _range_problems(br["indicators"], "branch.indicators")
-    out += _range_problems(mb["indicators"], "member.indicators")
-    out += _sum_problems(br, "dimension", "branch")
-    out += _sum_problems(mb, "group", "member")
-    shares = [_val(br, "satisfaction_share")] + [
-        _val(d, "share") for d in br["dimensions"].values()]
-    if abs(sum(shares) - 1.0) > 1e-9:
-        out.append("branch: satisfaction_share + dimensions.*.share add up to "
-                   f"{sum(shares):.6g}; they must add up to 1 (the score is on 100 points)")
-    ms = _val(mb, "monthly_share") + _val(mb, "appraisal_share")
-    if abs(ms - 1.0) > 1e-9:
-        out.append(f"member: monthly_share + appraisal_share add up to {ms:.6g}; they must add up to 1")
-    out += _indicator_problems(br["indicators"], "dimension", br["dimensions"], "branch.indicators")
-    out += _indicator_problems(mb["indicators"], "group", mb["groups"], "member.indicators")
-    branch_facts = {i.get("fact") for i in br["indicators"].values()}
-    clash = branch_facts & {i.get("fact") for i in mb["indicators"].values()}
-    if clash:
-        out.append(f"member.indicators: fact column(s) {sorted(clash)} are also branch facts; use other names")
-    out += _type_problems(br, "dimension", "branch")
-    out += _type_problems(mb, "group", "member")
-    unknown_types = set(mb.get("types") or {}) - set(br["types"])
-    for t in sorted(unknown_types):
-        out.append(f"member.types.{t}: not a branch type; allowed: {', '.join(br['types'])}")
-    cuts = sorted((int(k), _val(v)) for k, v in br["star_cuts"].items())
-    for (k1, c1), (k2, c2) in zip(cuts, cuts[1:]):
-        if not c2 > c1:
-            out.append(f"branch.star_cuts: cut for {k2} stars ({c2}) must be above the cut for "
-                       f"{k1} stars ({c1})")
-    if cuts and _val(br, "weak_below") > cuts[-1][1]:
-        out.append(f"branch.weak_below: {_val(br, 'weak_below'):g} is above the cut for {cuts[-1][0]} stars "
-                   f"({cuts[-1][1]:g}): a branch could be rated {cuts[-1][0]} stars and weak at once; allowed: "
-                   f"at most {cuts[-1][1]:g}")
-    grades = [(g, _val(mb["grade_cuts"][g])) for g in GRADES if g in mb["grade_cuts"]]
-    for (g1, c1), (g2, c2) in zip(grades, grades[1:]):
-        if not c1 > c2:
-            out.append(f"member.grade_cuts: {g1} ({c1}) must be above {g2} ({c2})")
-    levels = {0, *(int(k) for k in br["star_cuts"])}
-    for vid, veto in (br.get("vetoes") or {}).items():
-        cap = _val(veto, "max_star")
-        if cap is not None and cap != 5 and cap not in levels:
-            out.append(f"branch.vetoes.{vid}.max_star: {cap} is not a star level of this policy; allowed: "
-                       f"{', '.join(str(v) for v in sorted(levels | {5}))} (0 = no star, 5 = no cap)")
-        if veto.get("indicator") not in br["indicators"]:
-            out.append(f"branch.vetoes.{vid}.indicator: {shown(veto.get('indicator'))} is not a branch "
-                       f"indicator{_suggest(veto.get('indicator'), br['indicators'])}")
-    st = data["structure"]
-    order = ["min_members", "committee_from", "general_branch_from", "party_committee_from"]
-    vals = [_val(st, k) for k in order]
-    for (k1, v1), (k2, v2) in zip(zip(order, vals), list(zip(order, vals))[1:]):
-        if not v2 > v1:
-            out.append(f"structure.{k2} ({v2}) must be above structure.{k1} ({v1})")
-    return out

@@ -1,196 +1,183 @@
 """One evaluation of a population under a policy, as tidy frames.
 
-:func:`evaluate_tables` checks the tables, runs the pure rules of
-:mod:`branchsim.scoring` on whole columns and returns a :class:`Result`
-with one row per branch and one row per member.
+:func:`evaluate_tables` checks the tables; :func:`branch_outcome` and the
+member outcome run the pure rules of :mod:`branchsim.scoring` and
+:mod:`branchsim.rating` on whole columns; a :class:`Result` holds one row per
+branch and one per member. Every column name that is not fixed here comes
+from the scheme: the level ids, designations and consequences.
 """
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import pandas as pd
-import yaml
 
+from . import rating as rt
+from ._result import Result, at_published_scale, published_counts, targets
 from .errors import DataError
-from .policy import Policy, data_path
-from .scoring import (GRADES, STRUCTURE_LEVELS, annual_scores, branch_consequences, branch_outcome,
-                      compile_branch_rules, compile_member_rules, member_consequences, member_grades,
-                      monthly_scores, required_level, type_codes)
-from .tables import SURVEY_COLUMNS, check_tables, positions
+from .policy import Policy
+from .scheme import BranchScheme, MemberScheme, Scheme
+from .scoring import (DECIMALS, annual_facts, annual_scores, answer_share, branch_scores, indicator_points,
+                      period_totals, record_scores, required_level, satisfaction_rate, type_codes)
+from .tables import check_tables, positions
 
-__all__ = ["Result", "evaluate_tables", "evaluate_checked", "published_counts", "STAR_NAMES"]
+__all__ = ["Result", "evaluate_tables", "evaluate_checked", "branch_outcome", "BranchInputs",
+           "branch_inputs", "member_outcome", "published_counts", "at_published_scale", "targets"]
 
 #: Branches scored at a time (with their members and member-months) by default.
 CHUNK_BRANCHES = 2048
-STAR_NAMES = {5: "five_star", 4: "four_star", 3: "three_star", 2: "two_star", 1: "one_star", 0: "no_star"}
 
 
-def _published() -> tuple[dict, float]:
-    """``data/published.yaml``: its counts and the published city's number of branches."""
-    doc = yaml.safe_load(data_path("published.yaml").read_text(encoding="utf-8"))
-    return doc["counts"], float(doc["scale"]["branches"]["value"])
+class BranchInputs:
+    """What the branch rules read from a branches table, as arrays.
 
-
-def published_counts() -> pd.Series:
-    """The published counts (41 five-star, …) from ``data/published.yaml``.
-
-    >>> int(published_counts()["five_star"])
-    41
-    """
-    return pd.Series({k: v["value"] for k, v in _published()[0].items()}, name="published")
-
-
-#: The published counts are shown beside a population only when its number of branches is within
-#: this share of the published city's (about 1,500 branches: 1,350 to 1,650). Counts of a city of
-#: another size, or of a researcher's small table, are not comparable with them, scaled or not.
-PUBLISHED_TOLERANCE = 0.10
-
-
-def at_published_scale(n_branches: int, *, city: float | None = None) -> bool:
-    """Whether a population of ``n_branches`` is of the published city's scale (see PUBLISHED_TOLERANCE).
-
-    ``city`` is the published number of branches, when the caller has already read it.
-
-    >>> at_published_scale(1500), at_published_scale(1400), at_published_scale(150)
-    (True, True, False)
-    """
-    city = _published()[1] if city is None else city
-    return abs(int(n_branches) - city) <= PUBLISHED_TOLERANCE * city
-
-
-class Result:
-    """Outcome of one evaluation: ``.branches`` and ``.members`` (tidy frames).
-
-    >>> import branchsim as bs
-    >>> r = bs.evaluate(bs.generate(seed=0, n_branches=100, members=False))
-    >>> list(r.star_counts().columns), len(r.branches)
-    (['count', 'share', 'published'], 100)
+    ``facts`` ``(n, k)`` the sheet's facts; ``values`` any fact column by
+    name; ``type_idx``; ``survey`` ``(n, a)`` answer counts (None without a
+    survey); ``prev`` the streaks of years before (``prev_<id>``); ``columns``
+    the frame, for peer groups and ranks within groups.
     """
 
-    def __init__(self, branches: pd.DataFrame, members: pd.DataFrame | None, policy: Policy):
-        self.branches = branches
-        self.members = members
-        self.policy = policy
+    __slots__ = ("facts", "values", "type_idx", "survey", "prev", "columns")
 
-    def star_counts(self) -> pd.DataFrame:
-        """Count per star level and of weak units, beside the published counts."""
-        levels = sorted({0, *(int(k) for k in self.policy["branch.star_cuts"]),
-                         *(int(s) for s in np.unique(self.branches["stars"]))}, reverse=True)
-        counts = {STAR_NAMES[k]: int((self.branches["stars"] == k).sum()) for k in levels}
-        counts["weak"] = int(self.branches["weak"].sum())
-        out = pd.DataFrame({"count": pd.Series(counts)})
-        out["share"] = out["count"] / len(self.branches)
-        out["published"] = published_counts().reindex(out.index).astype("Int64")
-        out.index.name = "level"
-        return out
+    def __init__(self, facts, values, type_idx, survey, prev, columns):
+        self.facts, self.values, self.type_idx = facts, values, type_idx
+        self.survey, self.prev, self.columns = survey, prev, columns
 
-    def grade_counts(self) -> pd.Series:
-        """Members per grade, best first."""
-        if self.members is None:
-            return pd.Series(dtype=int)
-        g = self.members["grade"].value_counts().reindex(list(GRADES)[::-1], fill_value=0)
-        return g.rename("members")
+    def value(self, fact: str) -> np.ndarray:
+        if fact not in self.values:
+            raise DataError(f"the branches table has no column {fact!r} that the policy reads")
+        return self.values[fact]
 
-    def consequence_counts(self) -> pd.Series:
-        """How many branches get a talk or a reorganisation, and members mentoring or handling."""
-        out = {"talk": int(self.branches["talk"].sum()),
-               "reorganise": int(self.branches["reorganise"].sum())}
-        if self.members is not None:
-            out["mentoring"] = int(self.members["mentoring"].sum())
-            out["handling"] = int(self.members["handling"].sum())
-        return pd.Series(out, name="count")
-
-    def upgrade_counts(self) -> pd.DataFrame:
-        """Units whose member count calls for a higher level, beside the published counts."""
-        up = self.branches["upgrade_to"].value_counts()
-        out = pd.DataFrame({"count": [int(up.get("party_committee", 0)), int(up.get("general_branch", 0))]},
-                           index=["upgrade_party_committee", "upgrade_general_branch"])
-        out["published"] = published_counts().reindex(out.index).astype("Int64")
-        return out
-
-    def accuracy(self) -> float:
-        """Share of branches whose star equals the star of their true quality (NaN without truth)."""
-        if "true_stars" not in self.branches:
-            return float("nan")
-        return float((self.branches["stars"] == self.branches["true_stars"]).mean())
-
-    def confusion(self) -> pd.DataFrame:
-        """Measured star (rows) against true star (columns); empty without truth."""
-        if "true_stars" not in self.branches:
-            return pd.DataFrame()
-        return pd.crosstab(self.branches["stars"], self.branches["true_stars"],
-                           rownames=["measured"], colnames=["true"])
-
-    def _display_counts(self) -> pd.DataFrame:
-        sc = self.star_counts()
-        sc["share"] = sc["share"].map(lambda v: f"{v:.1%}")
-        sc["published"] = sc["published"].map(lambda v: "" if pd.isna(v) else f"{int(v):,}")
-        return sc
-
-    def summary(self) -> str:
-        """A plain-text summary (what ``print(result)`` shows)."""
-        parts = [f"{len(self.branches)} branches" + (f", {len(self.members)} members"
-                                                     if self.members is not None else ""),
-                 f"policy {self.policy.name!r}", "", "Stars:",
-                 self._display_counts().to_string(),
-                 "", "Structure:", self.upgrade_counts().to_string()]
-        if self.members is not None:
-            parts += ["", "Member grades:", self.grade_counts().to_string()]
-        parts += ["", "Consequences:", self.consequence_counts().to_string()]
-        return "\n".join(parts)
-
-    __str__ = summary
-
-    def __repr__(self) -> str:
-        sc = self.star_counts()["count"]
-        return f"<Result: {len(self.branches)} branches; " + ", ".join(f"{k} {v}" for k, v in sc.items()) + ">"
-
-    def _repr_html_(self) -> str:
-        head = (f"<b>Result</b> — {len(self.branches)} branches"
-                + (f", {len(self.members)} members" if self.members is not None else "")
-                + f", policy <code>{html.escape(self.policy.name)}</code>")
-        blocks = [("Stars", self._display_counts()), ("Structure", self.upgrade_counts()),
-                  ("Consequences", self.consequence_counts().to_frame())]
-        if self.members is not None:
-            blocks.insert(1, ("Member grades", self.grade_counts().to_frame()))
-        # The blocks wrap onto a new line when the output area is narrower than all of them (CSS only).
-        cells = "".join(f"<td style='vertical-align:top;padding:0 1.5em .8em 0;display:block'><i>{t}</i>"
-                        f"{df.to_html()}</td>" for t, df in blocks)
-        return (f"<div style='max-width:100%'>{head}<table style='display:block;max-width:100%'>"
-                f"<tr style='display:flex;flex-wrap:wrap;align-items:flex-start'>{cells}</tr></table></div>")
+    def codes(self, column: str) -> tuple[np.ndarray, list]:
+        """Group codes (sorted names) of a branch column, for peer groups and groups of ranks."""
+        if column not in self.columns.columns:
+            raise DataError(f"the policy groups branches by {column!r}, which is not a column of the branches "
+                            f"table; allowed: {', '.join(map(str, self.columns.columns))}")
+        codes, names = pd.factorize(self.columns[column], sort=True)
+        return codes.astype(np.intp), [str(x) for x in names]
 
 
-def _branch_frame(b: pd.DataFrame, policy: Policy) -> pd.DataFrame:
-    rules = compile_branch_rules(policy)
-    type_idx = type_codes(b["type"], rules.types)
-    facts = b[list(rules.indicators.facts)].to_numpy(dtype=float)
-    out = branch_outcome(facts, type_idx, b[list(SURVEY_COLUMNS)].to_numpy(float), rules)
-    talk, reorganise, streak = branch_consequences(out["weak"], b["prev_weak"].to_numpy(),
-                                                   rules.reorganise_after)
-    need = required_level(b["n_members"].to_numpy(), policy)
-    current = pd.Index(STRUCTURE_LEVELS).get_indexer(b["level"])
-    levels = np.array(STRUCTURE_LEVELS, dtype=object)
-    frame = {"branch_id": b["branch_id"].to_numpy(), "type": b["type"].to_numpy(),
-             "level": b["level"].to_numpy(), "n_members": b["n_members"].to_numpy(),
-             "score": out["score"]}
-    for j, comp in enumerate(rules.components):
-        frame[f"sub_{comp}"] = out["subscores"][:, j]
-    frame.update({
-        "stars": out["stars"],
-        "weak": out["weak"],
-        "vetoes": [",".join(np.array(rules.veto_ids, dtype=object)[row]) for row in out["vetoes"]]
-        if rules.veto_ids else "",
-        "talk": talk, "reorganise": reorganise, "weak_streak": streak,
-        "required_level": levels[need["level"]],
-        "upgrade_to": np.where(need["level"] > current, levels[need["level"]], ""),
-        "committee_needed": need["committee"], "below_minimum": need["below_minimum"],
-    })
-    if "true_quality" in b.columns:
-        frame["true_quality"] = b["true_quality"].to_numpy()
-    return pd.DataFrame(frame)
+def branch_inputs(b: pd.DataFrame, scheme: Scheme, *, policy_name: str = "") -> BranchInputs:
+    """:class:`BranchInputs` from a checked branches frame (columns as the data dictionary names them)."""
+    bs = scheme.branch
+    missing = [f for f in bs.facts if f not in b.columns]
+    if missing:
+        raise DataError(f"the population has no column for fact(s) {missing[:8]} that policy "
+                        f"{policy_name or scheme.name!r} reads; generate or load it with this policy")
+    values = {f: b[f].to_numpy(dtype=float) for f in bs.facts}
+    facts = np.column_stack([values[f] for f in bs.sheet.facts]) if bs.sheet.k else np.empty((len(b), 0))
+    survey = b[list(bs.survey_columns)].to_numpy(float) if bs.survey else None
+    prev = {c[5:]: b[c].to_numpy() for c in b.columns if isinstance(c, str) and c.startswith("prev_")}
+    return BranchInputs(facts, values, type_codes(b["type"], bs.types, policy_name or scheme.name), survey, prev,
+                        b)
 
 
+def _groups(inp: BranchInputs, column: str | None, n: int):
+    if column is None:
+        return np.zeros(n, dtype=np.intp), ["all"]
+    return inp.codes(column)
+
+
+def branch_outcome(inp: BranchInputs, scheme: Scheme, *, previous: pd.DataFrame | None = None,
+                   scores: dict | None = None) -> dict:
+    """Everything one evaluation decides for each branch, as arrays.
+
+    Returns a dict: ``points`` (n, k), ``components`` (n, c), ``subscores``
+    (n, c), ``score``, ``design`` (the design's level codes), ``level``
+    (after direct grading and vetoes), ``direct`` (n, d) and ``vetoes`` (n, v)
+    fired, ``criteria`` and ``designations`` ({id: bool array}), ``streaks``
+    ({id: consecutive years, this one included}), ``consequences``
+    ({id: bool array}) and ``cuts`` (the cut points used, a DataFrame).
+    ``scores`` (the first four entries, already computed) skips the scoring.
+    """
+    bs = scheme.branch
+    n = len(inp.type_idx)
+    if scores is None:
+        rank_cols = {w for w in bs.sheet.within if w is not None}
+        rank_groups = {w: inp.codes(w)[0] for w in rank_cols}
+        scores = branch_scores(inp.facts, inp.type_idx, inp.survey, bs, rank_groups=rank_groups)
+    out = dict(scores)
+    score = out["score"]
+    r = bs.rating
+    if r.design == "cuts":
+        design, cuts = rt.rate(score, r, profile=inp.type_idx, group_names=list(bs.types), previous=previous)
+    else:
+        groups, names = _groups(inp, r.peer_groups, n)
+        design, cuts = rt.rate(score, r, profile=inp.type_idx, groups=groups, group_names=names,
+                               previous=previous)
+    direct = rt.direct_fired(np.column_stack([inp.value(f) for f in r.direct_fact]), r) if r.direct_ids \
+        else np.zeros((n, 0), dtype=bool)
+    level = rt.apply_direct(design, direct, r)
+    fired = rt.veto_fired(np.column_stack([inp.value(f) for f in bs.vetoes.fact]), bs.vetoes) if bs.vetoes.n \
+        else np.zeros((n, 0), dtype=bool)
+    level = rt.apply_vetoes(level, fired, bs.vetoes)
+    out.update(design=design, level=level, direct=direct, vetoes=fired, cuts=cuts)
+    out.update(designate(bs, score=score, level=level, fired=fired, survey=inp.survey, values=inp.values,
+                         prev=inp.prev, group_codes=lambda col: inp.codes(col)[0]))
+    out["consequences"] = branch_consequences(scheme, level, out["designations"], out["streaks"], inp.prev)
+    return out
+
+
+def designate(bs: BranchScheme, *, score, level, fired, survey, values, prev, group_codes) -> dict:
+    """Criteria, designations and their streaks (``docs/policy-format.md``, "Designations")."""
+    criteria, designations, streaks = {}, {}, {}
+    n = len(score)
+    for d in bs.designations:
+        any_held = np.zeros(n, dtype=bool)
+        for c in d.criteria:
+            held = _criterion(c, bs, score=score, level=level, fired=fired, survey=survey, values=values,
+                              group_codes=group_codes)
+            run = rt.streak(held, prev.get(c.id))
+            criteria[c.id] = held
+            if c.years > 1:
+                streaks[c.id] = run
+            any_held |= run >= c.years
+        designations[d.id] = any_held
+        streaks[d.id] = rt.streak(any_held, prev.get(d.id))
+    return {"criteria": criteria, "designations": designations, "streaks": streaks}
+
+
+def _criterion(c, bs: BranchScheme, *, score, level, fired, survey, values, group_codes) -> np.ndarray:
+    kind = c.kind
+    if kind == "score_below":
+        return np.asarray(score) < c.value
+    if kind == "survey_below":
+        if survey is None:
+            raise DataError(f"criterion {c.id!r} reads the survey, which the population lacks")
+        rate = answer_share(survey, np.isin(bs.answers, c.answers)) if c.answers \
+            else satisfaction_rate(survey, bs.answer_values)
+        return np.round(rate, DECIMALS) < c.value
+    if kind == "veto":
+        return np.asarray(fired[:, c.veto], bool)
+    if kind == "fact_below":
+        return values[c.fact] < c.value
+    if kind == "fact_at_least":
+        return values[c.fact] >= c.value
+    if kind == "last_place":
+        codes = np.zeros(len(score), dtype=np.intp) if c.within is None else group_codes(c.within)
+        lowest = np.full(int(codes.max()) + 1 if len(codes) else 0, np.inf)
+        np.minimum.at(lowest, codes, score)
+        return np.asarray(score) <= lowest[codes]
+    if kind == "level":
+        return level <= c.level if c.or_below else level == c.level
+    raise DataError(f"criterion {c.id!r}: unknown kind {kind!r}")  # pragma: no cover - the policy checks kinds
+
+
+def branch_consequences(scheme: Scheme, level: np.ndarray, designations: dict, streaks: dict,
+                        prev: dict) -> dict[str, np.ndarray]:
+    """Which branch consequences follow (a condition held for its number of years)."""
+    out = {}
+    for c in scheme.consequences_of("branch"):
+        if c.kind == "designation":
+            held, run = designations[c.target], streaks[c.target]
+        else:
+            held = level <= c.code if c.or_below else level == c.code
+            run = rt.streak(held, prev.get(c.target))
+            streaks.setdefault(c.target, run)
+        out[c.id] = run >= c.years if c.years > 1 else np.asarray(held, bool)
+    return out
+
+
+# -- members ---------------------------------------------------------------------------
 def _fact_columns(mm: pd.DataFrame, facts) -> tuple:
     """The fact columns as 1-d arrays of one dtype, without copying those already alike."""
     cols = [mm[f].to_numpy() for f in facts]
@@ -207,26 +194,79 @@ def _chunks(key: np.ndarray, n_chunks: int):
     return order, starts
 
 
-def _member_frame(b: pd.DataFrame, m: pd.DataFrame, mm: pd.DataFrame, policy: Policy,
-                  chunk_size: int) -> pd.DataFrame:
+def member_profiles(ms: MemberScheme, branch_type: np.ndarray, category) -> tuple[np.ndarray, np.ndarray | None]:
+    """Each member's profile code (type, or type and class) and class code (None without classes)."""
+    if not ms.classes:
+        return np.asarray(branch_type), None
+    cls = type_codes(category, ms.classes, what="member class")
+    return ms.profile_index(branch_type, cls), cls
+
+
+def _veto_values(ms: MemberScheme, annual_min: dict, annual_sum: dict, m: pd.DataFrame) -> np.ndarray:
+    cols = []
+    for fact, at_least in zip(ms.vetoes.fact, ms.vetoes.at_least):
+        if fact in ms.facts:
+            cols.append(m[fact].to_numpy(float))
+        else:
+            cols.append((annual_sum if at_least else annual_min)[fact])
+    return np.column_stack(cols) if cols else np.zeros((len(m), 0))
+
+
+def member_outcome(record: np.ndarray, appraisal, profile: np.ndarray, ms: MemberScheme, scheme: Scheme, *,
+                   veto_values: np.ndarray | None = None, groups=None, group_names=None,
+                   previous: pd.DataFrame | None = None, prev: dict | None = None) -> dict:
+    """Annual scores, grades (after vetoes; -1 for exempt members) and consequences of members."""
+    annual = annual_scores(record, appraisal, ms)
+    exempt = ms.exempt[np.asarray(profile)]
+    graded = ~exempt
+    n = len(annual)
+    grade = np.full(n, -1, dtype=np.int8)
+    r = ms.rating
+    cuts = pd.DataFrame(columns=["group", "level", "cut"])
+    if graded.any():
+        sub = np.flatnonzero(graded)
+        if r.design == "cuts":
+            g, cuts = rt.rate(annual[sub], r, profile=np.asarray(profile)[sub], group_names=list(ms.profiles),
+                              previous=previous)
+        else:
+            codes = np.zeros(n, dtype=np.intp) if groups is None else np.asarray(groups)
+            g, cuts = rt.rate(annual[sub], r, profile=np.asarray(profile)[sub], groups=codes[sub],
+                              group_names=group_names or ["all"], previous=previous)
+        grade[sub] = g
+    fired = rt.veto_fired(veto_values, ms.vetoes) if ms.vetoes.n else np.zeros((n, 0), dtype=bool)
+    if fired.size:
+        grade = np.where(graded, rt.apply_vetoes(np.maximum(grade, 0), fired, ms.vetoes), -1).astype(np.int8)
+    cons = {}
+    prev = prev or {}
+    for c in scheme.consequences_of("member"):
+        held = graded & ((grade <= c.code) if c.or_below else (grade == c.code))
+        cons[c.id] = rt.streak(held, prev.get(c.target)) >= c.years if c.years > 1 else held
+    return {"annual": annual, "grade": grade, "vetoes": fired, "consequences": cons, "cuts": cuts}
+
+
+def _member_frame(b: pd.DataFrame, m: pd.DataFrame, mm: pd.DataFrame, scheme: Scheme,
+                  chunk_size: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Member outcomes, computed ``chunk_size`` branches at a time (members and their months together).
 
     Each chunk scores only its own member-month rows, taken in the table's
     order, so every number equals the whole-table computation whatever the
     chunk size.
     """
-    rules = compile_member_rules(policy)
-    ind = rules.indicators
-    branch_type = type_codes(b["type"], rules.types)
+    ms = scheme.member
+    sheet = ms.sheet
+    branch_type = type_codes(b["type"], ms.types)
     mb = positions(b["branch_id"], m["branch_id"])           # each member's branch
     member_idx = positions(m["member_id"], mm["member_id"])  # each member-month's member
     if (mb < 0).any() or (member_idx < 0).any():
         raise DataError("members of unknown branches or months of unknown members; check the tables "
                         "with branchsim.check_tables first")
-    member_type = branch_type[mb]
+    missing = [f for f in sheet.facts if f not in mm.columns] + [f for f in ms.facts if f not in m.columns]
+    if missing:
+        raise DataError(f"the population has no column for member fact(s) {missing[:8]} that policy "
+                        f"{scheme.name!r} reads; generate or load it with this policy")
+    profile, class_idx = member_profiles(ms, branch_type[mb], m["category"])
     n_m = len(m)
-    months = np.bincount(member_idx, minlength=n_m)
-    appraisal = m["appraisal"].to_numpy(float)
+    periods = np.bincount(member_idx, minlength=n_m)
     n_chunks = max(1, -(-len(b) // chunk_size))
     member_chunk = (mb // chunk_size).astype(np.int64)
     morder, mstarts = _chunks(member_chunk, n_chunks)
@@ -235,41 +275,104 @@ def _member_frame(b: pd.DataFrame, m: pd.DataFrame, mm: pd.DataFrame, policy: Po
     row_chunk = member_chunk[member_idx]
     rorder, rstarts = _chunks(row_chunk, n_chunks)
     del row_chunk
-    top_sum = ind.group_max.sum(axis=1)            # (t,) the points a month can reach, by type
+    top_sum = sheet.group_max.sum(axis=1)          # (P,) the points a period can reach, by profile
     from . import _month_kernel
-    compiled = _month_kernel.available() and 0 < len(ind.facts) <= _month_kernel.MAX_K
-    cols = _month_kernel.fact_list(_fact_columns(mm, ind.facts)) if compiled \
-        else [mm[f].to_numpy() for f in ind.facts]
-    prepared = _month_kernel.prepare(ind) if compiled else None
-    total = np.empty(n_m)
-    annual = np.empty(n_m)
+    compiled = ms.accrual == "mean" and np.isnan(ms.bonus_cap) and _month_kernel.supports(sheet)
+    cols = _month_kernel.fact_list(_fact_columns(mm, sheet.facts)) if compiled \
+        else [mm[f].to_numpy() for f in sheet.facts]
+    prepared = _month_kernel.prepare(sheet) if compiled else None
+    vfacts = [f for f, al in zip(ms.vetoes.fact, ms.vetoes.at_least) if f in sheet.facts]
+    record = np.empty(n_m)
+    annual_min = {f: np.empty(n_m) for f in vfacts}
+    annual_sum = {f: np.empty(n_m) for f in vfacts}
     for c in range(n_chunks):
         rows = rorder[rstarts[c]:rstarts[c + 1]]               # in table order: sums as the whole table
         who = morder[mstarts[c]:mstarts[c + 1]]
         owner = member_idx[rows]
-        row_type = member_type[owner]
+        li = local[owner]
+        row_profile = profile[owner]
         if compiled:
-            points = _month_kernel.row_totals(cols, ind, rows, row_type, prepared=prepared)
-            monthly = np.round(np.minimum(100.0 * points / top_sum[row_type], 100.0), 9)
+            points = _month_kernel.row_totals(cols, sheet, rows, row_profile, prepared=prepared)
+            monthly = 100.0 * points / top_sum[row_profile]
+            if not np.isnan(ms.cap):
+                monthly = np.minimum(monthly, ms.cap)
+            monthly = np.round(np.maximum(monthly, 0.0), DECIMALS)
         else:
             facts = np.column_stack([np.asarray(col[rows], dtype=float) for col in cols]) if cols \
                 else np.empty((len(rows), 0))
-            monthly = monthly_scores(facts, row_type, rules)
-        li = local[owner]
-        total[who] = np.bincount(li, monthly, len(who))
-        annual[who] = annual_scores(monthly, li, len(who), appraisal[who], rules)
-    grade = member_grades(annual, rules)
-    mentoring, handling = member_consequences(grade)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.round(total / months, 9)
+            if ms.accrual == "mean":
+                monthly = record_scores(indicator_points(facts, row_profile, sheet), row_profile, ms)
+            else:
+                year = annual_facts(facts, li, len(who), sheet.kind[0])
+                record[who] = record_scores(indicator_points(year, profile[who], sheet), profile[who], ms)
+        if ms.accrual == "mean":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                record[who] = np.bincount(li, monthly, len(who)) / periods[who]
+        for f in vfacts:
+            col = np.asarray(mm[f].to_numpy()[rows], dtype=float)
+            low = np.full(len(who), np.inf)
+            np.minimum.at(low, li, col)
+            annual_min[f][who] = low
+            annual_sum[f][who] = np.bincount(li, col, len(who))
+    appraisal = m["appraisal"].to_numpy(float) if "appraisal" in m.columns else np.zeros(n_m)
+    groups = names = None
+    if ms.rating.design != "cuts":
+        key = ms.rating.peer_groups
+        if key == "class" and class_idx is not None:
+            groups, names = class_idx, list(ms.classes)
+        elif key == "type":
+            groups, names = branch_type[mb], list(ms.types)
+    prev = {c[5:]: m[c].to_numpy() for c in m.columns if isinstance(c, str) and c.startswith("prev_")}
+    out = member_outcome(record, appraisal, profile, ms, scheme,
+                         veto_values=_veto_values(ms, annual_min, annual_sum, m), groups=groups,
+                         group_names=names, prev=prev)
     frame = {"member_id": m["member_id"].to_numpy(), "branch_id": m["branch_id"].to_numpy(),
-             "category": m["category"].to_numpy(), "months": months,
-             "monthly_mean": mean,
-             "appraisal": appraisal, "annual": annual,
-             "grade": np.array(GRADES, dtype=object)[grade],
-             "mentoring": mentoring, "handling": handling}
+             "category": m["category"].to_numpy(), "periods": periods,
+             "record": np.round(record, DECIMALS), "appraisal": appraisal, "annual": out["annual"],
+             "grade": ms.grades.id_of(out["grade"])}
+    if ms.vetoes.n:
+        frame["vetoes"] = _fired_names(out["vetoes"], ms.vetoes.ids)
+    frame.update(out["consequences"])
     if "true_quality" in m.columns:
         frame["true_quality"] = m["true_quality"].to_numpy()
+    return pd.DataFrame(frame), out["cuts"]
+
+
+def _fired_names(fired: np.ndarray, ids) -> list[str]:
+    names = np.array(ids, dtype=object)
+    return [",".join(names[row]) for row in fired]
+
+
+def _branch_frame(b: pd.DataFrame, scheme: Scheme, out: dict) -> pd.DataFrame:
+    bs = scheme.branch
+    frame = {"branch_id": b["branch_id"].to_numpy(), "type": b["type"].to_numpy()}
+    for col in ("level", "n_members"):
+        if col in b.columns:
+            frame[col] = b[col].to_numpy()
+    frame["score"] = out["score"]
+    for j, comp in enumerate(bs.components):
+        frame[f"sub_{comp}"] = out["subscores"][:, j]
+    frame["rating"] = bs.levels.id_of(out["level"])
+    for did, held in out["designations"].items():
+        frame[did] = held
+    frame["vetoes"] = _fired_names(out["vetoes"], bs.vetoes.ids) if bs.vetoes.n else ""
+    if bs.rating.direct_ids:
+        frame["direct"] = _fired_names(out["direct"], bs.rating.direct_ids)
+    frame.update(out["consequences"])
+    for key, run in out["streaks"].items():
+        frame[f"{key}_streak"] = run
+    st = scheme.structure
+    if st is not None and "n_members" in b.columns:
+        need = required_level(b["n_members"].to_numpy(), st)
+        levels = np.array(st.ids, dtype=object)
+        frame["required_level"] = levels[need["level"]]
+        if "level" in b.columns:
+            current = pd.Index(st.ids).get_indexer(b["level"])
+            frame["upgrade_to"] = np.where(need["level"] > current, levels[need["level"]], "")
+        frame["committee_needed"] = need["committee"]
+        frame["below_minimum"] = need["below_minimum"]
+    if "true_quality" in b.columns:
+        frame["true_quality"] = b["true_quality"].to_numpy()
     return pd.DataFrame(frame)
 
 
@@ -282,12 +385,14 @@ def _chunk_size(chunk_size) -> int:
 
 
 def evaluate_tables(policy: Policy, branches, members=None, member_months=None, *,
-                    names: dict | None = None, chunk_size: int | None = None) -> Result:
+                    names: dict | None = None, chunk_size: int | None = None,
+                    previous: Result | None = None) -> Result:
     """Evaluate population tables under ``policy`` (all defects reported at once).
 
     ``chunk_size`` branches are scored at a time, with their members and
     member-months (default :data:`CHUNK_BRANCHES`): it bounds the memory
-    beyond the tables and never changes a number.
+    beyond the tables and never changes a number. ``previous`` (last year's
+    :class:`Result`) gives the guardrail of a design its last cut points.
 
     Examples
     --------
@@ -295,39 +400,41 @@ def evaluate_tables(policy: Policy, branches, members=None, member_months=None, 
     >>> ex = bs.data_path("examples")
     >>> r = evaluate_tables(bs.Policy.load(), pd.read_csv(ex / "branches.csv"),
     ...                     pd.read_csv(ex / "members.csv"), pd.read_csv(ex / "member_months.csv"))
-    >>> int(r.star_counts().loc[["five_star", "four_star", "three_star", "no_star"], "count"].sum())
+    >>> int(r.level_counts().drop(r.policy.scheme.branch.levels.ids, errors="ignore").shape[0])
+    1
+    >>> int(r.level_counts().loc[list(r.policy.levels), "count"].sum())
     12
     """
     chunk_size = _chunk_size(chunk_size)
     b, m, mm = check_tables(policy, branches, members, member_months, names=names)
-    return evaluate_checked(policy, b, m, mm, chunk_size=chunk_size)
+    return evaluate_checked(policy, b, m, mm, chunk_size=chunk_size, previous=previous)
 
 
 def evaluate_checked(policy: Policy, b: pd.DataFrame, m, mm, truth=None, *,
-                     chunk_size: int | None = None) -> Result:
+                     chunk_size: int | None = None, previous: Result | None = None) -> Result:
     """Evaluate tables already in canonical form (from check_tables or generate).
 
-    Member-months are scored ``chunk_size`` branches at a time (their
-    members and months together) by a compiled kernel that reads the facts
-    where they lie: memory beyond the tables stays a few bytes per row, and
-    the numbers equal the whole-table NumPy computation bit for bit.
+    Member-periods are scored ``chunk_size`` branches at a time (their
+    members and periods together), by a compiled kernel where the rule forms
+    allow it: memory beyond the tables stays a few bytes per row, and the
+    numbers equal the whole-table NumPy computation bit for bit.
 
     ``truth``, when given, is the population's :class:`branchsim.model.Truth`;
-    the branch frame then also has ``true_score``, ``true_stars`` (true vetoes
-    applied) and ``true_weak``.
+    the branch frame then also has ``true_score``, ``true_rating`` and the
+    true designations (``true_<designation>``).
     """
-    type_codes(b["type"], policy.branch_types, policy.name)      # every type known to the policy
-    missing = [f for f in compile_branch_rules(policy).indicators.facts if f not in b.columns]
-    if mm is not None:
-        missing += [f for f in compile_member_rules(policy).indicators.facts if f not in mm.columns]
-    if missing:
-        raise DataError(f"the population has no column for fact(s) {missing[:8]} that policy "
-                        f"{policy.name!r} measures; generate or load it with this policy's indicators")
+    scheme = policy.scheme
     chunk_size = _chunk_size(chunk_size)
-    members_out = None if m is None else _member_frame(b, m, mm, policy, chunk_size)
-    frame = _branch_frame(b, policy)
+    if m is not None and scheme.member is None:
+        m = mm = None                      # a branch-only policy: the members are not rated
+    member_cuts = None
+    members_out = None
+    if m is not None:
+        members_out, member_cuts = _member_frame(b, m, mm, scheme, chunk_size)
+    inp = branch_inputs(b, scheme, policy_name=policy.name)
+    out = branch_outcome(inp, scheme, previous=None if previous is None else previous.cut_points)
+    frame = _branch_frame(b, scheme, out)
     if truth is not None:
-        rules = compile_branch_rules(policy)
-        for k, v in truth.outcome(rules, type_codes(b["type"], rules.types)).items():
+        for k, v in truth.outcome(scheme, inp).items():
             frame[k] = v
-    return Result(frame, members_out, policy)
+    return Result(frame, members_out, policy, cut_points=out["cuts"], member_cut_points=member_cuts)

@@ -1,19 +1,20 @@
 """The measurement model: truth, state facts, and noisy measurements of them.
 
-Parameters in ``data/generator.yaml``:
+Parameters in the generator file (``data/generator.yaml``, overlaid by a
+scheme's ``NAME.generator.yaml``):
 
 * a branch's true quality ``q`` lies on the attainment scale (1 = every
   indicator fully met); it is drawn from a sinh-arcsinh transformed normal
   whose location, scale, skew and tail are calibrated to the published counts;
-* state facts (a vacant secretary post, a major violation) are part of the
-  truth: drawn once, likelier in weak branches, recorded without error;
+* **state facts** — the facts the scheme declares ``state: true`` (a vacant
+  secretary post, a major violation) — are part of the truth: drawn once,
+  likelier to be out of order in weak branches, recorded without error;
 * each indicator fact is a noisy measurement: attainment
   ``p = clip(q + offset_i + noise, 0, 1)`` turned into the raw fact by the
-  indicator's rule form with one uniform draw (met if ``u < p``; a count
-  ``floor(required × p + u)``; a share ``p ± noise``; bonus units);
-* ``survey_size`` respondents per branch (members and residents) each give
-  one answer drawn with expected value ``q + generosity + branch mood``;
-* members' monthly records are measured the same way from the member's
+  indicator's rule form with one uniform draw ``u`` (:func:`facts_from_attainment`);
+* ``survey_size`` respondents per branch each give one answer of the scheme's
+  scale, drawn with expected value ``q + generosity + branch mood``;
+* members' period records are measured the same way from the member's
   quality; the year-end appraisal carries the impression bias the source
   complains of (打印象分: a halo towards the branch's standing; 感情分: a
   personal affinity term).
@@ -28,41 +29,60 @@ from dataclasses import dataclass
 import numpy as np
 
 from .params import GeneratorParams
-from .policy import Policy
-from .scoring import _columns_by_rule, compile_branch_rules, required_level, type_codes
+from .scheme import RULE_CODES, BranchScheme, MemberScheme, Scheme, Sheet
+from .scoring import _columns_by_rule, rank_points, required_level
 from .streams import _INDICATORS, block_stream
 
-__all__ = ["STATE_FACTS", "Truth", "truth", "truth_arrays", "true_components", "state_facts",
-           "state_problem_probability"]
-
-CATEGORIES = ("in_service", "retired", "farmer", "mobile")
-#: Facts that describe a branch's state rather than measure its work: a vacant
-#: secretary post, a major violation. They are drawn once with the truth (more
-#: likely in weak branches) and recorded without error, so a veto they trigger
-#: is part of what the branch truly is, not measurement noise.
-STATE_FACTS = ("secretary_in_post", "no_major_violation")
-
-
-def _type_table(params: GeneratorParams, policy: Policy):
-    types = policy.branch_types
-    share = np.array([params.get(f"types.{t}.share") if t in params.values["types"] else 0.0
-                      for t in types], float)
-    size = np.array([params.get(f"types.{t}.size") if t in params.values["types"] else 1.0
-                     for t in types], float)
-    return types, share / share.sum(), size
-
+__all__ = ["Truth", "truth", "truth_arrays", "true_components", "state_facts", "state_problem_probability",
+           "categories", "facts_from_attainment", "survey_probabilities"]
 
 MIN_SIZE = 3   # a branch needs at least three full members; smaller draws are set to 3
+_SUB = 1024    # members per cache-sized piece of the monthly hot path (fixed: part of the stream)
 
 
-def expected_size(median: float, params: GeneratorParams, policy: Policy) -> float:
+def _type_table(params: GeneratorParams, bs: BranchScheme):
+    """Share and size multiplier of each of the scheme's branch types.
+
+    Types the generator file does not list get the mean share of those it
+    lists (all equal when it lists none) and a size multiplier of 1.
+    """
+    given = params.values.get("types") or {}
+    known = [t for t in bs.types if t in given]
+    mean_share = float(np.mean([given[t]["share"] for t in known])) if known else 1.0
+    share = np.array([given[t]["share"] if t in given else mean_share for t in bs.types], float)
+    size = np.array([given[t]["size"] if t in given else 1.0 for t in bs.types], float)
+    return bs.types, share / share.sum(), size
+
+
+def categories(params: GeneratorParams, scheme: Scheme) -> tuple[tuple[str, ...], np.ndarray]:
+    """Member classes drawn by the generator and their cumulative shares by type ``(t, c-1)``.
+
+    The policy's member classes when it has them, else those of the generator
+    file (``categories.<type>.<class>``); a type the file does not list draws
+    its classes in equal shares.
+    """
+    given = params.values.get("categories") or {}
+    ms = scheme.member
+    if ms is not None and ms.classes:
+        names = ms.classes
+    else:
+        names = tuple(dict.fromkeys(c for t in given.values() for c in t)) or ("member",)
+    rows = []
+    for t in scheme.branch.types:
+        shares = np.array([float((given.get(t) or {}).get(c, 0.0)) for c in names])
+        rows.append(shares if shares.sum() > 0 else np.ones(len(names)))
+    cum = np.cumsum(rows, axis=1)
+    return tuple(names), cum[:, :-1] / cum[:, -1:]
+
+
+def expected_size(median: float, params: GeneratorParams, scheme: Scheme) -> float:
     """Mean branch size for an overall ``median``: log-normal by type, rounded, at least 3.
 
     ``E[max(rint X, 3)] ≈ 3 P(X < 2.5) + E[X; X >= 2.5]`` for each type's
     log-normal ``X`` (rounding changes the mean by a negligible amount).
     """
     from scipy.stats import norm
-    _, share, mult = _type_table(params, policy)
+    _, share, mult = _type_table(params, scheme.branch)
     sigma = params.get("structure.size_sigma")
     m = median * mult
     a = np.log((MIN_SIZE - 0.5) / m) / sigma
@@ -70,7 +90,7 @@ def expected_size(median: float, params: GeneratorParams, policy: Policy) -> flo
     return float(share @ per_type)
 
 
-def size_median(params: GeneratorParams, policy: Policy) -> float:
+def size_median(params: GeneratorParams, scheme: Scheme) -> float:
     """Overall median size so the *expected* mean branch size is ``scale.mean_size``.
 
     Accounts for the three-member minimum, which raises small branches: without
@@ -80,27 +100,31 @@ def size_median(params: GeneratorParams, policy: Policy) -> float:
     target = params.get("scale.mean_size")
     if target <= MIN_SIZE:
         return 1e-9
-    return brentq(lambda med: expected_size(med, params, policy) - target, 1e-6, target * 10, xtol=1e-10)
+    return brentq(lambda med: expected_size(med, params, scheme) - target, 1e-6, target * 10, xtol=1e-10)
 
 
 def _quality(z: np.ndarray, p: dict) -> np.ndarray:
     return p["loc"] + p["scale"] * np.sinh((np.arcsinh(z) + p["skew"]) / p["tail"])
 
 
-def _structure_block(rng, n: int, params: GeneratorParams, policy: Policy, median: float):
-    types, share, mult = _type_table(params, policy)
+def structure_block(rng, n: int, params: GeneratorParams, scheme: Scheme, median: float):
+    """Types, sizes, organisation levels, true qualities and state facts of ``n`` branches."""
+    _, share, mult = _type_table(params, scheme.branch)
     t = np.searchsorted(np.cumsum(share)[:-1], rng.random(n), side="right")
     size = np.maximum(np.rint(median * mult[t] * np.exp(params.get("structure.size_sigma")
                                                         * rng.standard_normal(n))), MIN_SIZE).astype(np.int64)
-    need = required_level(size, policy)["level"]
-    under = rng.random(n) < params.get("structure.p_underlevel")
-    level = np.where(under, np.maximum(need - 1, 0), need)
+    under = rng.random(n) < params.get("structure.p_underlevel")    # drawn whatever the scheme: one stream
+    if scheme.structure is not None:
+        need = required_level(size, scheme.structure)["level"]
+        level = np.where(under, np.maximum(need - 1, 0), need)
+    else:
+        level = np.zeros(n, dtype=np.int8)
     q = _quality(rng.standard_normal(n), params.values["branch_quality"])
-    return t, size, level, q, state_facts(rng, q, params)
+    return t, size, level, q, state_facts(rng, q, params, len(scheme.branch.state_facts))
 
 
-def state_facts(rng, q: np.ndarray, params: GeneratorParams) -> np.ndarray:
-    """Draw the state facts ``(n, len(STATE_FACTS))`` of branches of quality ``q`` (1 = in order).
+def state_facts(rng, q: np.ndarray, params: GeneratorParams, n_state: int) -> np.ndarray:
+    """Draw ``n_state`` state facts ``(n, n_state)`` of branches of quality ``q`` (1 = in order).
 
     Each problem (a vacant secretary post, a major violation) occurs with
     probability ``problem_rate × exp(-quality_gradient × z)``, ``z`` the
@@ -110,141 +134,244 @@ def state_facts(rng, q: np.ndarray, params: GeneratorParams) -> np.ndarray:
     s, bq = params.values["state"], params.values["branch_quality"]
     z = (np.asarray(q) - bq["loc"]) / bq["scale"]
     p_problem = np.clip(s["problem_rate"] * np.exp(-s["quality_gradient"] * z), 0, 1)
-    return (rng.random((len(z), len(STATE_FACTS))) >= p_problem[:, None]).astype(float)
+    return (rng.random((len(z), n_state)) >= p_problem[:, None]).astype(float)
 
 
-def state_problem_probability(q: np.ndarray, params: GeneratorParams) -> np.ndarray:
-    """Probability that a branch of quality ``q`` has at least one state problem."""
+def state_problem_probability(q: np.ndarray, params: GeneratorParams, n_state: int) -> np.ndarray:
+    """Probability that a branch of quality ``q`` has at least one of ``n_state`` state problems."""
     s, bq = params.values["state"], params.values["branch_quality"]
     p = np.clip(s["problem_rate"] * np.exp(-s["quality_gradient"] * (np.asarray(q) - bq["loc"]) / bq["scale"]),
                 0, 1)
-    return 1.0 - (1.0 - p) ** len(STATE_FACTS)
+    return 1.0 - (1.0 - p) ** n_state
 
 
 # -- measurement ----------------------------------------------------------------
-def _facts_from_attainment(p: np.ndarray, u: np.ndarray, kind: np.ndarray, required: np.ndarray,
-                           per_unit: np.ndarray, cap: np.ndarray, prop_noise: float) -> np.ndarray:
-    """Turn attainment ``p`` (..., k) into raw facts with one uniform ``u`` per value."""
+def _scales(sheet: Sheet) -> dict[str, np.ndarray]:
+    """Per indicator: how many units of the fact reach full points (or take them all), ``(k,)``."""
+    top = sheet.points.max(axis=0)
+
+    def ratio(rate):
+        return np.where(rate > 0, top / np.where(rate > 0, rate, 1.0), 1.0)
+
+    return {"bonus": 2.0 * top / np.where(sheet.per_unit.max(axis=0) > 0, sheet.per_unit.max(axis=0), 1.0),
+            "per_event": np.maximum(np.ceil(ratio(sheet.per_event.max(axis=0))), 1.0),
+            "occurrences": np.maximum(np.ceil(ratio(sheet.per_occurrence.max(axis=0))), 1.0),
+            "required": sheet.required.max(axis=0)}
+
+
+def facts_from_attainment(p: np.ndarray, u: np.ndarray, sheet: Sheet, prop_noise: float) -> np.ndarray:
+    """Turn attainment ``p`` ``(..., k)`` into raw facts with one uniform ``u`` per value.
+
+    By rule form: met if ``u < p``; a count against a requirement
+    ``floor(required × p + u)``; a share ``p ± noise``; bonus units (the cap
+    is reached at ``p = 0.5``); events (the cap at ``p = 1``); occurrences of a
+    shortfall ``floor(n × (1 - p) + u)`` (``n`` take all the points);
+    a zeroing breach with probability ``(1 - p) / 2``; a rank's performance
+    measure ``100 p``.
+    """
     out = np.empty_like(p)
-    for code, cols in _columns_by_rule(kind):
+    sc = _scales(sheet)
+    for code, cols in _columns_by_rule(sheet.kind[0]):
         pc, uc = p[..., cols], u[..., cols]
         if code == 0:                                  # met / not met
             out[..., cols] = uc < pc
         elif code == 1:                                # count against a requirement
-            out[..., cols] = np.floor(required[cols] * pc + uc)
+            out[..., cols] = np.floor(sc["required"][cols] * pc + uc)
         elif code == 2:                                # a share
             out[..., cols] = np.clip(pc + prop_noise * (uc - 0.5), 0.0, 1.0)
-        else:                                          # bonus units: the cap is reached at p = 0.5
-            scale = 2.0 * cap[cols] / np.where(per_unit[cols] > 0, per_unit[cols], 1.0)
-            out[..., cols] = np.floor(scale * pc + uc)
+        elif code == 3:                                # bonus units: the cap is reached at p = 0.5
+            out[..., cols] = np.floor(sc["bonus"][cols] * pc + uc)
+        elif code == 4:                                # events: the cap is reached at p = 1
+            out[..., cols] = np.floor(sc["per_event"][cols] * pc + uc)
+        elif code in (5, 6):                           # occurrences of a shortfall
+            out[..., cols] = np.floor(sc["occurrences"][cols] * (1.0 - pc) + uc)
+        elif code == 7:                                # a zeroing breach
+            out[..., cols] = uc < (1.0 - pc) / 2.0
+        else:                                          # a performance measure ranked among units
+            out[..., cols] = np.round(100.0 * pc, 2)
     return out
 
 
-def _indicator_offsets(seed, rules, spread: float, purpose_block: int):
+def _indicator_offsets(seed, sheet: Sheet, spread: float, purpose_block: int):
     """One difficulty offset per indicator, drawn once from the seed (not per chunk)."""
     rng = block_stream(seed, _INDICATORS, purpose_block)
-    return spread * rng.standard_normal(len(rules.ids))
+    return spread * rng.standard_normal(sheet.k)
 
 
-def _survey(rng, q, size, params: GeneratorParams) -> np.ndarray:
-    """Counts of satisfied / basic / dissatisfied answers, each respondent's answer drawn.
+def survey_probabilities(rate: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Answer probabilities ``(n, a)`` with expected answer value ``rate`` on the scheme's scale.
 
-    With expected rate ``r``, answers are drawn with P(basic) = r(1 - r) and
-    P(satisfied) = r(0.4 + 0.6 r), so that under the baseline answer values
-    (1, 0.6, 0) the expected survey rate is ``r``.
+    With answer values normalised to ``u`` in [0, 1] (best 1, worst 0) and
+    ``r`` the rate on that scale: three answers ``(1, u_m, 0)`` are answered
+    ``r (1 - u_m + u_m r)``, ``r (1 - r)`` and the rest (so the expected value
+    is ``r``); any other scale by a binomial over the ordered answers whose
+    success probability makes the expected value ``r``.
     """
+    values = np.asarray(values, float)
+    lo, hi = values.min(), values.max()
+    u = (values - lo) / (hi - lo) if hi > lo else np.linspace(1, 0, len(values))
+    r = np.clip((np.asarray(rate, float) - lo) / (hi - lo) if hi > lo else rate, 0, 1)
+    order = np.argsort(-u, kind="stable")                # best answer first
+    us = u[order]
+    if len(u) == 3 and us[0] == 1 and us[2] == 0:
+        b = 1 - us[1]
+        probs = np.column_stack([r * (b + (1 - b) * r), r * (1 - r), (1 - r) * (1 - b * r)])
+    else:
+        from scipy.stats import binom
+        k = len(u) - 1
+        steps = np.arange(k, -1, -1)                     # the best answer is k successes
+        lo_p, hi_p = np.zeros_like(r), np.ones_like(r)
+        for _ in range(50):                              # the expected value rises with p: bisect
+            mid = (lo_p + hi_p) / 2
+            e = binom.pmf(steps[None, :], k, mid[:, None]) @ us
+            lo_p, hi_p = np.where(e < r, mid, lo_p), np.where(e < r, hi_p, mid)
+        probs = binom.pmf(steps[None, :], k, ((lo_p + hi_p) / 2)[:, None])
+    out = np.empty_like(probs)
+    out[:, order] = probs
+    return out
+
+
+def _survey(rng, q, size, params: GeneratorParams, bs: BranchScheme) -> np.ndarray:
+    """Answer counts ``(n, a)``, each respondent's answer drawn (the per-branch multinomial)."""
     m = params.values["measurement"]
     n_resp = np.full(len(size), int(m["survey_size"]))
     r = np.clip(q + m["survey_generosity"] + m["survey_shock"] * rng.standard_normal(len(q)), 0, 1)
-    probs = np.column_stack([r * (0.4 + 0.6 * r), r * (1 - r), (1 - r) * (1 - 0.4 * r)])
+    probs = survey_probabilities(r, bs.answer_values)
     probs /= probs.sum(axis=1, keepdims=True)
-    # Each respondent's answer is one categorical draw; the per-branch multinomial
-    # is the same distribution drawn in one call.
     return rng.multinomial(n_resp, probs).astype(np.int64)
 
 
-def _branch_block(rng, q, t, size, rules, offsets, params: GeneratorParams, state=None):
-    """Measured facts ``(n, k)`` and survey counts ``(n, 3)`` of branches of true quality ``q``.
+def _state_value(bs: BranchScheme, fact: str) -> tuple[float, float]:
+    """(value in order, value out of order) of a state fact: read off the vetoes and criteria that read it."""
+    at_least = [thr for f, thr, al in zip(bs.vetoes.fact, bs.vetoes.threshold, bs.vetoes.at_least)
+                if f == fact and al]
+    at_least += [c.value for d in bs.designations for c in d.criteria if c.fact == fact and c.kind == "fact_at_least"]
+    if at_least:
+        return 0.0, float(max(min(at_least), 1.0))
+    return 1.0, 0.0
 
-    ``state`` ``(n, len(STATE_FACTS))`` holds the branches' state facts, which
-    are recorded as they are (the draws for those columns are made and
-    discarded, so the stream does not depend on the policy's indicators).
+
+def branch_block(rng, q, t, size, bs: BranchScheme, offsets, params: GeneratorParams, state=None):
+    """Measured facts ``(n, k)`` and survey counts ``(n, a)`` of branches of true quality ``q``.
+
+    ``state`` ``(n, len(bs.state_facts))`` holds the branches' state facts
+    (1 = in order), recorded as they are: the draws for those columns are made
+    and discarded, so the stream does not depend on which facts are state facts.
     """
     m = params.values["measurement"]
-    ind = rules.indicators
-    n, k = len(q), len(ind.ids)
+    sheet = bs.sheet
+    n, k = len(q), sheet.k
     p = np.clip(q[:, None] + offsets[None, :] + m["indicator_noise"] * rng.standard_normal((n, k)), 0, 1)
-    facts = _facts_from_attainment(p, rng.random((n, k)), ind.kind, ind.required, ind.per_unit,
-                                   ind.max_points.max(axis=0), m["proportion_noise"])
-    facts[:, ind.kind == 2] = np.round(facts[:, ind.kind == 2], 2)
+    facts = facts_from_attainment(p, rng.random((n, k)), sheet, m["proportion_noise"])
+    share = sheet.kind[0] == RULE_CODES["proportion"]
+    facts[:, share] = np.round(facts[:, share], 2)
     if state is not None:
-        for j, fact in enumerate(STATE_FACTS):
-            if fact in ind.facts:
-                facts[:, ind.facts.index(fact)] = state[:, j]
-    return facts, _survey(rng, q, size, params)
+        for j, fact in enumerate(bs.state_facts):
+            if fact in sheet.facts:
+                good, bad = _state_value(bs, fact)
+                facts[:, sheet.facts.index(fact)] = np.where(state[:, j] > 0, good, bad)
+    survey = _survey(rng, q, size, params, bs) if bs.survey else np.zeros((n, 0), dtype=np.int64)
+    return facts, survey
 
 
-def _member_block(rng_m, rng_mm, q_branch, t_branch, size, rules, offsets, order, params, cat_cum, out):
-    """Members of one seed block of branches and their twelve monthly records (into ``out``)."""
-    owner, q, cat, appraisal, base, shock = _member_draws(rng_m, rng_mm, q_branch, t_branch, size, rules,
-                                                          offsets, order, params, cat_cum)
-    _monthly_facts(rng_mm, base, shock, rules.indicators, order,
-                   np.float32(params.get("measurement.proportion_noise")), out)
-    return owner, q, cat, appraisal
+def declared_facts(rng, q: np.ndarray, bs: BranchScheme, params: GeneratorParams, state) -> dict[str, np.ndarray]:
+    """The branch facts the scheme declares (read by vetoes, designations, direct grading only).
+
+    A state fact is the branch's state (1 = in order); any other fact follows
+    the branch's quality: a binary fact is 1 with probability
+    ``rate × exp(quality_gradient × z)`` (rare unless the branch is strong;
+    ``facts.<fact>.rate`` in the generator file, default 0.05), a count is
+    ``floor(3 p + u)``, a share ``p``, a number ``100 p``.
+    """
+    out = {}
+    given = params.values.get("facts") or {}
+    s, bq = params.values["state"], params.values["branch_quality"]
+    z = (np.asarray(q) - bq["loc"]) / bq["scale"]
+    p = np.clip(q, 0, 1)
+    for f, entry in bs.fact_entries.items():
+        u = rng.random(len(q))
+        if f in bs.state_facts:
+            good, bad = _state_value(bs, f)
+            col = np.where(state[:, bs.state_facts.index(f)] > 0, good, bad)
+            if entry["kind"] == "count" and good > 0:
+                col = np.where(col > 0, np.floor(3 * p + u) + 1, 0.0)
+            out[f] = col
+            continue
+        kind = entry["kind"]
+        if kind == "binary":
+            rate = float((given.get(f) or {}).get("rate", 0.05))
+            out[f] = (u < np.clip(rate * np.exp(s["quality_gradient"] * z), 0, 1)).astype(float)
+        elif kind == "count":
+            out[f] = np.floor(3 * p + u)
+        elif kind == "share":
+            out[f] = np.round(p, 2)
+        else:
+            out[f] = np.round(100 * p, 2)
+    return out
 
 
-def _member_draws(rng_m, rng_mm, q_branch, t_branch, size, rules, offsets, order, params, cat_cum):
-    """Members' truth, categories and appraisals, and the attainment their monthly records measure.
+def member_draws(rng_m, rng_mm, q_branch, t_branch, size, ms: MemberScheme, offsets, order, params,
+                 cat_cum, profile_of):
+    """Members' truth, classes and appraisals, and the attainment their period records measure.
 
-    Returns ``(owner, q, category, appraisal, base (k, n), shock (12, n))``;
-    the monthly uniforms are drawn next from ``rng_mm`` (see :func:`_monthly_facts`).
+    Returns ``(owner, q, class, appraisal, base (k, n), shock (periods, n))``;
+    the period uniforms are drawn next from ``rng_mm`` (see :func:`monthly_facts`).
+    ``profile_of(type codes, class codes)`` gives each member's profile.
     """
     mq, mm = params.values["member_quality"], params.values["member_measurement"]
-    ind = rules.indicators
     owner = np.repeat(np.arange(len(size)), size)
-    n, k = len(owner), len(ind.ids)
+    n, k = len(owner), ms.sheet.k
     qb = q_branch[owner]
     q = np.clip(mq["loc"] + mq["branch_link"] * (qb - params.get("branch_quality.loc"))
                 + mq["sd"] * rng_m.standard_normal(n), 0, 1)
     cat = (rng_m.random(n)[:, None] > cat_cum[t_branch[owner]]).sum(axis=1)
     z_affinity = rng_m.standard_normal(n)
     z_noise = rng_m.standard_normal(n)
-    appraisal = appraise(member_true_scores(q, t_branch[owner], rules, offsets), owner, params,
+    appraisal = appraise(member_true_scores(q, profile_of(t_branch[owner], cat), ms, offsets), owner, params,
                          z_affinity, z_noise)
     f32 = np.float32
-    # Indicator-major layout (k, 12, n): every rule form works on long contiguous runs.
+    # Indicator-major layout (k, periods, n): every rule form works on long contiguous runs.
     base = offsets.astype(f32)[order, None] + q.astype(f32)[None, :] \
         + f32(mm["indicator_noise"]) * rng_m.standard_normal((k, n), dtype=f32)
-    shock = f32(mm["month_noise"]) * rng_mm.standard_normal((12, n), dtype=f32)
+    shock = f32(mm["month_noise"]) * rng_mm.standard_normal((ms.periods, n), dtype=f32)
     return owner, q, cat, appraisal, base, shock
 
 
-def member_true_scores(q: np.ndarray, type_idx: np.ndarray, rules, offsets: np.ndarray) -> np.ndarray:
-    """A member's noise-free monthly score: every fact at its expectation given quality ``q``.
+def _expected_member_points(p: np.ndarray, sheet: Sheet, profile: int, cols, code: int) -> np.ndarray:
+    top = sheet.points[profile, cols]
+    if code in (0, 2, 4, 5):          # met with probability p; a share of p; events and occurrences ∝ p
+        return p @ top
+    if code == 1:                     # expected shortfall required × (1 - p)
+        return np.maximum(top - sheet.per_shortfall[profile, cols] * sheet.required[profile, cols] * (1 - p),
+                          0.0).sum(axis=1)
+    if code == 3:                     # bonus: the cap is reached at p = 0.5
+        return np.minimum(2 * p, 1.0) @ top
+    if code == 6:                     # a penalty: occurrences ∝ 1 - p
+        return -((1 - p) @ top)
+    return np.zeros(len(p))           # zeroing (no breach expected), rank (members have none)
+
+
+def member_true_scores(q: np.ndarray, profile: np.ndarray, ms: MemberScheme, offsets: np.ndarray) -> np.ndarray:
+    """A member's noise-free record score: every fact at its expectation given quality ``q``.
 
     Attainment ``clip(q + offset_i, 0, 1)`` on each indicator, expected points
-    by rule form, 100 × points over the type's maximum, capped at 100: the
-    member counterpart of :class:`Truth`.
+    by rule form, 100 × points over the profile's maximum, within the record's
+    cap: the member counterpart of :class:`Truth`.
     """
-    ind = rules.indicators
+    sheet = ms.sheet
     q = np.asarray(q, float)
-    type_idx = np.asarray(type_idx)
+    profile = np.asarray(profile)
     out = np.empty(len(q))
-    cols = _columns_by_rule(ind.kind)
-    for t in np.unique(type_idx):            # one type at a time: its maxima are a vector
-        rows = np.flatnonzero(type_idx == t)
-        top = ind.max_points[t]
+    for t in np.unique(profile):             # one profile at a time: its maxima are a vector
+        rows = np.flatnonzero(profile == t)
         total = np.zeros(len(rows))
-        for code, c in cols:
+        for code, c in _columns_by_rule(sheet.kind[t]):
             p = np.clip(q[rows, None] + offsets[c], 0.0, 1.0)
-            if code == 0 or code == 2:       # met with probability p; a share of p
-                total += p @ top[c]
-            elif code == 1:                  # expected shortfall required x (1 - p)
-                total += np.maximum(top[c] - ind.per_shortfall[c] * ind.required[c] * (1 - p), 0.0).sum(axis=1)
-            else:                            # bonus: the cap is reached at p = 0.5
-                total += np.minimum(2 * p, 1.0) @ top[c]
-        out[rows] = 100.0 * total / ind.group_max[t].sum()
-    return np.round(np.minimum(out, 100.0), 9)
+            total += _expected_member_points(p, sheet, t, c, int(code))
+        out[rows] = 100.0 * total / sheet.group_max[t].sum()
+    if not np.isnan(ms.cap):
+        out = np.minimum(out, ms.cap)
+    return np.round(np.maximum(out, 0.0), 9)
 
 
 def appraise(true_score: np.ndarray, branch: np.ndarray, params: GeneratorParams,
@@ -277,39 +404,42 @@ def appraise(true_score: np.ndarray, branch: np.ndarray, params: GeneratorParams
     return np.clip(np.round(a, 1), 0, 100)
 
 
-_SUB = 1024  # members per cache-sized piece of the monthly hot path (fixed: part of the stream)
-
-
 def _compiled():
     """The compiled kernels when Numba is available (the NumPy path gives the same numbers)."""
     from .sensitivity import _kernels
     return _kernels if _kernels.available() else None
 
 
-def _monthly_facts(rng, base, shock, ind, order, prop_noise, out):
-    """Twelve months of facts for ``n`` members into ``out`` ``(k, 12, n)``, indicators in ``order``.
+#: Rule codes the compiled kernel of the period facts draws (the others take the NumPy path).
+_KERNEL_CODES = (0, 1, 2, 3)
+
+
+def monthly_facts(rng, base, shock, sheet: Sheet, order, prop_noise, out):
+    """``periods`` records of facts for ``n`` members into ``out`` ``(k, periods, n)``, indicators in ``order``.
 
     The hot path of generation: one uniform per value, computed in place on
     contiguous slabs of indicators that share a rule form, in pieces of
     :data:`_SUB` members so the working set stays in cache. ``base`` is the
-    member-indicator attainment ``(k, n)``, ``shock`` the month shock ``(12, n)``.
+    member-indicator attainment ``(k, n)``, ``shock`` the period shock ``(periods, n)``.
     """
     f32 = np.float32
     k, n = base.shape
-    kind = ind.kind[order]
+    periods = shock.shape[0]
+    kind = sheet.kind[0][order]
+    sc = _scales(sheet)
     col = (slice(None), None, None)
-    required = ind.required[order].astype(f32)[col]
-    cap = ind.max_points.max(axis=0)[order].astype(f32)
-    per_unit = ind.per_unit[order].astype(f32)
-    bonus_scale = (f32(2) * cap / np.where(per_unit > 0, per_unit, f32(1)))[col]
-    runs = [(code, slice(c[0], c[-1] + 1)) for code in range(4)
+    required = sc["required"][order].astype(f32)[col]
+    bonus_scale = sc["bonus"][order].astype(f32)[col]
+    events = sc["per_event"][order].astype(f32)[col]
+    occurrences = sc["occurrences"][order].astype(f32)[col]
+    runs = [(code, slice(c[0], c[-1] + 1)) for code in range(9)
             if len(c := np.flatnonzero(kind == code))]
-    compiled = _compiled()
+    compiled = _compiled() if np.isin(kind, _KERNEL_CODES).all() else None
     kind8 = kind.astype(np.int8)
     for lo in range(0, n, _SUB):
         hi = min(lo + _SUB, n)
         o = out[:, :, lo:hi]
-        u = rng.random((k, 12, hi - lo), dtype=f32)
+        u = rng.random((k, periods, hi - lo), dtype=f32)
         if compiled is not None:             # one fused pass, the same float32 arithmetic
             compiled.month_facts(base[:, lo:hi], shock[:, lo:hi], u, kind8, required.ravel(),
                                  bonus_scale.ravel(), f32(prop_noise), o)
@@ -331,94 +461,151 @@ def _monthly_facts(rng, base, shock, ind, order, prop_noise, out):
                 p += uu
                 np.maximum(p, f32(0), out=p)
                 np.minimum(p, f32(1), out=p)
-            else:              # bonus units; the cap is reached at p = 0.5
-                p *= bonus_scale[sl]
+            elif code in (3, 4):   # bonus units (cap at p = 0.5), events (cap at p = 1)
+                p *= (bonus_scale if code == 3 else events)[sl]
                 p += uu
                 np.floor(p, out=p)
                 np.maximum(p, f32(0), out=p)
+            elif code in (5, 6):   # occurrences of a shortfall
+                np.clip(p, f32(0), f32(1), out=p)
+                np.subtract(f32(1), p, out=p)
+                p *= occurrences[sl]
+                p += uu
+                np.floor(p, out=p)
+            elif code == 7:        # a zeroing breach
+                np.clip(p, f32(0), f32(1), out=p)
+                np.subtract(f32(1), p, out=p)
+                p *= f32(0.5)
+                np.less(uu, p, out=p)
+            else:                  # a performance measure
+                np.clip(p, f32(0), f32(1), out=p)
+                p *= f32(100)
 
 
-def _expected_points(p: np.ndarray, rules) -> np.ndarray:
-    """Expected indicator points at attainment ``p`` (n, k), by rule form (noise-free truth)."""
-    kind = rules.kind
-    out = np.empty_like(p)
-    for code, cols in _columns_by_rule(kind):
-        pc = p[:, cols]
-        if code == 0 or code == 2:      # met with probability p; a share of p
-            out[:, cols] = pc
-        elif code == 1:                 # expected count required × p
-            short = rules.required[cols] * (1 - pc)
-            out[:, cols] = -rules.per_shortfall[cols] * short   # relative to the maximum
-        else:                           # bonus: the cap is reached at p = 0.5
-            out[:, cols] = np.minimum(2 * pc, 1.0)
-    return out
-
-
+# -- truth ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Truth:
-    """What each branch deserves under a policy, measured without noise.
+    """What each branch deserves under a scheme, measured without noise.
 
-    ``components`` ``(n, d + 1)``: the dimension fractions and survey rate at
-    the expectation of every fact given the branch's true quality; ``cap`` and
-    ``veto_weak``: the vetoes its true state triggers (state facts as they are,
-    other facts at their expectation).
+    ``components`` ``(n, c)``: the score's components at the expectation of
+    every fact given the branch's true quality; ``facts``: every fact the
+    rules read, at its expectation (state facts as they are); ``survey``
+    ``(n, a)``: the expected answer shares.
     """
 
     components: np.ndarray
-    cap: np.ndarray
-    veto_weak: np.ndarray
+    facts: dict
+    survey: np.ndarray | None
+    points: np.ndarray | None = None
 
-    def outcome(self, rules, type_idx: np.ndarray) -> dict[str, np.ndarray]:
-        """``true_score``, ``true_stars`` and ``true_weak`` under compiled branch rules."""
-        from .scoring import star_levels
-        score = np.round(100.0 * np.einsum("nc,nc->n", self.components, rules.weights[type_idx]), 9)
-        stars = np.minimum(star_levels(score, rules.star_levels, rules.star_cuts), self.cap)
-        return {"true_score": score, "true_stars": stars.astype(np.int8),
-                "true_weak": (score < rules.weak_below) | self.veto_weak}
+    def outcome_arrays(self, scheme: Scheme, inp, *, previous=None) -> dict:
+        """The true :func:`~branchsim.evaluate.branch_outcome` (the design applied to the true scores).
+
+        ``inp`` (the measured :class:`~branchsim.evaluate.BranchInputs`) gives
+        the types, groups and the streaks of years before.
+        """
+        from .evaluate import BranchInputs, branch_outcome
+        bs = scheme.branch
+        n = len(self.components)
+        w = bs.weights[inp.type_idx]
+        score = np.round(100.0 * np.einsum("nc,nc->n", self.components, w), 9)
+        facts = np.column_stack([self.facts[f] for f in bs.sheet.facts]) if bs.sheet.k else np.zeros((n, 0))
+        true_inp = BranchInputs(facts, self.facts, inp.type_idx, self.survey, inp.prev, inp.columns)
+        return branch_outcome(true_inp, scheme, previous=previous,
+                              scores={"points": self.points, "components": self.components,
+                                      "subscores": 100.0 * self.components * w, "score": score})
+
+    def outcome(self, scheme: Scheme, inp, *, previous=None) -> dict[str, np.ndarray]:
+        """``true_score``, ``true_rating`` and ``true_<designation>`` columns under the scheme."""
+        out = self.outcome_arrays(scheme, inp, previous=previous)
+        res = {"true_score": out["score"], "true_rating": scheme.branch.levels.id_of(out["level"])}
+        res.update({f"true_{d}": v for d, v in out["designations"].items()})
+        return res
 
 
-def truth(pop, policy: Policy) -> Truth | None:
+def truth(pop, policy) -> Truth | None:
     """The noise-free :class:`Truth` of a generated population; ``None`` without truth."""
     if not pop.has_truth or pop.params is None or pop.seed is None:
         return None
-    rules = compile_branch_rules(policy)
+    scheme = policy.scheme
+    bs = scheme.branch
     m = pop.params.values["measurement"]
-    off = _indicator_offsets(pop.seed, rules.indicators, m["indicator_spread"], 0)
+    off = _indicator_offsets(pop.seed, bs.sheet, m["indicator_spread"], 0)
     b = pop.branches
-    state = np.column_stack([b[f].to_numpy(float) if f in b.columns else np.ones(len(b))
-                             for f in STATE_FACTS])
-    return truth_arrays(b["true_quality"].to_numpy(float),
-                        type_codes(b["type"], rules.types, policy.name), state, off,
-                        pop.params, rules)
+    from .scoring import type_codes
+    state = np.column_stack([_state_column(b, bs, f) for f in bs.state_facts]) if bs.state_facts \
+        else np.zeros((len(b), 0))
+    groups = {w: _codes(b, w) for w in {w for w in bs.sheet.within if w is not None}}
+    return truth_arrays(b["true_quality"].to_numpy(float), type_codes(b["type"], bs.types, policy.name), state,
+                        off, pop.params, scheme, rank_groups=groups)
 
 
-def truth_arrays(q, t, state, offsets, params: GeneratorParams, rules) -> Truth:
-    """:class:`Truth` from arrays: true quality, type codes, state facts ``(n, len(STATE_FACTS))``."""
-    ind = rules.indicators
+def _codes(b, column):
+    import pandas as pd
+    return pd.factorize(b[column], sort=True)[0].astype(np.intp)
+
+
+def _state_column(b, bs: BranchScheme, fact: str) -> np.ndarray:
+    """A state fact of the branches table as 1 (in order) / 0 (out of order)."""
+    if fact not in b.columns:
+        return np.ones(len(b))
+    good, bad = _state_value(bs, fact)
+    v = b[fact].to_numpy(float)
+    return (v >= good).astype(float) if good > bad else (v < bad).astype(float)
+
+
+def truth_arrays(q, t, state, offsets, params: GeneratorParams, scheme: Scheme, *,
+                 rank_groups: dict | None = None) -> Truth:
+    """:class:`Truth` from arrays: true quality, type codes, state facts ``(n, len(state_facts))``."""
+    bs = scheme.branch
+    sheet = bs.sheet
     m = params.values["measurement"]
     p = np.clip(q[:, None] + offsets[None, :], 0, 1)
-    for j, fact in enumerate(STATE_FACTS):
-        if fact in ind.facts:
-            p[:, ind.facts.index(fact)] = state[:, j]
-    e = _expected_points(p, ind)
-    top = ind.max_points[t]
-    pts = np.where(ind.kind == 1, np.maximum(top + e, 0.0),
-                   np.where(ind.kind == 3, np.minimum(top, e * top), top * e))
-    from .scoring import group_fractions
-    frac = group_fractions(pts, t, ind)
+    for j, fact in enumerate(bs.state_facts):
+        if fact in sheet.facts:
+            p[:, sheet.facts.index(fact)] = state[:, j]
+    kind = sheet.kind[t]
+    top = sheet.points[t]
+    # Expected points by rule form (the measurement model without noise).
+    short = sheet.required[t] * (1 - p)
+    pts = np.select(
+        [kind == 0, kind == 1, kind == 2, kind == 3, kind == 4, kind == 5, kind == 6],
+        [top * p, np.maximum(top - sheet.per_shortfall[t] * short, 0.0), top * p,
+         np.minimum(top, np.minimum(2 * p, 1.0) * top), top * p, top * p, -top * (1 - p)], default=0.0)
+    sc = _scales(sheet)
+    expected = np.select([kind == 0, kind == 1, kind == 2, kind == 3, kind == 4, (kind == 5) | (kind == 6),
+                          kind == 7],
+                         [np.round(p), sc["required"] * p, p, sc["bonus"] * p, sc["per_event"] * p,
+                          sc["occurrences"] * (1 - p), 0.0 * p], default=100.0 * p)
+    for j, fact in enumerate(bs.state_facts):
+        if fact in sheet.facts:
+            good, bad = _state_value(bs, fact)
+            expected[:, sheet.facts.index(fact)] = np.where(state[:, j] > 0, good, bad)
+    for j in np.flatnonzero((sheet.kind == RULE_CODES["rank"]).any(axis=0)):
+        groups = None if sheet.within[j] is None else (rank_groups or {}).get(sheet.within[j])
+        pts[:, j] = np.where(kind[:, j] == RULE_CODES["rank"],
+                             rank_points(expected[:, j], groups, sheet.places[t, j], sheet.high_first[j]), pts[:, j])
+    from .scoring import branch_components
+    comp_points = pts
     r = np.clip(q + m["survey_generosity"], 0, 1)
-    probs = np.column_stack([r * (0.4 + 0.6 * r), r * (1 - r), (1 - r) * (1 - 0.4 * r)])
-    survey = probs @ rules.answer_values / probs.sum(axis=1)
-    # Expected facts (binary: met if more likely than not) decide the true vetoes.
-    scale = 2.0 * ind.max_points.max(axis=0) / np.where(ind.per_unit > 0, ind.per_unit, 1.0)
-    expected = np.select([ind.kind == 0, ind.kind == 1, ind.kind == 2],
-                         [np.round(p), ind.required * p, p], default=scale * p)
-    fired = expected[:, rules.veto_indicator] < rules.veto_below
-    cap = np.where(fired, rules.veto_max_star, 5).min(axis=1, initial=5).astype(np.int8)
-    return Truth(np.column_stack([frac, survey]), cap, (fired & rules.veto_weak).any(axis=1))
+    # Expected answer shares (unnormalised: the rate divides by their sum, as for counts).
+    survey = survey_probabilities(r, bs.answer_values) if bs.survey else None
+    comp = branch_components(comp_points, t, survey, bs)
+    facts = {f: expected[:, j] for j, f in enumerate(sheet.facts)}
+    for f, entry in bs.fact_entries.items():
+        if f in bs.state_facts:
+            good, bad = _state_value(bs, f)
+            facts[f] = np.where(state[:, bs.state_facts.index(f)] > 0, good, bad)
+        elif entry["kind"] == "binary":
+            facts[f] = np.zeros(len(q))
+        elif entry["kind"] == "count":
+            facts[f] = 3 * np.clip(q, 0, 1)
+        else:
+            facts[f] = np.clip(q, 0, 1) * (1.0 if entry["kind"] == "share" else 100.0)
+    return Truth(comp, facts, survey, pts)
 
 
-def true_components(pop, policy: Policy) -> np.ndarray | None:
-    """Noise-free components ``(n, d + 1)`` of each branch (see :func:`truth`)."""
+def true_components(pop, policy) -> np.ndarray | None:
+    """Noise-free components ``(n, c)`` of each branch (see :func:`truth`)."""
     tr = truth(pop, policy)
     return None if tr is None else tr.components

@@ -14,14 +14,12 @@ from contextlib import nullcontext
 import numpy as np
 import pandas as pd
 
-from .measurement import (CATEGORIES, STATE_FACTS, Truth, _branch_block, _expected_points,  # noqa: F401
-                          _facts_from_attainment, _indicator_offsets, _member_block, _monthly_facts,
-                          _quality, _structure_block, _survey, _type_table, size_median, state_facts,
-                          state_problem_probability, true_components, truth, truth_arrays)
+from .measurement import (Truth, _indicator_offsets, branch_block, categories, declared_facts,  # noqa: F401
+                          member_draws, monthly_facts, size_median, state_facts, structure_block, truth,
+                          truth_arrays)
 from .params import GeneratorParams, _leaf_paths, _param_problem, _values  # noqa: F401
 from .policy import Policy
-from .scoring import STRUCTURE_LEVELS, compile_branch_rules, compile_member_rules
-from .streams import (_BRANCH, _INDICATORS, _MEMBER, _MONTHS, _STRUCTURE, BLOCK,  # noqa: F401
+from .streams import (_BRANCH, _DECLARED, _INDICATORS, _MEMBER, _MONTHS, _STRUCTURE, BLOCK,  # noqa: F401
                       _workers, as_seed_sequence, block_stream)
 
 __all__ = ["BLOCK", "GeneratorParams", "generate", "block_stream", "BlockGenerator", "with_members"]
@@ -46,47 +44,62 @@ class BlockGenerator:
     """Draws a population seed block by seed block (shared by :func:`generate` and national runs).
 
     ``structure(blk)`` gives a block's types, sizes, levels, true qualities and
-    state facts; ``measure(blk, structure, months)`` its measured branch facts
-    and survey and, when ``months`` (``(k, 12, m)`` float32) is given, its
-    members and their monthly records written into ``months``. Each block
-    draws only from its own streams.
+    state facts; ``measure(blk, structure, months)`` its measured branch facts,
+    survey and declared facts and, when ``months`` (``(k, periods, m)``
+    float32) is given, its members and their period records written into
+    ``months``. Each block draws only from its own streams.
     """
 
     def __init__(self, policy: Policy, params: GeneratorParams, root: np.random.SeedSequence, n: int):
         self.policy, self.params, self.root, self.n = policy, params, root, n
-        self.brules, self.mrules = compile_branch_rules(policy), compile_member_rules(policy)
+        self.scheme = scheme = policy.scheme
         m = params.values["measurement"]
-        self.b_off = _indicator_offsets(root, self.brules.indicators, m["indicator_spread"], 0)
-        self.m_off = _indicator_offsets(root, self.mrules.indicators, m["indicator_spread"], 1)
-        self.median = size_median(params, policy)
-        self.types = policy.branch_types
-        cats = params.values["categories"]
-        cum = np.cumsum([[cats.get(t, {}).get(c, 0.0) for c in CATEGORIES] for t in self.types], axis=1)
-        self.cat_cum = cum[:, :-1] / cum[:, -1:]
+        self.b_off = _indicator_offsets(root, scheme.branch.sheet, m["indicator_spread"], 0)
+        self.members = scheme.member is not None
+        self.median = size_median(params, scheme)
+        self.types = scheme.branch.types
+        self.categories, self.cat_cum = categories(params, scheme)
         self.n_blocks = -(-n // BLOCK)
-        self.k_member = len(self.mrules.indicators.ids)
-        self.order = np.argsort(self.mrules.indicators.kind, kind="stable")   # columns grouped by rule
-        self.mrules_sorted = dataclasses.replace(self.mrules,
-                                                 indicators=self.mrules.indicators.reordered(self.order))
+        if self.members:
+            ms = scheme.member
+            self.m_off = _indicator_offsets(root, ms.sheet, m["indicator_spread"], 1)
+            self.k_member = ms.sheet.k
+            self.order = np.argsort(ms.sheet.kind[0], kind="stable")   # columns grouped by rule
+            self.periods = ms.periods
+            # classes drawn by the generator → the scheme's class codes (None: no classes)
+            self.class_codes = (np.array([ms.classes.index(c) for c in self.categories])
+                                if ms.classes else None)
+
+    def profile_of(self, type_idx: np.ndarray, cat: np.ndarray) -> np.ndarray:
+        """Member profiles from their branch types and drawn classes."""
+        ms = self.scheme.member
+        return ms.profile_index(type_idx, None if self.class_codes is None else self.class_codes[cat])
 
     def block_rows(self, blk: int) -> range:
         return range(blk * BLOCK, min(self.n, (blk + 1) * BLOCK))
 
     def structure(self, blk: int):
         rows = self.block_rows(blk)
-        return _structure_block(block_stream(self.root, _STRUCTURE, blk), len(rows), self.params,
-                                self.policy, self.median)
+        return structure_block(block_stream(self.root, _STRUCTURE, blk), len(rows), self.params,
+                               self.scheme, self.median)
 
     def measure(self, blk: int, structure, months: np.ndarray | None = None):
         t, size, level, q, state = structure
-        facts, survey = _branch_block(block_stream(self.root, _BRANCH, blk), q, t, size, self.brules,
-                                      self.b_off, self.params, state)
+        bs = self.scheme.branch
+        facts, survey = branch_block(block_stream(self.root, _BRANCH, blk), q, t, size, bs, self.b_off,
+                                     self.params, state)
+        declared = declared_facts(block_stream(self.root, _DECLARED, blk), q, bs, self.params, state) \
+            if bs.fact_entries else {}
         part_m = None
         if months is not None:
-            part_m = (blk * BLOCK, *_member_block(
-                block_stream(self.root, _MEMBER, blk), block_stream(self.root, _MONTHS, blk),
-                q, t, size, self.mrules, self.m_off, self.order, self.params, self.cat_cum, months))
-        return (t, size, level, q, facts, survey), part_m
+            rng_m, rng_mm = block_stream(self.root, _MEMBER, blk), block_stream(self.root, _MONTHS, blk)
+            owner, mq, cat, appraisal, base, shock = member_draws(
+                rng_m, rng_mm, q, t, size, self.scheme.member, self.m_off, self.order, self.params,
+                self.cat_cum, self.profile_of)
+            monthly_facts(rng_mm, base, shock, self.scheme.member.sheet, self.order,
+                          np.float32(self.params.get("measurement.proportion_noise")), months)
+            part_m = (blk * BLOCK, owner, mq, cat, appraisal)
+        return (t, size, level, q, facts, survey, declared), part_m
 
 
 def generate(policy: Policy | None = None, *, seed=0, n_branches: int | None = None,
@@ -133,9 +146,9 @@ def generate(policy: Policy | None = None, *, seed=0, n_branches: int | None = N
     from .population import Population
     from .errors import BranchsimError
     policy = as_policy(policy)       # None (the baseline), a Policy or a policy file's path
-    params = GeneratorParams.load() if params is None else params
+    params = GeneratorParams.for_policy(policy) if params is None else params
     if isinstance(params, dict):
-        params = GeneratorParams.load().with_values(params)
+        params = GeneratorParams.for_policy(policy).with_values(params)
     root = as_seed_sequence(seed)
     n = params.get("scale.n_branches") if n_branches is None else n_branches
     for name, v in (("n_branches", n), ("chunk_size", chunk_size)):
@@ -144,22 +157,22 @@ def generate(policy: Policy | None = None, *, seed=0, n_branches: int | None = N
     n = int(n)
     params = with_members(params, n, n_members)
     gen = BlockGenerator(policy, params, root, n)
-    brules, mrules, types = gen.brules, gen.mrules, gen.types
+    members = members and gen.members
     blocks_per_chunk = max(1, -(-int(chunk_size) // BLOCK))
     n_blocks = gen.n_blocks
     # Structure and truth first (one value per branch), so every block knows
-    # where its members start and the monthly records fill one preallocated array.
+    # where its members start and the period records fill one preallocated array.
     structure = [gen.structure(blk) for blk in range(n_blocks)]
     starts = np.cumsum([0] + [int(s[1].sum()) for s in structure])
-    k, order = gen.k_member, gen.order
-    # Member-month facts, indicator-major: pandas keeps a frame's columns as one
+    k, P = (gen.k_member, gen.periods) if members else (0, 0)
+    # Member-period facts, indicator-major: pandas keeps a frame's columns as one
     # (columns, rows) block, so this array becomes the frame without a copy.
-    months = np.empty((k, int(starts[-1]) * 12), dtype=np.float32) if members else None
+    months = np.empty((k, int(starts[-1]) * P), dtype=np.float32) if members else None
 
     def measure(blk):
         # One seed block: its own streams and its own slice of ``months``, so
         # blocks run in any order on any number of threads with the same numbers.
-        out = months[:, starts[blk] * 12:starts[blk + 1] * 12].reshape(k, 12, -1) if members else None
+        out = months[:, starts[blk] * P:starts[blk + 1] * P].reshape(k, P, -1) if members else None
         return gen.measure(blk, structure[blk], out)
 
     chunks = range(0, n_blocks, blocks_per_chunk)
@@ -174,44 +187,51 @@ def generate(policy: Policy | None = None, *, seed=0, n_branches: int | None = N
             parts += run(measure, range(first, min(first + blocks_per_chunk, n_blocks)))
     parts_b = [p for p, _ in parts]
     parts_m = [p for _, p in parts if p is not None]
-    branches = _branch_frame(parts_b, brules, types, n)
+    branches = _branch_frame(parts_b, policy, n)
     if not members:
         return Population(branches, None, None, seed=root, params=params)
-    mem, month_frame = _member_frames(parts_m, months, [mrules.indicators.facts[i] for i in order], starts)
+    sheet = policy.scheme.member.sheet
+    mem, month_frame = _member_frames(parts_m, months, [sheet.facts[i] for i in gen.order], starts,
+                                      gen.categories, P)
     return Population(branches, mem, month_frame, seed=root, params=params)
 
 
-def _branch_frame(parts, rules, types, n) -> pd.DataFrame:
+def _branch_frame(parts, policy: Policy, n) -> pd.DataFrame:
     t, size, level, q, facts, survey = (np.concatenate([p[i] for p in parts]) for i in range(6))
+    scheme = policy.scheme
+    bs = scheme.branch
     ids = _ids("B", 1, n, 6)
-    tnames = np.array(types, dtype=object)
-    frame = {"branch_id": ids, "type": tnames[t], "level": np.array(STRUCTURE_LEVELS, dtype=object)[level],
-             "n_members": size, "parent": np.char.add("P", np.char.zfill((np.arange(n) // 12 + 1).astype(str),
-                                                                         4)).astype(object),
-             "prev_weak": np.zeros(n, dtype=np.int64),
-             "survey_satisfied": survey[:, 0], "survey_basic": survey[:, 1],
-             "survey_dissatisfied": survey[:, 2], "true_quality": q}
-    frame.update({f: facts[:, j] for j, f in enumerate(rules.indicators.facts)})
+    tnames = np.array(bs.types, dtype=object)
+    frame = {"branch_id": ids, "type": tnames[t]}
+    if scheme.structure is not None:
+        frame["level"] = np.array(scheme.structure.ids, dtype=object)[level]
+    frame.update({"n_members": size,
+                  "parent": np.char.add("P", np.char.zfill((np.arange(n) // 12 + 1).astype(str), 4)).astype(object)})
+    from .tables import streak_inputs
+    frame.update({f"prev_{i}": np.zeros(n, dtype=np.int64) for i in streak_inputs(policy)["branches"]})
+    frame.update({c: survey[:, j] for j, c in enumerate(bs.survey_columns)})
+    frame["true_quality"] = q
+    frame.update({f: facts[:, j] for j, f in enumerate(bs.sheet.facts)})
+    for f in bs.fact_entries:
+        frame[f] = np.concatenate([p[6][f] for p in parts])
     return pd.DataFrame(frame)
 
 
-def _member_frames(parts, months: np.ndarray, columns: list[str], starts: np.ndarray):
-    owner = np.concatenate([lo + p[0] for lo, *p in parts])
-    q, cat, appraisal = (np.concatenate([p[i] for _, *p in parts]) for i in (1, 2, 3))
+def _member_frames(parts, months: np.ndarray, columns: list[str], starts: np.ndarray, classes, periods: int):
+    owner = np.concatenate([lo + o for lo, o, *_ in parts])
+    q, cat, appraisal = (np.concatenate([p[i] for p in parts]) for i in (2, 3, 4))
     n_members = len(owner)
     ids = _ids("M", 1, n_members, 8)
     branch_ids = _ids("B", 1, int(owner.max()) + 1 if n_members else 0, 6)
     members = pd.DataFrame({"member_id": ids, "branch_id": branch_ids[owner],
-                            "category": np.array(CATEGORIES, dtype=object)[cat],
+                            "category": np.array(classes, dtype=object)[cat],
                             "appraisal": appraisal, "true_quality": q})
-    # Rows follow the generation layout: seed block, then month, then member.
-    # The id is stored once per member (a categorical), not as twelve strings.
+    # Rows follow the generation layout: seed block, then period, then member.
+    # The id is stored once per member (a categorical), not as one string per period.
     sizes = np.diff(starts)
-    codes = np.concatenate([np.tile(np.arange(s, s + m), 12) for s, m in zip(starts[:-1], sizes)])
-    month = np.concatenate([np.repeat(np.arange(1, 13, dtype=np.int64), m) for m in sizes])
+    codes = np.concatenate([np.tile(np.arange(s, s + m), periods) for s, m in zip(starts[:-1], sizes)])
+    month = np.concatenate([np.repeat(np.arange(1, periods + 1, dtype=np.int64), m) for m in sizes])
     frame = pd.DataFrame(months.T, columns=columns, copy=False)
     frame.insert(0, "month", month)
     frame.insert(0, "member_id", pd.Categorical.from_codes(codes, categories=pd.Index(ids)))
     return members, frame
-
-

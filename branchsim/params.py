@@ -54,6 +54,29 @@ class GeneratorParams:
             raise BranchsimError(f"{path}: " + "; ".join(problems))
         return cls(values, doc)
 
+    @classmethod
+    def for_policy(cls, policy) -> "GeneratorParams":
+        """The generator parameters of a scheme: the defaults, overlaid by its ``NAME.generator.yaml``.
+
+        A scheme's file may give only what differs (its branch types' shares
+        and sizes, its member classes, calibrated values); the rest is read
+        from ``data/generator.yaml``.
+
+        >>> import branchsim as bs
+        >>> GeneratorParams.for_policy(bs.Policy.load()) == GeneratorParams.load()
+        True
+        """
+        base = cls.load()
+        path = policy.companion("generator") if hasattr(policy, "companion") else None
+        if path is None:
+            return base
+        own = cls.load(path)
+        doc = _merged(base.document, own.document)
+        for block in ("types", "categories"):          # a scheme's own types replace the defaults'
+            if block in own.document:
+                doc[block] = copy.deepcopy(own.document[block])
+        return cls(_values(doc), doc)
+
     def get(self, dotted: str):
         node = self.values
         for key in dotted.split("."):
@@ -98,6 +121,17 @@ class GeneratorParams:
 _INTEGER = ("scale.n_branches", "measurement.survey_size")
 _SIGNED = ("branch_quality.skew",)
 _PROBABILITIES = ("structure.p_underlevel", "state.problem_rate", "member_measurement.impression_halo")
+
+
+def _merged(base: dict, over: dict) -> dict:
+    """``base`` with ``over`` laid on top, mapping by mapping (fresh copies)."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and "value" not in v and isinstance(out.get(k), dict) and "value" not in out[k]:
+            out[k] = _merged(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
 
 
 def _leaf_paths(values: dict, prefix: str = "") -> list[str]:

@@ -18,10 +18,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ._schema import SCHEMA, fact_range, semantic_problems, shown, value_problem, walk, _suggest
+from ._checks import semantic_problems
+from ._migrate import FORMAT_2, is_format_1, migrate
+from ._schema import SCHEMA, Param, fact_range, shown, value_problem, walk, _suggest
 from .errors import DataError, PolicyError
 
-__all__ = ["Policy", "data_path", "fact_range"]
+__all__ = ["Policy", "data_path", "fact_range", "load_reform", "as_policy", "policy_path"]
 
 _REFORM_NOTE = "reform: set with Policy.update"
 
@@ -204,11 +206,17 @@ def shown_text(text: str, limit: int = 200) -> str:
 
 
 def _share_groups(data: dict) -> list[list[str]]:
-    """Parameters that must add up to 1, as lists of dotted paths."""
-    branch = ["branch.satisfaction_share"] + [
-        f"branch.dimensions.{d}.share" for d in data["branch"]["dimensions"]]
-    member = ["member.monthly_share", "member.appraisal_share"]
-    return [branch, member]
+    """Parameters that must add up to 1, as lists of dotted paths (docs/policy-format.md)."""
+    groups = []
+    br = data.get("branch") or {}
+    if (br.get("score") or {}).get("form", "shares") == "shares":
+        branch = (["branch.satisfaction_share"] if "satisfaction_share" in br else []) + [
+            f"branch.dimensions.{d}.share" for d, v in (br.get("dimensions") or {}).items()
+            if isinstance(v, dict) and "share" in v]
+        groups.append(branch)
+    if isinstance(data.get("member"), dict):
+        groups.append(["member.record_share", "member.appraisal_share"])
+    return groups
 
 
 def _normalise_keys(node: Any, where: str = "<policy>") -> Any:
@@ -242,15 +250,16 @@ def _normalise_keys(node: Any, where: str = "<policy>") -> Any:
 
 
 def _check(data: Any, where: str) -> dict:
-    """Validate a whole policy document; return its parameters by path."""
+    """Validate a whole (format-2) policy document; return its parameters by path."""
     if not isinstance(data, dict):
         raise PolicyError(f"a policy must be a mapping at the top level, got {type(data).__name__}",
                           where=where)
+    if data.get("schema") != FORMAT_2:
+        raise PolicyError(f"schema: {shown(data.get('schema'))} is not supported; allowed: {FORMAT_2} (or "
+                          f"branchsim-policy/1, migrated on reading)", where=where)
     problems: list[str] = []
     params: dict = {}
     walk(data, SCHEMA, "", problems, params)
-    if data.get("schema") not in (None, "branchsim-policy/1") and not problems:
-        problems.append(f"schema: {data['schema']!r} is not supported; allowed: branchsim-policy/1")
     try:
         problems += semantic_problems(data)
     except (KeyError, TypeError, AttributeError, ValueError, IndexError, OverflowError):
@@ -264,9 +273,10 @@ def _check(data: Any, where: str) -> dict:
 
 
 class Policy:
-    """An immutable, validated set of evaluation rules.
+    """An immutable, validated set of evaluation rules (a scheme as data).
 
     Parameters are read by dotted path; :meth:`update` returns a new policy.
+    Files of format 1 are migrated to format 2 on reading.
 
     Examples
     --------
@@ -279,26 +289,34 @@ class Policy:
     0.7
     >>> p["branch.satisfaction_share"]          # the original is unchanged
     0.4
+    >>> reform.name
+    'baseline[branch.satisfaction_share=0.3]'
     """
 
-    __slots__ = ("_data", "_params", "_where")
+    __slots__ = ("_data", "_params", "_where", "_path", "_format", "_scheme")
 
-    def __init__(self, data: Mapping, *, where: str = "<policy>"):
+    def __init__(self, data: Mapping, *, where: str = "<policy>", path: str | os.PathLike | None = None):
         if not isinstance(data, Mapping):
             raise PolicyError(f"a policy must be a mapping at the top level, got "
                               f"{type(data).__name__}", where=where)
         data = _normalise_keys(data, where)
+        fmt = 2
+        if is_format_1(data):
+            data, fmt = _normalise_keys(migrate(data), where), 1
         params = _check(data, where)
         object.__setattr__(self, "_data", data)
         object.__setattr__(self, "_params", params)
         object.__setattr__(self, "_where", where)
+        object.__setattr__(self, "_path", None if path is None else Path(path))
+        object.__setattr__(self, "_format", fmt)
+        object.__setattr__(self, "_scheme", None)
 
     def __setattr__(self, name, value):
         raise AttributeError("Policy is immutable; use policy.update({...}) to make a reform")
 
     def __reduce__(self):
         # Rebuilt (and re-validated) from its document: picklable for process pools and Dask.
-        return (_rebuild, (self._data, self._where))
+        return (_rebuild, (self._data, self._where, None if self._path is None else str(self._path)))
 
     # -- loading and saving ------------------------------------------------
     @classmethod
@@ -309,7 +327,8 @@ class Policy:
         must be UTF-8 text (a UTF-8 or UTF-16 byte-order mark is accepted);
         duplicate keys, recursive aliases, alias expansion beyond
         ``MAX_NODES`` nodes and nesting deeper than ``MAX_DEPTH`` levels are
-        refused with a :class:`PolicyError` naming the file and line.
+        refused with a :class:`PolicyError` naming the file and line. A file
+        of format 1 is migrated to format 2.
 
         Examples
         --------
@@ -322,14 +341,14 @@ class Policy:
         ...     print(str(err).split(": ", 1)[1])
         name: duplicate key (lines 1 and 2); each key may appear once
         """
-        path = data_path("policies", "baseline.yaml") if path is None else path
+        path = policy_path("baseline") if path is None else path
         if not isinstance(path, (str, os.PathLike)):
             raise PolicyError(f"Policy.load takes a file path, got {type(path).__name__}", where="Policy.load")
         path = Path(path)
-        return cls(read_yaml(path), where=str(path))
+        return cls(read_yaml(path), where=str(path), path=path)
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the policy to ``path`` (atomically); it loads back identically.
+        """Write the policy to ``path`` (atomically, in format 2); it loads back identically.
 
         The folder must exist and ``path`` must not be a folder; a failed
         write (a full disk) leaves no file behind and the old file, if any,
@@ -361,23 +380,48 @@ class Policy:
         return path
 
     def to_dict(self) -> dict:
-        """A deep copy of the policy document."""
+        """A deep copy of the policy document (format 2)."""
         return copy.deepcopy(self._data)
+
+    def companion(self, kind: str) -> Path | None:
+        """The file ``NAME.<kind>.yaml`` beside the policy file (``tests``, ``targets``, ``generator``).
+
+        ``None`` when the policy was not read from a file or has no such file;
+        a reform has its base policy's companions.
+
+        >>> Policy.load().companion("targets").name
+        'baseline.targets.yaml'
+        """
+        if self._path is None:
+            return None
+        stem = self._path.name[:-len(self._path.suffix)] if self._path.suffix else self._path.name
+        found = self._path.with_name(f"{stem}.{kind}.yaml")
+        return found if found.is_file() else None
 
     # -- reading -----------------------------------------------------------
     def __getitem__(self, path: str) -> Any:
         if not isinstance(path, str):
-            raise PolicyError(f"a parameter path is a dotted text such as 'branch.weak_below', got "
+            raise PolicyError(f"a parameter path is a dotted text such as 'branch.satisfaction_share', got "
                               f"{shown(path)}", where="policy[...]")
         if path in self._params:
-            return copy.deepcopy(self._params[path][1]["value"])
-        node: Any = self._data
-        for key in path.split("."):
-            if not isinstance(node, dict) or key not in node:
-                hint = _suggest(path, self._params)
-                raise PolicyError(f"no parameter or section at this path{hint}", where=path) from None
-            node = node[key]
+            value = self._params[path][1]["value"]
+            return value if isinstance(value, (int, float, str, bool)) else copy.deepcopy(value)
+        node = _find(self._data, path)
+        if node is _MISSING:
+            hint = _suggest(path, list(self._params) + _structural_paths(self._data))
+            raise PolicyError(f"no parameter or section at this path{hint}", where=path) from None
         return copy.deepcopy(node)
+
+    def get(self, path: str, default: Any = None) -> Any:
+        """``policy[path]``, or ``default`` when the policy has nothing at ``path``.
+
+        >>> Policy.load().get("branch.no_such_entry", 0)
+        0
+        """
+        if path in self._params:
+            return self[path]
+        node = _find(self._data, path) if isinstance(path, str) else _MISSING
+        return default if node is _MISSING else copy.deepcopy(node)
 
     def __contains__(self, path: str) -> bool:
         return isinstance(path, str) and path in self._params
@@ -393,6 +437,19 @@ class Policy:
         return self._data["name"]
 
     @property
+    def scheme(self):
+        """The compiled :class:`~branchsim.scheme.Scheme` (built on first use, then kept)."""
+        if self._scheme is None:
+            from .scheme import compile_scheme
+            object.__setattr__(self, "_scheme", compile_scheme(self))
+        return self._scheme
+
+    @property
+    def source_format(self) -> int:
+        """The format of the document it was made from (1: migrated on reading)."""
+        return self._format
+
+    @property
     def dimensions(self) -> list[str]:
         """Branch dimension ids, in file order."""
         return list(self._data["branch"]["dimensions"])
@@ -402,12 +459,30 @@ class Policy:
         return list(self._data["branch"]["types"])
 
     @property
+    def levels(self) -> list[str]:
+        """The branch rating's level ids, best first (the last is the floor)."""
+        return list(self._data["branch"]["levels"])
+
+    @property
+    def grades(self) -> list[str]:
+        """The member grades' ids, best first (empty without a member section)."""
+        return list((self._data.get("member") or {}).get("grades") or {})
+
+    @property
+    def has_members(self) -> bool:
+        return isinstance(self._data.get("member"), dict)
+
+    @property
+    def has_survey(self) -> bool:
+        return self._data["branch"].get("survey") is not None
+
+    @property
     def branch_indicators(self) -> dict:
         return copy.deepcopy(self._data["branch"]["indicators"])
 
     @property
     def member_indicators(self) -> dict:
-        return copy.deepcopy(self._data["member"]["indicators"])
+        return copy.deepcopy((self._data.get("member") or {}).get("indicators") or {})
 
     def provenance(self, path: str) -> str:
         """``'quote: ...'`` or ``'assumption: ...'`` for one parameter."""
@@ -427,48 +502,60 @@ class Policy:
         return pd.DataFrame(rows, columns=["path", "value", "provenance", "source"])
 
     # -- reforms -----------------------------------------------------------
-    def update(self, changes: Mapping[str, Any], *, reason: str | None = None) -> "Policy":
-        """Return a new policy with some parameters changed.
+    def update(self, changes: Mapping[str, Any] | str | os.PathLike, *, reason: str | None = None,
+               name: str | None = None) -> "Policy":
+        """Return a new policy with some entries changed (a reform).
 
-        Every path and value is checked before anything changes; an unknown
-        path, a wrong type, or a value equal to the current one raises
-        :class:`PolicyError` naming the path. When some members of a share
-        group change (``branch.satisfaction_share`` with the four
-        ``branch.dimensions.*.share``; ``member.monthly_share`` with
-        ``member.appraisal_share``), the unchanged members are scaled by one
-        common factor so the group adds up to 1 again.
+        ``changes`` maps dotted paths to new values, or is the path of a
+        reform file (``docs/policy-format.md``, "Reforms"). A path may name
+        a parameter (its new value), a structural choice (e.g.
+        ``branch.rating.design``), a new entry under an existing section (its
+        full content, parameters with provenance) or an optional entry to
+        remove (``None``). Every path is checked and the whole result
+        validated before anything changes; an unknown path, a wrong value or a
+        change that changes nothing raises :class:`PolicyError` naming the
+        path. When some members of a share group change
+        (``branch.satisfaction_share`` with the ``branch.dimensions.*.share``;
+        ``member.record_share`` with ``member.appraisal_share``), the
+        unchanged members are scaled by one common factor so the group adds up
+        to 1 again.
 
         Parameters
         ----------
-        changes : mapping of dotted path to new value
+        changes : mapping of dotted path to new value, or a reform file's path
         reason : str, optional
             Recorded as the provenance of the changed parameters.
+        name : str, optional
+            Name of the reform: the new policy is ``NAME+REFORM``. By default
+            a reform file's ``name``, else the changes themselves
+            (``baseline[branch.satisfaction_share=0.3]``).
         """
+        if isinstance(changes, (str, os.PathLike)):
+            reform = load_reform(changes)
+            changes, name = reform["changes"], name or reform["name"]
+            reason = reason or (f"reform {reform['name']}" if reform["name"] else None)
         if not isinstance(changes, Mapping) or not changes:
-            raise PolicyError("update() takes a non-empty mapping {path: new value}", where="update")
+            raise PolicyError("update() takes a non-empty mapping {path: new value} or the path of a reform "
+                              "file", where="update")
         problems = []
-        for path, value in changes.items():
-            bad = self.value_problem(path, value)
-            if bad:
-                problems.append(bad)
-            elif _plain(value) == self._params[path][1]["value"]:
-                problems.append(f"{path}: already {shown(_plain(value))}; a change that changes nothing is an error")
-        if problems:
-            raise PolicyError(problems, where="update")
-
         data = copy.deepcopy(self._data)
         note = reason or _REFORM_NOTE
+        changed_params = []
         for path, value in changes.items():
-            value = _plain(value)
-            old = self._params[path][1]["value"]
-            _set_leaf(data, path, value, f"{note} (was {shown(old)})")
-        for group in _share_groups(self._data):
-            changed = [p for p in group if p in changes]
+            bad = self._change(data, path, value, note)
+            if bad:
+                problems.append(bad)
+            elif path in self._params:
+                changed_params.append(path)
+        if problems:
+            raise PolicyError(problems, where="update")
+        for group in _share_groups(data):
+            changed = [p for p in group if p in changed_params]
             if not changed or len(changed) == len(group):
                 continue
-            rest = [p for p in group if p not in changes]
+            rest = [p for p in group if p not in changed]
             target = 1.0 - sum(_leaf(data, p)["value"] for p in changed)
-            current = sum(self[p] for p in rest)
+            current = sum(_leaf(data, p)["value"] for p in rest)
             if -1e-12 <= target < 1e-12:     # "exactly 1" up to float rounding: the rest become 0
                 target = 0.0
             if target < -1e-12:
@@ -480,12 +567,50 @@ class Policy:
                 continue
             factor = target / current
             for p in rest:
-                old = self[p]
+                old = _leaf(data, p)["value"]
                 _set_leaf(data, p, old * factor if factor else 0.0,
                           f"re-normalised after {', '.join(changed)} changed (was {shown(old)})")
         if problems:
             raise PolicyError(problems, where="update")
-        return Policy(data, where=f"{self._where} (updated)")
+        data["name"] = _reform_name(self.name, changes, name)
+        return Policy(data, where=f"{self._where} (updated)", path=self._path)
+
+    def _change(self, data: dict, path: str, value: Any, note: str) -> str | None:
+        """Apply one change to ``data`` (a copy); the reason it cannot be applied, or None."""
+        if not isinstance(path, str) or not path:
+            return f"{shown(path)}: a path is a dotted text such as 'branch.satisfaction_share'"
+        if path in self._params:
+            bad = self.value_problem(path, value)
+            if bad:
+                return bad
+            if _plain(value) == self._params[path][1]["value"]:
+                return f"{path}: already {shown(_plain(value))}; a change that changes nothing is an error"
+            old = self._params[path][1]["value"]
+            given = value if isinstance(value, dict) else {}
+            leaf = _leaf(data, path)
+            leaf.pop("quote", None)
+            leaf.pop("assumption", None)
+            leaf["value"] = _plain(value)
+            prov = {k: given[k] for k in ("quote", "assumption") if k in given}
+            leaf.update(prov or {"assumption": f"{note} (was {shown(old)})"})
+            return None
+        *head, last = path.split(".")
+        parent = _find(data, ".".join(head)) if head else data
+        if not isinstance(parent, dict):
+            return (f"{path}: no such parameter or section{_suggest(path, list(self._params) + _structural_paths(self._data))}")
+        value = _normalise_keys(value, path) if isinstance(value, Mapping) else _plain(value)
+        if value is None:
+            if last not in parent:
+                return f"{path}: nothing to remove{_suggest(path, _structural_paths(self._data))}"
+            del parent[last]
+            return None
+        if last in parent and parent[last] == value:
+            return f"{path}: already {shown(value)}; a change that changes nothing is an error"
+        if last in parent and isinstance(parent[last], dict) and not isinstance(value, dict):
+            return (f"{path}: is a section; give its full new content (a mapping), or change the parameters "
+                    f"inside it{_suggest(path + '.', self._params)}")
+        parent[last] = value
+        return None
 
     def value_problem(self, path: str, value: Any) -> str | None:
         """Why ``value`` cannot be the value of parameter ``path``, or None when it can.
@@ -509,10 +634,11 @@ class Policy:
         return f"{path}: {bad}" if bad else None
 
     def diff(self, other: "Policy") -> pd.DataFrame:
-        """Parameters that differ: one row each with path, old, new, provenance.
+        """Entries that differ: one row each with path, old, new, provenance.
 
         ``old`` is this policy's value, ``new`` the other's; provenance is the
-        other policy's (the reform's) provenance of the parameter.
+        other policy's (the reform's) provenance of a parameter, or
+        ``structure`` for a structural choice (a design, a removed veto, ...).
         """
         if not isinstance(other, Policy):
             raise PolicyError(f"diff() takes a Policy, got {type(other).__name__}", where="diff")
@@ -523,27 +649,50 @@ class Policy:
             if a != b or (path in self._params) != (path in other._params):
                 src = other if path in other._params else self
                 rows.append({"path": path, "old": a, "new": b, "provenance": src.provenance(path)})
+        for path, a, b in _structural_diff(self._data, other._data):
+            rows.append({"path": path, "old": a, "new": b, "provenance": "structure"})
         return pd.DataFrame(rows, columns=["path", "old", "new", "provenance"])
 
     # -- display -------------------------------------------------------------
     def _summary_rows(self) -> list[tuple[str, str]]:
-        br, mb = self._data["branch"], self._data["member"]
-        dims = ", ".join(f"{d['label'].split(' ')[0]} {d['share']['value']:.0%}"
+        br = self._data["branch"]
+        form = (br.get("score") or {}).get("form", "shares")
+        dims = ", ".join(f"{d['label'].split(' ')[0]}" + (f" {d['share']['value']:.0%}" if "share" in d else "")
                          for d in br["dimensions"].values())
-        cuts = ", ".join(f"{k}★ ≥ {v['value']:g}" for k, v in sorted(br["star_cuts"].items(), reverse=True))
-        grades = ", ".join(f"{g} ≥ {v['value']:g}" for g, v in mb["grade_cuts"].items())
+        survey = f"survey {br['satisfaction_share']['value']:.0%}; " if "satisfaction_share" in br else "no survey; "
+        rating = br["rating"]
+        design = rating["design"] + (f" within {rating['peer_groups']}" if rating.get("peer_groups") else "")
+        levels = br["levels"]
+        if rating.get("cuts"):
+            cuts = ", ".join(f"{lv} ≥ {rating['cuts'][lv]['value']:g}" for lv in levels if lv in rating["cuts"])
+            design += f" ({cuts})"
+        if rating.get("quotas") and rating["design"] in ("quota", "cuts_and_quota"):
+            design += " (" + ", ".join(f"{lv} {rating['quotas'][lv]['value']:.0%}" for lv in levels
+                                       if lv in rating["quotas"]) + ")"
         n_quote = sum("quote" in leaf for _, leaf in self._params.values())
-        return [
-            ("branch indicators", f"{len(br['indicators'])} in {len(br['dimensions'])} dimensions"),
-            ("shares", f"survey {br['satisfaction_share']['value']:.0%}; {dims}"),
+        rows = [
+            ("branch levels", " > ".join(levels)),
+            ("branch indicators", f"{len(br['indicators'])} in {len(br['dimensions'])} dimensions ({form})"),
+            ("shares", survey + dims),
             ("branch types", ", ".join(br["types"])),
-            ("star cut points", cuts),
-            ("weak below", f"{br['weak_below']['value']:g}; vetoes: {', '.join(br.get('vetoes') or {}) or 'none'}"),
-            ("member indicators", f"{len(mb['indicators'])} in {len(mb['groups'])} groups"),
-            ("member score", f"{mb['monthly_share']['value']:.0%} monthly + {mb['appraisal_share']['value']:.0%} year-end"),
-            ("member grades", grades + ", unqualified below"),
-            ("parameters", f"{len(self._params)} ({n_quote} quoted, {len(self._params) - n_quote} assumptions)"),
+            ("rating", design),
         ]
+        des = br.get("designations") or {}
+        rows.append(("designations", "; ".join(f"{d}: {len(v['criteria'])} criteria" for d, v in des.items())
+                     or "none"))
+        rows.append(("vetoes", ", ".join(br.get("vetoes") or {}) or "none"))
+        mb = self._data.get("member")
+        if isinstance(mb, dict):
+            rows += [
+                ("member grades", " > ".join(mb["grades"])),
+                ("member indicators", f"{len(mb['indicators'])} in {len(mb['groups'])} groups"),
+                ("member score", f"{mb['record_share']['value']:.0%} record ({mb['record']['periods']} periods, "
+                                 f"{mb['record']['accrual']}) + {mb['appraisal_share']['value']:.0%} appraisal"),
+            ]
+        rows.append(("consequences", ", ".join(self._data.get("consequences") or {}) or "none"))
+        rows.append(("parameters", f"{len(self._params)} ({n_quote} quoted, {len(self._params) - n_quote} "
+                                   f"assumptions)"))
+        return rows
 
     @property
     def _shown_where(self) -> str:
@@ -565,6 +714,15 @@ class Policy:
                 f"<small>{html.escape(self._shown_where)}</small><table>{rows}</table></div>")
 
 
+def policy_path(name: str) -> Path:
+    """The shipped policy file ``data/policies/NAME.yaml``.
+
+    >>> policy_path("baseline").name
+    'baseline.yaml'
+    """
+    return data_path("policies", f"{name}.yaml")
+
+
 def as_policy(policy, where: str = "policy") -> "Policy":
     """``policy`` as a :class:`Policy`: None (the baseline), a Policy, or the path of a policy file.
 
@@ -581,13 +739,106 @@ def as_policy(policy, where: str = "policy") -> "Policy":
                     f"baseline), got {type(policy).__name__}")
 
 
-def _rebuild(data: dict, where: str) -> "Policy":
-    return Policy(data, where=where)
+REFORM_SCHEMA = "branchsim-reform/1"
+
+
+def load_reform(path: str | os.PathLike) -> dict:
+    """Read a reform file: ``{"name": ..., "description": ..., "changes": {path: value}}``.
+
+    A reform file holds only what changes (``docs/policy-format.md``,
+    "Reforms"). A whole policy file is accepted too: its changes are every
+    parameter and structural entry (compare it with :meth:`Policy.diff`).
+
+    >>> r = load_reform(data_path("reforms", "baseline_kmeans_by_type.yaml"))
+    >>> sorted(r["changes"])
+    ['branch.rating.design', 'branch.rating.peer_groups']
+    """
+    where = str(path)
+    doc = read_yaml(Path(path), what="reform file")
+    if not isinstance(doc, dict):
+        raise PolicyError(f"a reform file is a mapping with 'changes', got {type(doc).__name__}", where=where)
+    if doc.get("schema") != REFORM_SCHEMA:
+        raise PolicyError(f"schema: {shown(doc.get('schema'))}; a reform file starts with 'schema: "
+                          f"{REFORM_SCHEMA}' (a whole policy is read with Policy.load)", where=where)
+    unknown = set(doc) - {"schema", "name", "description", "changes"}
+    problems = [f"{k}: unknown key; allowed: schema, name, description, changes" for k in sorted(map(str, unknown))]
+    changes = doc.get("changes")
+    if not isinstance(changes, dict) or not changes:
+        problems.append("changes: a non-empty mapping {dotted path: new value}")
+    name = doc.get("name")
+    if name is not None and not (isinstance(name, str) and name.replace("-", "_").isidentifier()):
+        problems.append(f"name: {shown(name)}; allowed: an id (letters, digits, _ or -)")
+    if problems:
+        raise PolicyError(problems, where=where)
+    return {"name": name, "description": doc.get("description"), "changes": changes}
+
+
+def _reform_name(base: str, changes: Mapping, name: str | None) -> str:
+    """``base+name``, or ``base[path=value, ...]`` (shortened) for unnamed changes."""
+    if name:
+        return f"{base}+{name}"
+    parts = []
+    for path, value in changes.items():
+        v = _plain(value)
+        shown_v = "removed" if v is None else ("…" if isinstance(v, (dict, list)) else f"{v:g}"
+                                               if isinstance(v, float) else str(v))
+        parts.append(f"{path}={shown_v}")
+    text = ", ".join(parts)
+    return f"{base}[{text if len(text) <= 120 else text[:117] + '...'}]"
+
+
+_MISSING = object()
+
+
+def _find(data: Any, path: str) -> Any:
+    node = data
+    for key in path.split(".") if path else []:
+        if not isinstance(node, dict) or key not in node:
+            return _MISSING
+        node = node[key]
+    return node
+
+
+def _structural_paths(data: dict, prefix: str = "", depth: int = 0) -> list[str]:
+    """Paths of the structural entries (texts, lists, sections) of a document, for hints."""
+    out = []
+    if not isinstance(data, dict) or depth > 6:
+        return out
+    for k, v in data.items():
+        path = f"{prefix}{k}"
+        if isinstance(v, dict) and "value" not in v:
+            out.append(path)
+            out += _structural_paths(v, path + ".", depth + 1)
+        elif not isinstance(v, dict):
+            out.append(path)
+    return out
+
+
+def _structural_diff(a: Any, b: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """Differences outside parameter values: texts, lists, added and removed entries."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if "value" in a and "value" in b:
+            return []                            # a parameter: reported by value
+        out = []
+        for k in list(a) + [k for k in b if k not in a]:
+            sub = f"{path}.{k}" if path else str(k)
+            if k not in b:
+                out.append((sub, "present", None))
+            elif k not in a:
+                out.append((sub, None, "added"))
+            elif k not in ("label", "en", "description", "source", "name", "quote", "assumption"):
+                out += _structural_diff(a[k], b[k], sub)
+        return out
+    return [] if a == b else [(path, a, b)]
+
+
+def _rebuild(data: dict, where: str, path: str | None = None) -> "Policy":
+    return Policy(data, where=where, path=path)
 
 
 def _plain(value: Any) -> Any:
     """A new value as a plain Python number: numpy scalars (from linspace, arrays) are unwrapped."""
-    if isinstance(value, dict):
+    if isinstance(value, dict) and "value" in value:
         value = value.get("value")
     if isinstance(value, np.generic):
         value = value.item()

@@ -275,6 +275,10 @@ def _read_meta(path: Path) -> tuple:
     return seed, params, source
 
 
+#: Generator blocks whose entries name a scheme's own types, classes and facts (any names).
+_OPEN_BLOCKS = ("types.", "categories.", "facts.")
+
+
 def _generator_problems(doc: dict) -> list[str]:
     """Why a saved ``generator`` block is not a full set of generator parameters (empty if it is)."""
     from .params import GeneratorParams, _leaf_paths, _param_problem, _values
@@ -283,13 +287,15 @@ def _generator_problems(doc: dict) -> list[str]:
         got = {p for p in _leaf_paths(values) if p != "schema"}
     except (AttributeError, TypeError, KeyError):
         return ["generator: not the generator parameters Population.save writes"]
-    want = {p for p in _leaf_paths(GeneratorParams.load().values) if p != "schema"}
+    want = {p for p in _leaf_paths(GeneratorParams.load().values) if p != "schema"
+            and not p.startswith(_OPEN_BLOCKS)}
+    known = want | {p for p in got if p.startswith(_OPEN_BLOCKS)}
     out = []
     if want - got:
         out.append(f"generator: not the generator parameters Population.save writes (missing "
                    f"{', '.join(sorted(want - got)[:3])}{' ...' if len(want - got) > 3 else ''})")
-    if got - want:
-        out.append(f"generator: unknown parameter(s) {', '.join(sorted(got - want)[:3])}")
+    if got - known:
+        out.append(f"generator: unknown parameter(s) {', '.join(sorted(got - known)[:3])}")
     if not out:
         params = GeneratorParams(values, doc)
         out += [f"generator.{p}" for p in (_param_problem(path, params.get(path)) for path in sorted(got)) if p]
@@ -356,19 +362,21 @@ def load_population(folder=None, *, branches=None, members=None, member_months=N
 
 
 def evaluate(pop: Population, policy: Policy | str | os.PathLike | None = None, *,
-             chunk_size: int | None = None) -> Result:
+             chunk_size: int | None = None, previous: Result | None = None) -> Result:
     """Evaluate a population under a policy (default: the baseline; a path is read as a policy file).
 
-    Returns a :class:`Result` with per-branch and per-member frames, star
-    counts beside the published figures, grades and consequences.
-    ``chunk_size`` branches (with their members and member-months) are
-    scored at a time: a memory bound that never changes a number.
+    Returns a :class:`Result` with per-branch and per-member frames, counts
+    per level (beside the scheme's published figures at their scale), grades
+    and consequences. ``chunk_size`` branches (with their members and
+    member-periods) are scored at a time: a memory bound that never changes a
+    number. ``previous`` (last year's :class:`Result`) gives a design's
+    guardrail last year's cut points.
 
     Examples
     --------
     >>> import branchsim as bs
     >>> r = bs.evaluate(bs.generate(seed=3, n_branches=200))
-    >>> int(r.star_counts().drop("weak")["count"].sum())
+    >>> int(r.level_counts().loc[r.policy.levels, "count"].sum())
     200
     """
     if not isinstance(pop, Population):
@@ -377,4 +385,4 @@ def evaluate(pop: Population, policy: Policy | str | os.PathLike | None = None, 
     policy = as_policy(policy)
     from .model import truth
     return evaluate_checked(policy, pop.branches, pop.members, pop.member_months,
-                            truth=truth(pop, policy), chunk_size=chunk_size)
+                            truth=truth(pop, policy), chunk_size=chunk_size, previous=previous)

@@ -28,16 +28,14 @@ import pandas as pd
 from ._schema import fact_range
 from .errors import DataError
 from .policy import Policy
-from .scoring import STRUCTURE_LEVELS
 
 __all__ = ["Column", "branch_columns", "member_columns", "member_month_columns", "check_tables",
-           "RESERVED_COLUMNS", "SURVEY_COLUMNS"]
+           "RESERVED_COLUMNS", "streak_inputs"]
 
-SURVEY_COLUMNS = ("survey_satisfied", "survey_basic", "survey_dissatisfied")
-#: Columns of each table that are not facts: an indicator's fact may not take one of these names.
+#: Columns of each table that are not facts: an indicator's fact may not take one of these names
+#: (nor start with ``survey_`` or ``prev_``: the survey answers and the streaks of years before).
 RESERVED_COLUMNS = {
-    "branches": ("branch_id", "type", "level", "n_members", "parent", "prev_weak", *SURVEY_COLUMNS,
-                 "true_quality"),
+    "branches": ("branch_id", "type", "level", "n_members", "parent", "true_quality"),
     "members": ("member_id", "branch_id", "category", "appraisal", "true_quality"),
     "member_months": ("member_id", "month"),
 }
@@ -78,13 +76,40 @@ class Column:
 
 
 def _fact_column(ind: dict) -> Column:
+    """The column of an indicator's fact (or of a declared fact: ``kind`` instead of ``rule``)."""
     lo, hi = fact_range(ind)
-    rule = ind["rule"]
-    if rule == "binary":
-        return Column(ind["fact"], "binary", f"{ind['label']}: 1 if met, 0 if not", 0, 1)
-    if rule == "proportion":
-        return Column(ind["fact"], "number", f"{ind['label']}: {ind.get('unit', 'share, 0-1')}", lo, hi)
-    return Column(ind["fact"], "number", f"{ind['label']}: {ind.get('unit', 'count')}", lo, hi)
+    name = ind.get("fact") or ind["_name"]
+    label = ind.get("label", name)
+    binary = ind.get("rule") == "binary" or ind.get("kind") == "binary"
+    if binary:
+        return Column(name, "binary", f"{label}: 1 if met, 0 if not", 0, 1)
+    if ind.get("kind") == "count":
+        return Column(name, "number", f"{label}: {ind.get('unit', 'count')}", lo, hi)
+    what = "share, 0-1" if ind.get("rule") == "proportion" or ind.get("kind") == "share" else "count"
+    return Column(name, "number", f"{label}: {ind.get('unit', what)}", lo, hi)
+
+
+def streak_inputs(policy: Policy) -> dict[str, list[str]]:
+    """Ids whose consecutive years before this one a table may give as ``prev_<id>`` (default 0).
+
+    ``{"branches": [...], "members": [...]}``: the designations, criteria with
+    ``years``, and the designations, levels and grades that consequences with
+    ``years`` follow (``docs/policy-format.md``).
+
+    >>> import branchsim as bs
+    >>> streak_inputs(bs.Policy.load())["branches"]
+    ['weak']
+    """
+    s = policy.scheme
+    branch = [d.id for d in s.branch.designations]
+    branch += [c.id for d in s.branch.designations for c in d.criteria if c.years > 1]
+    branch += [c.target for c in s.consequences_of("branch") if c.years > 1]
+    member = [c.target for c in s.consequences_of("member") if c.years > 1]
+    return {"branches": list(dict.fromkeys(branch)), "members": list(dict.fromkeys(member))}
+
+
+def _declared(entries: dict) -> list[Column]:
+    return [_fact_column({**e, "_name": f}) for f, e in entries.items()]
 
 
 def branch_columns(policy: Policy) -> list[Column]:
@@ -94,42 +119,54 @@ def branch_columns(policy: Policy) -> list[Column]:
     >>> [c.name for c in branch_columns(bs.Policy.load())][:3]
     ['branch_id', 'type', 'level']
     """
+    s = policy.scheme
+    st = s.structure
     cols = [
         Column("branch_id", "id", "unique id of the branch"),
-        Column("type", "choice", "branch type", choices=tuple(policy.branch_types)),
-        Column("level", "choice", "current organisation level", choices=STRUCTURE_LEVELS),
-        Column("n_members", "int", "number of full members", 0),
-        Column("parent", "text", "parent organisation", required=False, default=""),
-        Column("prev_weak", "int", "consecutive years designated weak just before this one", 0,
-               required=False, default=0),
-        Column("survey_satisfied", "int", "survey answers 'satisfied' (滿意)", 0),
-        Column("survey_basic", "int", "survey answers 'basically satisfied' (基本滿意)", 0),
-        Column("survey_dissatisfied", "int", "survey answers 'dissatisfied' (不滿意)", 0),
-        Column("true_quality", "number", "latent true quality (generated populations only)",
-               required=False),
+        Column("type", "choice", "branch type", choices=s.branch.types),
     ]
-    return cols + [_fact_column(i) for i in policy.branch_indicators.values()]
+    if st is not None:
+        cols.append(Column("level", "choice", "current organisation level", choices=st.ids))
+    cols += [
+        Column("n_members", "int", "number of full members", 0, required=st is not None),
+        Column("parent", "text", "parent organisation", required=False, default=""),
+    ]
+    cols += [Column(f"prev_{i}", "int", f"consecutive years {i!r} held just before this one", 0,
+                    required=False, default=0) for i in streak_inputs(policy)["branches"]]
+    cols += [Column(c, "int", f"survey answers {a!r} ({lab})", 0)
+             for c, a, lab in zip(s.branch.survey_columns, s.branch.answers, s.branch.answer_labels)]
+    cols.append(Column("true_quality", "number", "latent true quality (generated populations only)",
+                       required=False))
+    inds = policy.branch_indicators
+    return cols + [_fact_column(inds[i]) for i in s.branch.sheet.ids] + _declared(s.branch.fact_entries)
 
 
 def member_columns(policy: Policy) -> list[Column]:
     """Columns of the members table under ``policy``."""
-    return [
+    ms = policy.scheme.member
+    cols = [
         Column("member_id", "id", "unique id of the member"),
         Column("branch_id", "id", "the member's branch (must be in the branches table)"),
-        Column("category", "text", "member category (in_service, retired, mobile, ...)"),
-        Column("appraisal", "number", "year-end appraisal score", 0, 100),
+        Column("category", "choice" if ms.classes else "text", "member class (category)",
+               choices=ms.classes or None),
+        Column("appraisal", "number", "year-end appraisal score", 0, 100, required=ms.appraisal_share > 0),
         Column("true_quality", "number", "latent true quality (generated populations only)",
                required=False),
     ]
+    cols += [Column(f"prev_{i}", "int", f"consecutive years {i!r} held just before this one", 0,
+                    required=False, default=0) for i in streak_inputs(policy)["members"]]
+    return cols + _declared(ms.fact_entries)
 
 
 def member_month_columns(policy: Policy) -> list[Column]:
-    """Columns of the member-months table under ``policy``."""
+    """Columns of the member-months (member-period) table under ``policy``."""
+    ms = policy.scheme.member
     cols = [
         Column("member_id", "id", "the member (must be in the members table)"),
-        Column("month", "int", "month of the record", 1, 12),
+        Column("month", "int", "period of the record (a month, or a quarter, ...)", 1, ms.periods),
     ]
-    return cols + [_fact_column(i) for i in policy.member_indicators.values()]
+    inds = policy.member_indicators
+    return cols + [_fact_column(inds[i]) for i in ms.sheet.ids]
 
 
 def _rows(mask_or_positions, limit: int = 8) -> str:
@@ -457,10 +494,11 @@ def _duplicates(df, key: str, name: str, problems: list[str]) -> None:
         problems.append(f"{name}, column {key!r}: duplicate ids in {_rows(dup)}; each must be unique")
 
 
-def _month_duplicates(mpos: np.ndarray, month, n_members: int, name: str, problems: list[str]) -> None:
+def _month_duplicates(mpos: np.ndarray, month, n_members: int, name: str, problems: list[str],
+                      periods: int) -> None:
     """Rows repeating a (member, month): one month at a time, so memory stays per member."""
     hits = _Hits()
-    for mo in range(1, 13):
+    for mo in range(1, periods + 1):
         rows = np.flatnonzero(month == mo)
         who = mpos[rows]
         counts = np.bincount(who[who >= 0], minlength=n_members)
@@ -499,13 +537,18 @@ def check_tables(policy: Policy, branches, members=None, member_months=None, *,
         problems.append("members and member_months go together: pass both or neither")
     b = _check_frame(branches, branch_columns(policy), names["branches"], problems, nonempty=True)
     _duplicates(b, "branch_id", names["branches"], problems)
-    if b is not None and all(c in b.columns and b[c].dtype.kind in "iuf" for c in SURVEY_COLUMNS):
-        total = sum(b[c].to_numpy(dtype=float) for c in SURVEY_COLUMNS)
+    survey = policy.scheme.branch.survey_columns
+    if survey and b is not None and all(c in b.columns and b[c].dtype.kind in "iuf" for c in survey):
+        total = sum(b[c].to_numpy(dtype=float) for c in survey)
         empty = total <= 0
         if empty.any():
             problems.append(f"{names['branches']}: no survey answers in {_rows(empty)}; "
-                            f"survey_satisfied + survey_basic + survey_dissatisfied must be > 0")
+                            f"{' + '.join(survey)} must be > 0")
     m = mm = None
+    if members is not None and not policy.has_members:
+        problems.append(f"{names['members']}: policy {policy.name!r} rates branches only (it has no member "
+                        f"section); leave the members tables out")
+        members = member_months = None
     if members is not None:
         m = _check_frame(members, member_columns(policy), names["members"], problems)
         _duplicates(m, "member_id", names["members"], problems)
@@ -531,7 +574,8 @@ def check_tables(policy: Policy, branches, members=None, member_months=None, *,
                     problems.append(f"{names['members']}: {_rows(none)} have no month in "
                                     f"{names['member_months']}; every member needs at least one month")
                 if "month" in mm.columns and mm["month"].dtype == np.int64:
-                    _month_duplicates(mpos, mm["month"].to_numpy(), len(m), names["member_months"], problems)
+                    _month_duplicates(mpos, mm["month"].to_numpy(), len(m), names["member_months"], problems,
+                                      policy.scheme.member.periods)
         elif mm is not None and "member_id" in mm.columns and "month" in mm.columns:
             dup = mm.duplicated(["member_id", "month"], keep=False).to_numpy()
             if dup.any():

@@ -12,17 +12,36 @@
 The scenario axis (:mod:`.engine`) evaluates many weight vectors and
 cut-point sets together.
 """
-from .compare import Comparison, compare
-from .discovery import Discovery, discover, prim
-from .engine import Prepared, Scenarios, prepare
-from .factors import default_factors
-from .gsa import SensitivityResult, effective_importance, main_effects, morris, sobol, sobol_indices
-from .mc_result import MonteCarlo
-from .montecarlo import measurement_mc
-from .sweep import scenario_arrays, sweep
-from .thresholds import Fragility, fit_cut_points, fragility, fragility_curve, policy_with_cuts
+import importlib
+
+# public name -> the module that defines it (imported on first use, PEP 562: the compiled kernels
+# and the engine can be imported without the analyses)
+_WHERE = {
+    "Comparison": "compare", "compare": "compare",
+    "Discovery": "discovery", "discover": "discovery", "prim": "discovery",
+    "Prepared": "engine", "Scenarios": "engine", "prepare": "engine",
+    "default_factors": "factors",
+    "SensitivityResult": "gsa", "effective_importance": "gsa", "main_effects": "gsa", "morris": "gsa",
+    "sobol": "gsa", "sobol_indices": "gsa",
+    "MonteCarlo": "mc_result", "measurement_mc": "montecarlo",
+    "scenario_arrays": "sweep", "sweep": "sweep",
+    "Fragility": "thresholds", "fit_cut_points": "thresholds", "fragility": "thresholds",
+    "fragility_curve": "thresholds", "policy_with_cuts": "thresholds",
+}
 
 __all__ = ["sweep", "scenario_arrays", "prepare", "Prepared", "Scenarios", "compare", "Comparison",
            "fragility", "fragility_curve", "Fragility", "fit_cut_points", "policy_with_cuts",
            "measurement_mc", "MonteCarlo", "discover", "prim", "Discovery", "sobol", "sobol_indices",
            "morris", "SensitivityResult", "default_factors", "effective_importance", "main_effects"]
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
