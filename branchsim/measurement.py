@@ -241,11 +241,17 @@ def _survey(rng, q, size, params: GeneratorParams, bs: BranchScheme) -> np.ndarr
     return rng.multinomial(n_resp, probs).astype(np.int64)
 
 
-def _state_value(bs: BranchScheme, fact: str) -> tuple[float, float]:
-    """(value in order, value out of order) of a state fact: read off the vetoes and criteria that read it."""
-    at_least = [thr for f, thr, al in zip(bs.vetoes.fact, bs.vetoes.threshold, bs.vetoes.at_least)
-                if f == fact and al]
-    at_least += [c.value for d in bs.designations for c in d.criteria if c.fact == fact and c.kind == "fact_at_least"]
+def _state_value(section, fact: str) -> tuple[float, float]:
+    """(value in order, value out of order) of a state fact: read off the vetoes and criteria that read it.
+
+    ``section`` is the branch or member scheme. A fact a veto or criterion
+    reads with ``at_least`` is out of order at that value (in order at 0);
+    any other is in order at 1 and out of order at 0.
+    """
+    vetoes = section.vetoes
+    at_least = [thr for f, thr, al in zip(vetoes.fact, vetoes.threshold, vetoes.at_least) if f == fact and al]
+    at_least += [c.value for d in getattr(section, "designations", ()) for c in d.criteria
+                 if c.fact == fact and c.kind == "fact_at_least"]
     if at_least:
         return 0.0, float(max(min(at_least), 1.0))
     return 1.0, 0.0
@@ -274,27 +280,37 @@ def branch_block(rng, q, t, size, bs: BranchScheme, offsets, params: GeneratorPa
     return facts, survey
 
 
-def declared_facts(rng, q: np.ndarray, bs: BranchScheme, params: GeneratorParams, state) -> dict[str, np.ndarray]:
-    """The branch facts the scheme declares (read by vetoes, designations, direct grading only).
+def declared_facts(rng, q: np.ndarray, section, params: GeneratorParams, state=None, *,
+                   z: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The facts a scheme declares (read by vetoes, designations, direct grading only).
 
-    A state fact is the branch's state (1 = in order); any other fact follows
-    the branch's quality: a binary fact is 1 with probability
-    ``rate × exp(quality_gradient × z)`` (rare unless the branch is strong;
-    ``facts.<fact>.rate`` in the generator file, default 0.05), a count is
-    ``floor(3 p + u)``, a share ``p``, a number ``100 p``.
+    ``section`` is the branch or member scheme, ``q`` the units' true
+    quality, ``z`` it in standard units (default: the branch quality's). A
+    branch state fact is the branch's state (``state``, 1 = in order); a member
+    state fact is out of order with probability ``problem_rate ×
+    exp(-quality_gradient × z)``. Any other fact follows quality: a binary fact
+    is 1 with probability ``rate × exp(quality_gradient × z)`` (rare unless the
+    unit is strong; ``facts.<fact>.rate`` in the generator file, default 0.05),
+    a count is ``floor(3 p + u)``, a share ``p``, a number ``100 p``.
     """
     out = {}
     given = params.values.get("facts") or {}
     s, bq = params.values["state"], params.values["branch_quality"]
-    z = (np.asarray(q) - bq["loc"]) / bq["scale"]
+    z = (np.asarray(q) - bq["loc"]) / bq["scale"] if z is None else z
     p = np.clip(q, 0, 1)
-    for f, entry in bs.fact_entries.items():
+    state_facts = getattr(section, "state_facts", ())
+    for f, entry in section.fact_entries.items():
         u = rng.random(len(q))
-        if f in bs.state_facts:
-            good, bad = _state_value(bs, f)
-            col = np.where(state[:, bs.state_facts.index(f)] > 0, good, bad)
+        if entry.get("state"):
+            good, bad = _state_value(section, f)
+            if f in state_facts and state is not None:
+                in_order = state[:, state_facts.index(f)] > 0
+            else:
+                in_order = u >= np.clip(s["problem_rate"] * np.exp(-s["quality_gradient"] * z), 0, 1)
+                u = rng.random(len(q))
+            col = np.where(in_order, good, bad)
             if entry["kind"] == "count" and good > 0:
-                col = np.where(col > 0, np.floor(3 * p + u) + 1, 0.0)
+                col = np.where(in_order, np.floor(3 * p + u) + 1, bad)
             out[f] = col
             continue
         kind = entry["kind"]

@@ -19,8 +19,8 @@ from .measurement import (Truth, _indicator_offsets, branch_block, categories, d
                           truth_arrays)
 from .params import GeneratorParams, _leaf_paths, _param_problem, _values  # noqa: F401
 from .policy import Policy
-from .streams import (_BRANCH, _DECLARED, _INDICATORS, _MEMBER, _MONTHS, _STRUCTURE, BLOCK,  # noqa: F401
-                      _workers, as_seed_sequence, block_stream)
+from .streams import (_BRANCH, _DECLARED, _INDICATORS, _MEMBER, _MEMBER_DECLARED, _MONTHS,  # noqa: F401
+                      _STRUCTURE, BLOCK, _workers, as_seed_sequence, block_stream)
 
 __all__ = ["BLOCK", "GeneratorParams", "generate", "block_stream", "BlockGenerator", "with_members"]
 
@@ -98,7 +98,13 @@ class BlockGenerator:
                 self.cat_cum, self.profile_of)
             monthly_facts(rng_mm, base, shock, self.scheme.member.sheet, self.order,
                           np.float32(self.params.get("measurement.proportion_noise")), months)
-            part_m = (blk * BLOCK, owner, mq, cat, appraisal)
+            ms = self.scheme.member
+            mdecl = {}
+            if ms.fact_entries:
+                mqp = self.params.values["member_quality"]
+                mdecl = declared_facts(block_stream(self.root, _MEMBER_DECLARED, blk), mq, ms, self.params,
+                                       z=(mq - mqp["loc"]) / mqp["sd"])
+            part_m = (blk * BLOCK, owner, mq, cat, appraisal, mdecl)
         return (t, size, level, q, facts, survey, declared), part_m
 
 
@@ -226,6 +232,8 @@ def _member_frames(parts, months: np.ndarray, columns: list[str], starts: np.nda
     members = pd.DataFrame({"member_id": ids, "branch_id": branch_ids[owner],
                             "category": np.array(classes, dtype=object)[cat],
                             "appraisal": appraisal, "true_quality": q})
+    for f in parts[0][5] if parts else ():
+        members[f] = np.concatenate([p[5][f] for p in parts])
     # Rows follow the generation layout: seed block, then period, then member.
     # The id is stored once per member (a categorical), not as one string per period.
     sizes = np.diff(starts)

@@ -17,7 +17,7 @@ __all__ = ["BLOCK", "block_stream", "as_seed_sequence"]
 
 #: Branches per seed block. Processing chunks are whole numbers of blocks.
 BLOCK = 256
-_STRUCTURE, _BRANCH, _MEMBER, _MONTHS, _INDICATORS, _DECLARED = range(6)
+_STRUCTURE, _BRANCH, _MEMBER, _MONTHS, _INDICATORS, _DECLARED, _MEMBER_DECLARED = range(7)
 
 
 def _workers(workers: int | None) -> int:
