@@ -231,6 +231,7 @@ def _rating_problems(section: dict, levels: list[str], path: str, type_key: str)
             out.append(f"{path}.rating.cuts: missing {', '.join(missing)} (design {design!r} needs a cut for "
                        f"every level above the floor)")
         out += _cut_order(cuts, above, f"{path}.rating.cuts")
+    if design == "cuts":
         for tid, tdef in (section.get(type_key) or {}).items():
             over = ((tdef or {}).get("rating") or {}).get("cuts") or {}
             for lv in over:
@@ -241,8 +242,8 @@ def _rating_problems(section: dict, levels: list[str], path: str, type_key: str)
     elif design is not None:
         for tid, tdef in (section.get(type_key) or {}).items():
             if ((tdef or {}).get("rating") or {}).get("cuts"):
-                out.append(f"{path}.{type_key}.{tid}.rating.cuts: design {design!r} sets no cut points; "
-                           f"type cuts apply to the cuts designs only")
+                out.append(f"{path}.{type_key}.{tid}.rating.cuts: a type's own cut points apply to design "
+                           f"'cuts' only (design {design!r} sets its cut points for all units)")
     if design in ("quota", "cuts_and_quota"):
         missing = [lv for lv in above if lv not in quotas]
         if missing:
