@@ -1,27 +1,43 @@
-"""Monte Carlo over measurement noise: truth fixed, draws reproducible, noise behaves."""
+"""Monte Carlo over measurement noise: every shipped scheme, truth fixed, draws reproducible, noise behaves."""
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import branchsim as bs
-from branchsim.model import BLOCK, STATE_FACTS, _branch_block, _indicator_offsets, _survey
-from branchsim.scoring import compile_branch_rules
-from branchsim.sensitivity import montecarlo
+from branchsim.measurement import _indicator_offsets, _state_column, _survey, branch_block, declared_facts
 from branchsim.sensitivity.montecarlo import measurement_mc
+from branchsim.streams import BLOCK
 
-STAR_P = ["p_no_star", "p_three_star", "p_four_star", "p_five_star"]
-STARS = ["five_star", "four_star", "three_star", "no_star"]
+GOLDEN = Path(__file__).parent / "data" / "mc_golden_v1"
 ZERO_NOISE = {"measurement.indicator_noise": 0, "measurement.survey_shock": 0,
               "measurement.proportion_noise": 0, "measurement.survey_size": 100_000}
+SCHEMES = ["baseline", "star_quota", "member_points", "kmeans_by_type"]
+
+
+def shipped(name: str) -> bs.Policy:
+    if name == "kmeans_by_type":
+        return bs.Policy.load().update(bs.data_path("reforms", "baseline_kmeans_by_type.yaml"))
+    return bs.Policy.load(bs.data_path("policies", f"{name}.yaml"))
+
+
+@pytest.fixture(scope="module", params=SCHEMES)
+def scheme(request):
+    """(policy, population of 300 branches — two seed blocks — with members, a run of 10 draws)."""
+    p = shipped(request.param)
+    pop = bs.generate(p, seed=5, n_branches=300, members=p.has_members)
+    mc = measurement_mc(pop, p, draws=10, seed=11, progress=False, survey_sizes=[60], batch=4,
+                        members=p.has_members)
+    return p, pop, mc
 
 
 @pytest.fixture(scope="module")
 def pop():
-    # 300 branches span two seed blocks, so block streams and chunking are exercised.
     return bs.generate(seed=5, n_branches=300, members=False)
 
 
@@ -31,41 +47,187 @@ def mc(pop):
 
 
 @pytest.fixture(scope="module")
-def pop_vacancies():
-    # Secretary vacancies and major violations common enough to find some in 300 branches.
-    return bs.generate(seed=5, n_branches=300, members=False, params={"state.problem_rate": 0.15})
-
-
-@pytest.fixture(scope="module")
 def pop_members():
     return bs.generate(seed=6, n_branches=40)
 
 
 def frames(result):
-    return [result.star_probabilities, result.counts, result.misclassification]
+    out = [result.level_probabilities, result.counts, result.misclassification, result.designation_errors]
+    if result.member_probabilities is not None:
+        out += [result.member_probabilities, result.grade_counts]
+    return out
 
 
 def assert_same(a, b):
-    for x, y in zip(frames(a), frames(b)):
+    for x, y in zip(frames(a), frames(b), strict=True):
         pd.testing.assert_frame_equal(x, y)
 
 
-# -- reproducibility -------------------------------------------------------------------
+# -- every shipped scheme -------------------------------------------------------------------
+def test_probabilities_are_named_by_level_id_and_sum_to_one(scheme):
+    p, pop, mc = scheme
+    n = len(pop.branches)
+    assert mc.levels == list(p.levels) and mc.designations == [d.id for d in p.scheme.branch.designations]
+    pcols = [f"p_{lv}" for lv in p.levels]
+    for size in mc.survey_sizes:
+        lp = mc.probabilities(size)
+        assert [c for c in lp.columns if c.startswith("p_") and c[2:] in p.levels] == pcols
+        np.testing.assert_allclose(lp[pcols].sum(axis=1), 1.0)
+        probs = lp[pcols].to_numpy()
+        assert set(lp["modal_rating"]) <= set(p.levels)
+        # the modal level has the highest probability, the lower level on a tie
+        np.testing.assert_array_equal(probs[np.arange(n), [p.levels.index(v) for v in lp["modal_rating"]]],
+                                      probs.max(axis=1))
+        np.testing.assert_array_equal(lp["p_true"],
+                                      probs[np.arange(n), [p.levels.index(v) for v in lp["true_rating"]]])
+        c = mc.counts[mc.counts["survey_size"] == size]
+        assert (c[list(p.levels)].sum(axis=1) == n).all() and len(c) == mc.draws
+        np.testing.assert_allclose(c[list(p.levels)].mean().to_numpy(), probs.sum(axis=0))
+        for d in mc.designations:
+            np.testing.assert_allclose(c[d].mean(), lp[f"p_{d}"].sum())
+        np.testing.assert_allclose(c["accuracy"], 1 - (c["too_high"] + c["too_low"]) / n)
+        conf = mc.confusion(size)
+        assert list(conf.index) == list(conf.columns) == list(p.levels)
+        np.testing.assert_allclose(conf.to_numpy().sum(), n)
+        np.testing.assert_allclose(np.trace(conf.to_numpy()) / n, c["accuracy"].mean())
+        np.testing.assert_allclose(conf.sum(axis=1).to_numpy(),
+                                   lp["true_rating"].value_counts().reindex(p.levels, fill_value=0).to_numpy())
+        mis = mc.misclassification.set_index("survey_size").loc[size]
+        np.testing.assert_allclose(mis["misclassified"], 1 - lp["p_true"].mean())
+
+
+def test_truth_is_held_fixed(scheme):
+    p, pop, mc = scheme
+    truth = bs.evaluate(pop, p).branches
+    lp = mc.level_probabilities
+    assert (lp["branch_id"] == truth["branch_id"]).all()
+    np.testing.assert_array_equal(lp["true_rating"], truth["true_rating"])
+    np.testing.assert_array_equal(lp["true_score"], truth["true_score"])
+    for d in mc.designations:
+        np.testing.assert_array_equal(lp[f"true_{d}"], truth[f"true_{d}"])
+    cs = mc.count_summary().set_index(["survey_size", "measure"])
+    for lv in p.levels:
+        assert cs.loc[(mc.baseline_size, lv), "true"] == (truth["true_rating"] == lv).sum()
+    errs = mc.designation_errors
+    for d in mc.designations:
+        assert (errs.loc[errs["designation"] == d, "truly"] == truth[f"true_{d}"].sum()).all()
+
+
+def test_batches_and_reruns_give_the_same_numbers(scheme):
+    p, pop, mc = scheme
+    again = measurement_mc(pop, p, draws=10, seed=11, progress=False, survey_sizes=[60], batch=10,
+                           members=p.has_members)
+    assert_same(mc, again)
+    short = measurement_mc(pop, p, draws=3, seed=11, progress=False, survey_sizes=[60], batch=2)
+    pd.testing.assert_frame_equal(short.counts[short.counts["draw"] < 3].reset_index(drop=True),
+                                  mc.counts.groupby("survey_size").head(3).reset_index(drop=True))
+
+
+def test_a_draw_is_the_measurement_model_rated_by_the_policy(scheme):
+    """Draw 0 rebuilt from the documented streams and rated by bs.evaluate gives the same levels.
+
+    A relative design re-rates the whole population: the rebuilt table is evaluated as a whole.
+    """
+    p, pop, _ = scheme
+    one = measurement_mc(pop, p, draws=1, seed=4, progress=False)
+    scheme_ = p.scheme.branch
+    b = pop.branches.copy()
+    prm = pop.params
+    off = _indicator_offsets(pop.seed, scheme_.sheet, prm.get("measurement.indicator_spread"), 0)
+    t = pd.Categorical(b["type"], categories=scheme_.types).codes
+    q, size = b["true_quality"].to_numpy(), b["n_members"].to_numpy()
+    state = np.column_stack([_state_column(b, scheme_, f) for f in scheme_.state_facts]) \
+        if scheme_.state_facts else np.zeros((len(b), 0))
+    no_survey = dataclasses.replace(scheme_, answers=())   # facts on their own stream, as documented
+    root = np.random.SeedSequence(4)
+    for blk in range(-(-len(b) // BLOCK)):
+        r = slice(blk * BLOCK, min(len(b), (blk + 1) * BLOCK))
+        stream = lambda purpose: np.random.default_rng(  # noqa: E731
+            np.random.SeedSequence(root.entropy, spawn_key=(purpose, 0, blk)))
+        facts = branch_block(stream(8), q[r], t[r], size[r], no_survey, off, prm, state[r])[0]
+        b.loc[b.index[r], list(scheme_.sheet.facts)] = facts
+        b.loc[b.index[r], list(scheme_.survey_columns)] = _survey(stream(9), q[r], size[r], prm, scheme_)
+        for f, col in declared_facts(stream(13), q[r], scheme_, prm, state[r]).items():
+            b.loc[b.index[r], f] = col
+    redrawn = bs.evaluate(bs.Population(b, seed=pop.seed, params=prm), p).branches
+    np.testing.assert_array_equal(one.level_probabilities["modal_rating"], redrawn["rating"])
+    for d in one.designations:
+        np.testing.assert_array_equal(one.level_probabilities[f"p_{d}"], redrawn[d].astype(float))
+    # The draw is a new measurement (not the population's own), with the same state.
+    state_cols = list(scheme_.state_facts)
+    measured = [f for f in scheme_.sheet.facts if f not in state_cols]
+    assert (b[measured].to_numpy() != pop.branches[measured].to_numpy()).mean() > 0.1
+    pd.testing.assert_frame_equal(b[state_cols], pop.branches[state_cols], check_dtype=False)
+
+
+def test_members_grades_for_member_schemes(scheme):
+    p, pop, mc = scheme
+    if not p.has_members:
+        assert mc.member_probabilities is None
+        with pytest.raises(bs.BranchsimError, match="rates branches only"):
+            measurement_mc(pop, p, draws=1, progress=False, members=True)
+        return
+    mp = mc.member_probabilities
+    gcols = [f"p_{g}" for g in p.grades]
+    assert mc.grades == list(p.grades) and (mp["member_id"] == pop.members["member_id"]).all()
+    graded = mp["graded"].to_numpy()
+    exempt = bs.evaluate(pop, p).members["grade"].isna().to_numpy()
+    np.testing.assert_array_equal(graded, ~exempt)          # an exempt class is never graded
+    np.testing.assert_allclose(mp.loc[graded, gcols].sum(axis=1), 1.0)
+    assert mp.loc[~graded, gcols].isna().all().all() and mp.loc[~graded, "modal_grade"].isna().all()
+    assert (mc.grade_counts[list(p.grades)].sum(axis=1) == graded.sum()).all()
+    assert 0 < (mp.loc[graded, gcols].max(axis=1) < 1).mean()   # some members' grades are uncertain
+    assert "appraisal redrawn" in mc.summary()
+
+
+def test_member_period_records_redrawn_for_every_member_scheme():
+    for name in ("baseline", "member_points"):
+        p = shipped(name)
+        popm = bs.generate(p, seed=6, n_branches=30)
+        a = measurement_mc(popm, p, draws=3, seed=1, progress=False, members="monthly", batch=1)
+        b = measurement_mc(popm, p, draws=3, seed=1, progress=False, members="monthly", batch=3)
+        pd.testing.assert_frame_equal(a.member_probabilities, b.member_probabilities)
+        pd.testing.assert_frame_equal(a.grade_counts, b.grade_counts)
+        graded = a.member_probabilities["graded"]
+        assert (a.grade_counts[list(p.grades)].sum(axis=1) == graded.sum()).all()
+        appraisal = measurement_mc(popm, p, draws=3, seed=1, progress=False, members=True)
+        assert not a.grade_counts.equals(appraisal.grade_counts)
+        assert "monthly redrawn" in a.summary()
+
+
+# -- the baseline's numbers are those of the format-1 implementation ------------------------
+def test_baseline_numbers_equal_the_format_1_implementation():
+    old = pd.read_csv(GOLDEN / "branches.csv")
+    pop = bs.generate(seed=3, n_branches=300, members=False)
+    res = measurement_mc(pop, draws=12, seed=7, survey_sizes=[10, 60], progress=False, batch=5)
+    assert res.survey_sizes == sorted(old["survey_size"].unique().tolist())
+    for size in res.survey_sizes:
+        p = res.probabilities(size)
+        o = old[old["survey_size"] == size].reset_index(drop=True)
+        assert (p["branch_id"] == o["branch_id"]).all() and (p["true_rating"] == o["true_rating"]).all()
+        assert (p["true_weak"].astype(int) == o["true_weak"]).all()
+        for col in res.levels + ["weak"]:
+            np.testing.assert_array_equal((p[f"p_{col}"] * 12).round().astype(int), o[col], err_msg=f"{size} {col}")
+    counts = pd.read_csv(GOLDEN / "counts.csv")
+    renamed = res.counts.rename(columns={"weak_false_alarms": "false_alarms", "weak_misses": "misses"})
+    pd.testing.assert_frame_equal(renamed[counts.columns], counts, check_dtype=False)
+    for mode, seed, draws in (("appraisal", 6, 6), ("monthly", 4, 4)):
+        popm = bs.generate(seed=seed, n_branches=40)
+        m = measurement_mc(popm, draws=draws, seed=2, members=mode, progress=False, batch=3)
+        om, ob = pd.read_csv(GOLDEN / f"members_{mode}.csv"), pd.read_csv(GOLDEN / f"branches_{mode}.csv")
+        assert (m.member_probabilities["member_id"] == om["member_id"]).all()
+        for g in m.grades:
+            np.testing.assert_array_equal((m.member_probabilities[f"p_{g}"] * draws).round().astype(int), om[g],
+                                          err_msg=f"{mode} {g}")
+        for lv in m.levels:
+            np.testing.assert_array_equal((m.level_probabilities[f"p_{lv}"] * draws).round().astype(int), ob[lv])
+
+
+# -- reproducibility on the baseline ------------------------------------------------------
 def test_same_seed_same_result_and_other_seed_differs(pop, mc):
     assert_same(mc, measurement_mc(pop, draws=60, seed=11, progress=False))
     other = measurement_mc(pop, draws=60, seed=12, progress=False)
-    assert not other.counts[STARS].equals(mc.counts[STARS])
-
-
-@pytest.mark.parametrize("batch", [1, 7, 60])
-def test_batch_size_does_not_change_results(pop, mc, batch):
-    assert_same(mc, measurement_mc(pop, draws=60, seed=11, progress=False, batch=batch))
-
-
-def test_branch_chunking_does_not_change_results(pop, mc, monkeypatch):
-    # One seed block of branches per chunk instead of all 300 at once.
-    monkeypatch.setattr(montecarlo, "_ROWS", BLOCK)
-    assert_same(mc, measurement_mc(pop, draws=60, seed=11, progress=False, batch=7))
+    assert not other.counts[mc.levels].equals(mc.counts[mc.levels])
 
 
 @pytest.mark.parametrize("make", [lambda: ThreadPoolExecutor(2), lambda: ProcessPoolExecutor(2)],
@@ -87,115 +249,40 @@ def test_dask_executor_gives_the_sequential_result(pop, mc):
 
 def test_seed_accepts_seedsequence_and_generator(pop):
     a = measurement_mc(pop, draws=5, seed=3, progress=False)
-    b = measurement_mc(pop, draws=5, seed=np.random.SeedSequence(3), progress=False)
-    c = measurement_mc(pop, draws=5, seed=np.random.default_rng(3), progress=False)
-    assert_same(a, b)
-    assert_same(a, c)
+    assert_same(a, measurement_mc(pop, draws=5, seed=np.random.SeedSequence(3), progress=False))
+    assert_same(a, measurement_mc(pop, draws=5, seed=np.random.default_rng(3), progress=False))
 
 
-def test_a_longer_run_extends_a_shorter_one(pop, mc):
-    # Draw d uses its own stream, so the first 20 of 60 draws are the 20-draw run.
-    short = measurement_mc(pop, draws=20, seed=11, progress=False)
-    pd.testing.assert_frame_equal(short.counts, mc.counts.iloc[:20].reset_index(drop=True))
-
-
-# -- invariants ------------------------------------------------------------------------
-def test_probabilities_sum_to_one_and_counts_to_n(pop, mc):
-    sp = mc.star_probabilities
-    np.testing.assert_allclose(sp[STAR_P].sum(axis=1), 1.0)
-    assert (mc.counts[STARS].sum(axis=1) == len(pop.branches)).all()
-    assert len(mc.counts) == 60 and (mc.counts["draw"] == np.arange(60)).all()
-    # p_true is the probability of the true star; the modal star the most probable one
-    p = sp[STAR_P].to_numpy()
-    level_col = {0: 0, 3: 1, 4: 2, 5: 3}
-    np.testing.assert_array_equal(sp["p_true"], p[np.arange(len(sp)), sp["true_stars"].map(level_col)])
-    np.testing.assert_array_equal(sp["modal_stars"], np.array([0, 3, 4, 5])[p.argmax(axis=1)])
-    # per-draw tallies agree with each other
-    c = mc.counts
-    np.testing.assert_allclose(c["accuracy"], 1 - (c["too_high"] + c["too_low"]) / len(pop.branches))
-    # mean count over draws = sum over branches of the star probabilities
-    np.testing.assert_allclose(c["five_star"].mean(), sp["p_five_star"].sum())
-    np.testing.assert_allclose(c["weak"].mean(), sp["p_weak"].sum())
-
-
-def test_truth_is_held_fixed(pop, mc):
-    truth = bs.evaluate(pop).branches
-    sp = mc.star_probabilities
-    np.testing.assert_array_equal(sp["true_stars"], truth["true_stars"])
-    np.testing.assert_array_equal(sp["true_score"], truth["true_score"])
-    np.testing.assert_array_equal(sp["true_weak"], truth["true_weak"])
-    assert (sp["branch_id"] == truth["branch_id"]).all()
-    cs = mc.count_summary().set_index("measure")
-    assert cs.loc["five_star", "true"] == (truth["true_stars"] == 5).sum()
-    # The population itself is not touched by the draws.
-    before = pop.branches.copy(deep=True)
-    measurement_mc(pop, draws=3, seed=1, progress=False)
-    pd.testing.assert_frame_equal(pop.branches, before)
-
-
-@pytest.mark.parametrize("which", ["pop", "pop_vacancies"])
-def test_a_draw_is_the_measurement_model_scored_by_the_policy(which, request):
-    """Draw 0 rebuilt from the documented streams and scored by bs.evaluate gives the same stars."""
-    pop = request.getfixturevalue(which)
-    mc1 = measurement_mc(pop, draws=1, seed=4, progress=False)
-    rules = compile_branch_rules(bs.Policy.load())
-    b = pop.branches.copy()
-    prm, m = pop.params, pop.params.values["measurement"]
-    off = _indicator_offsets(pop.seed, rules.indicators, m["indicator_spread"], 0)
-    t = pd.Categorical(b["type"], categories=rules.types).codes
-    q, size = b["true_quality"].to_numpy(), b["n_members"].to_numpy()
-    state = b[list(STATE_FACTS)].to_numpy(float)      # the branch's state: part of the truth
-    root = np.random.SeedSequence(4)
-    for blk in range(-(-len(b) // BLOCK)):
-        r = slice(blk * BLOCK, min(len(b), (blk + 1) * BLOCK))
-        stream = lambda purpose: np.random.default_rng(  # noqa: E731
-            np.random.SeedSequence(root.entropy, spawn_key=(purpose, 0, blk)))
-        facts = _branch_block(stream(8), q[r], t[r], size[r], rules, off, prm, state[r])[0]
-        survey = _survey(stream(9), q[r], size[r], prm)
-        b.loc[b.index[r], list(rules.indicators.facts)] = facts
-        b.loc[b.index[r], ["survey_satisfied", "survey_basic", "survey_dissatisfied"]] = survey
-    redrawn = bs.evaluate(bs.Population(b, seed=pop.seed, params=prm)).branches
-    np.testing.assert_array_equal(mc1.star_probabilities["modal_stars"], redrawn["stars"])
-    np.testing.assert_array_equal(mc1.star_probabilities["p_weak"], redrawn["weak"].astype(float))
-    # The draw is a new measurement (not the population's own), with the same state.
-    measured = [f for f in rules.indicators.facts if f not in STATE_FACTS]
-    assert (b[measured].to_numpy() != pop.branches[measured].to_numpy()).mean() > 0.1
-    pd.testing.assert_frame_equal(b[list(STATE_FACTS)], pop.branches[list(STATE_FACTS)])
-
-
-def test_state_facts_are_held_fixed(pop_vacancies):
-    """A vacancy is what the branch is: every draw keeps it, so the veto fires in every draw."""
-    res = measurement_mc(pop_vacancies, draws=40, seed=3, progress=False, survey_sizes=[5, 100])
-    b = pop_vacancies.branches
-    vacant = (b["secretary_in_post"] == 0).to_numpy()
-    violation = (b["no_major_violation"] == 0).to_numpy()
-    assert vacant.sum() >= 5 and violation.sum() >= 5
+def test_state_facts_are_held_fixed():
+    """A vacancy is what the branch is: every draw keeps it, so its veto fires in every draw."""
+    p = bs.Policy.load()
+    popv = bs.generate(p, seed=5, n_branches=300, members=False, params={"state.problem_rate": 0.15})
+    res = measurement_mc(popv, p, draws=40, seed=3, progress=False, survey_sizes=[5, 100])
+    b, floor = popv.branches, p.levels[-1]
+    out = np.column_stack([_state_column(b, p.scheme.branch, f) == 0 for f in p.scheme.branch.state_facts])
+    hit = out.any(axis=1)
+    assert out.sum(axis=0).min() >= 5
+    truth = bs.evaluate(popv, p).branches
+    assert (truth.loc[hit, "rating"] == floor).all()
     for size in res.survey_sizes:
-        sp = res.probabilities(size)
-        for hit in (vacant, violation):
-            assert (sp.loc[hit, "true_stars"] == 0).all() and sp.loc[hit, "true_weak"].all()
-            assert (sp.loc[hit, "p_weak"] == 1).all() and (sp.loc[hit, "p_no_star"] == 1).all()
-            assert (sp.loc[hit, "p_true"] == 1).all()
-    # Noise still moves the other branches: not every branch is certain.
-    sp = res.star_probabilities
-    in_order = ~(vacant | violation)
-    assert (sp.loc[in_order, "p_true"] < 1).any()
-    # Weak designations from the state are never missed, so misses come from scores alone.
-    truly = res.misclassification.set_index("survey_size")["truly_weak"]
-    assert (truly == sp["true_weak"].sum()).all() and (truly >= (vacant | violation).sum()).all()
-    assert (res.counts["weak"] >= (vacant | violation).sum()).all()
+        lp = res.probabilities(size)
+        assert (lp.loc[hit, "true_rating"] == floor).all() and (lp.loc[hit, f"p_{floor}"] == 1).all()
+        assert (lp.loc[hit, "p_true"] == 1).all()
+        for d in res.designations:
+            assert (lp.loc[hit & lp[f"true_{d}"], f"p_{d}"] == 1).all()
+    assert (res.level_probabilities.loc[~hit, "p_true"] < 1).any()   # noise still moves the others
 
 
 # -- how noise behaves ------------------------------------------------------------------
-def test_without_measurement_noise_stars_concentrate(pop, mc):
+def test_without_measurement_noise_levels_concentrate(pop, mc, policy):
     quiet = measurement_mc(pop, draws=60, seed=11, progress=False, params=ZERO_NOISE)
-    sp = quiet.star_probabilities
-    cuts = np.array([70.0, 80.0, 90.0])
-    far = np.abs(sp["true_score"].to_numpy()[:, None] - cuts).min(axis=1) > 5
+    lp = quiet.level_probabilities
+    cuts = np.array([policy[f"branch.rating.cuts.{lv}"] for lv in policy.levels[:-1]])
+    far = np.abs(lp["true_score"].to_numpy()[:, None] - cuts).min(axis=1) > 5
     assert far.sum() > 50
     # Only the met/not-met and rounding draws of single facts remain.
-    assert sp.loc[far, "p_true"].mean() > 0.99 and sp.loc[far, "p_true"].min() >= 0.9
-    assert mc.star_probabilities.loc[far, "p_true"].mean() < 0.98
+    assert lp.loc[far, "p_true"].mean() > 0.99 and lp.loc[far, "p_true"].min() >= 0.9
+    assert mc.level_probabilities.loc[far, "p_true"].mean() < 0.98
     assert quiet.misclassification["misclassified"].iloc[0] < 0.6 * mc.misclassification["misclassified"].iloc[0]
 
 
@@ -208,57 +295,29 @@ def test_larger_survey_misclassifies_less(pop):
     assert res.survey_sizes == [5, base_size, 100] and res.baseline_size == base_size
     assert mis.loc[5, "misclassified"] > mis.loc[base_size, "misclassified"] > mis.loc[100, "misclassified"]
     assert mis.loc[100, "misclassified"] < mis.loc[5, "misclassified"] - 0.03
-    assert mis.loc[5, "false_alarm_rate"] >= mis.loc[100, "false_alarm_rate"]
+    errs = res.designation_errors.set_index("survey_size")
+    assert errs.loc[5, "false_alarm_rate"] >= errs.loc[100, "false_alarm_rate"]
     np.testing.assert_allclose(mis["misclassified"], mis["too_high"] + mis["too_low"])
-    # The size is the number of respondents per branch, members and residents alike.
     np.testing.assert_array_equal(mis["respondents"], mis.index.to_numpy())
     # Each size is its own run: adding sizes does not change the baseline size's numbers.
     base = measurement_mc(pop, draws=60, seed=2, progress=False)
-    pd.testing.assert_frame_equal(res.probabilities(base_size), base.star_probabilities)
-    pd.testing.assert_frame_equal(res.star_probabilities, base.star_probabilities)
+    pd.testing.assert_frame_equal(res.probabilities(base_size), base.level_probabilities)
     with pytest.raises(bs.BranchsimError, match="not run"):
         res.probabilities(7)
 
 
 def test_survey_size_param_sets_the_baseline(pop):
-    # params={"measurement.survey_size": s} is the same run as asking for size s: one stream.
     res = measurement_mc(pop, draws=20, seed=2, progress=False, params={"measurement.survey_size": 40})
     assert res.survey_sizes == [40] and res.baseline_size == 40
     both = measurement_mc(pop, draws=20, seed=2, progress=False, survey_sizes=[40])
-    pd.testing.assert_frame_equal(both.probabilities(40), res.star_probabilities)
-    assert res.misclassification["respondents"].tolist() == [40]
+    pd.testing.assert_frame_equal(both.probabilities(40), res.level_probabilities)
 
 
-def test_summary_calls_sizes_respondents(pop):
-    res = measurement_mc(pop, draws=2, seed=2, progress=False, survey_sizes=[5])
-    assert "residents" not in res.summary() and "residents" not in repr(res)
-
-
-# -- members ----------------------------------------------------------------------------
-def test_member_appraisals_redrawn(pop_members):
-    res = measurement_mc(pop_members, draws=15, seed=1, progress=False, members=True)
-    mp = res.member_probabilities
-    grades = ["p_unqualified", "p_warning", "p_basic", "p_qualified", "p_excellent"]
-    assert (mp["member_id"] == pop_members.members["member_id"]).all()
-    np.testing.assert_allclose(mp[grades].sum(axis=1), 1.0)
-    assert (res.grade_counts.drop(columns="draw").sum(axis=1) == len(pop_members.members)).all()
-    assert 0 < (mp[grades].max(axis=1) < 1).mean()        # some members' grades are uncertain
-    # Without affinity and appraisal noise the appraisal is fixed by the truth: every grade is certain.
+def test_member_appraisal_noise_off_makes_grades_certain(pop_members):
     sure = measurement_mc(pop_members, draws=5, seed=1, progress=False, members="appraisal",
-                          params={"member_measurement.affinity_bias": 0,
-                                  "member_measurement.appraisal_noise": 0})
-    assert (sure.member_probabilities[grades].max(axis=1) == 1).all()
-
-
-def test_member_monthly_records_redrawn_reproducibly(pop_members):
-    a = measurement_mc(pop_members, draws=4, seed=1, progress=False, members="monthly", batch=1)
-    b = measurement_mc(pop_members, draws=4, seed=1, progress=False, members="monthly", batch=4)
-    pd.testing.assert_frame_equal(a.member_probabilities, b.member_probabilities)
-    pd.testing.assert_frame_equal(a.grade_counts, b.grade_counts)
-    assert (a.grade_counts.drop(columns="draw").sum(axis=1) == len(pop_members.members)).all()
-    appraisal = measurement_mc(pop_members, draws=4, seed=1, progress=False, members=True)
-    assert not a.grade_counts.equals(appraisal.grade_counts)
-    assert "monthly redrawn" in a.summary()
+                          params={"member_measurement.affinity_bias": 0, "member_measurement.appraisal_noise": 0})
+    gcols = [f"p_{g}" for g in sure.grades]
+    assert (sure.member_probabilities[gcols].max(axis=1) == 1).all()
 
 
 # -- errors and display -------------------------------------------------------------------
@@ -281,14 +340,12 @@ def test_members_need_a_population_with_members(pop):
     ({"params": {"measurement.indicator_spread": 0.1}}, "truth"),
     ({"params": {"state.problem_rate": 0.3}}, "truth"),     # the state is part of the truth
     ({"params": {"measurement.no_such": 1}}, r"measurement\.no_such: no such generator parameter"),
-    ({"params": {"nowhere.at_all": 1}}, r"nowhere\.at_all: no such generator parameter"),
-    ({"params": {"measurement.survey_residents": 5}}, r"measurement\.survey_residents: no such"),
     ({"params": {"measurement.survey_size": 2.5}}, r"measurement\.survey_size: got 2\.5"),
     ({"params": {"measurement.indicator_noise": -0.1}}, r"measurement\.indicator_noise: got -0\.1"),
     ({"params": lambda pop: pop.params.with_values({"branch_quality.tail": 2.0})}, "branch_quality.tail"),
+    ({"params": [1]}, "params must be"),
     ({"draws": 0}, "draws"),
     ({"batch": 2.5}, "batch"),
-    ({"survey_sizes": [-1]}, "survey_sizes"),
     ({"survey_sizes": [0]}, "survey_sizes.*>= 1"),
     ({"survey_sizes": [2.5]}, "survey_sizes"),
     ({"survey_sizes": ["10"]}, "survey_sizes"),
@@ -300,20 +357,37 @@ def test_bad_arguments_say_what_is_allowed(pop, kwargs, match):
         measurement_mc(pop, progress=False, **{"draws": 2, **kwargs})
 
 
-def test_params_as_generator_params_equal_the_dict(pop):
-    change = {"measurement.survey_shock": 0.0}
-    a = measurement_mc(pop, draws=5, seed=1, progress=False, params=change)
-    b = measurement_mc(pop, draws=5, seed=1, progress=False, params=pop.params.with_values(change))
-    assert_same(a, b)
-    assert not a.counts.equals(measurement_mc(pop, draws=5, seed=1, progress=False).counts)
+def test_a_population_of_another_scheme_is_refused(pop):
+    with pytest.raises(bs.DataError, match="not types of policy 'star_quota'|no column"):
+        measurement_mc(pop, shipped("star_quota"), draws=1, progress=False)
 
 
 def test_summary_and_html(mc):
     text = mc.summary()
-    assert "300 branches, 60 draws" in text and "Misclassification" in text
-    assert "five_star" in mc._repr_html_() and "<table" in mc._repr_html_()
+    assert "300 branches, 60 draws" in text and "Misclassification" in text and "Designations" in text
+    html = mc._repr_html_()
+    assert mc.levels[0] in html and "<table" in html
     assert repr(mc).startswith("<MonteCarlo: 300 branches")
+    assert mc.star_probabilities is mc.level_probabilities
     cs = mc.count_summary()
-    row = cs[(cs["measure"] == "four_star")].iloc[0]
-    assert row["mean"] == pytest.approx(mc.counts["four_star"].mean())
+    row = cs[(cs["measure"] == mc.levels[1])].iloc[0]
+    assert row["mean"] == pytest.approx(mc.counts[mc.levels[1]].mean())
     assert row["q05"] <= row["median"] <= row["q95"]
+
+
+@pytest.mark.parametrize("name", ["baseline", "member_points"])
+def test_kept_records_with_the_population_appraisal_give_the_evaluated_grades(name):
+    """members="appraisal" keeps the records evaluate computes: with the population's own appraisal, the
+    member rules give evaluate's grades (exempt members none)."""
+    from branchsim.evaluate import member_outcome
+    from branchsim.sensitivity._mc_members import member_setup
+    p = shipped(name)
+    popm = bs.generate(p, seed=8, n_branches=30)
+    t = pd.Categorical(popm.branches["type"], categories=p.scheme.branch.types).codes.astype(np.intp)
+    m = member_setup(popm, p, t, "appraisal")
+    ev = bs.evaluate(popm, p).members
+    np.testing.assert_allclose(m["record"], ev["record"], rtol=0, atol=1e-9)
+    out = member_outcome(m["record"], popm.members["appraisal"].to_numpy(float), m["profile"], p.scheme.member,
+                         p.scheme, veto_values=m["veto_values"], groups=m["groups"], group_names=m["names"])
+    got = pd.Series(p.scheme.member.grades.id_of(out["grade"])).fillna("exempt")
+    assert got.tolist() == ev["grade"].fillna("exempt").tolist()

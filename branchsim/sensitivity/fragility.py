@@ -1,16 +1,31 @@
-"""Fragility of stars: how close each branch sits to a cut point.
+"""Fragility of levels: how close each branch sits to a boundary between levels.
 
-* :func:`fragility` — each branch's signed margin to its nearest cut point
-  (a star cut or the weak line) and how many branches sit within ±δ of one,
-  as a :class:`Fragility`;
-* :func:`fragility_curve` — that count as the satisfaction share varies,
-  all shares scored with one matrix product per block of branches.
+* :func:`fragility` — each branch's signed margin to its nearest boundary
+  (a level's cut, or a designation's score line) and how many branches sit
+  within ±δ of one, as a :class:`Fragility`;
+* :func:`fragility_curve` — that count as the satisfaction share varies.
 
-Also the helpers :mod:`.cutpoints` shares: argument checks, the cut points
-of a policy and each branch's score. Scores come from the engine's prepared
-components (:func:`.engine.prepare`) and the policy's compiled weights, with
-the same arithmetic as :func:`branchsim.evaluate`, so a margin of 0 means
-"exactly on the cut".
+Which boundary a margin is measured against depends on the rating design
+(``docs/policy-format.md``, "Rating designs"):
+
+* **fixed cuts** (``cuts``): the cut of the unit's type; margin = score − cut.
+  A unit within ±δ changes level if its score alone moves by δ.
+* **relative designs** (``quota``, ``cuts_and_quota``, ``kmeans``,
+  ``hierarchical``): the boundary is where the unit would *swap* level with
+  its neighbour in its peer group. The realised cut of a level in a group
+  (``branch_outcome(...)["cuts"]``, the lowest score admitted) is the
+  threshold of the units below it: margin = score − realised cut (negative).
+  A unit at or above it swaps with the best unit left below (its score is
+  ``below`` in :attr:`Fragility.cuts`): margin = score − that score (under
+  ``cuts_and_quota``, − the fixed cut when that is higher). Exact for quotas
+  when the other scores stay; for the clustering designs the boundary the
+  clustering draws lies between the two neighbours and moves with the unit,
+  so the margin is the largest move that can be needed.
+
+Designation lines (``score_below`` criteria) are fixed under every design.
+Scores, levels and realised cuts come from the core
+(:func:`branchsim.evaluate.branch_outcome`): a margin of 0 means "exactly on
+the boundary". The helpers here are shared with :mod:`.cutpoints`.
 """
 from __future__ import annotations
 
@@ -22,15 +37,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BranchsimError, DataError, PolicyError
+from ..evaluate import branch_inputs, branch_outcome
 from ..policy import Policy
 from ..population import Population
-from ..scoring import compile_branch_rules, star_levels
-from .engine import BLOCK_ROWS, prepare
-from .sweep import scenario_arrays
+from ..scoring import DECIMALS
 
 __all__ = ["Fragility", "fragility", "fragility_curve"]
-
-_DECIMALS = 9            # scores and margins are rounded like branchsim.scoring's scores
 
 
 # -- shared helpers ------------------------------------------------------------
@@ -48,95 +60,174 @@ def _check_delta(delta) -> float:
     return float(delta)
 
 
-def _cuts(rules) -> tuple[np.ndarray, list[str], list[str]]:
-    """Cut values (star cuts from the top, then the weak line), their labels and column names."""
-    order = np.argsort(rules.star_levels)[::-1]
-    values = np.append(rules.star_cuts[order], rules.weak_below)
-    kinds = [f"{int(k)}-star cut" for k in rules.star_levels[order]] + ["weak line"]
-    cols = [f"within_{int(k)}_star" for k in rules.star_levels[order]] + ["within_weak_line"]
-    return values, kinds, cols
+def _evaluated(pop: Population, policy: Policy):
+    """The branch inputs and :func:`branch_outcome` of the population under the policy."""
+    inp = branch_inputs(pop.branches, policy.scheme, policy_name=policy.name)
+    return inp, branch_outcome(inp, policy.scheme)
 
 
-def _scores(prep, rules) -> np.ndarray:
-    """Each branch's score under the policy: the arithmetic of :func:`branchsim.scoring.branch_outcome`."""
-    w = rules.weights[prep.type_idx]
-    return np.round(100.0 * np.einsum("nc,nc->n", prep.components, w), _DECIMALS)
+def _group_codes(inp, rating, n: int) -> np.ndarray:
+    """Each unit's peer group (row of a relative design's cut table)."""
+    return inp.codes(rating.peer_groups)[0] if rating.peer_groups else np.zeros(n, dtype=np.intp)
+
+
+def _best_below(score: np.ndarray, groups: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``(G, L-1)``: the best score of each group below each realised cut (-inf: none)."""
+    out = np.full(table.shape, -np.inf)
+    for g in range(len(table)):                             # a loop over the few peer groups
+        s = np.sort(score[groups == g])
+        at = np.searchsorted(s, table[g], side="left")     # scores < cut are s[:at]
+        out[g] = np.where(at > 0, s[np.maximum(at - 1, 0)] if len(s) else -np.inf, -np.inf)
+    return out
+
+
+def boundaries(inp, scheme, out: dict) -> dict:
+    """Every boundary between levels and designations, with each unit's margin to it.
+
+    Returns ``kinds`` (boundary names: level ids best first, then
+    ``<designation>.<criterion>``), ``margins`` ``(n, b)``, ``against``
+    ``(n, b)`` (the value each margin is measured from) and ``cuts`` (the
+    cut points: ``group``, ``level``, ``cut`` and for relative designs
+    ``below``).
+    """
+    bs = scheme.branch
+    r = bs.rating
+    score = np.asarray(out["score"], float)
+    n = len(score)
+    above = list(bs.levels.worst_first[1:])                 # ascending codes 1..L-1
+    cuts = out["cuts"].copy()
+    if r.relative:
+        groups = _group_codes(inp, r, n)
+        names = list(dict.fromkeys(cuts["group"]))
+        table = cuts.set_index(["group", "level"])["cut"].unstack("level").reindex(index=names,
+                                                                                  columns=above).to_numpy(float)
+        low = _best_below(score, groups, table)
+        cuts["below"] = low.ravel()
+        a, e = table[groups], low[groups]                   # (n, L-1)
+        if r.design == "cuts_and_quota":
+            e = np.maximum(e, r.cuts[0][None, :])
+        against = np.where(score[:, None] >= a, e, a)
+    else:
+        against = r.cuts[inp.type_idx]
+    lines = [(f"{d.id}.{c.id}", c.value) for d in bs.designations for c in d.criteria if c.kind == "score_below"]
+    against = np.column_stack([against[:, ::-1]] + [np.full(n, v) for _, v in lines]) if lines \
+        else against[:, ::-1]
+    with np.errstate(invalid="ignore"):
+        margins = np.round(score[:, None] - against, DECIMALS)
+    return {"kinds": list(bs.levels.ids[:-1]) + [k for k, _ in lines], "margins": margins,
+            "against": against, "cuts": cuts}
+
+
+def _nearest(margins: np.ndarray):
+    """Index of the nearest boundary of each unit (the higher boundary on a tie) and the margin to it."""
+    near = np.argmin(np.abs(np.nan_to_num(margins, nan=np.inf)), axis=1)
+    return near, margins[np.arange(len(margins)), near]
 
 
 # -- fragility -------------------------------------------------------------------
 class Fragility:
-    """Margins of every branch to the cut points of one policy (see :func:`fragility`).
+    """Margins of every branch to the level boundaries of one policy (see :func:`fragility`).
 
     Attributes
     ----------
     branches : DataFrame
-        One row per branch: branch_id, type, score, stars, nearest_cut,
-        cut_kind, margin, fragile, veto_capped.
+        One row per branch: branch_id, type, score, rating, nearest_cut (the
+        value the margin is measured from), cut_kind (a level id, or
+        ``<designation>.<criterion>``), margin, fragile, overridden (a veto or
+        direct grading set the level: crossing a boundary may change nothing).
     counts : DataFrame
-        One row per cut point (cut_kind, cut) with the branches within ±δ of
-        it (``within``), of which ``below`` and ``at_or_above``; a last row
-        ``any cut`` counts the distinct fragile branches.
+        One row per boundary (cut_kind, cut: its value when the same for every
+        branch) with the branches within ±δ of it (``within``), of which
+        ``below`` and ``at_or_above``; a last row ``any cut`` counts the
+        distinct fragile branches.
+    cuts : DataFrame
+        The cut points used: ``group``, ``level``, ``cut``; for relative
+        designs realised ones, with ``below`` (the best score left below).
+    design, definition : str
+        The rating design and which margin applies to it.
     delta : float
     policy : Policy
     """
 
-    def __init__(self, branches: pd.DataFrame, counts: pd.DataFrame, delta: float, policy: Policy):
+    def __init__(self, branches: pd.DataFrame, counts: pd.DataFrame, delta: float, policy: Policy,
+                 cuts: pd.DataFrame | None = None):
         self.branches, self.counts, self.delta, self.policy = branches, counts, delta, policy
+        self.cuts = cuts
+        r = policy.scheme.branch.rating
+        self.design = r.design
+        self.definition = ("swap with the neighbouring unit of the peer group (realised cuts)" if r.relative
+                           else "distance to the fixed cut")
 
     @property
     def n_fragile(self) -> int:
-        """Distinct branches within ±δ of at least one cut point."""
+        """Distinct branches within ±δ of at least one boundary."""
         return int(self.branches["fragile"].sum())
 
     @property
     def fragile(self) -> pd.DataFrame:
-        """The rows of :attr:`branches` within ±δ of a cut, closest first."""
+        """The rows of :attr:`branches` within ±δ of a boundary, closest first."""
         f = self.branches[self.branches["fragile"]]
         return f.iloc[np.argsort(np.abs(f["margin"].to_numpy()), kind="stable")]
 
     def summary(self) -> str:
         n = len(self.branches)
-        return (f"{self.n_fragile} of {n} branches within ±{self.delta:g} points of a cut point "
-                f"(policy {self.policy.name!r})\n\n" + self.counts.to_string(index=False))
+        return (f"{self.n_fragile} of {n} branches within ±{self.delta:g} points of a boundary "
+                f"(policy {self.policy.name!r}, design {self.design}: {self.definition})\n\n"
+                + self.counts.to_string(index=False))
 
     __str__ = summary
 
     def __repr__(self) -> str:
         return (f"<Fragility: {self.n_fragile} of {len(self.branches)} branches within "
-                f"±{self.delta:g} points of a cut>")
+                f"±{self.delta:g} points of a boundary ({self.design})>")
 
     def _repr_html_(self) -> str:
         return (f"<div><b>Fragility</b> — {self.n_fragile} of {len(self.branches)} branches within "
-                f"±{self.delta:g} points of a cut, policy <code>{html.escape(self.policy.name)}</code>"
-                f"{self.counts.to_html(index=False)}</div>")
+                f"±{self.delta:g} points of a boundary, policy <code>{html.escape(self.policy.name)}</code> "
+                f"({html.escape(self.design)}: {html.escape(self.definition)}){self.counts.to_html(index=False)}</div>")
+
+
+def _counts(kinds, margins, against, frame, delta) -> pd.DataFrame:
+    within = np.abs(margins) <= delta
+    uniform = [float(c[0]) if len(c) and np.all(c == c[0]) else np.nan for c in against.T]
+    fragile, margin = frame["fragile"].to_numpy(), frame["margin"].to_numpy()
+    return pd.DataFrame({"cut_kind": kinds + ["any cut"], "cut": uniform + [np.nan],
+                         "within": np.append(within.sum(axis=0), fragile.sum()),
+                         "below": np.append((within & (margins < 0)).sum(axis=0), (fragile & (margin < 0)).sum()),
+                         "at_or_above": np.append((within & (margins >= 0)).sum(axis=0),
+                                                  (fragile & (margin >= 0)).sum())})
+
+
+def _overridden(scheme, out: dict) -> np.ndarray:
+    """Units whose level a direct grading or a capping or forcing veto set, whatever their score."""
+    levels = np.array([e != "" for e in scheme.branch.vetoes.effect], dtype=bool)
+    return out["direct"].any(axis=1) | out["vetoes"][:, levels].any(axis=1)
 
 
 def fragility(pop: Population, policy: Policy, delta: float = 1.0) -> Fragility:
-    """How close each branch's score is to a cut point, and how many are within ±δ.
+    """How close each branch's score is to a level boundary, and how many are within ±δ.
 
-    The cut points are the policy's star cuts and its weak line. A branch's
-    ``margin`` is its score minus the nearest cut (on a tie, the higher
-    cut): positive or zero means at or above it (a score on a cut earns
-    that star), negative below. A branch within ±δ of a cut
-    (``fragile``) changes star — or weak status — if its score moves by δ
-    in the right direction (from exactly δ above, by just over δ): a
-    survey answer or one missed meeting can be enough.
-
-    Branches whose star a veto caps (``veto_capped``) keep their margins as
-    computed from the score, but crossing a cut above their cap changes
-    nothing.
+    For a fixed-cut design the boundaries are the cuts of the branch's type;
+    for a relative design (quotas, clustering) the realised cuts of its peer
+    group, measured as the margin to the neighbouring unit it would swap level
+    with (see the module's description). Every design adds the designations'
+    score lines. A branch's ``margin`` is its score minus the nearest
+    boundary (on a tie, the higher): positive or zero means at or above it,
+    negative below. A branch within ±δ (``fragile``) changes level — or
+    designation — if its score moves by δ in the right direction.
 
     Parameters
     ----------
     pop : Population
     policy : Policy
     delta : float, default 1.0
-        Half-width of the band around each cut, in points.
+        Half-width of the band around each boundary, in points.
 
     Returns
     -------
     Fragility
-        ``.branches`` (one row per branch) and ``.counts`` (per cut point).
+        ``.branches`` (one row per branch), ``.counts`` (per boundary) and
+        ``.cuts`` (the cut points used).
 
     Examples
     --------
@@ -147,48 +238,39 @@ def fragility(pop: Population, policy: Policy, delta: float = 1.0) -> Fragility:
     4
     >>> f.fragile["branch_id"].tolist(), f.fragile["margin"].round(2).tolist()
     (['B010', 'B008', 'B007', 'B006'], [-0.29, 0.53, 0.75, -0.98])
-    >>> f.fragile["cut_kind"].tolist()
-    ['3-star cut', '4-star cut', '5-star cut', '4-star cut']
     """
     _check_args(pop, policy, "fragility")
     delta = _check_delta(delta)
-    rules = compile_branch_rules(policy)
-    prep = prepare(pop, policy)
-    score = _scores(prep, rules)
-    stars = np.minimum(star_levels(score, rules.star_levels, rules.star_cuts), prep.cap)
-    values, kinds, _ = _cuts(rules)
-    margins = np.round(score[:, None] - values[None, :], _DECIMALS)        # (n, cuts)
-    near = np.argmin(np.abs(margins), axis=1)                               # first = higher cut on a tie
-    margin = margins[np.arange(len(score)), near]
-    within = np.abs(margins) <= delta
+    inp, out = _evaluated(pop, policy)
+    bd = boundaries(inp, policy.scheme, out)
+    near, margin = _nearest(bd["margins"])
+    n = len(margin)
+    b = pop.branches
     frame = pd.DataFrame({
-        "branch_id": prep.branches["branch_id"].to_numpy(), "type": prep.branches["type"].to_numpy(),
-        "score": score, "stars": stars, "nearest_cut": values[near],
-        "cut_kind": np.array(kinds, dtype=object)[near], "margin": margin,
-        "fragile": np.abs(margin) <= delta, "veto_capped": prep.cap < 5})
-    counts = pd.DataFrame({"cut_kind": kinds + ["any cut"], "cut": np.append(values, np.nan),
-                           "within": np.append(within.sum(axis=0), frame["fragile"].sum()),
-                           "below": np.append((within & (margins < 0)).sum(axis=0),
-                                              (frame["fragile"] & (margin < 0)).sum()),
-                           "at_or_above": np.append((within & (margins >= 0)).sum(axis=0),
-                                                    (frame["fragile"] & (margin >= 0)).sum())})
-    return Fragility(frame, counts, delta, policy)
+        "branch_id": b["branch_id"].to_numpy(), "type": b["type"].to_numpy(), "score": out["score"],
+        "rating": policy.scheme.branch.levels.id_of(out["level"]),
+        "nearest_cut": bd["against"][np.arange(n), near], "cut_kind": np.array(bd["kinds"], dtype=object)[near],
+        "margin": margin, "fragile": np.abs(margin) <= delta,
+        "overridden": _overridden(policy.scheme, out)})
+    return Fragility(frame, _counts(bd["kinds"], bd["margins"], bd["against"], frame, delta), delta, policy,
+                     bd["cuts"])
 
 
 def fragility_curve(pop: Population, policy: Policy, shares=np.linspace(0.2, 0.6, 9), delta: float = 1.0,
                     by: str | None = None) -> pd.DataFrame:
-    """Branches within ±δ of a cut point as the satisfaction share varies.
+    """Branches within ±δ of a level boundary as the satisfaction share varies.
 
-    For each share the four dimension shares are re-normalised to fill the
-    rest of the 100 points, as :meth:`Policy.update` and :func:`sweep` do
-    (a type with its own survey share keeps it). All shares are scored at
-    once: one ``(block, 5) @ (5, shares)`` product per block of branches.
+    For each share the policy is changed with :meth:`Policy.update` (the
+    dimension shares re-normalised to fill the rest; a type with its own
+    survey share keeps it), the branches are scored from their components
+    (computed once) and rated again — a relative design draws new realised
+    cuts — and the margins are those of :func:`fragility`.
 
     Parameters
     ----------
     pop : Population
     policy : Policy
-        Cut points, weak line and the other shares come from it.
+        A policy with a survey; boundaries and the other shares come from it.
     shares : array-like of float in [0, 1]
     delta : float, default 1.0
     by : str, optional
@@ -198,9 +280,9 @@ def fragility_curve(pop: Population, policy: Policy, shares=np.linspace(0.2, 0.6
     -------
     DataFrame
         One row per share (and group): ``satisfaction_share``, ``n``,
-        ``fragile`` (distinct branches within ±δ of any cut, as
+        ``fragile`` (distinct branches within ±δ of any boundary, as
         :func:`fragility` counts them), ``share_fragile``, and
-        ``within_5_star`` … ``within_weak_line`` per cut point.
+        ``within_<cut_kind>`` per boundary.
 
     Examples
     --------
@@ -212,51 +294,35 @@ def fragility_curve(pop: Population, policy: Policy, shares=np.linspace(0.2, 0.6
     """
     _check_args(pop, policy, "fragility_curve")
     delta = _check_delta(delta)
+    if not policy.scheme.branch.survey:
+        raise BranchsimError(f"policy {policy.name!r} has no survey: there is no satisfaction share to vary")
     try:
         shares = np.asarray(shares, dtype=float).ravel()
     except (TypeError, ValueError):
         raise BranchsimError(f"shares must be numbers in [0, 1], got {shares!r}") from None
     if shares.size == 0:
         raise BranchsimError("shares is empty; give at least one satisfaction share in [0, 1]")
-    sc = scenario_arrays(policy, pd.DataFrame({"branch.satisfaction_share": shares}))
-    rules = compile_branch_rules(policy)
-    prep = prepare(pop, policy)
-    if by is not None and by not in prep.branches.columns:
-        raise DataError(f"by={by!r} is not a branch column; allowed: {', '.join(prep.branches.columns)}")
-    codes, names = (pd.factorize(prep.branches[by], sort=True) if by is not None
-                    else (np.zeros(prep.n, dtype=np.intp), [None]))
-    G, S = len(names), len(shares)
-    values, _, cols = _cuts(rules)
-    within = np.zeros((G, S, len(values)))
-    anyc = np.zeros((G, S))
-    for t in np.unique(prep.type_idx):                      # loops over types and blocks, not branches
-        w = sc.weights[:, t, :].T                           # (c, S)
-        rows = np.flatnonzero(prep.type_idx == t)
-        for lo in range(0, len(rows), BLOCK_ROWS):
-            r = rows[lo:lo + BLOCK_ROWS]
-            onehot = np.zeros((G, len(r)))
-            onehot[codes[r], np.arange(len(r))] = 1.0
-            score = np.round(100.0 * (prep.components[r] @ w), _DECIMALS)   # (B, S)
-            hit_any = np.zeros(score.shape, dtype=bool)
-            for j, cut in enumerate(values):                # a few cut points
-                hit = np.abs(np.round(score - cut, _DECIMALS)) <= delta
-                within[:, :, j] += onehot @ hit
-                hit_any |= hit
-            anyc += onehot @ hit_any
-    n = np.bincount(codes, minlength=G).astype(float)
-    frames = []
-    for g in range(G):
-        f = pd.DataFrame({"satisfaction_share": shares})
-        if by is not None:
-            f.insert(0, by, names[g])
-        f["n"] = int(n[g])
-        f["fragile"] = anyc[g]
-        f["share_fragile"] = anyc[g] / n[g] if n[g] else np.nan
-        for j, c in enumerate(cols):
-            f[c] = within[g, :, j]
-        frames.append(f)
-    out = pd.concat(frames, ignore_index=True)
-    count_cols = ["fragile"] + cols
-    out[count_cols] = out[count_cols].astype(int)
-    return out
-
+    b = pop.branches
+    if by is not None and by not in b.columns:
+        raise DataError(f"by={by!r} is not a branch column; allowed: {', '.join(map(str, b.columns))}")
+    codes, names = pd.factorize(b[by], sort=True) if by is not None else (np.zeros(len(b), dtype=np.intp), [None])
+    inp, base = _evaluated(pop, policy)
+    current = policy["branch.satisfaction_share"]
+    rows_of = [[] for _ in names]                          # rows of each group, in the order of the shares
+    for s in shares.tolist():                               # a loop over the few shares
+        p = policy if s == current else policy.update({"branch.satisfaction_share": s})
+        w = p.scheme.branch.weights[inp.type_idx]
+        score = np.round(100.0 * np.einsum("nc,nc->n", base["components"], w), DECIMALS)
+        out = branch_outcome(inp, p.scheme, scores={"points": base["points"], "components": base["components"],
+                                                    "subscores": 100.0 * base["components"] * w, "score": score})
+        bd = boundaries(inp, p.scheme, out)
+        within = np.abs(bd["margins"]) <= delta
+        any_hit = within.any(axis=1)
+        for g, name in enumerate(names):
+            rows = codes == g
+            row = {"satisfaction_share": s} if by is None else {by: name, "satisfaction_share": s}
+            row.update(n=int(rows.sum()), fragile=int(any_hit[rows].sum()),
+                       share_fragile=any_hit[rows].mean() if rows.any() else np.nan)
+            row.update({f"within_{k}": int(within[rows, j].sum()) for j, k in enumerate(bd["kinds"])})
+            rows_of[g].append(row)
+    return pd.DataFrame([row for rows in rows_of for row in rows])

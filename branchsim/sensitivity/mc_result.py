@@ -1,10 +1,12 @@
 """The result of a measurement Monte Carlo: :class:`MonteCarlo` and its summaries.
 
 :func:`~branchsim.sensitivity.montecarlo.measurement_mc` runs the draws and
-hands their integer tallies to :func:`_assemble`, which lays them out as
-tidy frames (per branch, per survey size and draw, per member); the class
-holds them with ``probabilities()``, ``count_summary()``, a plain-text
-``summary()`` and a notebook view.
+hands their integer tallies to :func:`assemble`, which lays them out as
+tidy frames (per branch, per survey size and draw, per member) named by the
+scheme's own ids: a column ``p_<level id>`` per level (best first), one
+``p_<designation>`` per designation, ``p_<grade id>`` per member grade. The
+class holds them with ``probabilities()``, ``confusion()``,
+``count_summary()``, a plain-text ``summary()`` and a notebook view.
 """
 from __future__ import annotations
 
@@ -14,38 +16,50 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BranchsimError
-from ..evaluate import STAR_NAMES
-from ..scoring import GRADES
 
-__all__ = ["MonteCarlo"]
+__all__ = ["MonteCarlo", "assemble"]
 
 
 class MonteCarlo:
-    """Result of :func:`measurement_mc`.
+    """Result of :func:`~branchsim.sensitivity.montecarlo.measurement_mc`.
 
     Attributes
     ----------
-    star_probabilities : DataFrame
+    level_probabilities : DataFrame
         One row per branch at the baseline survey size: ``branch_id``,
-        ``type``, ``true_score``, ``true_stars``, ``true_weak``, ``p_no_star``
-        … ``p_five_star`` (share of draws at each star level; they add up to
-        1), ``p_weak``, ``modal_stars`` (the most frequent star, the lower on a
-        tie) and ``p_true`` (probability of getting the true star).
+        ``type``, ``true_score``, ``true_rating``, ``true_<designation>``,
+        ``p_<level id>`` for every level, best first (the share of draws at
+        that level; they add up to 1), ``p_<designation>`` (the share of draws
+        designated), ``modal_rating`` (the most frequent level, the lower on a
+        tie) and ``p_true`` (the probability of the true level; ``1 - p_true``
+        is the branch's expected misclassification). ``star_probabilities``
+        is an alias.
     counts : DataFrame
-        One row per survey size and draw: branches per star level, ``weak``,
-        ``accuracy`` (share whose star equals the true star), ``too_high``,
-        ``too_low``, ``false_alarms`` and ``misses`` (counts of branches).
+        One row per survey size and draw: branches per level id, per
+        designation id, ``accuracy`` (share whose level equals the true
+        level), ``too_high``, ``too_low`` (counts of branches), and
+        ``<designation>_false_alarms``, ``<designation>_misses``.
     misclassification : DataFrame
-        One row per survey size (see :func:`measurement_mc`).
+        One row per survey size: ``misclassified``, ``too_high`` and
+        ``too_low`` as shares of branch-draws whose level differs from the
+        true level.
+    designation_errors : DataFrame
+        One row per survey size and designation: ``truly`` and ``truly_not``
+        (branches the truth designates or not), ``false_alarm_rate`` (share
+        of draws in which a branch the truth does not designate is
+        designated) and ``miss_rate`` (the reverse).
     member_probabilities, grade_counts : DataFrame or None
-        With ``members``: per member, ``p_unqualified`` … ``p_excellent`` and
-        ``modal_grade``; per draw, members in each grade.
+        With ``members``: per member, ``graded`` (False for an exempt class),
+        ``p_<grade id>`` best first (NaN when not graded) and ``modal_grade``;
+        per draw, members at each grade.
+    levels, designations, grades : list of str
+        The scheme's level ids (best first), designation ids, grade ids.
     survey_sizes : list of int
-        Residents asked per branch in each run; ``baseline_size`` is the
+        Respondents per branch in each run; ``baseline_size`` is the
         generator's own.
     true_counts : dict
-        Each count under the truth (branches per true star, truly weak).
-    draws, seed : int, SeedSequence
+        Each count under the truth (branches per true level, truly designated).
+    draws, seed
         What the run used (``seed`` reproduces it).
 
     Examples
@@ -55,17 +69,21 @@ class MonteCarlo:
     >>> mc = bs.sensitivity.montecarlo.measurement_mc(pop, draws=10, survey_sizes=[30], progress=False)
     >>> mc.survey_sizes, list(mc.misclassification["survey_size"])
     ([25, 30], [25, 30])
+    >>> int(mc.confusion().to_numpy().sum().round()) == len(pop.branches)
+    True
     """
 
-    def __init__(self, star_probabilities, counts, misclassification, member_probabilities, grade_counts,
-                 *, probabilities_by_size, true_counts, survey_sizes, baseline_size, draws, seed, members,
-                 policy_name):
-        self.star_probabilities = star_probabilities
+    def __init__(self, level_probabilities, counts, misclassification, designation_errors, member_probabilities,
+                 grade_counts, *, probabilities_by_size, confusions, true_counts, survey_sizes, baseline_size,
+                 draws, seed, members, policy_name, levels, designations, grades):
+        self.level_probabilities = level_probabilities
         self.counts = counts
         self.misclassification = misclassification
+        self.designation_errors = designation_errors
         self.member_probabilities = member_probabilities
         self.grade_counts = grade_counts
         self._by_size = probabilities_by_size
+        self._confusions = confusions
         self.true_counts = true_counts
         self.survey_sizes = survey_sizes
         self.baseline_size = baseline_size
@@ -73,18 +91,35 @@ class MonteCarlo:
         self.seed = seed
         self.members = members
         self.policy_name = policy_name
+        self.levels, self.designations, self.grades = levels, designations, grades
 
-    def probabilities(self, survey_size: int | None = None) -> pd.DataFrame:
-        """Per-branch star probabilities for one survey size (default: the baseline)."""
+    @property
+    def star_probabilities(self) -> pd.DataFrame:
+        """Alias of :attr:`level_probabilities` (the first scheme rated in stars)."""
+        return self.level_probabilities
+
+    def _size(self, survey_size):
         size = self.baseline_size if survey_size is None else survey_size
         if size not in self._by_size:
             raise BranchsimError(f"survey size {size!r} was not run; run sizes: {self.survey_sizes}")
-        return self._by_size[size]
+        return size
+
+    def probabilities(self, survey_size: int | None = None) -> pd.DataFrame:
+        """Per-branch level probabilities for one survey size (default: the baseline)."""
+        return self._by_size[self._size(survey_size)]
+
+    def confusion(self, survey_size: int | None = None) -> pd.DataFrame:
+        """Expected branches per draw by true level (rows) and measured level (columns), best first.
+
+        The diagonal holds the branches rated at their true level; the rest,
+        summed, is the expected number misclassified in a draw.
+        """
+        return self._confusions[self._size(survey_size)]
 
     def count_summary(self) -> pd.DataFrame:
         """Mean, sd and 5/50/95% quantiles of each count over draws, per survey size.
 
-        ``true`` is the count under the true stars (and true weak units).
+        ``true`` is the count under the truth (true levels, true designations).
         """
         cols = [c for c in self.counts.columns if c not in ("survey_size", "draw")]
         long = self.counts.melt(id_vars=["survey_size"], value_vars=cols, var_name="measure")
@@ -94,95 +129,127 @@ class MonteCarlo:
         out.insert(2, "true", out["measure"].map(self.true_counts))
         return out
 
+    def _base_counts(self) -> pd.DataFrame:
+        cs = self.count_summary()
+        return cs[cs["survey_size"] == self.baseline_size].drop(columns="survey_size").set_index("measure")
+
+    def _grade_table(self) -> pd.DataFrame:
+        return self.grade_counts.drop(columns="draw").agg(["mean", "std"]).T.round(1)
+
     def summary(self) -> str:
         """A plain-text summary (what ``print(mc)`` shows)."""
-        cs = self.count_summary()
-        base = cs[cs["survey_size"] == self.baseline_size].drop(columns="survey_size").set_index("measure")
-        parts = [f"Monte Carlo over measurement noise: {len(self.star_probabilities)} branches, "
+        parts = [f"Monte Carlo over measurement noise: {len(self.level_probabilities)} branches, "
                  f"{self.draws} draws, policy {self.policy_name!r}, survey sizes {self.survey_sizes} "
                  f"respondents per branch (baseline {self.baseline_size})", "",
-                 "Counts at the baseline survey size:", base.round(3).to_string(), "",
+                 "Counts at the baseline survey size:", self._base_counts().round(3).to_string(), "",
                  "Misclassification:", self.misclassification.round(4).to_string(index=False)]
+        if len(self.designation_errors):
+            parts += ["", "Designations:", self.designation_errors.round(4).to_string(index=False)]
         if self.grade_counts is not None:
-            g = self.grade_counts.drop(columns="draw").agg(["mean", "std"]).T.round(1)
-            parts += ["", f"Member grades ({self.members} redrawn):", g.to_string()]
+            parts += ["", f"Member grades ({self.members} redrawn):", self._grade_table().to_string()]
         return "\n".join(parts)
 
     __str__ = summary
 
     def __repr__(self) -> str:
         mis = self.misclassification.set_index("survey_size")["misclassified"]
-        return (f"<MonteCarlo: {len(self.star_probabilities)} branches × {self.draws} draws; misclassified "
+        return (f"<MonteCarlo: {len(self.level_probabilities)} branches × {self.draws} draws; misclassified "
                 + ", ".join(f"{v:.1%} at {k} respondents" for k, v in mis.items()) + ">")
 
     def _repr_html_(self) -> str:
-        cs = self.count_summary()
-        base = cs[cs["survey_size"] == self.baseline_size].drop(columns="survey_size").set_index("measure")
-        blocks = [("Counts (baseline survey size)", base.round(3)),
+        blocks = [("Counts (baseline survey size)", self._base_counts().round(3)),
                   ("Misclassification", self.misclassification.round(4).set_index("survey_size"))]
+        if len(self.designation_errors):
+            blocks.append(("Designations", self.designation_errors.round(4).set_index(["survey_size",
+                                                                                       "designation"])))
         if self.grade_counts is not None:
-            blocks.append(("Member grades", self.grade_counts.drop(columns="draw").agg(["mean", "std"]).T
-                           .round(1)))
+            blocks.append(("Member grades", self._grade_table()))
         cells = "".join(f"<td style='vertical-align:top;padding-right:1.5em'><i>{t}</i>{df.to_html()}</td>"
                         for t, df in blocks)
-        head = (f"<b>MonteCarlo</b> — {len(self.star_probabilities)} branches × {self.draws} draws, policy "
+        head = (f"<b>MonteCarlo</b> — {len(self.level_probabilities)} branches × {self.draws} draws, policy "
                 f"<code>{html.escape(self.policy_name)}</code>")
         return f"<div>{head}<table><tr>{cells}</tr></table></div>"
 
 
-def _assemble(parts, pop, policy, rules, setup, sizes, base_size, true_score, draws, root, mode) -> MonteCarlo:
+def _joined(parts, key: str) -> np.ndarray:
+    return np.concatenate([p[key] for p in parts], axis=1)
+
+
+def assemble(parts, pop, policy, setup, *, sizes, base_size, true_score, draws, root, mode) -> MonteCarlo:
     """Tidy frames from the integer tallies of every batch (summed, or laid out by draw)."""
-    n = len(setup.q)
-    hits, weak_hits = sum(p["hits"] for p in parts), sum(p["weak_hits"] for p in parts)
-    per_draw = {k: np.concatenate([p[k] for p in parts], axis=1)
-                for k in ("levels", "weak", "too_high", "too_low", "false_alarms", "misses")}
-    levels = sorted({0, *rules.star_levels.tolist(), *rules.veto_max_star[rules.veto_max_star < 5].tolist()})
+    bs = setup.scheme.branch
+    lv = bs.levels
+    L, n = lv.n, len(setup.q)
+    best_first = np.arange(L)[::-1]                       # codes of lv.ids, in order
+    des = [x.id for x in bs.designations]
+    hits = sum(p["hits"] for p in parts)
+    dhits = sum(p["designated_hits"] for p in parts)
+    levels, designated = _joined(parts, "levels"), _joined(parts, "designated")
+    too_high, too_low = _joined(parts, "too_high"), _joined(parts, "too_low")
+    alarms, misses = _joined(parts, "false_alarms"), _joined(parts, "misses")
+    true_level, true_des = setup.true_level, setup.true_designated
     b = pop.branches
     head = pd.DataFrame({"branch_id": b["branch_id"].to_numpy(), "type": b["type"].to_numpy(),
-                         "true_score": true_score, "true_stars": setup.true_stars,
-                         "true_weak": setup.true_weak})
-    by_size, counts, mis = {}, [], []
-    n_fine, n_weak = int((~setup.true_weak).sum()), int(setup.true_weak.sum())
+                         "true_score": true_score, "true_rating": lv.id_of(true_level)})
+    for k, d in enumerate(des):
+        head[f"true_{d}"] = true_des[:, k]
+    truly = true_des.sum(axis=0)
+    by_size, confusions, counts, mis, des_err = {}, {}, [], [], []
+    total = draws * n
     for j, s in enumerate(sizes):
         f = head.copy()
-        for lv in levels:
-            f[f"p_{STAR_NAMES[lv]}"] = hits[j, :, lv] / draws
-        f["p_weak"] = weak_hits[j] / draws
-        f["modal_stars"] = np.argmax(hits[j], axis=1).astype(np.int8)
-        f["p_true"] = hits[j, np.arange(n), setup.true_stars] / draws
+        for code, name in zip(best_first, lv.ids):
+            f[f"p_{name}"] = hits[j, :, code] / draws
+        for k, d in enumerate(des):
+            f[f"p_{d}"] = dhits[j, :, k] / draws
+        f["modal_rating"] = lv.id_of(np.argmax(hits[j], axis=1))     # argmax: the lower level on a tie
+        f["p_true"] = hits[j, np.arange(n), true_level] / draws
         by_size[s] = f
+        conf = np.stack([hits[j][true_level == c].sum(axis=0) for c in best_first])[:, best_first] / draws
+        confusions[s] = pd.DataFrame(conf, index=pd.Index(lv.ids, name="true"),
+                                     columns=pd.Index(lv.ids, name="measured"))
         c = pd.DataFrame({"survey_size": s, "draw": np.arange(draws)})
-        for lv in levels[::-1]:
-            c[STAR_NAMES[lv]] = per_draw["levels"][j, :, lv]
-        wrong = per_draw["too_high"][j] + per_draw["too_low"][j]
-        c["weak"] = per_draw["weak"][j]
+        for code, name in zip(best_first, lv.ids):
+            c[name] = levels[j, :, code]
+        for k, d in enumerate(des):
+            c[d] = designated[j, :, k]
+        wrong = too_high[j] + too_low[j]
         c["accuracy"] = 1 - wrong / n
-        for k in ("too_high", "too_low", "false_alarms", "misses"):
-            c[k] = per_draw[k][j]
+        c["too_high"], c["too_low"] = too_high[j], too_low[j]
+        for k, d in enumerate(des):
+            c[f"{d}_false_alarms"], c[f"{d}_misses"] = alarms[j, :, k], misses[j, :, k]
         counts.append(c)
-        total = draws * n
-        mis.append({"survey_size": s,
-                    "respondents": float(s),
-                    "misclassified": wrong.sum() / total,
-                    "too_high": per_draw["too_high"][j].sum() / total,
-                    "too_low": per_draw["too_low"][j].sum() / total,
-                    "false_alarm_rate": per_draw["false_alarms"][j].sum() / (draws * n_fine or np.nan),
-                    "miss_rate": per_draw["misses"][j].sum() / (draws * n_weak or np.nan),
-                    "truly_fine": n_fine, "truly_weak": n_weak})
-    true_counts = {STAR_NAMES[lv]: int((setup.true_stars == lv).sum()) for lv in levels}
-    true_counts.update(weak=n_weak, accuracy=1.0, too_high=0, too_low=0, false_alarms=0, misses=0)
+        mis.append({"survey_size": s, "respondents": float(s), "misclassified": wrong.sum() / total,
+                    "too_high": too_high[j].sum() / total, "too_low": too_low[j].sum() / total})
+        for k, d in enumerate(des):
+            fine = n - int(truly[k])
+            des_err.append({"survey_size": s, "designation": d, "truly": int(truly[k]), "truly_not": fine,
+                            "false_alarm_rate": alarms[j, :, k].sum() / (draws * fine) if fine else np.nan,
+                            "miss_rate": misses[j, :, k].sum() / (draws * truly[k]) if truly[k] else np.nan})
+    true_counts = {name: int((true_level == code).sum()) for code, name in zip(best_first, lv.ids)}
+    true_counts.update({d: int(truly[k]) for k, d in enumerate(des)})
+    true_counts.update(accuracy=1.0, too_high=0, too_low=0)
+    true_counts.update({f"{d}_{e}": 0 for d in des for e in ("false_alarms", "misses")})
     member_p = grade_counts = None
+    grades = []
     if mode:
-        inv = np.argsort(setup.m["perm"])
-        gh = sum(p["grade_hits"] for p in parts)[inv]
+        ms = setup.scheme.member
+        grades = list(ms.grades.ids)
+        gbest = np.arange(ms.grades.n)[::-1]
+        gh = sum(p["grade_hits"] for p in parts)
+        graded = gh.sum(axis=1) > 0
         mem = pop.members
         member_p = pd.DataFrame({c: mem[c].to_numpy() for c in ("member_id", "branch_id", "category",
                                                                 "true_quality")})
-        for g, name in enumerate(GRADES):
-            member_p[f"p_{name}"] = gh[:, g] / draws
-        member_p["modal_grade"] = np.array(GRADES, dtype=object)[np.argmax(gh, axis=1)]
-        grade_counts = pd.DataFrame(np.concatenate([p["grades"] for p in parts]), columns=list(GRADES))
+        member_p["graded"] = graded
+        for code, name in zip(gbest, grades):
+            member_p[f"p_{name}"] = np.where(graded, gh[:, code] / draws, np.nan)
+        member_p["modal_grade"] = np.where(graded, ms.grades.id_of(np.argmax(gh, axis=1)), None)
+        grade_counts = pd.DataFrame(np.concatenate([p["grades"] for p in parts])[:, gbest], columns=grades)
         grade_counts.insert(0, "draw", np.arange(draws))
-    return MonteCarlo(by_size[base_size], pd.concat(counts, ignore_index=True), pd.DataFrame(mis), member_p,
-                      grade_counts, probabilities_by_size=by_size, true_counts=true_counts, survey_sizes=sizes,
-                      baseline_size=base_size, draws=draws, seed=root, members=mode, policy_name=policy.name)
+    return MonteCarlo(by_size[base_size], pd.concat(counts, ignore_index=True), pd.DataFrame(mis),
+                      pd.DataFrame(des_err, columns=["survey_size", "designation", "truly", "truly_not",
+                                                     "false_alarm_rate", "miss_rate"]),
+                      member_p, grade_counts, probabilities_by_size=by_size, confusions=confusions,
+                      true_counts=true_counts, survey_sizes=sizes, baseline_size=base_size, draws=draws, seed=root,
+                      members=mode, policy_name=policy.name, levels=list(lv.ids), designations=des, grades=grades)

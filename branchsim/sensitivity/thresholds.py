@@ -1,17 +1,17 @@
-"""Thresholds before rollout: how fragile is a star, and which cuts fit the counts.
+"""Thresholds before rollout: how fragile is a level, and which cuts fit the counts.
 
-* :func:`fragility` — each branch's signed margin to its nearest cut point
-  (a star cut or the weak line) and how many branches sit within ±δ of one;
-* :func:`fragility_curve` — that count as the satisfaction share varies,
-  all shares scored with one matrix product per block of branches;
-* :func:`fit_cut_points` — star cut points that reproduce target counts
-  (by default the published 41 / 173 / 422), with the whole range of cut
-  points that reproduces them; :func:`policy_with_cuts` turns a fit into a
-  policy.
+* :func:`fragility` — each branch's signed margin to its nearest level
+  boundary (a fixed cut, a realised cut of a relative design, or a
+  designation's score line) and how many branches sit within ±δ of one;
+* :func:`fragility_curve` — that count as the satisfaction share varies;
+* :func:`fit_cut_points` — the cut points of a fixed-cut design that
+  reproduce target counts (by default the scheme's published counts, scaled
+  to the population), with the whole range of cut points that reproduces
+  them; :func:`policy_with_cuts` turns a fit into a policy.
 
-Scores come from the engine's prepared components (:func:`.engine.prepare`)
-and the policy's compiled weights, with the same arithmetic as
-:func:`branchsim.evaluate`, so a margin of 0 means "exactly on the cut".
+Scores, levels and realised cuts come from the core
+(:func:`branchsim.evaluate.branch_outcome`), so a margin of 0 means "exactly
+on the boundary".
 
 This module gathers them: :func:`fragility`, :func:`fragility_curve` and
 :class:`Fragility` live in :mod:`.fragility`; :func:`fit_cut_points` and
