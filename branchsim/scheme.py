@@ -94,7 +94,7 @@ class Sheet:
     per_occurrence: np.ndarray   # (P, k) per_occurrence, penalty
     at_least: np.ndarray         # (P, k) binary, zeroing (default 1)
     target: np.ndarray           # (k,) zeroing: index of the zeroed indicator (-1: none)
-    places: np.ndarray           # (P, k, m) rank: points of places 1..m
+    places: np.ndarray           # (P, k, m) rank: points of places 1..m-1, then `otherwise` (column m)
     otherwise: np.ndarray        # (P, k) rank: points beyond the listed places
     within: tuple                # (k,) rank: None (all units) or a branch column
     high_first: np.ndarray       # (k,) rank: a higher fact is a better place
@@ -333,7 +333,9 @@ def _sheet(section: dict, group_key: str, groups_key: str, profiles: list[tuple[
                                                    "per_event", "per_occurrence", "otherwise")}
     at_least = np.ones((P, k))
     kind = np.zeros((P, k), dtype=np.int8)
-    m = max([len(ind.get("places") or {}) for ind in inds.values()] + [1])
+    # One column per listed place and one more for `otherwise`: the last column serves every place
+    # beyond the listed ones (rank_points), so a place after the last listed earns `otherwise`.
+    m = max([int(n) for ind in inds.values() for n in (ind.get("places") or {})] + [0]) + 1
     for p, (_, overs) in enumerate(profiles):
         for j, iid in enumerate(ids):
             full = inds[iid]
