@@ -13,7 +13,7 @@ import pandas as pd
 
 from .policy import Policy
 
-__all__ = ["cells", "wrap", "steps_text", "provenance_text"]
+__all__ = ["cells", "wrap", "steps_text", "provenance_text", "adds_note"]
 
 _GAP = "  "
 _PATH = re.compile(r"([A-Za-z0-9_.]+)=")
@@ -110,3 +110,15 @@ def provenance_text(steps: pd.DataFrame, policy: Policy, width: int) -> str:
         out += wrap(f"{path} = {value}", width)
         out += _hanging(policy.provenance(path), width)
     return "\n".join(out)
+
+
+def adds_note(steps: pd.DataFrame) -> str:
+    """The note under the steps: what the ``adds`` column sums to (``steps.attrs["adds_to"]``) and the sum.
+
+    >>> s = pd.DataFrame({"adds": [1.5, 2.25, float("nan")]})
+    >>> s.attrs["adds_to"] = "the annual score"
+    >>> adds_note(s)
+    'adds: what each line adds to the annual score; the lines add up to 3.75.'
+    """
+    return (f"adds: what each line adds to {steps.attrs.get('adds_to', 'the score')}; the lines add up to "
+            f"{steps['adds'].sum():.2f}.")

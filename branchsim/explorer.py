@@ -1,14 +1,21 @@
 """An interactive policy explorer for JupyterLab (ipywidgets).
 
-Sliders set the satisfaction share, the relative balance of the four
-dimensions, the star cut points and the weak line; the star counts, their
-chart and the policy diff against the baseline follow on every change. The
-sliders describe a reform made with :meth:`Policy.update` (the dimension
-shares re-normalised as it does), and the counts come from the scenario
-engine (:mod:`branchsim.sensitivity.engine`) on the population prepared
-once, so they equal :func:`branchsim.evaluate` under that reform and an
-update takes milliseconds on the city. Settings that break a rule (cut
-points out of order, ...) show a message instead of raising.
+The sliders are built from the scheme: the survey share (a ``shares`` score
+with a survey), the balance of the dimensions (``shares`` form), the cut
+point of each level (a design with cuts), the quota of each level (a design
+with quotas) and the ``score_below`` line of each designation criterion. The
+counts per level and designation, their chart and the policy diff against the
+starting policy follow on every change.
+
+The sliders describe a reform made with :meth:`Policy.update` (the shares
+re-normalised as it does), and the counts are those of
+:func:`branchsim.evaluate` under it: the population's points and score
+components are computed once (no slider changes them), and each change
+weighs them with the reform's shares and runs the engine's own
+:func:`~branchsim.evaluate.branch_outcome`: relative designs (quotas,
+clustering) re-rate the whole population, vetoes, direct grading and
+designations follow. Settings that break a rule (cut points out of order,
+quotas above 1, ...) show a message instead of raising.
 
 ipywidgets is needed only here, and imported only when an explorer is built.
 """
@@ -22,16 +29,16 @@ import time
 import numpy as np
 import pandas as pd
 
-from .errors import BranchsimError, DataError, PolicyError
-from .evaluate import STAR_NAMES, at_published_scale, published_counts
-from .policy import Policy
+from ._explorer_parts import SHARE, counts_chart, overridden, slider_specs
+from ._result import at_published_scale, targets
+from .errors import BranchsimError, DataError
+from .evaluate import branch_inputs, branch_outcome
+from .policy import Policy, as_policy
 from .population import Population
-from .sensitivity.engine import Scenarios, prepare, run
+from .scoring import DECIMALS, branch_scores
 
 __all__ = ["explore", "Explorer"]
 
-SHARE = "branch.satisfaction_share"
-WEAK = "branch.weak_below"
 _DECIMALS = 6          # slider values are rounded: a browser may send 0.30000000000000004
 _TINY = 1e-12          # share changes below this are re-normalisation round-off, not a change
 _ERROR_STYLE = ("color:#b71c1c;background:#fdecea;padding:.4em .6em;border-radius:4px;white-space:normal;"
@@ -64,13 +71,13 @@ def _leaf(doc: dict, path: str) -> dict:
 
 
 class Explorer:
-    """Sliders over one policy's fast parameters, with live star counts for a population.
+    """Sliders over one policy's shares, cut points, quotas and designation lines, with live counts.
 
     Parameters
     ----------
     pop : Population
-    policy : Policy, optional
-        The baseline the sliders start from and the diff is taken against
+    policy : Policy or path, optional
+        The policy the sliders start from and the diff is taken against
         (default: the baseline policy).
 
     Attributes
@@ -79,18 +86,16 @@ class Explorer:
         What a notebook displays (``explore`` returns it; ``widget.explorer``
         is this object).
     sliders : dict of str to FloatSlider
-        By parameter path (``branch.satisfaction_share``,
-        ``branch.star_cuts.5`` …, ``branch.weak_below``) and
-        ``balance.<dimension>`` for the dimension balance.
+        By parameter path (see :func:`slider_specs`) and
+        ``balance.<dimension>`` for the balance of the dimensions.
     baseline : Policy
     policy : Policy or None
         The reform the sliders describe; None while they break a rule.
     counts : DataFrame
-        Index ``five_star`` … ``no_star``, ``weak``; columns ``count``,
-        ``baseline``, ``change``, ``published`` (of the last valid setting;
-        the published counts only for a population of the published
-        city's scale, see ``branchsim.evaluate.at_published_scale``,
-        else empty).
+        Index the level ids (best first), then the designation ids; columns
+        ``count``, ``baseline``, ``change``, ``published`` (of the last valid
+        setting; the published counts of the scheme's targets file only for a
+        population of the published scale, else empty).
     message : str
         Why the current setting is invalid ('' when it is valid).
     seconds : float
@@ -101,9 +106,10 @@ class Explorer:
     >>> import branchsim as bs
     >>> ex = Explorer(bs.generate(seed=0, n_branches=200, members=False))
     >>> ex.sliders["branch.satisfaction_share"].value = 0.3
-    >>> ex.policy["branch.satisfaction_share"], int(ex.counts["count"].drop("weak").sum())
+    >>> levels = ex.baseline.levels
+    >>> ex.policy["branch.satisfaction_share"], int(ex.counts["count"][levels].sum())
     (0.3, 200)
-    >>> ex.sliders["branch.star_cuts.4"].value = 95          # above the 5-star cut
+    >>> ex.sliders[f"branch.rating.cuts.{levels[1]}"].value = 95          # above the top level's cut
     >>> ex.policy is None, ex.message.startswith("Cut points out of order")
     (True, True)
     """
@@ -113,39 +119,35 @@ class Explorer:
         if not isinstance(pop, Population):
             raise DataError(f"explore() takes a Population (from generate or load_population), "
                             f"got {type(pop).__name__}")
-        policy = Policy.load() if policy is None else policy
-        if not isinstance(policy, Policy):
-            raise PolicyError(f"policy must be a branchsim.Policy, got {type(policy).__name__}", where="explore")
+        policy = as_policy(policy, "explore(): policy")
         self.baseline, self.policy, self.message, self.seconds = policy, policy, "", 0.0
         self.figure = None
-        self._prep = prepare(pop, policy)       # components do not depend on the sliders' parameters
-        self._dims = [f"branch.dimensions.{d}.share" for d in policy.dimensions]
+        scheme = policy.scheme
+        bs = scheme.branch
+        # No slider changes the points or the score components: computed once, weighed on each change.
+        self._inp = branch_inputs(pop.branches, scheme, policy_name=policy.name)
+        rank_groups = {c: self._inp.codes(c)[0] for c in {x for x in bs.sheet.within if x is not None}}
+        first = branch_scores(self._inp.facts, self._inp.type_idx, self._inp.survey, bs, rank_groups=rank_groups)
+        self._points, self._components = first["points"], first["components"]
+        self._dims = [f"branch.dimensions.{d}.share" for d in bs.sheet.group_ids] if bs.form == "shares" else []
         base = np.array([policy[p] for p in self._dims])
-        self._balance = base / base.sum() if base.sum() > 0 else np.full(len(base), 1 / len(base))
-        self._levels = sorted((int(k) for k in policy["branch.star_cuts"]), reverse=True)
-        # The published counts only beside a population of the published city's scale.
-        self._published = (published_counts() if at_published_scale(len(pop.branches))
-                           else pd.Series(dtype="Int64"))
+        self._balance = base / base.sum() if base.sum() > 0 else np.full(len(base), 1 / max(len(base), 1))
+        t = targets(policy)
+        # The published counts only beside a population of the published scale.
+        self._published = (pd.Series(t["counts"], dtype=float) if at_published_scale(len(pop.branches),
+                                                                                      city=t["scale"])
+                           else pd.Series(dtype=float))
         self._base_counts = self._count(policy)
-
-        def slider(value, lo, hi, step, text, fmt):
-            return w.FloatSlider(value=value, min=lo, max=hi, step=step, description=text, readout_format=fmt,
-                                 continuous_update=False, style={"description_width": "9em"},
-                                 layout=w.Layout(width=SLIDER_WIDTH))
-        self._start = {SHARE: policy[SHARE],
-                       **{f"balance.{d}": round(float(b), _DECIMALS) for d, b in zip(policy.dimensions,
-                                                                                     self._balance)},
-                       **{f"branch.star_cuts.{k}": policy[f"branch.star_cuts.{k}"] for k in self._levels},
-                       WEAK: policy[WEAK]}
+        specs = slider_specs(policy, first["score"])
+        self._start = {}
         self.sliders = {}
-        for key, value in self._start.items():
-            if key.startswith("balance."):
-                self.sliders[key] = slider(value, 0, 1, 0.01, key.split(".", 1)[1], ".2f")
-            elif key == SHARE:
-                self.sliders[key] = slider(value, 0, 1, 0.01, "survey share", ".2f")
-            else:
-                text = "weak below" if key == WEAK else f"{key.rsplit('.', 1)[1]}★ cut"
-                self.sliders[key] = slider(value, 0, 100, 0.5, text, ".1f")
+        for key, group, text, lo, hi, step, fmt in specs:
+            value = round(float(self._balance[self._dims.index(f"branch.dimensions.{key[8:]}.share")]), _DECIMALS) \
+                if key.startswith("balance.") else policy[key]
+            self._start[key] = value
+            self.sliders[key] = w.FloatSlider(value=value, min=lo, max=hi, step=step, description=text,
+                                              readout_format=fmt, continuous_update=False,
+                                              style={"description_width": "9em"}, layout=w.Layout(width=SLIDER_WIDTH))
         self.table = w.HTML(layout=w.Layout(width="100%", overflow="auto hidden"))
         self.message_box = w.HTML(layout=w.Layout(width="100%", max_width=RIGHT_WIDTH, overflow="hidden"))
         self.diff_box = w.HTML(layout=w.Layout(max_width="100%", overflow="auto hidden"))
@@ -154,20 +156,17 @@ class Explorer:
                          layout=w.Layout(width=BUTTON_WIDTH, min_width="max-content"))
         self.reset_button = reset
         reset.on_click(lambda _: self.reset())
-        balance = w.Accordion([w.VBox([self.sliders[f"balance.{d}"] for d in policy.dimensions])],
-                              titles=("Dimension balance (of the non-survey share)",))
-        controls = w.VBox([w.HTML("<b>Shares</b>"), self.sliders[SHARE], balance, w.HTML("<b>Cut points</b>"),
-                           *(self.sliders[f"branch.star_cuts.{k}"] for k in self._levels), self.sliders[WEAK],
-                           reset], layout=w.Layout(width=CONTROLS_WIDTH, flex="0 0 auto"))
-        right = w.VBox([w.HTML("<b>Star counts</b>"), self.table, self.message_box],
-                       layout=w.Layout(width=RIGHT_WIDTH, max_width=RIGHT_WIDTH, flex="0 0 auto",
-                                       margin="0 0 0 2em", overflow="hidden"))
-        self.controls, self.right = controls, right
-        head = w.HTML(f"<b>Policy explorer</b> — {len(pop.branches):,} branches, baseline policy "
-                      f"<code>{html.escape(policy.name)}</code>. Counts follow when a slider is released.")
+        self.controls = w.VBox(self._groups(w, specs) + [reset],
+                               layout=w.Layout(width=CONTROLS_WIDTH, flex="0 0 auto"))
+        self.right = w.VBox([w.HTML("<b>Counts per level and designation</b>"), self.table, self.message_box],
+                            layout=w.Layout(width=RIGHT_WIDTH, max_width=RIGHT_WIDTH, flex="0 0 auto",
+                                            margin="0 0 0 2em", overflow="hidden"))
+        head = w.HTML(f"<b>Policy explorer</b> — {len(pop.branches):,} branches, policy "
+                      f"<code>{html.escape(policy.name)}</code> ({html.escape(bs.rating.design)} design). "
+                      f"Counts follow when a slider is released.")
         # The counts' column goes below the sliders when the output area is narrower than both.
-        self.columns = w.HBox([controls, right], layout=w.Layout(flex_flow="row wrap", align_items="flex-start",
-                                                                 max_width="100%"))
+        self.columns = w.HBox([self.controls, self.right],
+                              layout=w.Layout(flex_flow="row wrap", align_items="flex-start", max_width="100%"))
         self.widget = w.VBox([head, self.columns, self.chart,
                               w.HTML("<b>Policy diff against the baseline</b>"), self.diff_box])
         self.widget.explorer = self
@@ -176,6 +175,25 @@ class Explorer:
             s.observe(self._changed, names="value")
         self.update()
 
+    def _groups(self, w, specs) -> list:
+        """The sliders under a header per group; the balance in a collapsible box; notes on type overrides."""
+        out, seen = [], []
+        for key, group, *_ in specs:
+            if group not in seen:
+                seen.append(group)
+        for group in seen:
+            keys = [k for k, g, *_ in specs if g == group]
+            boxes = [self.sliders[k] for k in keys]
+            if group == "Balance":
+                out.append(w.Accordion([w.VBox(boxes)], titles=("Dimension balance (of the non-survey share)",)))
+                continue
+            out.append(w.HTML(f"<b>{group}</b>"))
+            out += boxes
+            notes = overridden(self.baseline, keys)
+            if notes:
+                out.append(w.HTML("<small>" + html.escape("; ".join(notes)) + "</small>"))
+        return out
+
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
 
@@ -183,36 +201,48 @@ class Explorer:
     def _values(self) -> dict:
         return {k: round(float(s.value), _DECIMALS) for k, s in self.sliders.items()}
 
+    def _check(self, v: dict) -> None:
+        """Friendly messages for the settings a slider can break (Policy.update checks the rest)."""
+        lv = self.baseline.scheme.branch.levels
+        cuts = [(en, v[f"branch.rating.cuts.{x}"]) for x, en in zip(lv.ids[:-1], lv.en[:-1])
+                if f"branch.rating.cuts.{x}" in v]                                  # best first
+        for (hi, c_hi), (lo, c_lo) in zip(cuts, cuts[1:]):
+            if not c_hi > c_lo:
+                raise BranchsimError(f"Cut points out of order: the {hi} cut ({c_hi:g}) must be above the {lo} cut "
+                                     f"({c_lo:g}). Move the sliders so the cuts rise with the levels.")
+        quotas = [v[k] for k in v if k.startswith("branch.rating.quotas.")]
+        if quotas and sum(quotas) > 1 + _TINY:
+            raise BranchsimError(f"The quotas add up to {sum(quotas):.2f}, more than all the branches; lower some "
+                                 f"so they add up to at most 1.")
+
     def reform(self) -> Policy:
         """The policy the sliders describe (the baseline itself when none moved).
 
         Raises
         ------
         BranchsimError
-            The setting breaks a rule: cut points out of order, all balance
-            sliders at 0, or anything :meth:`Policy.update` rejects.
+            The setting breaks a rule: cut points out of order, quotas above
+            1, all balance sliders at 0, or anything :meth:`Policy.update`
+            rejects.
         """
         v, base = self._values(), self.baseline
+        self._check(v)
         changes = {}
-        s = v[SHARE]
-        if s != base[SHARE]:
+        s = v.get(SHARE)
+        if s is not None and s != base[SHARE]:
             changes[SHARE] = s
-        keys = [f"balance.{d}" for d in base.dimensions]
-        balance = np.array([v[k] for k in keys])
+        keys = [k for k in v if k.startswith("balance.")]
         if any(v[k] != self._start[k] for k in keys):
+            balance = np.array([v[k] for k in keys])
             if balance.sum() <= 0:
                 raise BranchsimError("The dimension balance sliders are all 0; move at least one above 0.")
-            for p, x in zip(self._dims, (1 - s) * balance / balance.sum()):
+            rest = 1 - (s if s is not None else base.get(SHARE, 0.0))
+            for p, x in zip(self._dims, rest * balance / balance.sum()):
                 if abs(x - base[p]) > _TINY:
                     changes[p] = float(x)
-        for p in [f"branch.star_cuts.{k}" for k in self._levels] + [WEAK]:
-            if v[p] != base[p]:
-                changes[p] = v[p]
-        cuts = [(k, v[f"branch.star_cuts.{k}"]) for k in self._levels]          # best first
-        for (hi, c_hi), (lo, c_lo) in zip(cuts, cuts[1:]):
-            if not c_hi > c_lo:
-                raise BranchsimError(f"Cut points out of order: the {hi}★ cut ({c_hi:g}) must be above the "
-                                     f"{lo}★ cut ({c_lo:g}). Move the sliders so the cuts rise with the stars.")
+        for k, value in v.items():
+            if not k.startswith("balance.") and k != SHARE and value != base[k]:
+                changes[k] = value
         if not changes:
             return base
         return self._snap(base.update(changes, reason="set in the explorer"))
@@ -231,14 +261,27 @@ class Explorer:
         return Policy(doc, where="explorer")
 
     # -- counting and display ------------------------------------------------------------------------
+    def outcome(self, policy: Policy) -> dict:
+        """:func:`~branchsim.evaluate.branch_outcome` of the population under ``policy`` (a slider setting).
+
+        The components computed once are weighed with the policy's shares
+        exactly as :func:`~branchsim.scoring.branch_scores` does, so the
+        outcome is the one :func:`branchsim.evaluate` gives.
+        """
+        scheme = policy.scheme
+        w = scheme.branch.weights[self._inp.type_idx]
+        score = np.round(100.0 * np.einsum("nc,nc->n", self._components, w), DECIMALS)
+        scores = {"points": self._points, "components": self._components,
+                  "subscores": 100.0 * self._components * w, "score": score}
+        return branch_outcome(self._inp, scheme, scores=scores)
+
     def _count(self, policy: Policy) -> pd.Series:
-        out = run(self._prep, Scenarios.from_policy(policy), accuracy=False)
-        counts = out["counts"][0, 0].astype(int)
-        cut_levels = {int(k) for k in policy["branch.star_cuts"]}
-        levels = sorted({0, *cut_levels, *np.flatnonzero(counts).tolist()}, reverse=True)
-        s = pd.Series({STAR_NAMES[k]: int(counts[k]) for k in levels}, name="count")
-        s["weak"] = int(out["weak"][0, 0])
-        return s
+        out = self.outcome(policy)
+        bs = policy.scheme.branch
+        counts = np.bincount(out["level"].astype(np.intp), minlength=bs.levels.n)
+        s = {lv: int(counts[bs.levels.code(lv)]) for lv in bs.levels.ids}
+        s.update({d.id: int(out["designations"][d.id].sum()) for d in bs.designations})
+        return pd.Series(s, name="count", dtype=np.int64)
 
     def _frame(self, counts: pd.Series) -> pd.DataFrame:
         df = pd.DataFrame({"count": counts})
@@ -288,45 +331,41 @@ class Explorer:
         self.seconds = time.perf_counter() - t0
 
     def _draw(self) -> None:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-        from . import plot as bp
-        fig = Figure(figsize=(6.4, 3.4), layout="constrained")
-        FigureCanvasAgg(fig)
-        bp.star_counts(self.counts[["count", "published"]], ax=fig.add_subplot(), scale=False)
+        self.figure = fig = counts_chart(self.counts, self.baseline.scheme.branch,
+                                         (self.policy or self.baseline).name)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=72)
-        self.figure = fig
         # Set the Output's content directly: works with any matplotlib backend, and outside a kernel.
         self.chart.outputs = ({"output_type": "display_data", "metadata": {},
                                "data": {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"),
-                                        "text/plain": "<star counts chart>"}},)
+                                        "text/plain": "<level counts chart>"}},)
 
 
 def explore(pop: Population, policy: Policy | None = None):
-    """An interactive explorer of a policy's shares and cut points (a widget for JupyterLab).
+    """An interactive explorer of a policy's shares, cut points, quotas and lines (a widget for JupyterLab).
 
     Parameters
     ----------
     pop : Population
-        Prepared once; each slider change re-scores it with the scenario
-        engine (milliseconds for the 1,500-branch city).
-    policy : Policy, optional
-        The baseline (default: the baseline policy).
+        Scored once; each slider change re-weighs and re-rates it with the
+        engine's own rating code (milliseconds for a city of branches).
+    policy : Policy or path, optional
+        The starting policy (default: the baseline policy).
 
     Returns
     -------
     ipywidgets.VBox
-        Sliders, the star-count table and chart, the policy diff. Its
-        ``explorer`` attribute is the :class:`Explorer` behind it
-        (``.sliders``, ``.policy``, ``.counts``, ``.message``).
+        Sliders, the table and chart of counts per level and designation,
+        the policy diff. Its ``explorer`` attribute is the :class:`Explorer`
+        behind it (``.sliders``, ``.policy``, ``.counts``, ``.message``).
 
     Examples
     --------
     >>> import branchsim as bs
     >>> w = explore(bs.generate(seed=0, n_branches=200, members=False))
-    >>> w.explorer.sliders["branch.star_cuts.5"].value = 92
-    >>> w.explorer.policy.diff(bs.Policy.load())[["path", "old", "new"]].values.tolist()
-    [['branch.star_cuts.5', 92.0, 90]]
+    >>> top = f"branch.rating.cuts.{w.explorer.baseline.levels[0]}"
+    >>> w.explorer.sliders[top].value = 92
+    >>> w.explorer.policy.diff(bs.Policy.load())[["path", "old", "new"]].values.tolist() == [[top, 92.0, 90]]
+    True
     """
     return Explorer(pop, policy).widget
