@@ -320,6 +320,18 @@ def _designation_problems(br: dict, levels: list[str], path: str) -> list[str]:
     rating = br.get("rating") or {}
     cuts = rating.get("cuts") or {}
     top = _val(cuts.get(levels[0])) if levels and levels[0] in cuts and rating.get("design") == "cuts" else None
+    seen: dict[str, str] = {lv: "a level" for lv in levels}
+    for did, des in (br.get("designations") or {}).items():
+        if did in seen:
+            out.append(f"{path}.designations.{did}: the id is already {seen[did]}; ids of levels, "
+                       f"designations and criteria name the streak columns prev_<id>, so each must be unique")
+        seen[did] = f"designation {did!r}"
+        for cid in ((des or {}).get("criteria") or {}):
+            if cid in seen:
+                out.append(f"{path}.designations.{did}.criteria.{cid}: the id is already {seen[cid]}; ids of "
+                           f"levels, designations and criteria name the streak columns prev_<id>, so each must "
+                           f"be unique")
+            seen[cid] = f"a criterion of {did!r}"
     for did, des in (br.get("designations") or {}).items():
         for cid, c in ((des or {}).get("criteria") or {}).items():
             if not isinstance(c, dict) or c.get("kind") not in need:
