@@ -46,9 +46,9 @@ else:
     r = bs.national_run(n_branches=n, n_members=m, seed=0, chunk_size=chunk, out_dir=out, progress=False)
 wall = time.perf_counter() - t0
 print(json.dumps({"wall_s": wall, "members": r.totals["members"], "branches": r.totals["branches"],
-                  "values": r.totals["members"] * 12 * r.settings["member_indicators"],
+                  "values": r.totals["members"] * r.settings["member_periods"] * r.settings["member_indicators"],
                   "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "star_counts": r.totals["stars"], "weak": r.totals["weak"]}))
+                  "level_counts": r.totals["levels"], "designations": r.totals["designations"]}))
 """
 
 
@@ -89,7 +89,7 @@ def main(argv=None):
            "ratio_vs_fill": t_fill / run["wall_s"],
            "machine": platform.platform(), "cpus": len(__import__("os").sched_getaffinity(0))}
     print(f"fraction {args.fraction:.2%}: {run['branches']:,} branches, {run['members']:,} members, "
-          f"{run['values']:.3e} member-month-indicator values")
+          f"{run['values']:.3e} member-period-indicator values")
     print(f"wall {run['wall_s']:.1f} s -> full scale about {res['wall_s_extrapolated_full_scale'] / 60:.0f} min "
           f"(extrapolated linearly from this fraction)")
     print(f"peak RSS {run['peak_rss_mib']:.0f} MiB (half the fraction: {half['peak_rss_mib']:.0f} MiB)")
@@ -99,7 +99,7 @@ def main(argv=None):
         d = child(n, m, args.chunk_size, dask=True)
         res["dask_wall_s"] = d["wall_s"]
         res["dask_vs_single_process"] = run["wall_s"] / d["wall_s"]
-        res["dask_same_counts"] = d["star_counts"] == run["star_counts"] and d["weak"] == run["weak"]
+        res["dask_same_counts"] = d["level_counts"] == run["level_counts"] and d["designations"] == run["designations"]
         print(f"Dask LocalCluster (2 workers x 1 thread): {d['wall_s']:.1f} s; single process "
               f"(2 threads): {run['wall_s']:.1f} s; speed ratio {res['dask_vs_single_process']:.2f}; "
               f"same counts: {res['dask_same_counts']}")

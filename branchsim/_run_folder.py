@@ -43,7 +43,7 @@ _CLI_NAMES = {"resume": "--resume", "out": "--out", "branches": "--branches", "m
 
 _SUBDIRS = ("branches", "members", "summaries")
 _MANIFEST, _LOCK = "manifest.json", ".lock"
-_STALE = re.compile(r"^\.(chunk-\d{6}\.(parquet|json)|manifest\.json)\.tmp-\d+$")
+_STALE = re.compile(r"^\.(chunk-\d{6}\.(parquet|json)|[a-z_]+\.json)\.tmp-\d+$")
 
 
 class _RunFolder:
@@ -56,8 +56,10 @@ class _RunFolder:
     finished, and otherwise keeps the finished chunks for a resume.
     """
 
-    def __init__(self, out: Path, settings: dict, n_chunks: int, resume: bool, names: dict):
+    def __init__(self, out: Path, settings: dict, n_chunks: int, resume: bool, names: dict,
+                 extra: dict | None = None):
         self.out, self.settings, self.n_chunks, self.names = out, settings, n_chunks, names
+        self.extra = dict(extra or {})        # small JSON files beside the manifest (e.g. codebook.json)
         self.at = f"{names['out']} {out}"
         if out.exists() and not out.is_dir():
             raise BranchsimError(f"{self.at}: exists and is not a folder; give a new or empty folder")
@@ -80,6 +82,11 @@ class _RunFolder:
                     self._made.append(out / sub)
             if not (out / _MANIFEST).exists():
                 self._made.append(out / _MANIFEST)
+            for name, doc in self.extra.items():
+                if not (out / name).exists():
+                    self._made.append(out / name)
+                with _atomic(out / name) as tmp:
+                    tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
             self.write_manifest()
         except BaseException as exc:
             self.done = set()
@@ -131,7 +138,7 @@ class _RunFolder:
         manifest = out / _MANIFEST
         if not manifest.exists():
             foreign = sorted(p.name for p in out.iterdir()
-                             if p.name not in (*_SUBDIRS, _LOCK) and not _STALE.match(p.name))
+                             if p.name not in (*_SUBDIRS, _LOCK, *self.extra) and not _STALE.match(p.name))
             if foreign:
                 raise BranchsimError(f"{self.at}: holds files a national run did not write "
                                      f"({', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''}); "

@@ -1,12 +1,23 @@
 """Country-scale runs: generate, measure and score chunk by chunk with bounded memory.
 
-A national population (millions of branches, ~100 million members, 12
-monthly records of ~50 indicators each) is far larger than memory. A
-:func:`national_run` never holds it: each *chunk* (a whole number of seed
-blocks) is generated, measured and scored, and only what the analyses need
-is kept — per-branch and per-member outcomes written as Parquet files, and
-integer aggregates. Monthly records live only inside one seed block at a
-time, so peak memory depends on the chunk size, not on the scale.
+A national population (millions of branches, ~100 million members, a
+year of period records of tens of indicators each) is far larger than
+memory. A :func:`national_run` never holds it: each *chunk* (a whole number
+of seed blocks) is generated, measured and rated under the scheme
+(``policy.scheme``: its levels, designations, consequences, member grades,
+periods and accrual), and only what the analyses need is kept — per-branch
+and per-member outcomes written as Parquet files (integer codes, named in
+``codebook.json``), and integer aggregates. Period records live only inside
+one seed block at a time, so peak memory depends on the chunk size, not on
+the scale.
+
+What depends on other units — a place among all units (``rank``
+indicators, ``last_place`` criteria) or every unit's score (relative
+designs: quotas, clustering) — is settled first by a pass over every
+block's branches (no member is drawn in it; :mod:`branchsim._national_blocks`),
+so each chunk rates its units exactly as :func:`branchsim.evaluate` rates
+the whole population. A relative *member* design, and groups by a branch
+column a national population does not have, are refused.
 
 Chunks are independent (each seed block draws from its own streams), so
 they can run in any order, on threads, on a process pool or on a Dask
@@ -27,7 +38,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import html
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,119 +48,26 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from . import _national_blocks as nb
+from ._national_outputs import codebook, empty, frames, summary
 from ._run_folder import _API_NAMES, _RunFolder, _atomic
 from .errors import BranchsimError
-from .measurement import _SUB, _member_draws, _monthly_facts
-from .model import (BLOCK, BlockGenerator, GeneratorParams, _workers, as_seed_sequence,
-                    truth_arrays, with_members)
-from .sensitivity import _kernels
-from .streams import _MEMBER, _MONTHS, block_stream
-from .policy import Policy
-from .scoring import (GRADES, STRUCTURE_LEVELS, annual_scores, branch_outcome, member_grades,
-                      monthly_scores, required_level)
+from .model import BLOCK, BlockGenerator, GeneratorParams, _workers, as_seed_sequence, with_members
+from .policy import Policy, as_policy
 
-__all__ = ["national_run", "NationalResult", "chunk_outcomes"]
-
-_LEVELS = 6
+__all__ = ["national_run", "NationalResult", "chunk_outcomes", "codebook"]
 
 
-def _monthly_compiled(gen: BlockGenerator, rng_mm, base, shock, mtype) -> np.ndarray:
-    """Monthly scores ``(12 * m,)`` month-major, without storing a single fact (compiled kernel).
-
-    Draws the same uniforms in the same pieces as the generator, so the scores
-    equal those :func:`branchsim.evaluate` gives the generated population (to
-    the 9 decimals kept).
-    """
-    ind = gen.mrules_sorted.indicators
-    f32 = np.float32
-    k, m = base.shape
-    req32 = ind.required.astype(f32)
-    scale32 = (f32(2) * ind.max_points.max(axis=0).astype(f32)
-               / np.where(ind.per_unit > 0, ind.per_unit, 1.0).astype(f32))
-    prop = f32(gen.params.get("measurement.proportion_noise"))
-    total = np.empty((12, m))
-    for lo in range(0, m, _SUB):
-        hi = min(lo + _SUB, m)
-        u = rng_mm.random((k, 12, hi - lo), dtype=f32)
-        out = np.empty((12, hi - lo))
-        topm = np.ascontiguousarray(ind.max_points[mtype[lo:hi]].T)                   # (k, m)
-        _kernels.month_points(np.ascontiguousarray(base[:, lo:hi]), np.ascontiguousarray(shock[:, lo:hi]),
-                              u, ind.kind.astype(np.int8), req32, scale32, prop, topm,
-                              ind.per_shortfall, ind.required, ind.per_unit, out)
-        total[:, lo:hi] = out
-    top = ind.group_max.sum(axis=1)[np.tile(mtype, 12)]
-    return np.round(np.minimum(100.0 * total.ravel() / top, 100.0), 9)
-
-
-def _score_block(gen: BlockGenerator, blk: int) -> dict[str, np.ndarray]:
-    """Generate, measure and score one seed block; keep outcomes only."""
-    struct = gen.structure(blk)
-    t, size, level, q, state = struct
-    (t, size, level, q, facts, survey), _ = gen.measure(blk, struct, None)
-    out = branch_outcome(facts, t, survey, gen.brules)
-    tr = truth_arrays(q, t, state, gen.b_off, gen.params, gen.brules).outcome(gen.brules, t)
-    need = required_level(size, gen.policy)["level"]
-    rng_m, rng_mm = block_stream(gen.root, _MEMBER, blk), block_stream(gen.root, _MONTHS, blk)
-    owner, mq, cat, appraisal, base, shock = _member_draws(rng_m, rng_mm, q, t, size, gen.mrules, gen.m_off,
-                                                           gen.order, gen.params, gen.cat_cum)
-    m = len(owner)
-    member_idx = np.tile(np.arange(m), 12)
-    if _kernels.available():
-        monthly = _monthly_compiled(gen, rng_mm, base, shock, t[owner].astype(np.intp))
-    else:   # NumPy: the facts of the block, then the scoring of evaluate()
-        months = np.empty((gen.k_member, 12, m), dtype=np.float32)
-        _monthly_facts(rng_mm, base, shock, gen.mrules.indicators, gen.order,
-                       np.float32(gen.params.get("measurement.proportion_noise")), months)
-        monthly = monthly_scores(months.reshape(gen.k_member, -1).T, t[owner][member_idx], gen.mrules_sorted)
-    annual = annual_scores(monthly, member_idx, m, appraisal, gen.mrules)
-    return {
-        "branch_index": np.arange(blk * BLOCK, blk * BLOCK + len(t), dtype=np.int64),
-        "type": t.astype(np.int8), "n_members": size.astype(np.int32),
-        "level": level.astype(np.int8), "required_level": need.astype(np.int8),
-        "score": out["score"], "stars": out["stars"], "weak": out["weak"],
-        "true_quality": q, "true_score": tr["true_score"], "true_stars": tr["true_stars"],
-        "true_weak": tr["true_weak"],
-        "member_owner": owner.astype(np.int64) + blk * BLOCK, "member_true_quality": mq,
-        "member_category": cat.astype(np.int8), "appraisal": appraisal, "annual": annual,
-        "grade": member_grades(annual, gen.mrules),
-    }
-
-
-def chunk_outcomes(gen: BlockGenerator, blocks: range, member_start: int, workers: int = 1):
-    """Branch and member outcome frames of the seed blocks in ``blocks``."""
+def chunk_outcomes(gen: BlockGenerator, blocks: range, member_start: int, workers: int = 1,
+                   plan: nb.Plan | None = None):
+    """Branch and member outcome frames of the seed blocks in ``blocks`` (``plan``: see :func:`national_run`)."""
+    plan = nb.plan(gen, map) if plan is None else plan
     if workers > 1 and len(blocks) > 1:
         with ThreadPoolExecutor(workers) as pool:
-            parts = list(pool.map(lambda b: _score_block(gen, b), blocks))
+            parts = list(pool.map(lambda b: nb.score_block(gen, b, plan), blocks))
     else:
-        parts = [_score_block(gen, b) for b in blocks]
-    cat = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-    branches = pd.DataFrame({k: cat[k] for k in ("branch_index", "type", "n_members", "level",
-                                                   "required_level", "score", "stars", "weak",
-                                                   "true_quality", "true_score", "true_stars",
-                                                   "true_weak")})
-    n_m = len(cat["annual"])
-    members = pd.DataFrame({"member_index": np.arange(member_start, member_start + n_m, dtype=np.int64),
-                            "branch_index": cat["member_owner"], "category": cat["member_category"],
-                            "true_quality": cat["member_true_quality"], "appraisal": cat["appraisal"],
-                            "annual": cat["annual"], "grade": cat["grade"]})
-    return branches, members
-
-
-def _summary(branches: pd.DataFrame, members: pd.DataFrame, n_types: int) -> dict:
-    """Integer aggregates of one chunk (exact to add up across chunks)."""
-    stars = branches["stars"].to_numpy()
-    return {
-        "branches": len(branches), "members": len(members),
-        "stars": np.bincount(stars, minlength=_LEVELS).tolist(),
-        "true_stars": np.bincount(branches["true_stars"].to_numpy(), minlength=_LEVELS).tolist(),
-        "weak": int(branches["weak"].sum()), "true_weak": int(branches["true_weak"].sum()),
-        "correct": int((stars == branches["true_stars"].to_numpy()).sum()),
-        "stars_by_type": np.bincount(branches["type"].to_numpy().astype(np.intp) * _LEVELS + stars,
-                                     minlength=n_types * _LEVELS).tolist(),
-        "upgrades": np.bincount(branches["required_level"][branches["required_level"] > branches["level"]]
-                                .to_numpy().astype(np.intp), minlength=len(STRUCTURE_LEVELS)).tolist(),
-        "grades": np.bincount(members["grade"].to_numpy().astype(np.intp), minlength=len(GRADES)).tolist(),
-    }
+        parts = [nb.score_block(gen, b, plan) for b in blocks]
+    return frames(gen, parts, member_start)
 
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:
@@ -156,28 +76,32 @@ def _write_parquet(df: pd.DataFrame, path: Path) -> None:
 
 
 def _run_chunk(policy_doc: dict, params_doc: dict, seed_state: tuple, n: int, index: int,
-               blocks: tuple[int, int], member_start: int, out_dir: str | None, workers: int) -> dict:
+               blocks: tuple[int, int], member_start: int, out_dir: str | None, workers: int,
+               plan: nb.Plan) -> dict:
     """One chunk, end to end (a module-level function: picklable for process pools and Dask)."""
-    from .model import _values
+    from .params import _values
     policy = Policy(policy_doc, where="<national run>")
     params = GeneratorParams(_values(params_doc), params_doc)
     root = np.random.SeedSequence(seed_state[0], spawn_key=tuple(seed_state[1]))
     gen = BlockGenerator(policy, params, root, n)
-    branches, members = chunk_outcomes(gen, range(*blocks), member_start, workers)
-    summary = _summary(branches, members, len(gen.types))
+    branches, members = chunk_outcomes(gen, range(*blocks), member_start, workers, plan)
+    counts = summary(gen.scheme, branches, members)
     if out_dir is not None:
         out = Path(out_dir)
         _write_parquet(branches, out / "branches" / f"chunk-{index:06d}.parquet")
         _write_parquet(members, out / "members" / f"chunk-{index:06d}.parquet")
         with _atomic(out / "summaries" / f"chunk-{index:06d}.json") as tmp:
-            tmp.write_text(json.dumps(summary), encoding="utf-8")
-    summary["index"] = index
-    return summary
+            tmp.write_text(json.dumps(counts), encoding="utf-8")
+    counts["index"] = index
+    return counts
 
 
 @dataclass
 class NationalResult:
     """Aggregates of a national run (and where its per-unit outputs are).
+
+    Counts are named by the scheme (level ids best first, designation,
+    consequence, grade and structure level ids).
 
     >>> import branchsim as bs
     >>> r = bs.national_run(n_branches=300, seed=2, progress=False)
@@ -187,29 +111,68 @@ class NationalResult:
 
     settings: dict
     totals: dict
-    types: tuple
+    policy: Policy
     out_dir: Path | None
     seconds: float
     chunks_run: int
 
-    def star_counts(self) -> pd.DataFrame:
-        from .evaluate import STAR_NAMES
-        levels = [lv for lv in range(5, -1, -1) if self.totals["stars"][lv] or lv == 0]
-        df = pd.DataFrame({"count": [self.totals["stars"][lv] for lv in levels],
-                           "true": [self.totals["true_stars"][lv] for lv in levels]},
-                          index=[STAR_NAMES[lv] for lv in levels])
-        df.loc["weak"] = [self.totals["weak"], self.totals["true_weak"]]
-        df["share"] = df["count"] / self.totals["branches"]
+    @property
+    def scheme(self):
+        return self.policy.scheme
+
+    @property
+    def types(self) -> tuple:
+        return self.scheme.branch.types
+
+    def level_counts(self) -> pd.DataFrame:
+        """Branches per level (best first) and per designation: measured (``count``) and true, and the share."""
+        bs, t = self.scheme.branch, self.totals
+        L = bs.levels.n
+        df = pd.DataFrame({"count": [t["levels"][L - 1 - i] for i in range(L)],
+                           "true": [t["true_levels"][L - 1 - i] for i in range(L)]}, index=list(bs.levels.ids))
+        for j, d in enumerate(bs.designations):
+            df.loc[d.id] = [t["designations"][j], t["true_designations"][j]]
+        df["share"] = df["count"] / t["branches"] if t["branches"] else np.nan
+        df.index.name = "level"
         return df
 
+    def star_counts(self) -> pd.DataFrame:
+        """Alias of :meth:`level_counts` (the first scheme rated in stars)."""
+        return self.level_counts()
+
+    def levels_by_type(self) -> pd.DataFrame:
+        """Branches per type (rows) and level (columns, best first)."""
+        bs = self.scheme.branch
+        a = np.array(self.totals["levels_by_type"]).reshape(len(bs.types), bs.levels.n)
+        return pd.DataFrame(a[:, ::-1], index=list(bs.types), columns=list(bs.levels.ids))
+
     def stars_by_type(self) -> pd.DataFrame:
-        from .evaluate import STAR_NAMES
-        a = np.array(self.totals["stars_by_type"]).reshape(len(self.types), _LEVELS)
-        return pd.DataFrame(a[:, ::-1], index=list(self.types),
-                            columns=[STAR_NAMES[lv] for lv in range(5, -1, -1)])
+        """Alias of :meth:`levels_by_type`."""
+        return self.levels_by_type()
 
     def grade_counts(self) -> pd.Series:
-        return pd.Series(self.totals["grades"][::-1], index=list(GRADES)[::-1], name="members")
+        """Members per grade (best first; ``exempt`` when a class is); empty for a branch-only scheme."""
+        ms = self.scheme.member
+        if ms is None:
+            return pd.Series(dtype=np.int64, name="members")
+        out = pd.Series(self.totals["grades"][::-1], index=list(ms.grades.ids), name="members", dtype=np.int64)
+        if ms.exempt.any():
+            out["exempt"] = self.totals["exempt"]
+        return out
+
+    def consequence_counts(self) -> pd.Series:
+        """Branches and members each consequence reaches."""
+        return pd.Series(self.totals["consequences"], index=[c.id for c in self.scheme.consequences],
+                         name="count", dtype=np.int64)
+
+    def upgrade_counts(self) -> pd.Series:
+        """Units whose size calls for a larger organisation level, by that level (with a structure)."""
+        st = self.scheme.structure
+        if st is None:
+            return pd.Series(dtype=np.int64, name="count")
+        up = self.totals["upgrades"]
+        return pd.Series([up[i] for i in range(len(st.ids) - 1, 0, -1)],
+                         index=[f"upgrade_{lv}" for lv in reversed(st.ids[1:])], name="count", dtype=np.int64)
 
     def accuracy(self) -> float:
         n = self.totals["branches"]
@@ -221,20 +184,25 @@ class NationalResult:
 
     def summary(self) -> str:
         t = self.totals
-        return "\n".join([
-            f"national run: {t['branches']:,} branches, {t['members']:,} members "
-            f"({t['members'] * 12 * self.settings['member_indicators']:,} member-month-indicator values) "
-            f"in {self.seconds:.1f} s",
-            "", self.star_counts().to_string(), "",
-            "member grades:", self.grade_counts().to_string(), "",
-            f"upgrades: {t['upgrades'][2]:,} to party committee, {t['upgrades'][1]:,} to general branch",
-            f"accuracy: {self.accuracy():.1%} of branches get the star of their true quality",
-            f"outputs: {self.out_dir}" if self.out_dir else "outputs: not written (out_dir=None)"])
+        values = t["members"] * self.settings["member_periods"] * self.settings["member_indicators"]
+        lines = [f"national run: {t['branches']:,} branches, {t['members']:,} members "
+                 f"({values:,} member-period-indicator values) in {self.seconds:.1f} s",
+                 "", self.level_counts().to_string(float_format=lambda v: f"{v:.4f}")]
+        if self.scheme.member is not None:
+            lines += ["", "member grades:", self.grade_counts().to_string()]
+        if len(self.consequence_counts()):
+            lines += ["", "consequences:", self.consequence_counts().to_string()]
+        up = self.upgrade_counts()
+        if len(up):
+            lines += ["", "upgrades: " + ", ".join(f"{v:,} to {k[len('upgrade_'):]}" for k, v in up.items())]
+        lines += [f"accuracy: {self.accuracy():.1%} of branches get the level of their true quality",
+                  f"outputs: {self.out_dir}" if self.out_dir else "outputs: not written (out_dir=None)"]
+        return "\n".join(lines)
 
     __str__ = summary
 
     def _repr_html_(self) -> str:
-        return f"<pre>{self.summary()}</pre>"
+        return f"<pre>{html.escape(self.summary())}</pre>"
 
 
 def _settings(policy: Policy, params: GeneratorParams, root, n, chunk_blocks) -> dict:
@@ -242,7 +210,8 @@ def _settings(policy: Policy, params: GeneratorParams, root, n, chunk_blocks) ->
     return {"n_branches": n, "chunk_blocks": chunk_blocks, "seed_entropy": str(root.entropy),
             "seed_spawn_key": list(root.spawn_key),
             "inputs_sha256": hashlib.sha256(doc.encode("utf-8")).hexdigest(),
-            "member_indicators": len(policy.member_indicators)}
+            "member_indicators": 0 if policy.scheme.member is None else policy.scheme.member.sheet.k,
+            "member_periods": 0 if policy.scheme.member is None else policy.scheme.member.periods}
 
 
 def _positive(value, name: str) -> int:
@@ -259,10 +228,15 @@ def national_run(policy: Policy | None = None, *, n_branches: int, n_members: in
                  seed=0, chunk_size: int = 16 * BLOCK, out_dir=None, resume: bool = False,
                  workers: int | None = None, executor=None, params: GeneratorParams | dict | None = None,
                  progress: bool = True, max_chunks: int | None = None) -> NationalResult:
-    """Generate, measure and score a country-scale population chunk by chunk.
+    """Generate, measure and rate a country-scale population chunk by chunk.
 
     Parameters
     ----------
+    policy : Policy or path, optional
+        The scheme (default: the baseline). Its period records are scored by
+        a fused compiled kernel where the rule forms allow it
+        (:func:`branchsim._national_blocks.kernel_allowed`), else with NumPy
+        on each block's facts.
     n_branches, n_members : int
         Scale, e.g. 5_200_000 branches and 99_000_000 members (the defaults
         of ``branchsim national``, in ``data/national.yaml``). Without
@@ -272,7 +246,8 @@ def national_run(policy: Policy | None = None, *, n_branches: int, n_members: in
         memory bound. Never changes the numbers.
     out_dir : path, optional
         A new or empty folder for ``branches/chunk-*.parquet``,
-        ``members/chunk-*.parquet``, ``summaries/`` and ``manifest.json``;
+        ``members/chunk-*.parquet``, ``summaries/``, ``codebook.json`` (what
+        the integer codes stand for) and ``manifest.json``;
         each file is written atomically. While the run lasts it holds
         ``out_dir/.lock``: a second run on the same folder is refused. A run
         that fails before finishing a chunk leaves nothing behind.
@@ -292,7 +267,8 @@ def national_run(policy: Policy | None = None, *, n_branches: int, n_members: in
     Raises
     ------
     BranchsimError
-        Bad settings; an ``out_dir`` that is a file, holds other files, is
+        A scheme a chunked run cannot rate (a relative member design, groups
+        by a column other than ``type`` or ``level``); bad settings; an ``out_dir`` that is a file, holds other files, is
         held by another run, cannot be written (a full disk, a read-only
         folder) or holds a damaged manifest; a finished run in ``out_dir``
         without ``resume=True``, or a resume with other settings.
@@ -301,7 +277,7 @@ def national_run(policy: Policy | None = None, *, n_branches: int, n_members: in
     --------
     >>> import branchsim as bs
     >>> r = bs.national_run(n_branches=600, seed=1, progress=False)
-    >>> int(r.star_counts().drop("weak")["count"].sum())
+    >>> int(r.level_counts().loc[list(r.policy.levels), "count"].sum())
     600
     """
     return _national_run(policy, names=_API_NAMES, n_branches=n_branches, n_members=n_members, seed=seed,
@@ -312,9 +288,10 @@ def national_run(policy: Policy | None = None, *, n_branches: int, n_members: in
 def _national_run(policy, *, names: dict, n_branches, n_members, seed, chunk_size, out_dir, resume, workers,
                   executor, progress, params=None, max_chunks=None) -> NationalResult:
     """:func:`national_run`, its messages naming settings as ``names`` does (keywords or CLI flags)."""
-    policy = Policy.load() if policy is None else policy
+    policy = as_policy(policy)
+    nb.check_scheme(policy.scheme)
     if isinstance(params, dict) or params is None:
-        base = GeneratorParams.load()
+        base = GeneratorParams.for_policy(policy)
         params = base.with_values(params) if params else base
     n = _positive(n_branches, names["branches"])
     chunk_size = _positive(chunk_size, names["chunk"])
@@ -334,7 +311,8 @@ def _national_run(policy, *, names: dict, n_branches, n_members, seed, chunk_siz
     workers = _workers(workers)
     out = None if out_dir is None else Path(out_dir)
     # The folder is checked (and locked) before the cheap but not free pass over the structure stream.
-    folder = None if out is None else _RunFolder(out, settings, len(chunks), resume, names)
+    folder = None if out is None else _RunFolder(out, settings, len(chunks), resume, names,
+                                                 extra={"codebook.json": codebook(policy, params)})
     try:
         result = _run(policy, params, root, n, gen, chunks, settings, folder, workers, executor, progress,
                       max_chunks)
@@ -362,8 +340,12 @@ def _run(policy, params, root, n, gen, chunks, settings, folder, workers, execut
     todo = [c for c in chunks if c[0] not in done]
     if max_chunks is not None:
         todo = todo[:max_chunks]
-    args = (policy.to_dict(), params.document, (root.entropy, list(root.spawn_key)), n)
     t0 = time.perf_counter()
+    plan = None
+    if todo:       # ranks, last places and relative cut points: a pass over every block's branches
+        with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+            plan = nb.plan(gen, pool.map if pool is not None else map)
+    args = (policy.to_dict(), params.document, (root.entropy, list(root.spawn_key)), n)
     summaries: dict[int, dict] = {}
     bar = None
     if progress:
@@ -373,10 +355,10 @@ def _run(policy, params, root, n, gen, chunks, settings, folder, workers, execut
     try:
         if executor is None:
             results = (_run_chunk(*args, i, blocks, int(starts[blocks[0]]), None if out is None else str(out),
-                                  workers) for i, blocks in todo)
+                                  workers, plan) for i, blocks in todo)
         else:
             futures = [executor.submit(_run_chunk, *args, i, blocks, int(starts[blocks[0]]),
-                                       None if out is None else str(out), 1) for i, blocks in todo]
+                                       None if out is None else str(out), 1, plan) for i, blocks in todo]
             results = (f.result() for f in futures)
         for s in results:
             summaries[s["index"]] = s
@@ -392,20 +374,18 @@ def _run(policy, params, root, n, gen, chunks, settings, folder, workers, execut
     if folder is not None:   # finished earlier runs count too, read back in chunk order
         for i in sorted(folder.done - set(summaries)):
             summaries[i] = json.loads((out / "summaries" / f"chunk-{i:06d}.json").read_text(encoding="utf-8"))
-    totals = _add([summaries[i] for i in sorted(summaries)])
-    return NationalResult(settings, totals, tuple(gen.types), out, time.perf_counter() - t0, len(todo))
+    totals = _add(gen.scheme, [summaries[i] for i in sorted(summaries)])
+    return NationalResult(settings, totals, policy, out, time.perf_counter() - t0, len(todo))
 
 
-def _add(parts: list[dict]) -> dict:
-    if not parts:                      # nothing run yet (e.g. max_chunks=0): zero totals
-        return {"branches": 0, "members": 0, "stars": [0] * _LEVELS, "true_stars": [0] * _LEVELS,
-                "weak": 0, "true_weak": 0, "correct": 0, "stars_by_type": [], "upgrades": [0] * 3,
-                "grades": [0] * len(GRADES)}
-    keys = [k for k in parts[0] if k != "index"]
-    total = {}
-    for k in keys:
+def _add(scheme, parts: list[dict]) -> dict:
+    """Totals of chunk summaries (lists add element by element)."""
+    total = empty(scheme)
+    for k in total:
         vals = [p[k] for p in parts]
-        total[k] = (np.sum(vals, axis=0).astype(int).tolist() if isinstance(vals[0], list) else int(sum(vals)))
+        if vals:
+            total[k] = (np.sum(vals, axis=0).astype(int).tolist() if isinstance(total[k], list)
+                        else int(sum(vals)))
     return total
 
 

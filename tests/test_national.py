@@ -1,4 +1,11 @@
-"""Country-scale runs: chunk by chunk, bit-identical whatever the chunking, workers or executor."""
+"""Country-scale runs under every shipped scheme: bit-identical whatever the chunking, workers or executor.
+
+Each feature is checked on the three shipped policies and the baseline under
+``data/reforms/baseline_kmeans_by_type.yaml`` (``SCHEMES``): a relative
+design and the places among all units (``rank``, ``last_place``) are settled
+by the first pass, so every scheme's national outputs equal what
+``bs.evaluate`` gives the same generated population.
+"""
 from __future__ import annotations
 
 import json
@@ -11,38 +18,70 @@ import pandas as pd
 import pytest
 
 import branchsim as bs
+from branchsim import _national_blocks as nb
 from branchsim.cli import main
 
 N = 1100   # five seed blocks of 256 (the last one partial)
+SCHEMES = ("baseline", "star_quota", "member_points", "baseline_kmeans_by_type")
+
+
+def load_scheme(name: str) -> bs.Policy:
+    if name == "baseline_kmeans_by_type":
+        return bs.Policy.load().update(bs.data_path("reforms", "baseline_kmeans_by_type.yaml"))
+    return bs.Policy.load(bs.data_path("policies", f"{name}.yaml"))
 
 
 def _outputs(folder):
     return (pd.read_parquet(folder / "branches"), pd.read_parquet(folder / "members"))
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+@pytest.fixture(scope="module", params=SCHEMES)
+def reference(request, tmp_path_factory):
+    policy = load_scheme(request.param)
     out = tmp_path_factory.mktemp("national") / "ref"
-    result = bs.national_run(n_branches=N, seed=3, chunk_size=512, out_dir=out, workers=1, progress=False)
-    return result, out
+    result = bs.national_run(policy, n_branches=N, seed=3, chunk_size=512, out_dir=out, workers=1, progress=False)
+    return policy, result, out
 
 
 def test_outputs_cover_every_unit(reference):
-    result, out = reference
+    policy, result, out = reference
+    s = policy.scheme
     branches, members = _outputs(out)
     assert len(branches) == N and branches["branch_index"].tolist() == list(range(N))
+    assert sum(result.totals["levels"]) == N == result.level_counts().loc[list(policy.levels), "count"].sum()
+    for d in s.branch.designations:
+        assert result.level_counts().loc[d.id, "count"] == branches[d.id].sum()
+    for c in s.consequences_of("branch"):
+        assert result.consequence_counts()[c.id] == branches[c.id].sum()
+    if s.member is None:
+        assert len(members) == 0 and result.totals["members"] == 0 and result.grade_counts().empty
+        return
     assert members["member_index"].tolist() == list(range(len(members)))
     assert int(branches["n_members"].sum()) == len(members) == result.totals["members"]
-    assert sum(result.totals["stars"]) == N
-    # Each member's branch exists and sizes agree.
     per_branch = members.groupby("branch_index").size().reindex(range(N), fill_value=0)
     assert (per_branch.to_numpy() == branches["n_members"].to_numpy()).all()
+    grades = result.grade_counts()
+    assert grades.sum() == len(members) and list(grades.index[:s.member.grades.n]) == list(s.member.grades.ids)
+    for c in s.consequences_of("member"):
+        assert result.consequence_counts()[c.id] == members[c.id].sum()
 
 
-@pytest.mark.parametrize("chunk_size", [256, 700, 10_000])
+def test_codebook_names_the_codes(reference):
+    policy, _, out = reference
+    s = policy.scheme
+    cb = json.loads((out / "codebook.json").read_text(encoding="utf-8"))["columns"]
+    branches, members = _outputs(out)
+    assert {cb["rating"][str(c)] for c in branches["rating"].unique()} <= set(s.branch.levels.ids)
+    assert [cb["rating"][str(i)] for i in range(s.branch.levels.n)] == list(s.branch.levels.worst_first)
+    assert [cb["type"][str(i)] for i in range(len(s.branch.types))] == list(s.branch.types)
+    if s.member is not None:
+        assert cb["grade"]["-1"] is None and {str(g) for g in members["grade"].unique()} <= set(cb["grade"])
+
+
+@pytest.mark.parametrize("chunk_size", [256, 10_000])
 def test_chunk_size_changes_nothing(reference, tmp_path, chunk_size):
-    result, ref = reference
-    other = bs.national_run(n_branches=N, seed=3, chunk_size=chunk_size, out_dir=tmp_path / "o",
+    policy, result, ref = reference
+    other = bs.national_run(policy, n_branches=N, seed=3, chunk_size=chunk_size, out_dir=tmp_path / "o",
                             progress=False)
     for a, b in zip(_outputs(ref), _outputs(tmp_path / "o")):
         pd.testing.assert_frame_equal(a, b, check_exact=True)
@@ -50,52 +89,98 @@ def test_chunk_size_changes_nothing(reference, tmp_path, chunk_size):
 
 
 @pytest.mark.parametrize("workers", [2, 3])
-def test_worker_count_changes_nothing(reference, tmp_path, workers):
-    _, ref = reference
-    bs.national_run(n_branches=N, seed=3, chunk_size=512, out_dir=tmp_path / "w", workers=workers,
-                    progress=False)
-    for a, b in zip(_outputs(ref), _outputs(tmp_path / "w")):
-        pd.testing.assert_frame_equal(a, b, check_exact=True)
+def test_worker_count_changes_nothing(tmp_path, workers):
+    for name in ("baseline", "member_points"):
+        policy = load_scheme(name)
+        a = bs.national_run(policy, n_branches=700, seed=3, chunk_size=512, out_dir=tmp_path / f"{name}1",
+                            workers=1, progress=False)
+        b = bs.national_run(policy, n_branches=700, seed=3, chunk_size=512, out_dir=tmp_path / f"{name}w",
+                            workers=workers, progress=False)
+        for x, y in zip(_outputs(tmp_path / f"{name}1"), _outputs(tmp_path / f"{name}w")):
+            pd.testing.assert_frame_equal(x, y, check_exact=True)
+        assert a.totals == b.totals
 
 
-def test_process_pool_equals_local(reference, tmp_path):
-    result, ref = reference
+@pytest.mark.parametrize("name", ["baseline", "star_quota"])
+def test_process_pool_equals_local(tmp_path, name):
+    policy = load_scheme(name)
+    local = bs.national_run(policy, n_branches=700, seed=3, chunk_size=256, out_dir=tmp_path / "l", progress=False)
     with ProcessPoolExecutor(2) as pool:
-        other = bs.national_run(n_branches=N, seed=3, chunk_size=512, out_dir=tmp_path / "p",
+        other = bs.national_run(policy, n_branches=700, seed=3, chunk_size=256, out_dir=tmp_path / "p",
                                 executor=pool, progress=False)
-    for a, b in zip(_outputs(ref), _outputs(tmp_path / "p")):
+    for a, b in zip(_outputs(tmp_path / "l"), _outputs(tmp_path / "p")):
         pd.testing.assert_frame_equal(a, b, check_exact=True)
-    assert other.totals == result.totals
+    assert other.totals == local.totals
 
 
-def test_dask_local_cluster_equals_local(reference, tmp_path):
+def test_dask_local_cluster_equals_local(tmp_path):
     distributed = pytest.importorskip("dask.distributed")
-    result, ref = reference
+    policy = load_scheme("member_points")
+    local = bs.national_run(policy, n_branches=700, seed=3, chunk_size=256, out_dir=tmp_path / "l", progress=False)
     # In-process workers: the Dask executor path without starting processes (pickling to other
     # processes is what test_process_pool_equals_local checks).
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
-        other = bs.national_run(n_branches=N, seed=3, chunk_size=512, out_dir=tmp_path / "d",
+        other = bs.national_run(policy, n_branches=700, seed=3, chunk_size=256, out_dir=tmp_path / "d",
                                 executor=client.get_executor(), progress=False)
-    for a, b in zip(_outputs(ref), _outputs(tmp_path / "d")):
+    for a, b in zip(_outputs(tmp_path / "l"), _outputs(tmp_path / "d")):
         pd.testing.assert_frame_equal(a, b, check_exact=True)
-    assert other.totals == result.totals
+    assert other.totals == local.totals
 
 
-def test_same_numbers_as_evaluate():
-    # The national path scores blocks without building frames; it must agree with evaluate().
-    result = bs.national_run(n_branches=600, seed=8, progress=False)
-    ev = bs.evaluate(bs.generate(seed=8, n_branches=600))
-    counts = ev.star_counts()["count"]
-    national = result.star_counts()["count"]
-    assert national.drop("weak").to_dict() == counts.drop("weak").to_dict()
-    assert national["weak"] == counts["weak"]
-    assert result.grade_counts().to_dict() == ev.grade_counts().to_dict()
+@pytest.mark.parametrize("name", SCHEMES)
+def test_same_numbers_as_evaluate(tmp_path, name):
+    # The national path rates blocks without building frames (places and relative cut points from the
+    # first pass); it must agree with evaluate() on the same generated population, unit by unit.
+    policy = load_scheme(name)
+    s = policy.scheme
+    result = bs.national_run(policy, n_branches=600, seed=8, chunk_size=256, out_dir=tmp_path / "n", progress=False)
+    ev = bs.evaluate(bs.generate(policy, seed=8, n_branches=600), policy)
+    branches, members = _outputs(tmp_path / "n")
+    for col in ("score", "true_score"):
+        np.testing.assert_array_equal(branches[col].to_numpy(), ev.branches[col].to_numpy(), err_msg=col)
+    for col in ("rating", "true_rating"):
+        assert s.branch.levels.id_of(branches[col].to_numpy()).tolist() == ev.branches[col].tolist(), col
+    for col in [d.id for d in s.branch.designations] + [f"true_{d.id}" for d in s.branch.designations] \
+            + [c.id for c in s.consequences_of("branch")]:
+        assert branches[col].tolist() == ev.branches[col].tolist(), col
     assert result.accuracy() == pytest.approx(ev.accuracy())
+    assert result.level_counts()["count"].to_dict() == ev.level_counts()["count"].to_dict()
+    if s.member is None:
+        return
+    np.testing.assert_allclose(members["annual"], ev.members["annual"], atol=1e-9, rtol=0)
+    assert pd.Series(s.member.grades.id_of(members["grade"].to_numpy())).fillna("-").tolist() == \
+        ev.members["grade"].fillna("-").tolist()
+    assert result.grade_counts().to_dict() == ev.grade_counts().to_dict()
+    for c in s.consequences_of("member"):
+        assert members[c.id].tolist() == ev.members[c.id].tolist(), c.id
 
 
-def test_resume_after_interruption_gives_the_uninterrupted_outputs(reference, tmp_path):
-    result, ref = reference
+def test_the_compiled_period_path_equals_the_numpy_path(tmp_path, monkeypatch):
+    policy = bs.Policy.load()
+    assert nb.kernel_allowed(policy.scheme)
+    assert not nb.kernel_allowed(load_scheme("member_points").scheme)       # 4 periods, summed: NumPy
+    bs.national_run(policy, n_branches=400, seed=2, out_dir=tmp_path / "k", progress=False)
+    monkeypatch.setattr(nb, "kernel_allowed", lambda scheme: False)
+    bs.national_run(policy, n_branches=400, seed=2, out_dir=tmp_path / "n", progress=False)
+    (bk, mk), (bn, mn) = _outputs(tmp_path / "k"), _outputs(tmp_path / "n")
+    pd.testing.assert_frame_equal(bk, bn, check_exact=True)
+    np.testing.assert_allclose(mk["record"], mn["record"], atol=1e-9, rtol=0)
+    assert (mk["grade"] == mn["grade"]).mean() > 0.999
+
+
+def test_what_a_chunked_run_cannot_rate_is_refused():
+    base = bs.Policy.load()
+    with pytest.raises(bs.BranchsimError, match="member.rating: design 'kmeans'"):
+        bs.national_run(base.update({"member.rating.design": "kmeans"}), n_branches=300, progress=False)
+    with pytest.raises(bs.BranchsimError, match="peer groups 'parent'"):
+        bs.national_run(base.update({"branch.rating.design": "kmeans", "branch.rating.peer_groups": "parent"}),
+                        n_branches=300, progress=False)
+
+
+def test_resume_after_interruption_gives_the_uninterrupted_outputs(tmp_path):
+    ref = tmp_path / "ref"
+    result = bs.national_run(n_branches=N, seed=3, chunk_size=512, out_dir=ref, progress=False)
     out = tmp_path / "r"
     first = bs.national_run(n_branches=N, seed=3, chunk_size=512, out_dir=out, max_chunks=1, progress=False)
     assert first.chunks_run == 1
@@ -103,7 +188,8 @@ def test_resume_after_interruption_gives_the_uninterrupted_outputs(reference, tm
     assert manifest["done"] == [0] and manifest["chunks"] == 3
     # Simulate a crash mid-chunk: stray temporary files must not count as done, and are removed.
     stray = [out / "branches" / ".chunk-000001.parquet.tmp-1", out / "members" / ".chunk-000001.parquet.tmp-7",
-             out / "summaries" / ".chunk-000001.json.tmp-7", out / ".manifest.json.tmp-7"]
+             out / "summaries" / ".chunk-000001.json.tmp-7", out / ".manifest.json.tmp-7",
+             out / ".codebook.json.tmp-7"]
     for p in stray:
         p.write_bytes(b"partial")
     second = bs.national_run(n_branches=N, seed=3, chunk_size=512, out_dir=out, resume=True, progress=False)
@@ -115,7 +201,7 @@ def test_resume_after_interruption_gives_the_uninterrupted_outputs(reference, tm
         pd.testing.assert_frame_equal(a, b, check_exact=True)
 
 
-def test_existing_run_needs_resume_and_the_same_settings(reference, tmp_path):
+def test_existing_run_needs_resume_and_the_same_settings(tmp_path):
     out = tmp_path / "s"
     bs.national_run(n_branches=N, seed=3, chunk_size=512, out_dir=out, max_chunks=1, progress=False)
     with pytest.raises(bs.BranchsimError, match="resume=True"):
@@ -123,8 +209,8 @@ def test_existing_run_needs_resume_and_the_same_settings(reference, tmp_path):
     with pytest.raises(bs.BranchsimError, match="seed_entropy"):
         bs.national_run(n_branches=N, seed=4, chunk_size=512, out_dir=out, resume=True, progress=False)
     with pytest.raises(bs.BranchsimError, match="inputs_sha256"):
-        bs.national_run(bs.Policy.load().update({"branch.weak_below": 45}), n_branches=N, seed=3,
-                        chunk_size=512, out_dir=out, resume=True, progress=False)
+        bs.national_run(bs.Policy.load().update({"branch.designations.weak.criteria.low_score.below": 45}),
+                        n_branches=N, seed=3, chunk_size=512, out_dir=out, resume=True, progress=False)
 
 
 def test_n_members_sets_the_scale():
@@ -150,7 +236,8 @@ def test_peak_memory_stays_bounded(tmp_path):
             f"r = bs.national_run(n_branches=8_000, seed=0, chunk_size=1024, out_dir=r'{tmp_path / 'm'}', "
             "progress=False)\n"
             "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-            "print(before, after, r.totals['members'] * 12 * r.settings['member_indicators'] * 4 // 1024)")
+            "print(before, after, r.totals['members'] * r.settings['member_periods'] "
+            "* r.settings['member_indicators'] * 4 // 1024)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     before, after, monthly_kib = map(int, out.stdout.split()[-3:])
     assert monthly_kib > 300 * 1024                       # the records would need > 300 MiB
@@ -223,8 +310,8 @@ def test_a_second_run_on_a_held_folder_is_refused(tmp_path):
         os.close(fd)
 
 
-def test_a_chunk_with_a_lost_file_is_redone(reference, tmp_path):
-    result, _ = reference
+def test_a_chunk_with_a_lost_file_is_redone(tmp_path):
+    result = bs.national_run(n_branches=N, seed=3, chunk_size=512, progress=False)
     out = tmp_path / "r"
     bs.national_run(n_branches=N, seed=3, chunk_size=512, out_dir=out, max_chunks=2, progress=False)
     (out / "members" / "chunk-000001.parquet").unlink()

@@ -1,24 +1,31 @@
-"""Years in sequence: evolving truth, consecutive-year rules, interventions, member schemes.
+"""Years in sequence: evolving truth, consecutive-years rules, interventions, member schemes.
+
+Everything scheme-specific is read from ``policy.scheme``: its levels,
+designations and their criteria, its consequences (with their ``years`` and
+``effect``), its interventions (``select``, ``among``, ``count`` or
+``coverage``, ``effect``), its member grades, periods and accrual.
 
 * :func:`simulate` — years of a generated population under a policy:
-  qualities evolve (``data/dynamics.yaml``), are measured and scored, and
+  qualities evolve (``data/dynamics.yaml``), are measured and rated, and
   the consequences and interventions of the policy act on the next year.
-* :class:`History` — the result, one row per unit-year, with star
-  distributions, transitions, consequence counts and the rule's accuracy.
-* :func:`rule_accuracy` — false alarms and misses of the reorganisation rule
-  over years and seeds.
+* :class:`History` — the result, one row per unit-year, with level and grade
+  distributions, transitions, consequence counts and the rules' accuracy.
+* :func:`rule_accuracy` — false alarms and misses of the designations and of
+  every consecutive-years rule over years and seeds.
 * :func:`replay` — the same rules over a researcher's own yearly tables.
-* :func:`compare_member_schemes` — monthly records versus the year-end
-  appraisal, against the truth.
+* :func:`compare_member_schemes` — the period record's share versus the
+  year-end appraisal, against the truth.
 
-Modules: :mod:`.params` (parameters and levers), :mod:`.evolve` (pure
+Modules: :mod:`.params` (evolution parameters), :mod:`.evolve` (pure
 yearly rules), :mod:`.measure` (seeded measurement per seed block),
-:mod:`.simulation` (simulate, replay, rule_accuracy), :mod:`.history`, :mod:`.schemes`.
+:mod:`.outcome` (a year rated, what carries over), :mod:`.frames` (the
+History's columns), :mod:`.simulation` (simulate, replay, rule_accuracy),
+:mod:`.history`, :mod:`.schemes`.
 """
 from .history import History, pool_accuracy
-from .params import DynamicsParams, Levers
+from .params import DynamicsParams
 from .schemes import compare_member_schemes
 from .simulation import replay, rule_accuracy, simulate
 
 __all__ = ["simulate", "replay", "rule_accuracy", "compare_member_schemes", "History",
-           "DynamicsParams", "Levers", "pool_accuracy"]
+           "DynamicsParams", "pool_accuracy"]

@@ -1,8 +1,9 @@
 """Pure rules of the years: how qualities move, who is targeted, which effects follow.
 
-Nothing here draws a random number: the yearly shocks arrive as arrays
-(drawn by :mod:`.measure` from seeded streams), so every function is a plain
-vectorised transformation that a test can work out by hand.
+Nothing here draws a random number: the yearly shocks and the uniforms of a
+random selection arrive as arrays (drawn by :mod:`.measure` from seeded
+streams), so every function is a plain vectorised transformation that a test
+can work out by hand.
 
 Branch quality lives on the attainment scale but is drawn from a skewed
 distribution, ``q = loc + scale·sinh((asinh(z) + skew)/tail)`` with ``z``
@@ -12,7 +13,7 @@ standard normal (``data/generator.yaml``). Persistence acts on ``z``::
     q_y = f(z_y) + effect
 
 so with ``shock_sd = sqrt(1 - persistence²)`` and no effects the calibrated
-distribution (and the published star counts it reproduces) stays the same
+distribution (and the published counts it reproduces) stays the same
 year after year. An effect added to ``q`` carries into the next year's ``z``
 and fades at the rate of persistence.
 
@@ -21,15 +22,19 @@ deviation; the deviation persists (clipped to [0, 1], as the generator clips mem
 
     level_y = loc_m + branch_link · (q_branch_y - loc_b)
     q_m,y   = clip(level_y + persistence_m · (q_m,y-1 - level_{y-1}) + shock_sd_m · sd_m · e + effect, 0, 1)
+
+Consequences and interventions come from the scheme (``policy.scheme``):
+each branch consequence and intervention adds its ``effect`` to the quality of
+the units it reached, each member consequence to the members'.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..model import _quality
-from .params import Levers
+from ..measurement import _quality
+from ..scheme import Intervention, Scheme
 
-__all__ = ["latent", "evolve_branches", "member_level", "evolve_members", "lowest", "targets",
+__all__ = ["latent", "evolve_branches", "member_level", "evolve_members", "lowest", "eligible", "select",
            "branch_effects", "member_effects"]
 
 
@@ -86,28 +91,63 @@ def lowest(score: np.ndarray, count: int, among: np.ndarray | None = None) -> np
     return mask
 
 
-def targets(score: np.ndarray, weak: np.ndarray, levers: Levers) -> dict[str, np.ndarray]:
-    """Units chosen for each targeted intervention on one year's evaluation.
+def eligible(iv: Intervention, level: np.ndarray, designations: dict[str, np.ndarray]) -> np.ndarray:
+    """Units an intervention may reach (its ``among``): a designation, a level (or below), or all.
 
-    Rectification goes to the lowest-scoring units *designated weak* (at most
-    ``interventions.rectification.count``); first secretaries and instructors
-    to the lowest-scoring units of all, whether designated weak or not. A
-    unit may receive several.
+    >>> from branchsim.scheme import Intervention
+    >>> iv = Intervention("x", "x", "lowest", "level", "b", 1, True, 1, 0.0, 0.0)
+    >>> eligible(iv, np.array([0, 1, 2]), {}).tolist()
+    [True, True, False]
     """
-    return {"rectified": lowest(score, levers.rectification_count, among=weak),
-            "first_secretary": lowest(score, levers.first_secretaries_count),
-            "instructor": lowest(score, levers.instructors_count)}
+    if iv.among_kind == "designation":
+        return np.asarray(designations[iv.among], bool)
+    if iv.among_kind == "level":
+        level = np.asarray(level)
+        return level <= iv.among_code if iv.or_below else level == iv.among_code
+    return np.ones(len(level), dtype=bool)
 
 
-def branch_effects(decided: dict[str, np.ndarray], levers: Levers) -> np.ndarray:
-    """Attainment added to next year's branch quality by this year's decisions (they add up)."""
-    return (levers.talk * decided["talk"] + levers.reorganise * decided["reorganise"]
-            + levers.rectification_effect * decided["rectified"]
-            + levers.training_effect * decided["trained"]
-            + levers.first_secretaries_effect * decided["first_secretary"]
-            + levers.instructors_effect * decided["instructor"]).astype(float)
+def select(iv: Intervention, score: np.ndarray, among: np.ndarray, u: np.ndarray | None) -> np.ndarray:
+    """Units an intervention reaches on one year's evaluation.
+
+    ``lowest``: the ``count`` lowest measured scores among the eligible units
+    (ties go to the earlier unit). ``random``: each eligible unit with
+    probability ``coverage``, from the uniforms ``u`` (one per unit; a
+    coverage of 0 or 1 needs none).
+
+    >>> from branchsim.scheme import Intervention
+    >>> iv = Intervention("x", "x", "random", None, None, -1, False, 0, 0.5, 0.0)
+    >>> select(iv, np.zeros(4), np.array([True, True, True, False]), np.array([0.1, 0.7, 0.2, 0.0])).tolist()
+    [True, False, True, False]
+    """
+    among = np.asarray(among, bool)
+    if iv.select == "lowest":
+        return lowest(score, iv.count, among=among)
+    if iv.coverage <= 0:
+        return np.zeros(len(among), dtype=bool)
+    if iv.coverage >= 1:
+        return among.copy()
+    return among & (np.asarray(u) < iv.coverage)
 
 
-def member_effects(mentoring: np.ndarray, handling: np.ndarray, levers: Levers) -> np.ndarray:
-    """Attainment added to next year's member quality by this year's mentoring and handling."""
-    return (levers.mentoring * np.asarray(mentoring) + levers.handling * np.asarray(handling)).astype(float)
+def branch_effects(scheme: Scheme, consequences: dict[str, np.ndarray], selected: dict[str, np.ndarray],
+                   n: int) -> np.ndarray:
+    """Attainment added to next year's branch quality by this year's decisions (they add up).
+
+    Branch consequences in the policy's order, then interventions: each adds
+    its ``effect`` to the units it reached.
+    """
+    out = np.zeros(n)
+    for c in scheme.consequences_of("branch"):
+        out = out + c.effect * consequences[c.id]
+    for iv in scheme.interventions:
+        out = out + iv.effect * selected[iv.id]
+    return out.astype(float)
+
+
+def member_effects(scheme: Scheme, consequences: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """Attainment added to next year's member quality by this year's member consequences."""
+    out = np.zeros(n)
+    for c in scheme.consequences_of("member"):
+        out = out + c.effect * np.asarray(consequences[c.id])
+    return out.astype(float)

@@ -1,18 +1,27 @@
-"""The History of a simulation: tidy unit-year frames and their summaries.
+"""The History of a simulation: tidy unit-year frames and their summaries, named by the scheme.
 
-Accuracy of the consequence rules (exact definitions)
------------------------------------------------------
-A branch-year is *truly weak* (``true_weak``) when its true score (the
-noise-free score, see :mod:`.measure`) is below ``branch.weak_below`` or its
-true state triggers a weak veto (a vacant secretary post, a major
-violation) — the truth of :func:`branchsim.evaluate`.
+Accuracy of the rules (exact definitions)
+-----------------------------------------
+A branch-year is *truly* of a designation ``d`` (``true_<d>``) when the
+design, the vetoes and the criteria applied to its true score and state (the
+noise-free measurement, see :mod:`.measure`) designate it — the truth of
+:func:`branchsim.evaluate`, with the true streaks of the years before. For
+each designation ``d``:
 
-* ``false_alarm_rate`` = reorganisations of branches *not* truly weak in the
-  year the reorganisation is decided / all reorganisations;
-* ``miss_rate`` = truly weak branch-years *not* designated weak / truly weak
-  branch-years (an unqualified branch that escaped its talk and its streak);
-* ``false_weak_rate`` = designated-weak branch-years not truly weak /
-  designated-weak branch-years.
+* ``designated_<d>``, ``truly_<d>``: designated and truly ``d`` branch-years;
+* ``missed_<d>``: truly ``d`` but not designated; ``miss_rate_<d>`` = missed / truly;
+* ``false_<d>``: designated but not truly ``d``; ``false_rate_<d>`` = false / designated.
+
+For each branch consequence ``c`` that needs its condition (a designation or
+a level) to hold ``years > 1`` years in a row — the consecutive-years rule,
+e.g. a reorganisation after two weak years:
+
+* ``fired_<c>``: branch-years in which it was decided;
+* ``false_alarms_<c>``: decided for a branch whose condition did *not* truly
+  hold in the year it was decided; ``false_alarm_rate_<c>`` = false alarms / fired;
+* ``deserved_<c>``: branch-years whose condition truly held that many years
+  in a row (the true streak, ``true_<condition>_streak``);
+* ``missed_<c>``: deserved but not decided; ``miss_rate_<c>`` = missed / deserved.
 
 Rates are NaN when their denominator is 0; pooled rates divide summed counts.
 """
@@ -24,39 +33,55 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from ..evaluate import STAR_NAMES
 from ..policy import Policy
-from ..scoring import GRADES
 
-__all__ = ["History", "pool_accuracy"]
+__all__ = ["History", "pool_accuracy", "rule_consequences"]
 
-_BRANCH_EVENTS = ("talk", "reorganise", "rectified", "trained", "first_secretary", "instructor")
-_MEMBER_EVENTS = ("mentoring", "handling")
-_COUNTS = {"reorganise": "reorganisations", "false_alarm": "false_alarms", "true_weak": "truly_weak",
-           "missed": "missed", "weak": "designated_weak", "false_weak": "false_weak"}
+_COUNT_PREFIXES = ("designated_", "truly_", "missed_", "false_", "fired_", "false_alarms_", "deserved_")
+_RATE_PREFIXES = ("miss_rate_", "false_rate_", "false_alarm_rate_")
+
+
+def rule_consequences(scheme):
+    """Branch consequences whose condition must hold ``years > 1`` years in a row."""
+    return tuple(c for c in scheme.consequences_of("branch") if c.years > 1)
+
+
+def _ratio(a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return np.where(b > 0, a / np.where(b > 0, b, 1), np.nan)
+
+
+def _rates(c: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
+    """Rates from the counts (ids are distinct across designations and consequences: see frames.check_names)."""
+    keys = list(c.index if isinstance(c, pd.Series) else c.columns)
+    out = {}
+    for key in keys:
+        if key.startswith("designated_"):
+            d = key[len("designated_"):]
+            out[f"miss_rate_{d}"] = _ratio(c[f"missed_{d}"], c[f"truly_{d}"])
+            out[f"false_rate_{d}"] = _ratio(c[f"false_{d}"], c[key])
+    for key in keys:
+        if key.startswith("fired_"):
+            a = key[len("fired_"):]
+            out[f"false_alarm_rate_{a}"] = _ratio(c[f"false_alarms_{a}"], c[key])
+            out[f"miss_rate_{a}"] = _ratio(c[f"missed_{a}"], c[f"deserved_{a}"])
+    if isinstance(c, pd.Series):
+        return pd.Series({k: float(v) for k, v in out.items()}, dtype=float)
+    return pd.DataFrame(out, index=c.index)
 
 
 def pool_accuracy(frame: pd.DataFrame) -> pd.Series:
     """Rates from counts summed over the rows of an accuracy frame (years, seeds).
 
-    >>> f = pd.DataFrame({"reorganisations": [2, 2], "false_alarms": [1, 0], "truly_weak": [4, 0],
-    ...                   "missed": [1, 0], "designated_weak": [5, 3], "false_weak": [2, 3]})
-    >>> pool_accuracy(f)[["false_alarm_rate", "miss_rate"]].tolist()
-    [0.25, 0.25]
+    >>> f = pd.DataFrame({"designated_w": [5, 3], "truly_w": [4, 0], "missed_w": [1, 0], "false_w": [2, 3],
+    ...                   "fired_r": [2, 2], "false_alarms_r": [1, 0], "deserved_r": [1, 1], "missed_r": [0, 1]})
+    >>> pool_accuracy(f)[["miss_rate_w", "false_alarm_rate_r", "miss_rate_r"]].tolist()
+    [0.25, 0.25, 0.5]
     """
-    total = frame[list(_COUNTS.values())].sum().astype(int)
+    cols = [c for c in frame.columns if isinstance(c, str) and c.startswith(_COUNT_PREFIXES)
+            and not c.startswith(_RATE_PREFIXES)]
+    total = frame[cols].sum().astype(int)
     return pd.concat([total, _rates(total)])
-
-
-def _rates(c) -> pd.Series | pd.DataFrame:
-    def ratio(a, b):
-        return np.where(b > 0, a / np.where(b > 0, b, 1), np.nan)
-    out = {"false_alarm_rate": ratio(c["false_alarms"], c["reorganisations"]),
-           "miss_rate": ratio(c["missed"], c["truly_weak"]),
-           "false_weak_rate": ratio(c["false_weak"], c["designated_weak"])}
-    if isinstance(c, pd.Series):
-        return pd.Series({k: float(v) for k, v in out.items()})
-    return pd.DataFrame(out, index=c.index)
 
 
 class History:
@@ -67,62 +92,71 @@ class History:
     >>> sorted(h.branches["year"].unique().tolist())
     [0, 1]
 
-    Decisions recorded in year ``y`` (``talk``, ``reorganise``,
-    ``rectified``, ``trained``, ``first_secretary``, ``instructor``,
-    ``mentoring``, ``handling``) are taken on year ``y``'s evaluation and act
-    on year ``y + 1``'s true quality; ``effect`` is the attainment a unit's
-    quality received at the start of year ``y`` from year ``y - 1``'s decisions.
+    Decisions recorded in year ``y`` (a column per consequence and per
+    intervention, named by its id) are taken on year ``y``'s evaluation and
+    act on year ``y + 1``'s true quality; ``effect`` is the attainment a
+    unit's quality received at the start of year ``y`` from year ``y - 1``'s
+    decisions. The columns are listed in :mod:`branchsim.dynamics.frames`.
 
     Attributes
     ----------
     branches : DataFrame
-        ``year, branch_id, type, true_quality, true_score, true_stars,
-        true_weak, score, stars, weak, weak_streak`` and the decisions.
     members : DataFrame or None
-        ``year, member_id, branch_id, true_quality, true_score, true_grade,
-        monthly_mean, appraisal, annual, grade, mentoring, handling, effect``.
     policy : Policy
+    cut_points : DataFrame
+        ``year, group, level, cut``: the cut points each year's rating used
+        (realised ones for a relative design, after its guardrail).
     """
 
     def __init__(self, branches: pd.DataFrame, members: pd.DataFrame | None, policy: Policy, *,
-                 seed=None, noise: bool = True, source: str = "simulate"):
+                 seed=None, noise: bool = True, source: str = "simulate", cut_points: pd.DataFrame | None = None):
         self.branches = branches
         self.members = members
+        self.cut_points = cut_points if cut_points is not None else \
+            pd.DataFrame(columns=["year", "group", "level", "cut"])
         self.policy = policy
         self.seed = seed
         self.noise = noise
         self.source = source
 
     @property
+    def scheme(self):
+        return self.policy.scheme
+
+    @property
     def years(self) -> list[int]:
         return sorted(pd.unique(self.branches["year"]).tolist())
 
-    def _levels(self) -> list[int]:
-        cut = {int(k) for k in self.policy["branch.star_cuts"]}
-        return sorted({0, *cut, *(int(s) for s in pd.unique(self.branches["stars"]))}, reverse=True)
-
     # -- summaries ---------------------------------------------------------------------
-    def star_distribution(self) -> pd.DataFrame:
-        """Branches per star level (columns, best first) and designated weak, per year (rows)."""
+    def level_distribution(self) -> pd.DataFrame:
+        """Branches per level (columns: level ids, best first) and per designation, per year (rows)."""
         b = self.branches
-        out = pd.crosstab(b["year"], b["stars"]).reindex(columns=self._levels(), fill_value=0)
-        out.columns = [STAR_NAMES[k] for k in out.columns]
-        out["weak"] = b.groupby("year")["weak"].sum()
+        bs = self.scheme.branch
+        out = pd.crosstab(b["year"], b["rating"]).reindex(columns=list(bs.levels.ids), fill_value=0)
+        for d in bs.designations:
+            out[d.id] = b.groupby("year")[d.id].sum().astype(int)
         out.columns.name = "level"
         return out
 
+    def star_distribution(self) -> pd.DataFrame:
+        """Alias of :meth:`level_distribution` (the first scheme rated in stars)."""
+        return self.level_distribution()
+
     def grade_distribution(self) -> pd.DataFrame:
-        """Members per grade (columns, best first) per year; empty without members."""
+        """Members per grade (columns: grade ids, best first; ``exempt`` when a class is) per year."""
         if self.members is None:
             return pd.DataFrame()
-        m = self.members
-        out = pd.crosstab(m["year"], m["grade"]).reindex(columns=list(GRADES)[::-1], fill_value=0)
+        m, ms = self.members, self.scheme.member
+        out = pd.crosstab(m["year"], m["grade"]).reindex(index=self.years, columns=list(ms.grades.ids),
+                                                         fill_value=0)
+        if ms.exempt.any():
+            out["exempt"] = m["grade"].isna().groupby(m["year"]).sum().astype(int)
         out.columns.name = "grade"
         return out
 
     def transitions(self, year_from: int | None = None, year_to: int | None = None, *,
                     normalize: bool = False) -> pd.DataFrame:
-        """Star transition matrix: stars in ``year_from`` (rows) against ``year_to`` (columns).
+        """Level transition matrix: level in ``year_from`` (rows) against ``year_to`` (columns), best first.
 
         With no years, every pair of consecutive years is pooled; with only
         ``year_from``, the next year. ``normalize=True`` gives row shares.
@@ -136,42 +170,55 @@ class History:
             if missing:
                 raise DataError(f"transitions: no year {missing}; allowed: {years}")
             pairs = [(year_from, year_to)]
-        wide = self.branches.pivot(index="branch_id", columns="year", values="stars")
-        a = np.concatenate([wide[y0].to_numpy() for y0, _ in pairs]) if pairs else np.array([])
-        b = np.concatenate([wide[y1].to_numpy() for _, y1 in pairs]) if pairs else np.array([])
+        wide = self.branches.pivot(index="branch_id", columns="year", values="rating")
+        a = np.concatenate([wide[y0].to_numpy() for y0, _ in pairs]) if pairs else np.array([], dtype=object)
+        b = np.concatenate([wide[y1].to_numpy() for _, y1 in pairs]) if pairs else np.array([], dtype=object)
         keep = ~(pd.isna(a) | pd.isna(b))      # units present in both years
-        levels = self._levels()
-        out = pd.crosstab(pd.Series(a[keep].astype(int), name="from"), pd.Series(b[keep].astype(int), name="to"))
-        out = out.reindex(index=levels, columns=levels, fill_value=0)
+        ids = list(self.scheme.branch.levels.ids)
+        out = pd.crosstab(pd.Categorical(a[keep], ids), pd.Categorical(b[keep], ids), rownames=["from"],
+                          colnames=["to"], dropna=False).reindex(index=ids, columns=ids, fill_value=0)
         if normalize:
             out = out.div(out.sum(axis=1).replace(0, np.nan), axis=0)
         return out
 
     def consequence_counts(self) -> pd.DataFrame:
-        """How many units each consequence and intervention reached, per year."""
-        b = self.branches
-        cols = [c for c in _BRANCH_EVENTS if c in b.columns]
+        """How many units each consequence and intervention reached, per year (columns: their ids)."""
+        b, s = self.branches, self.scheme
+        cols = [c.id for c in s.consequences_of("branch")] + [iv.id for iv in s.interventions if iv.id in b]
         out = b.groupby("year")[cols].sum().astype(int)
         if self.members is not None:
-            out = out.join(self.members.groupby("year")[list(_MEMBER_EVENTS)].sum().astype(int))
+            mc = [c.id for c in s.consequences_of("member")]
+            out = out.join(self.members.groupby("year")[mc].sum().astype(int))
         out.columns.name = "consequence"
         return out
 
     def accuracy(self, *, pooled: bool = False) -> pd.DataFrame | pd.Series:
-        """Accuracy of the weak designation and the reorganisation rule against the truth.
+        """Accuracy of the designations and the consecutive-years rules against the truth.
 
         One row per year with the counts and rates defined in the module
         docstring; ``pooled=True`` sums the counts over the years first.
         """
-        b = self.branches
-        if "true_weak" not in b.columns:
-            raise DataError("accuracy needs the truth: this history has no true_weak "
+        b, s = self.branches, self.scheme
+        if "true_rating" not in b.columns:
+            raise DataError("accuracy needs the truth: this history has no true columns "
                             "(replayed tables without true_quality); simulate a generated population")
-        flags = pd.DataFrame({"year": b["year"], "reorganise": b["reorganise"],
-                              "false_alarm": b["reorganise"] & ~b["true_weak"], "true_weak": b["true_weak"],
-                              "missed": b["true_weak"] & ~b["weak"], "weak": b["weak"],
-                              "false_weak": b["weak"] & ~b["true_weak"]})
-        counts = flags.groupby("year").sum().astype(int).rename(columns=_COUNTS)
+        flags = {"year": b["year"]}
+        for d in s.branch.designations:
+            got, true = b[d.id].to_numpy(bool), b[f"true_{d.id}"].to_numpy(bool)
+            flags.update({f"designated_{d.id}": got, f"truly_{d.id}": true, f"missed_{d.id}": true & ~got,
+                          f"false_{d.id}": got & ~true})
+        codes = {lv: s.branch.levels.code(lv) for lv in s.branch.levels.ids}
+        for c in rule_consequences(s):
+            fired = b[c.id].to_numpy(bool)
+            if c.kind == "designation":
+                held = b[f"true_{c.target}"].to_numpy(bool)
+            else:
+                true = b["true_rating"].map(codes).to_numpy()
+                held = true <= c.code if c.or_below else true == c.code
+            deserved = b[f"true_{c.target}_streak"].to_numpy() >= c.years
+            flags.update({f"fired_{c.id}": fired, f"false_alarms_{c.id}": fired & ~held,
+                          f"deserved_{c.id}": deserved, f"missed_{c.id}": deserved & ~fired})
+        counts = pd.DataFrame(flags).groupby("year").sum().astype(int)
         if pooled:
             return pool_accuracy(counts)
         return counts.join(_rates(counts))
@@ -184,11 +231,11 @@ class History:
                 + ("" if self.noise else "; measurement without noise"))
 
     def _blocks(self) -> list[tuple[str, pd.DataFrame]]:
-        blocks = [("Stars", self.star_distribution())]
+        blocks = [("Levels", self.level_distribution())]
         if self.members is not None:
             blocks.append(("Member grades", self.grade_distribution()))
         blocks.append(("Consequences and interventions", self.consequence_counts()))
-        if "true_weak" in self.branches.columns:
+        if "true_rating" in self.branches.columns:
             blocks.append(("Accuracy", self.accuracy()))
         return blocks
 
@@ -196,7 +243,7 @@ class History:
         """A plain-text summary (what ``print(history)`` shows)."""
         parts = [f"History: {self._head()}"]
         for title, df in self._blocks():
-            parts += ["", f"{title}:", df.to_string()]
+            parts += ["", f"{title}:", df.to_string(float_format=lambda v: f"{v:.3g}")]
         return "\n".join(parts)
 
     __str__ = summary

@@ -1,4 +1,4 @@
-"""One year of measurement and scoring, in seed blocks, with the generator's measurement model.
+"""One year of measurement, in seed blocks, with the generator's measurement model.
 
 Every random number of year ``y`` comes from the stream of ``(seed, year,
 purpose, seed block)``: ``SeedSequence(entropy, spawn_key=(*key, YEARS, y))``
@@ -6,38 +6,50 @@ spawns per purpose and per block of :data:`~branchsim.model.BLOCK` branches
 exactly as :func:`branchsim.model.generate` does, so the numbers never depend
 on the processing chunk size or the number of threads.
 
+What is measured is the scheme's (``policy.scheme``): its branch indicators,
+survey answers and declared facts; its member indicators over ``periods``
+records, added up by its ``accrual``; the member facts its vetoes read.
+
 Truth, for branches and members alike, is the score a unit would get if every
 fact were measured at its expectation given its true quality (the
 measurement model without noise): for branches
-:func:`branchsim.model.truth_arrays` (its state facts — a vacant secretary
-post, a major violation — and the vetoes they trigger included), for members
-the noise-free monthly score (:func:`member_true_scores`).
+:func:`branchsim.measurement.truth_arrays` (its state facts — a vacant
+secretary post, a major violation — and the vetoes they trigger included),
+for members the noise-free record score
+(:func:`branchsim.measurement.member_true_scores`).
 
-A branch's state facts are drawn afresh each year from that year's quality
-with the generator's rule (a vacancy is likelier the weaker the branch) and,
+A unit's state facts are drawn afresh each year from that year's quality
+with the generator's rule (a problem is likelier the weaker the unit) and,
 like the generator's, recorded without error.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
+from .. import _month_kernel
 from ..errors import DataError
-from ..measurement import appraise, member_true_scores
-from ..model import (BLOCK, STATE_FACTS, GeneratorParams, state_facts, _branch_block,
-                     _indicator_offsets, _monthly_facts, block_stream, truth, truth_arrays)
+from ..evaluate import member_profiles
+from ..measurement import (_indicator_offsets, _state_column, appraise, branch_block, declared_facts,
+                           member_true_scores, monthly_facts, state_facts)
+from ..model import BLOCK, GeneratorParams, block_stream
 from ..policy import Policy
-from ..scoring import (BranchRules, MemberRules, annual_scores, branch_outcome, compile_branch_rules,
-                       compile_member_rules, monthly_scores, type_codes)
+from ..scheme import Scheme
+from ..scoring import DECIMALS, annual_facts, indicator_points, record_scores, type_codes
 from .evolve import evolve_branches, evolve_members, member_level
-from .params import DynamicsParams, Levers
+from .params import DynamicsParams
 
-__all__ = ["Context", "year_seed", "member_true_scores", "observed_year", "year_chunk", "training"]
+__all__ = ["Context", "year_seed", "year_chunk", "uniforms"]
 
-#: Spawn-key component of the years (the generator's purposes are 0..4 on the root seed).
+#: Spawn-key component of the years (the generator's purposes are 0..6 on the root seed).
 YEARS = 7
-_B_SHOCK, _M_SHOCK, _TRAINING, _B_MEASURE, _M_APPRAISAL, _M_MONTHS, _B_STATE = range(7)
+(_B_SHOCK, _M_SHOCK, _RANDOM, _B_MEASURE, _M_APPRAISAL, _M_MONTHS, _B_STATE, _B_DECLARED,
+ _M_DECLARED) = range(9)
+#: The j-th random intervention (j >= 1, in the policy's order) draws from purpose ``_MORE_RANDOM + j``;
+#: the first from ``_RANDOM`` (the stream format 1's training coverage used).
+_MORE_RANDOM = 16
 
 
 def year_seed(root: np.random.SeedSequence, year: int) -> np.random.SeedSequence:
@@ -45,29 +57,37 @@ def year_seed(root: np.random.SeedSequence, year: int) -> np.random.SeedSequence
     return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, YEARS, int(year)))
 
 
+def _fixed_columns(b: pd.DataFrame, scheme: Scheme) -> pd.DataFrame:
+    """Branch columns that do not change over the years (for peer groups, ranks and places within groups)."""
+    bs = scheme.branch
+    moving = set(bs.facts) | set(bs.survey_columns) | {"true_quality"}
+    return b[[c for c in b.columns if c not in moving and not str(c).startswith("prev_")]]
+
+
 @dataclass(frozen=True)
 class Context:
     """What stays fixed across the years of one simulation (arrays in branch order)."""
 
     policy: Policy
-    brules: BranchRules
-    mrules: MemberRules
+    scheme: Scheme
     params: GeneratorParams
     dyn: DynamicsParams
-    levers: Levers
     root: np.random.SeedSequence        # the simulation's seed
-    pop_seed: np.random.SeedSequence    # the population's (indicator difficulty offsets)
     noise: bool
     type_idx: np.ndarray                # (n_b,) branch type codes
     size: np.ndarray                    # (n_b,) members per branch (the generator's size)
-    b_off: np.ndarray
-    state0: np.ndarray                  # (n_b, len(STATE_FACTS)) the population's state facts
+    b_off: np.ndarray                   # (k,) branch indicator difficulty offsets (the population's)
+    state0: np.ndarray                  # (n_b, s) the population's state facts, 1 = in order
+    columns: pd.DataFrame               # fixed branch columns (type, level, ...)
     # members, sorted by branch (stable); None for a branch-only simulation
     m_perm: np.ndarray | None = None    # sorted position -> row of pop.members
     m_owner: np.ndarray | None = None   # (n_m,) branch index of each sorted member
     m_bounds: np.ndarray | None = None  # (n_blocks + 1,) first sorted member of each seed block
-    m_off: np.ndarray | None = None
+    m_off: np.ndarray | None = None     # (k_m,) member indicator offsets
     m_order: np.ndarray | None = None   # member fact columns grouped by rule form (generator layout)
+    m_profile: np.ndarray | None = None  # (n_m,) each sorted member's profile (type, or type and class)
+    m_class: np.ndarray | None = None   # (n_m,) class codes (None without classes)
+    m_facts0: dict | None = None        # the population's member facts (sorted order)
 
     @property
     def n_branches(self) -> int:
@@ -77,39 +97,65 @@ class Context:
     def n_blocks(self) -> int:
         return -(-self.n_branches // BLOCK)
 
+    @property
+    def members(self) -> bool:
+        return self.m_perm is not None
+
     @classmethod
     def build(cls, pop, policy: Policy, root, dyn: DynamicsParams, noise: bool, members: bool) -> "Context":
-        brules, mrules = compile_branch_rules(policy), compile_member_rules(policy)
+        scheme = policy.scheme
+        bs = scheme.branch
         params = pop.params
-        m = params.values["measurement"]
+        spread = params.values["measurement"]["indicator_spread"]
         b = pop.branches
-        type_idx = type_codes(b["type"], brules.types, policy.name)
+        type_idx = type_codes(b["type"], bs.types, policy.name)
         size = b["n_members"].to_numpy(np.int64)
+        state0 = np.column_stack([_state_column(b, bs, f) for f in bs.state_facts]) if bs.state_facts \
+            else np.zeros((len(b), 0))
         kw = {}
         if members:
-            owner = pd.Index(b["branch_id"]).get_indexer(pop.members["branch_id"])
+            ms = scheme.member
+            m = pop.members
+            owner = pd.Index(b["branch_id"]).get_indexer(m["branch_id"])
             if (owner < 0).any():
                 raise DataError("members.branch_id: some members belong to no branch of the population")
             perm = np.argsort(owner, kind="stable")
+            profile, klass = member_profiles(ms, type_idx[owner], m["category"])
+            missing = [f for f in ms.facts if f not in m.columns]
+            if missing:
+                raise DataError(f"the members table has no column for member fact(s) {missing[:8]} that policy "
+                                f"{policy.name!r} reads; generate it with this policy")
             kw = {"m_perm": perm, "m_owner": owner[perm],
                   "m_bounds": np.searchsorted(owner[perm], np.arange(0, -(-len(b) // BLOCK) + 1) * BLOCK),
-                  "m_off": _indicator_offsets(pop.seed, mrules.indicators, m["indicator_spread"],
-                                              1),
-                  "m_order": np.argsort(mrules.indicators.kind, kind="stable")}
-        state0 = np.column_stack([b[f].to_numpy(float) if f in b.columns else np.ones(len(b))
-                                  for f in STATE_FACTS])
-        return cls(policy, brules, mrules, params, dyn, Levers.from_policy(policy), root, pop.seed, noise,
-                   type_idx, size,
-                   _indicator_offsets(pop.seed, brules.indicators, m["indicator_spread"], 0),
-                   state0, **kw)
+                  "m_off": _indicator_offsets(pop.seed, ms.sheet, spread, 1),
+                  "m_order": np.argsort(ms.sheet.kind[0], kind="stable"),
+                  "m_profile": np.asarray(profile)[perm], "m_class": None if klass is None else klass[perm],
+                  "m_facts0": {f: m[f].to_numpy(float)[perm] for f in ms.facts}}
+        return cls(policy, scheme, params, dyn, root, noise, type_idx, size,
+                   _indicator_offsets(pop.seed, bs.sheet, spread, 0), state0, _fixed_columns(b, scheme), **kw)
 
-    # -- truth ----------------------------------------------------------------------
-    def branch_truth(self, q: np.ndarray, type_idx: np.ndarray, state: np.ndarray) -> dict[str, np.ndarray]:
-        """``true_score``, ``true_stars``, ``true_weak`` (true vetoes included)."""
-        return truth_arrays(q, type_idx, state, self.b_off, self.params, self.brules).outcome(self.brules, type_idx)
+    def member_groups(self) -> tuple[np.ndarray | None, list | None]:
+        """Peer groups of a relative member design (by branch type or member class), as evaluate sets them."""
+        ms = self.scheme.member
+        if ms.rating.design == "cuts":
+            return None, None
+        if ms.rating.peer_groups == "class" and self.m_class is not None:
+            return self.m_class, list(ms.classes)
+        if ms.rating.peer_groups == "type":
+            return self.type_idx[self.m_owner], list(ms.types)
+        return None, None
 
-    def member_true_scores(self, q: np.ndarray, type_idx: np.ndarray) -> np.ndarray:
-        return member_true_scores(q, type_idx, self.mrules, self.m_off)
+
+def _block_len(ctx: Context, blk: int) -> int:
+    return min(ctx.n_branches, (blk + 1) * BLOCK) - blk * BLOCK
+
+
+def uniforms(ctx: Context, year: int, j: int) -> np.ndarray:
+    """One uniform per branch for the ``j``-th random intervention of a year (seed block by seed block)."""
+    ys = year_seed(ctx.root, year)
+    purpose = _RANDOM if j == 0 else _MORE_RANDOM + j
+    return np.concatenate([block_stream(ys, purpose, blk).random(_block_len(ctx, blk))
+                           for blk in range(ctx.n_blocks)])
 
 
 def _appraisal(rng, true_score: np.ndarray, branch: np.ndarray, params) -> np.ndarray:
@@ -123,63 +169,91 @@ def _appraisal(rng, true_score: np.ndarray, branch: np.ndarray, params) -> np.nd
     return appraise(true_score, branch, params, z_affinity, rng.standard_normal(len(true_score)))
 
 
-def _member_block(ctx: Context, ys, blk: int, q: np.ndarray, branch: np.ndarray, type_idx: np.ndarray,
-                  true_score: np.ndarray):
-    """Twelve monthly records and the appraisal of one seed block's members → (monthly mean, appraisal)."""
+def _records(ctx: Context, rng, q: np.ndarray, profile: np.ndarray) -> tuple[np.ndarray, dict]:
+    """One seed block's period records → (the year's record score, {period fact: (lowest, sum)})."""
     f32 = np.float32
+    ms = ctx.scheme.member
+    sheet = ms.sheet
     mm = ctx.params.values["member_measurement"]
-    ind = ctx.mrules.indicators
-    n, k = len(q), len(ind.ids)
-    rng = block_stream(ys, _M_MONTHS, blk)
+    n, k, periods = len(q), sheet.k, ms.periods
     base = ctx.m_off.astype(f32)[ctx.m_order, None] + q.astype(f32)[None, :] \
         + f32(mm["indicator_noise"]) * rng.standard_normal((k, n), dtype=f32)
-    shock = f32(mm["month_noise"]) * rng.standard_normal((12, n), dtype=f32)
-    out = np.empty((k, 12, n), dtype=f32)
-    _monthly_facts(rng, base, shock, ind, ctx.m_order, f32(ctx.params.get("measurement.proportion_noise")), out)
-    back = np.argsort(ctx.m_order)                       # generator layout -> the policy's fact order
-    total = np.zeros(n)
-    for month in range(12):                              # month by month: a small working set
-        total += monthly_scores(out[back, month, :].T, type_idx, ctx.mrules)
-    return total / 12, _appraisal(block_stream(ys, _M_APPRAISAL, blk), true_score, branch, ctx.params)
+    shock = f32(mm["month_noise"]) * rng.standard_normal((periods, n), dtype=f32)
+    out = np.empty((k, periods, n), dtype=f32)
+    monthly_facts(rng, base, shock, sheet, ctx.m_order, f32(ctx.params.get("measurement.proportion_noise")), out)
+    out = out[np.argsort(ctx.m_order)]                   # generator layout -> the policy's fact order
+    who = np.tile(np.arange(n), periods)                 # rows period by period, as a generated table's
+    if ms.accrual == "mean" and np.isnan(ms.bonus_cap) and _month_kernel.supports(sheet):
+        # evaluate()'s compiled path: the same totals as the NumPy one, bit for bit
+        row_profile = profile[who]
+        points = _month_kernel.row_totals([out[j].reshape(-1) for j in range(k)], sheet, np.arange(len(who)),
+                                          row_profile)
+        scores = 100.0 * points / sheet.group_max.sum(axis=1)[row_profile]
+        if not np.isnan(ms.cap):
+            scores = np.minimum(scores, ms.cap)
+        record = np.bincount(who, np.round(np.maximum(scores, 0.0), DECIMALS), n) / periods
+    elif ms.accrual == "mean":
+        total = np.zeros(n)
+        for p in range(periods):                         # period by period: a small working set
+            total += record_scores(indicator_points(out[:, p, :].T, profile, sheet), profile, ms)
+        record = total / periods
+    else:                                                # the year's facts, scored once
+        year = annual_facts(out.reshape(k, periods * n).T, who, n, sheet.kind[0])
+        record = record_scores(indicator_points(year, profile, sheet), profile, ms)
+    read = {}
+    for fact in set(ms.vetoes.fact) & set(sheet.facts):
+        col = out[sheet.facts.index(fact)].astype(float)
+        total = np.zeros(n)
+        for p in range(periods):
+            total += col[p]
+        read[fact] = (col.min(axis=0), total)
+    return record, read
 
 
-def _state_facts(rng, q: np.ndarray, params: GeneratorParams) -> np.ndarray:
-    """State facts ``(n, len(STATE_FACTS))``, 1 = in order, drawn as the generator draws them."""
-    return state_facts(rng, q, params)
+def _veto_values(ctx: Context, read: dict, facts: dict, n: int) -> np.ndarray:
+    """``(n, v)``: what each member veto reads (a member fact; a period fact's lowest or summed value)."""
+    ms = ctx.scheme.member
+    cols = []
+    for fact, at_least in zip(ms.vetoes.fact, ms.vetoes.at_least):
+        if fact in facts:
+            cols.append(facts[fact])
+        elif fact in read:
+            cols.append(read[fact][1 if at_least else 0])
+        else:                                            # measured without noise: at its expectation
+            cols.append(np.full(n, np.nan))
+    return np.column_stack(cols) if cols else np.zeros((n, 0))
 
 
-def training(ctx: Context, year: int) -> np.ndarray:
-    """Branches whose secretary is trained after this year's evaluation (a coverage share, drawn)."""
-    cov = ctx.levers.training_coverage
-    if cov <= 0:
-        return np.zeros(ctx.n_branches, dtype=bool)
-    if cov >= 1:
-        return np.ones(ctx.n_branches, dtype=bool)
-    ys = year_seed(ctx.root, year)
-    u = np.concatenate([block_stream(ys, _TRAINING, blk).random(_block_len(ctx, blk))
-                        for blk in range(ctx.n_blocks)])
-    return u < cov
-
-
-def _block_len(ctx: Context, blk: int) -> int:
-    return min(ctx.n_branches, (blk + 1) * BLOCK) - blk * BLOCK
+def _member_facts(ctx: Context, rng, qm: np.ndarray) -> dict[str, np.ndarray]:
+    """The member facts the scheme declares, drawn as the generator draws them (NaN: not measured)."""
+    ms = ctx.scheme.member
+    if not ms.fact_entries:
+        return {}
+    mq = ctx.params.values["member_quality"]
+    drawn = declared_facts(rng, qm, ms, ctx.params, z=(qm - mq["loc"]) / mq["sd"])
+    if not ctx.noise:                                    # only the members' state is part of the truth
+        drawn = {f: v if ms.fact_entries[f].get("state") else np.full(len(qm), np.nan) for f, v in drawn.items()}
+    return drawn
 
 
 def year_chunk(ctx: Context, year: int, blocks: range, qb_prev: np.ndarray, qm_prev: np.ndarray | None,
                eff_b: np.ndarray | None, eff_m: np.ndarray | None) -> dict[str, np.ndarray]:
-    """Evolve (when effects are given), measure and score the branches and members of some seed blocks.
+    """Evolve (when effects are given), then measure the branches and members of some seed blocks.
 
     ``qb_prev`` and ``qm_prev`` are whole-population arrays (members in
-    sorted order); the chunk reads its own slices. Returns the chunk's
-    branch arrays (``q``, ``true_score``, ``true_stars``, ``true_weak``,
-    ``score``, ``stars``, ``weak``) and member arrays (``qm``, ``m_true``,
-    ``monthly_mean``, ``appraisal``).
+    sorted order); the chunk reads its own slices. Without effects (year 0)
+    the qualities and states are the population's. Returns the chunk's
+    branch arrays (``q``, ``state``, and with noise ``facts``, ``survey``,
+    ``declared``) and member arrays (``qm``, ``m_true``, ``record``,
+    ``appraisal``, ``veto_values``, ``m_facts``).
     """
+    bs = ctx.scheme.branch
     ys = year_seed(ctx.root, year)
     bq = ctx.params.values["branch_quality"]
     lo, hi = blocks.start * BLOCK, min(blocks.stop * BLOCK, ctx.n_branches)
     lens = [_block_len(ctx, blk) for blk in blocks]
     edges = np.cumsum([0] + lens)
+    spans = list(zip(blocks, edges[:-1], edges[1:]))
     t = ctx.type_idx[lo:hi]
     q_prev = qb_prev[lo:hi]
     if eff_b is None:                                    # year 0: the population's own truth
@@ -188,90 +262,51 @@ def year_chunk(ctx: Context, year: int, blocks: range, qb_prev: np.ndarray, qm_p
         shock = np.concatenate([block_stream(ys, _B_SHOCK, blk).standard_normal(n) for blk, n in zip(blocks, lens)])
         q = evolve_branches(q_prev, shock, eff_b[lo:hi], bq, ctx.dyn.get("branch.persistence"),
                             ctx.dyn.get("branch.shock_sd"))
-        state = np.vstack([_state_facts(block_stream(ys, _B_STATE, blk), q[a:b], ctx.params)
-                           for blk, a, b in zip(blocks, edges[:-1], edges[1:])])
-    out = {"q": q, **ctx.branch_truth(q, t, state)}
-    rules = ctx.brules
+        n_state = len(bs.state_facts)
+        state = np.vstack([state_facts(block_stream(ys, _B_STATE, blk), q[a:b], ctx.params, n_state)
+                           for blk, a, b in spans])
+    out = {"q": q, "state": state}
     if ctx.noise:
-        parts = [_branch_block(block_stream(ys, _B_MEASURE, blk), q[a:b], t[a:b], ctx.size[lo + a:lo + b],
-                               rules, ctx.b_off, ctx.params, state[a:b])
-                 for blk, a, b in zip(blocks, edges[:-1], edges[1:])]
-        res = branch_outcome(np.vstack([f for f, _ in parts]), t, np.vstack([s for _, s in parts]), rules)
-        out.update(score=res["score"], stars=res["stars"], weak=res["weak"])
-    else:                                                # measured exactly: the truth, vetoes included
-        out.update(score=out["true_score"], stars=out["true_stars"], weak=out["true_weak"])
+        parts = [branch_block(block_stream(ys, _B_MEASURE, blk), q[a:b], t[a:b], ctx.size[lo + a:lo + b],
+                              bs, ctx.b_off, ctx.params, state[a:b]) for blk, a, b in spans]
+        out["facts"] = np.vstack([f for f, _ in parts])
+        out["survey"] = np.vstack([s for _, s in parts]).astype(float)
+        decl = [declared_facts(block_stream(ys, _B_DECLARED, blk), q[a:b], bs, ctx.params, state[a:b])
+                for blk, a, b in spans] if bs.fact_entries else []
+        out["declared"] = {f: np.concatenate([d[f] for d in decl]) for f in bs.fact_entries}
     if qm_prev is None:
         return out
     mq = ctx.params.values["member_quality"]
     bloc = bq["loc"]
-    ms, me = ctx.m_bounds[blocks.start], ctx.m_bounds[blocks.stop]
-    owner = ctx.m_owner[ms:me] - lo
+    ms_, me = ctx.m_bounds[blocks.start], ctx.m_bounds[blocks.stop]
+    owner = ctx.m_owner[ms_:me] - lo
+    profile = ctx.m_profile[ms_:me]
     if eff_m is None:
-        qm = qm_prev[ms:me]
+        qm = qm_prev[ms_:me]
     else:
         shock = np.concatenate([block_stream(ys, _M_SHOCK, blk).standard_normal(
             ctx.m_bounds[blk + 1] - ctx.m_bounds[blk]) for blk in blocks])
-        qm = evolve_members(qm_prev[ms:me], member_level(q_prev[owner], mq, bloc), member_level(q[owner], mq, bloc),
-                            shock, eff_m[ms:me], ctx.dyn.get("member.persistence"),
+        qm = evolve_members(qm_prev[ms_:me], member_level(q_prev[owner], mq, bloc), member_level(q[owner], mq, bloc),
+                            shock, eff_m[ms_:me], ctx.dyn.get("member.persistence"),
                             ctx.dyn.get("member.shock_sd"), mq["sd"])
-    mt = t[owner]
-    m_true = ctx.member_true_scores(qm, mt)
-    if ctx.noise:
-        means, appraisals = [], []
-        for blk in blocks:
-            a, b = ctx.m_bounds[blk] - ms, ctx.m_bounds[blk + 1] - ms
-            mean, appr = _member_block(ctx, ys, blk, qm[a:b], owner[a:b], mt[a:b], m_true[a:b])
-            means.append(mean)
-            appraisals.append(appr)
-        monthly_mean, appraisal = np.concatenate(means), np.concatenate(appraisals)
-    else:
-        monthly_mean = m_true
-        appraisal = _appraisal(None, m_true, owner, ctx.params)
-    out.update(qm=qm, m_true=m_true, monthly_mean=monthly_mean, appraisal=appraisal)
+    m_true = member_true_scores(qm, profile, ctx.scheme.member, ctx.m_off)
+    pieces = {"record": [], "appraisal": [], "veto_values": [], "m_facts": []}
+    for blk in blocks:
+        a, b = ctx.m_bounds[blk] - ms_, ctx.m_bounds[blk + 1] - ms_
+        if eff_m is None:
+            facts = {f: v[ms_ + a:ms_ + b] for f, v in ctx.m_facts0.items()}
+        else:
+            facts = _member_facts(ctx, block_stream(ys, _M_DECLARED, blk), qm[a:b])
+        if ctx.noise:
+            record, read = _records(ctx, block_stream(ys, _M_MONTHS, blk), qm[a:b], profile[a:b])
+            appraisal = _appraisal(block_stream(ys, _M_APPRAISAL, blk), m_true[a:b], owner[a:b], ctx.params)
+        else:
+            record, read = m_true[a:b], {}
+            appraisal = _appraisal(None, m_true[a:b], owner[a:b], ctx.params)
+        for key, v in (("record", record), ("appraisal", appraisal),
+                       ("veto_values", _veto_values(ctx, read, facts, b - a)), ("m_facts", facts)):
+            pieces[key].append(v)
+    out.update(qm=qm, m_true=m_true, record=np.concatenate(pieces["record"]),
+               appraisal=np.concatenate(pieces["appraisal"]), veto_values=np.vstack(pieces["veto_values"]),
+               m_facts={f: np.concatenate([p[f] for p in pieces["m_facts"]]) for f in ctx.scheme.member.facts})
     return out
-
-
-def observed_year(pop, policy: Policy, brules: BranchRules, mrules: MemberRules | None) -> dict:
-    """Score a population's own measurements (its year as generated or loaded).
-
-    The arithmetic of :func:`branchsim.evaluate` on the same columns; truth
-    (``true_score``, ``true_stars``, ``true_weak``, member ``m_true``) when the
-    population was generated.
-    Members come back in the population's row order.
-    """
-    b = pop.branches
-    missing = [f for f in brules.indicators.facts if f not in b.columns]
-    if mrules is not None:
-        missing += [f for f in mrules.indicators.facts if f not in pop.member_months.columns]
-    if missing:
-        raise DataError(f"the population has no column for fact(s) {missing[:8]} that policy "
-                        f"{policy.name!r} measures; generate or load it with this policy's indicators")
-    t = type_codes(b["type"], brules.types, policy.name)
-    survey = b[["survey_satisfied", "survey_basic", "survey_dissatisfied"]].to_numpy(float)
-    res = branch_outcome(b[list(brules.indicators.facts)].to_numpy(float), t, survey, brules)
-    out = {"score": res["score"], "stars": res["stars"], "weak": res["weak"]}
-    tr = truth(pop, policy)
-    if tr is not None:
-        out["q"] = b["true_quality"].to_numpy(float)
-        out.update(tr.outcome(brules, t))
-    if mrules is None:
-        return out
-    m, mm = pop.members, pop.member_months
-    owner = pd.Index(b["branch_id"]).get_indexer(m["branch_id"])
-    idx = pd.Index(m["member_id"]).get_indexer(mm["member_id"])
-    monthly = monthly_scores(mm[list(mrules.indicators.facts)].to_numpy(float), t[owner][idx], mrules)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["monthly_mean"] = np.bincount(idx, monthly, len(m)) / np.bincount(idx, minlength=len(m))
-    out["appraisal"] = m["appraisal"].to_numpy(float)
-    if tr is not None and "true_quality" in m.columns:
-        prm = pop.params.values["measurement"]
-        off = _indicator_offsets(pop.seed, mrules.indicators, prm["indicator_spread"], 1)
-        out["qm"] = m["true_quality"].to_numpy(float)
-        out["m_true"] = member_true_scores(out["qm"], t[owner], mrules, off)
-    return out
-
-
-def annual(monthly_mean: np.ndarray, appraisal: np.ndarray, rules: MemberRules) -> np.ndarray:
-    """Annual scores from each member's monthly mean and appraisal (the scoring module's arithmetic)."""
-    n = len(monthly_mean)
-    return annual_scores(monthly_mean, np.arange(n), n, appraisal, rules)

@@ -1,10 +1,10 @@
-"""Parameters of the years: evolution (``data/dynamics.yaml``) and the policy's levers.
+"""Parameters of the years: how qualities evolve (``data/dynamics.yaml``).
 
 How qualities evolve is a property of the world, not of the rule, so it lives
 in ``data/dynamics.yaml`` beside the generator's parameters. The effects of
 consequences and interventions are levers a reform may change, so they live
-in the policy (``consequences.effects``, ``interventions``); a policy file
-without them simulates no effects.
+in the policy (``consequences.<id>.effect``, ``interventions.<id>.effect``,
+read from ``policy.scheme``); a policy without them simulates no effects.
 """
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 import yaml
 
 from ..params import _values
-from ..errors import BranchsimError, PolicyError
-from ..policy import Policy, data_path
+from ..errors import BranchsimError
+from ..policy import data_path
 
-__all__ = ["DynamicsParams", "Levers"]
+__all__ = ["DynamicsParams"]
 
 # (path, lowest, highest) of every evolution parameter.
 _LIMITS = {"branch.persistence": (0.0, 1.0), "branch.shock_sd": (0.0, None),
@@ -82,49 +82,3 @@ class DynamicsParams:
         if problems:
             raise BranchsimError(f"{self.where}: " + "; ".join(problems))
         return self
-
-
-@dataclass(frozen=True)
-class Levers:
-    """Effects and sizes of consequences and interventions, read from a policy.
-
-    Every effect is on the attainment scale of ``true_quality``; a section the
-    policy leaves out has no effect (count 0, coverage 0, effect 0).
-
-    Examples
-    --------
-    >>> lv = Levers.from_policy(Policy.load())
-    >>> lv.rectification_count, lv.first_secretaries_count, lv.training_coverage
-    (19, 21, 1.0)
-    """
-
-    talk: float = 0.0
-    reorganise: float = 0.0
-    mentoring: float = 0.0
-    handling: float = 0.0
-    rectification_count: int = 0
-    rectification_effect: float = 0.0
-    training_coverage: float = 0.0
-    training_effect: float = 0.0
-    first_secretaries_count: int = 0
-    first_secretaries_effect: float = 0.0
-    instructors_count: int = 0
-    instructors_effect: float = 0.0
-
-    @classmethod
-    def from_policy(cls, policy: Policy) -> "Levers":
-        if not isinstance(policy, Policy):
-            raise PolicyError(f"policy must be a branchsim.Policy, got {type(policy).__name__}", where="simulate")
-
-        def get(path, default=0):
-            return policy[path] if path in policy else default
-
-        kw = {a: float(get(f"consequences.effects.{a}")) for a in ("talk", "reorganise", "mentoring", "handling")}
-        for name, size in (("rectification", "count"), ("training", "coverage"),
-                           ("first_secretaries", "count"), ("instructors", "count")):
-            kw[f"{name}_{size}"] = get(f"interventions.{name}.{size}")
-            kw[f"{name}_effect"] = float(get(f"interventions.{name}.effect"))
-        kw["training_coverage"] = float(kw["training_coverage"])
-        for name in ("rectification", "first_secretaries", "instructors"):
-            kw[f"{name}_count"] = int(kw[f"{name}_count"])
-        return cls(**kw)

@@ -1,20 +1,25 @@
 """Years in sequence: evolve, measure, score, apply the consequences and interventions.
 
-Year 0 is the population as generated (its own measurements, scored under
-the policy). For each later year ``y``:
+Year 0 is the population as generated (its own measurements, rated as
+:func:`branchsim.evaluate` rates them). For each later year ``y``:
 
-1. the decisions of year ``y - 1`` add their effects (``consequences.effects``
-   and ``interventions.*.effect`` of the policy) and the qualities evolve
+1. the decisions of year ``y - 1`` add their effects (``consequences.<id>.effect``
+   and ``interventions.<id>.effect`` of the policy) and the qualities evolve
    (:mod:`.evolve`, parameters in ``data/dynamics.yaml``);
-2. facts, survey answers, monthly records and appraisals are drawn afresh
-   from the new qualities with the generator's measurement model;
-3. everything is scored with :mod:`branchsim.scoring`; the streak of
-   consecutive weak years carries over, so ``consequences.reorganise_after``
-   weak years in a row trigger a reorganisation (a third weak year in a row
-   triggers another: the rule is read literally);
-4. talks, reorganisations, mentoring and handling follow from the rules;
-   rectification, first secretaries and instructors go to the lowest-scoring
-   units; a ``coverage`` share of secretaries is trained.
+2. facts, survey answers, period records and appraisals are drawn afresh
+   from the new qualities with the generator's measurement model, for the
+   scheme's indicators, answers, periods and facts;
+3. everything is rated with the core's rules on the whole population:
+   relative designs rate each year on that year's scores, a design's
+   guardrail reads last year's cut points, and the streaks of every
+   designation, criterion and level with ``years`` carry over, so a
+   consequence with ``years: N`` fires after N years in a row (an N + 1-th
+   year in a row fires it again: the rule is read literally);
+4. consequences follow from the rules; each intervention reaches the
+   ``count`` lowest-scoring units ``among`` those it names, or a drawn
+   ``coverage`` share of them. Counts are absolute, as the policy states them
+   (the published city's): for a population of another size, scale them with
+   ``policy.update({"interventions.<id>.count": ...})``.
 """
 from __future__ import annotations
 
@@ -26,34 +31,53 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from ..evaluate import evaluate_checked
+from ..measurement import truth
 from ..model import BLOCK, _workers, as_seed_sequence
-from ..policy import Policy
-from ..scoring import (GRADES, branch_consequences, compile_branch_rules, compile_member_rules,
-                       member_consequences, member_grades)
-from .evolve import branch_effects, member_effects, targets
+from ..policy import Policy, as_policy
+from .evolve import branch_effects, member_effects
+from .frames import branch_rows, check_names, member_rows
 from .history import History, pool_accuracy
-from .measure import Context, annual, observed_year, training, year_chunk
-from .params import DynamicsParams, Levers
+from .measure import Context, uniforms, year_chunk
+from .outcome import Carry, from_result, interventions, score_year, streak_ids, with_truth, year_zero
+from .params import DynamicsParams
 
 __all__ = ["simulate", "replay", "rule_accuracy"]
 
-_BRANCH_OUT = ("q", "true_score", "true_stars", "true_weak", "score", "stars", "weak")
-_MEMBER_OUT = ("qm", "m_true", "monthly_mean", "appraisal")
 
-
-def _check_pop(pop, members: bool | None) -> bool:
+def _check_pop(pop, policy: Policy, members: bool | None) -> bool:
     if not all(hasattr(pop, a) for a in ("branches", "members", "seed", "params", "has_truth")):
         raise DataError(f"simulate() takes a Population (from bs.generate), got {type(pop).__name__}")
     if not pop.has_truth or pop.seed is None or pop.params is None:
         raise DataError("simulate() needs a generated population (true_quality, its seed and generator "
                         "parameters) to evolve and re-measure; use bs.generate(...) or a population "
                         "saved from it. For your own yearly tables, use replay().")
+    rated = policy.scheme.member is not None
     if members is None:
-        members = pop.members is not None
+        members = pop.members is not None and rated
+    if members and not rated:
+        raise DataError(f"members=True but policy {policy.name!r} rates branches only; pass members=False")
     if members and (pop.members is None or "true_quality" not in pop.members.columns):
         raise DataError("members=True but the population has no members with true_quality; "
                         "generate with members=True or pass members=False")
     return bool(members)
+
+
+def _prev(frame: pd.DataFrame, perm=None) -> dict:
+    out = {c[5:]: frame[c].to_numpy() for c in frame.columns if isinstance(c, str) and c.startswith("prev_")}
+    return out if perm is None else {k: v[perm] for k, v in out.items()}
+
+
+def _concat(parts: list[dict]) -> dict:
+    out = {}
+    for key, first in parts[0].items():
+        if isinstance(first, dict):
+            out[key] = {k: np.concatenate([p[key][k] for p in parts]) for k in first}
+        elif first.ndim == 2:
+            out[key] = np.vstack([p[key] for p in parts])
+        else:
+            out[key] = np.concatenate([p[key] for p in parts])
+    return out
 
 
 def simulate(pop, policy: Policy | None = None, *, years: int = 5, seed=0, noise: bool = True,
@@ -64,25 +88,27 @@ def simulate(pop, policy: Policy | None = None, *, years: int = 5, seed=0, noise
     Parameters
     ----------
     pop : Population
-        A generated population (:func:`branchsim.generate`): its truth, seed
-        and generator parameters drive the evolution and the measurement.
-    policy : Policy, optional
-        Rules, consequence effects and interventions (default: the baseline).
+        A generated population (:func:`branchsim.generate`, under the same
+        policy): its truth, seed and generator parameters drive the evolution
+        and the measurement.
+    policy : Policy or path, optional
+        Rules, consequences and interventions (default: the baseline).
     years : int
         Years in the history, year 0 (the population as generated) included.
     seed : int, SeedSequence or Generator
         Seed of the years; the same seed gives the same history.
     noise : bool
-        ``False`` measures every unit at its expectation: score, stars and
-        weak designation *are* the true ones (vetoes included), and the
+        ``False`` measures every unit at its expectation: score, level and
+        designations *are* the true ones (vetoes included), and the
         year-end appraisal keeps only its systematic impression halo.
     members : bool, optional
-        Simulate members too (default: when the population has them).
+        Simulate members too (default: when the population has them and the
+        policy rates members).
     dynamics : DynamicsParams or dict, optional
         Persistence and shocks (default ``data/dynamics.yaml``); a dict of
         dotted paths changes some, e.g. ``{"branch.persistence": 0.5}``.
     chunk_size, workers : int
-        Branches processed at once (whole seed blocks) and threads; they
+        Branches measured at once (whole seed blocks) and threads; they
         change memory and speed, never the numbers.
     progress : bool
         Show a progress bar over years.
@@ -98,125 +124,99 @@ def simulate(pop, policy: Policy | None = None, *, years: int = 5, seed=0, noise
     >>> h = bs.dynamics.simulate(pop, years=3, seed=2)
     >>> h.branches.groupby("year").size().tolist()
     [30, 30, 30]
-    >>> h.star_distribution().sum(axis=1).sub(h.star_distribution()["weak"]).tolist()
+    >>> h.level_distribution()[list(h.policy.levels)].sum(axis=1).tolist()
     [30, 30, 30]
     """
-    members = _check_pop(pop, members)
-    policy = Policy.load() if policy is None else policy
-    if not isinstance(policy, Policy):
-        raise DataError(f"policy must be a branchsim.Policy, got {type(policy).__name__}")
+    policy = as_policy(policy)
+    members = _check_pop(pop, policy, members)
     if isinstance(years, bool) or not isinstance(years, (int, np.integer)) or years < 1:
         raise DataError(f"years must be a whole number >= 1 (year 0 is the population itself); got {years!r}")
-    if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise DataError(f"chunk_size must be a positive whole number; got {chunk_size!r}")
+    check_names(policy.scheme)
     dyn = DynamicsParams.load() if dynamics is None else dynamics
     if isinstance(dyn, Mapping):
         dyn = DynamicsParams.load().with_values(dyn)
     root = as_seed_sequence(seed)
     ctx = Context.build(pop, policy, root, dyn, bool(noise), members)
+    scheme = ctx.scheme
     per_chunk = max(1, -(-int(chunk_size) // BLOCK))
     chunks = [range(b, min(b + per_chunk, ctx.n_blocks)) for b in range(0, ctx.n_blocks, per_chunk)]
     n_workers = _workers(workers)
-
     steps = range(int(years))
     if progress:
         from tqdm.auto import tqdm
         steps = tqdm(steps, desc="simulate", unit="year")
-    b_rows, m_rows = [], []
+    back = np.argsort(ctx.m_perm) if members else None       # sorted by branch -> the table's row order
+    n_m = len(ctx.m_perm) if members else 0
+    b_rows, m_rows, cuts = [], [], []
+    carry = Carry(prev=_prev(pop.branches), true_prev=_prev(pop.branches),
+                  m_prev=_prev(pop.members, ctx.m_perm) if members else {})
     state = None
     with ThreadPoolExecutor(n_workers) if n_workers > 1 else nullcontext() as pool:
         run = pool.map if pool is not None else map
         for year in steps:
-            cur, eff_b, eff_m = _year(ctx, pop, year, state, run, chunks, members)
-            streak_before = (pop.branches["prev_weak"].to_numpy() if year == 0 else state["weak_streak"])
-            state = _decide(ctx, year, cur, streak_before, members)
-            b_rows.append(_branch_rows(pop, year, state, eff_b))
+            eff_b, eff_m = np.zeros(ctx.n_branches), np.zeros(n_m)
+            if year == 0 and ctx.noise:                      # the population's own measurements
+                st = year_zero(ctx, pop, carry, int(chunk_size))
+            else:
+                if year == 0:                                # measured without noise, nothing evolves
+                    qb = pop.branches["true_quality"].to_numpy(float)
+                    qm = pop.members["true_quality"].to_numpy(float)[ctx.m_perm] if members else None
+                    effects = (None, None)
+                else:
+                    qb, qm = state["q"], state.get("qm")
+                    eff_b = branch_effects(scheme, state["consequences"], state["selected"], ctx.n_branches)
+                    if members:
+                        eff_m = member_effects(scheme, state["m_consequences"], n_m)
+                    effects = (eff_b, eff_m if members else None)
+                parts = list(run(lambda blocks: year_chunk(ctx, year, blocks, qb, qm, *effects), chunks))
+                st = score_year(ctx, _concat(parts), carry)
+            st["selected"] = interventions(scheme, st, lambda j: uniforms(ctx, year, j))
+            carry = carry.after(st)
+            cuts.append(_year_cuts(year, st["cuts"]))
+            b_rows.append(branch_rows(scheme, year, pop.branches["branch_id"], pop.branches["type"], st, eff_b))
             if members:
-                m_rows.append(_member_rows(pop, ctx, year, state, eff_m))
+                m_rows.append(member_rows(scheme, year, pop.members, st, back, eff_m))
+            state = st
     return History(pd.concat(b_rows, ignore_index=True),
                    pd.concat(m_rows, ignore_index=True) if members else None,
-                   policy, seed=root, noise=bool(noise))
+                   policy, seed=root, noise=bool(noise), cut_points=pd.concat(cuts, ignore_index=True))
 
 
-def _year(ctx: Context, pop, year: int, state: dict | None, run, chunks: list[range], members: bool):
-    """One year's qualities, measurements and scores, and the effects its qualities received."""
-    eff_m = None
-    if year == 0:
-        eff_b = np.zeros(ctx.n_branches)
-        if members:
-            eff_m = np.zeros(len(ctx.m_perm))
-        if ctx.noise:                           # the population's own measurements
-            cur = observed_year(pop, ctx.policy, ctx.brules, ctx.mrules if members else None)
-            if members:                         # internal member order: sorted by branch
-                cur.update({k: cur[k][ctx.m_perm] for k in _MEMBER_OUT})
-            return cur, eff_b, eff_m
-        qb = pop.branches["true_quality"].to_numpy(float)
-        qm = pop.members["true_quality"].to_numpy(float)[ctx.m_perm] if members else None
-        effects = (None, None)                  # no evolution: year 0 measured without noise
-    else:
-        qb, qm = state["q"], state.get("qm")
-        eff_b = branch_effects(state, ctx.levers)
-        if members:
-            eff_m = member_effects(state["mentoring"], state["handling"], ctx.levers)
-        effects = (eff_b, eff_m)
-    parts = list(run(lambda blocks: year_chunk(ctx, year, blocks, qb, qm, *effects), chunks))
-    keys = _BRANCH_OUT + (_MEMBER_OUT if members else ())
-    return {k: np.concatenate([p[k] for p in parts]) for k in keys}, eff_b, eff_m
+def _year_cuts(year, cuts: pd.DataFrame) -> pd.DataFrame:
+    out = cuts.reset_index(drop=True).copy()
+    out.insert(0, "year", year)
+    return out
 
 
-def _decide(ctx: Context, year: int, cur: dict, streak_before, members: bool) -> dict:
-    """The year's consequences and interventions from its scores (pure, whole population)."""
-    rules = ctx.brules
-    talk, reorganise, streak = branch_consequences(cur["weak"], streak_before, rules.reorganise_after)
-    state = dict(cur, talk=talk, reorganise=reorganise, weak_streak=streak,
-                 trained=training(ctx, year), **targets(cur["score"], cur["weak"], ctx.levers))
-    if members:
-        state["annual"] = annual(cur["monthly_mean"], cur["appraisal"], ctx.mrules)
-        state["grade"] = member_grades(state["annual"], ctx.mrules)
-        state["true_grade"] = member_grades(cur["m_true"], ctx.mrules)
-        state["mentoring"], state["handling"] = member_consequences(state["grade"])
-    return state
-
-
-def _branch_rows(pop, year: int, s: dict, effect) -> pd.DataFrame:
-    b = pop.branches
-    return pd.DataFrame({
-        "year": np.full(len(b), year, dtype=np.int64), "branch_id": b["branch_id"].to_numpy(),
-        "type": b["type"].to_numpy(), "true_quality": s["q"], "true_score": s["true_score"],
-        "true_stars": s["true_stars"], "true_weak": s["true_weak"], "score": s["score"],
-        "stars": s["stars"], "weak": s["weak"], "weak_streak": s["weak_streak"], "talk": s["talk"],
-        "reorganise": s["reorganise"], "rectified": s["rectified"], "trained": s["trained"],
-        "first_secretary": s["first_secretary"], "instructor": s["instructor"], "effect": effect})
-
-
-def _member_rows(pop, ctx: Context, year: int, s: dict, effect) -> pd.DataFrame:
-    m = pop.members
-    back = np.argsort(ctx.m_perm)             # sorted by branch -> the population's row order
-    grades = np.array(GRADES, dtype=object)
-    return pd.DataFrame({
-        "year": np.full(len(m), year, dtype=np.int64), "member_id": m["member_id"].to_numpy(),
-        "branch_id": m["branch_id"].to_numpy(), "true_quality": s["qm"][back],
-        "true_score": s["m_true"][back], "true_grade": grades[s["true_grade"][back]],
-        "monthly_mean": s["monthly_mean"][back], "appraisal": s["appraisal"][back],
-        "annual": s["annual"][back], "grade": grades[s["grade"][back]],
-        "mentoring": s["mentoring"][back], "handling": s["handling"][back], "effect": effect[back]})
+def _carried(ids: pd.Series, carried: dict[str, pd.Series], frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with ``prev_<id>`` of the units known last year set to their carried streaks."""
+    out = frame.copy()
+    for key, last in carried.items():
+        own = out[f"prev_{key}"].to_numpy(float) if f"prev_{key}" in out.columns else np.zeros(len(out))
+        known = last.reindex(ids.to_numpy()).to_numpy(float)
+        out[f"prev_{key}"] = np.where(np.isnan(known), own, known).astype(np.int64)
+    return out
 
 
 def replay(populations: Iterable | Mapping, policy: Policy | None = None) -> History:
     """Apply the rules to observed years in sequence (a researcher's own yearly tables).
 
-    Each population is scored as :func:`branchsim.evaluate` would; the streak
-    of weak years carries over by ``branch_id`` (a branch new in a year
-    starts from its ``prev_weak`` column), so the consecutive-year rule fires
-    as it would in practice. Targeted interventions are recorded (they follow
-    from the scores); training, being a random share, is not. Nothing is
-    drawn: a replay has no seed.
+    Each population is rated as :func:`branchsim.evaluate` would, with last
+    year's :class:`~branchsim.Result` as ``previous`` (a design's guardrail);
+    the streaks carry over by ``branch_id`` (members by ``member_id``; a unit
+    new in a year starts from its own ``prev_<id>`` columns), so the
+    consecutive-years rules fire as they would in practice. Interventions
+    that select the lowest scores are recorded (they follow from the
+    scores); random ones, being drawn, are not. Nothing is drawn: a replay has
+    no seed. A generated population (with truth) also gets the true columns.
 
     Parameters
     ----------
     populations : sequence of Population, or mapping year -> Population
         Years in order; a sequence is numbered 0, 1, ...
-    policy : Policy, optional
+    policy : Policy or path, optional
 
     Examples
     --------
@@ -228,49 +228,62 @@ def replay(populations: Iterable | Mapping, policy: Policy | None = None) -> His
     >>> h.branches.groupby("year")["reorganise"].sum().tolist()   # one was weak the year before too
     [1, 2]
     """
-    policy = Policy.load() if policy is None else policy
+    policy = as_policy(policy)
+    scheme = policy.scheme
+    check_names(scheme)
     items = list(populations.items()) if isinstance(populations, Mapping) else list(enumerate(populations))
     if not items:
         raise DataError("replay() needs at least one population")
-    brules = compile_branch_rules(policy)
-    mrules = compile_member_rules(policy)
-    levers = Levers.from_policy(policy)
-    b_rows, m_rows = [], []
-    prev = pd.Series(dtype=float)
+    b_rows, m_rows, cuts = [], [], []
+    carry_b: dict = {}
+    carry_true: dict = {}
+    carry_m: dict = {}
+    last = last_true = None
     for year, pop in items:
-        b = pop.branches
-        with_members = pop.members is not None and pop.member_months is not None
-        cur = observed_year(pop, policy, brules, mrules if with_members else None)
-        before = prev.reindex(b["branch_id"]).to_numpy()
-        before = np.where(np.isnan(before), b["prev_weak"].to_numpy(float), before).astype(np.int64)
-        talk, reorganise, streak = branch_consequences(cur["weak"], before, brules.reorganise_after)
-        prev = pd.Series(streak, index=b["branch_id"].to_numpy())
-        frame = {"year": year, "branch_id": b["branch_id"].to_numpy(), "type": b["type"].to_numpy()}
-        if "true_score" in cur:
-            frame.update(true_quality=cur["q"], true_score=cur["true_score"], true_stars=cur["true_stars"],
-                         true_weak=cur["true_weak"])
-        frame.update(score=cur["score"], stars=cur["stars"], weak=cur["weak"], weak_streak=streak,
-                     talk=talk, reorganise=reorganise, **targets(cur["score"], cur["weak"], levers))
-        b_rows.append(pd.DataFrame(frame))
-        if with_members:
-            m = pop.members
-            a = annual(cur["monthly_mean"], cur["appraisal"], mrules)
-            g = member_grades(a, mrules)
-            mentoring, handling = member_consequences(g)
-            mf = {"year": year, "member_id": m["member_id"].to_numpy(), "branch_id": m["branch_id"].to_numpy()}
-            if "m_true" in cur:
-                mf.update(true_quality=cur["qm"], true_score=cur["m_true"],
-                          true_grade=np.array(GRADES, dtype=object)[member_grades(cur["m_true"], mrules)])
-            mf.update(monthly_mean=cur["monthly_mean"], appraisal=cur["appraisal"], annual=a,
-                      grade=np.array(GRADES, dtype=object)[g], mentoring=mentoring, handling=handling)
-            m_rows.append(pd.DataFrame(mf))
+        ids = pop.branches["branch_id"]
+        b = _carried(ids, carry_b, pop.branches)
+        rated = scheme.member is not None and pop.members is not None and pop.member_months is not None
+        m = _carried(pop.members["member_id"], carry_m, pop.members) if rated else None
+        res = evaluate_checked(policy, b, m, pop.member_months if rated else None, previous=last)
+        tr = truth(pop, policy)
+        members = rated and tr is not None and "true_quality" in pop.members.columns
+        if tr is not None:
+            ctx = Context.build(pop, policy, None, None, True, members)
+            back = np.argsort(ctx.m_perm) if members else None
+            true_prev = _prev(_carried(ids, carry_true, pop.branches))
+            st = with_truth(ctx, from_result(res, scheme, ctx.m_perm), pop,
+                            Carry(true_prev=true_prev, true_cuts=last_true,
+                                  m_prev=_prev(m, ctx.m_perm) if members else {}))
+            carry_true = {k: pd.Series(v, index=ids.to_numpy()) for k, v in st["true_streaks"].items()}
+            last_true = st["true_cuts"]
+        else:
+            st, back = from_result(res, scheme), None
+        st["selected"] = interventions(scheme, st)
+        carry_b = {k: pd.Series(st["streaks"][k], index=ids.to_numpy()) for k in streak_ids(scheme)}
+        last = res
+        cuts.append(_year_cuts(year, res.cut_points))
+        b_rows.append(branch_rows(scheme, year, ids, pop.branches["type"], st))
+        if rated:
+            grades = _member_streak_frame(scheme, st, m, back)
+            carry_m = {k: pd.Series(v, index=m["member_id"].to_numpy()) for k, v in grades.items()}
+            m_rows.append(member_rows(scheme, year, m, st, back))
     members = pd.concat(m_rows, ignore_index=True) if len(m_rows) == len(items) else None
-    return History(pd.concat(b_rows, ignore_index=True), members, policy, noise=True, source="replay")
+    return History(pd.concat(b_rows, ignore_index=True), members, policy, noise=True, source="replay",
+                   cut_points=pd.concat(cuts, ignore_index=True))
+
+
+def _member_streak_frame(scheme, st: dict, m: pd.DataFrame, back) -> dict:
+    """Member streaks of the year in the table's row order (for carrying by member_id)."""
+    from .outcome import _member_streaks
+    grade = st["grade"] if back is None else st["grade"][back]
+    prev = _prev(m)
+    graded = grade >= 0
+    return _member_streaks(scheme, grade, graded, prev)
 
 
 def rule_accuracy(pop, policy: Policy | None = None, *, years: int = 5, seeds: Iterable = range(5),
                   pooled: bool = False, **kwargs) -> pd.DataFrame | pd.Series:
-    """Accuracy of the weak designation and the reorganisation rule over years and seeds.
+    """Accuracy of the designations and the consecutive-years rules over years and seeds.
 
     Simulates the branches (members are not needed: their consequences do
     not feed back on branches) once per seed from the same year-0
@@ -296,7 +309,7 @@ def rule_accuracy(pop, policy: Policy | None = None, *, years: int = 5, seeds: I
     >>> import branchsim as bs
     >>> pop = bs.generate(seed=1, n_branches=30, members=False)
     >>> acc = rule_accuracy(pop, years=3, seeds=range(2))
-    >>> acc[["seed", "year"]].shape, int(acc["reorganisations"].sum()) >= 0
+    >>> acc[["seed", "year"]].shape, int(acc["fired_reorganise"].sum()) >= 0
     ((6, 2), True)
     """
     frames = []
