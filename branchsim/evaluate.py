@@ -78,7 +78,7 @@ def _groups(inp: BranchInputs, column: str | None, n: int):
 
 
 def branch_outcome(inp: BranchInputs, scheme: Scheme, *, previous: pd.DataFrame | None = None,
-                   scores: dict | None = None) -> dict:
+                   scores: dict | None = None, rated: tuple | None = None) -> dict:
     """Everything one evaluation decides for each branch, as arrays.
 
     Returns a dict: ``points`` (n, k), ``components`` (n, c), ``subscores``
@@ -87,7 +87,10 @@ def branch_outcome(inp: BranchInputs, scheme: Scheme, *, previous: pd.DataFrame 
     fired, ``criteria`` and ``designations`` ({id: bool array}), ``streaks``
     ({id: consecutive years, this one included}), ``consequences``
     ({id: bool array}) and ``cuts`` (the cut points used, a DataFrame).
-    ``scores`` (the first four entries, already computed) skips the scoring.
+    ``scores`` (the first four entries, already computed) skips the scoring;
+    ``rated`` (``(design, cuts)`` that :func:`branchsim.rating.rate` gave for
+    these scores under this design) skips the rating (the report's
+    assumption moves re-rate only when a move changes the scores or the design).
     """
     bs = scheme.branch
     n = len(inp.type_idx)
@@ -98,7 +101,9 @@ def branch_outcome(inp: BranchInputs, scheme: Scheme, *, previous: pd.DataFrame 
     out = dict(scores)
     score = out["score"]
     r = bs.rating
-    if r.design == "cuts":
+    if rated is not None:
+        design, cuts = rated
+    elif r.design == "cuts":
         design, cuts = rt.rate(score, r, profile=inp.type_idx, group_names=list(bs.types), previous=previous)
     else:
         groups, names = _groups(inp, r.peer_groups, n)
