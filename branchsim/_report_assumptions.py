@@ -1,54 +1,59 @@
-"""Which assumed parameters decide the outcome: each one moved a little, the population re-rated.
+"""Which assumed parameters decide the outcome: each one moved a little, the population rated again.
 
 :func:`deciding_assumptions` takes every parameter whose provenance is the
-word *assumption* (not a quote of the source), moves it by a small step
-(:func:`step_of`) with :meth:`Policy.update` and re-rates the population
-under the moved policy. A parameter *decides* the outcome when the move
-changes, for at least one unit of this population, one of
+word *assumption* (not a quote of the source; ``policy.parameters()``),
+moves it by a small step (:func:`step_of`) with :meth:`Policy.update` and
+rates the population under the moved policy. A parameter *decides* the
+outcome when the move changes, for at least one unit of this population, one of
 
-* a branch's star, its weak designation or the reorganisation that follows
-  from a run of weak years;
-* the organisation its member count calls for (general branch, party
-  committee), whether it needs a committee, whether it is below the minimum;
-* a member's grade.
+* a branch's level, one of its designations or one of its consequences;
+* the organisation its member count calls for, whether it needs a
+  committee, whether it is below the minimum (with a structure);
+* a member's grade or one of its consequences.
 
 Which parameters these are is read from the data, not from a list of names:
 a parameter that only acts in later years of a simulation (the effects of
-consequences and interventions) changes nothing here, and neither does a
-threshold no unit is near. Moves are rated on a view of the policy document
-(:class:`_View`, the rules compiled with one value changed); a move that
-changes something is then made for real with :meth:`Policy.update` (cached
-per policy and process), so every listed move is a policy the package accepts.
+consequences, interventions) changes nothing here, and neither does a
+threshold no unit is near. A move is rated on the policy document with one
+value changed (:class:`_Moved`: compiled, not checked); a move that changes
+something is then made for real with :meth:`Policy.update`, so every move
+listed as deciding is a policy the package accepts (shares, whole numbers
+and yes/no values, which have cross-checks or re-normalise a group, are
+always moved with :meth:`Policy.update`). Member records are scored once; a
+move of member indicators re-scores only the indicators it changes (the
+period records of ``accrual: mean``; other records are scored again in full).
 """
 from __future__ import annotations
 
-from dataclasses import fields, is_dataclass
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
 from .errors import PolicyError
-from .policy import Policy, _leaf, _share_groups
+from . import _month_kernel
+from .evaluate import (_fact_columns, branch_inputs, branch_outcome, evaluate_checked, member_outcome,
+                       member_profiles)
 from ._schema import value_problem
-from .scoring import (annual_scores, branch_consequences, branch_outcome, compile_branch_rules,
-                      compile_member_rules, indicator_points, member_grades, monthly_scores,
-                      required_level, type_codes)
-from .tables import SURVEY_COLUMNS
+from .policy import Policy, _leaf, _share_groups
+from .scoring import DECIMALS, branch_scores, indicator_points, required_level, type_codes
+from .tables import positions
 
 __all__ = ["deciding_assumptions", "step_of", "RULE_TEXT"]
 
-SHARE_PROBE = "branch.weak_below"        # any parameter: the view must compile the policy's own rules
-
 #: The rule, as the report states it.
 RULE_TEXT = ("Each parameter recorded as an assumption is moved by a small step and the population is "
-             "rated again; it is listed when the move changes the star, the weak designation, a "
-             "reorganisation, the structure designation (general branch, party committee, committee, "
-             "below minimum) or the member grade of at least one unit. The step is 1% of the allowed range "
-             "for a bounded number (one point for a cut point or a grade line, 0.01 for a share or an "
-             "answer value), 1% of the value for an indicator's points, requirement or rate (0.01 when it "
-             "is 0), one unit for a veto's threshold (it is compared with a count), the nearest value "
-             "the policy accepts for a whole number, and the other value for a yes/no. The step up is "
-             "tried first, the step down when the step up is not allowed or changes nothing.")
+             "rated again; it is listed when the move changes the level, a designation or a consequence of "
+             "at least one branch, the organisation its size calls for (with a structure), or the grade or a "
+             "consequence of at least one member. The step is 1% of the allowed range for a bounded number "
+             "(one point for a cut on 100, 0.01 for a share or an answer value), 1% of the value for an "
+             "unbounded one (0.01 when it is 0), the nearest value the policy accepts for a whole number, and "
+             "the other value for a yes/no. The step up is tried first, the step down when the step up is not "
+             "allowed or changes nothing.")
+
+#: Sheet arrays (profiles × indicators) a parameter move can change.
+_PER_COLUMN = ("kind", "points", "required", "per_shortfall", "per_unit", "per_event", "per_occurrence",
+               "at_least", "otherwise")
 
 
 def step_of(spec, value):
@@ -78,180 +83,209 @@ def step_of(spec, value):
     return [up if hi is None or up <= hi else None, down if lo is None or down >= lo else None]
 
 
-_UPDATES: dict = {}        # (policy, path, value) -> (moved Policy, its rules) or None, across reports
+_UPDATES: dict = {}        # (policy, path, value) -> moved Policy or None, across reports of a process
 
 
 def _updated(policy: Policy, key: int, path: str, value):
-    """``(policy.update({path: value}), branch rules, member rules)`` (cached), or None when refused."""
-    k = (key, type(value), path, value)
+    """``policy.update({path: value})`` (cached), or None when the policy refuses the move."""
+    k = (key, path, type(value), value)
     if k not in _UPDATES:
         if len(_UPDATES) > 4096:
             _UPDATES.clear()
         try:
-            q = policy.update({path: value}, reason="moved to test whether it decides the outcome")
-            _UPDATES[k] = (q, compile_branch_rules(q), compile_member_rules(q))
+            _UPDATES[k] = policy.update({path: value}, reason="moved to test whether it decides the outcome")
         except PolicyError:
             _UPDATES[k] = None
     return _UPDATES[k]
 
 
-class _View:
-    """A policy document read as the scoring module reads a Policy, one leaf changed at a time.
+class _Moved:
+    """A policy document with one parameter moved, compiled without a Policy's checks (see the module)."""
 
-    Building a Policy per move (a deep copy and a full check) costs far more than rating
-    the city; the view compiles the same rules from the document with one value set, and
-    only a move that changes something is then made for real with :meth:`Policy.update`.
-    """
-
-    def __init__(self, policy: Policy, doc: dict):
-        self._data = doc
-        self._paths = set(policy._params)
-
-    branch_types = Policy.branch_types
-    dimensions = Policy.dimensions
-
-    def __getitem__(self, path: str):
-        node = _leaf(self._data, path)
-        return node["value"] if path in self._paths else node
-
-    def __contains__(self, path: str) -> bool:
-        return path in self._paths
-
-    def accepted(self, key: int, path: str, value) -> bool:
-        """Whether a policy with ``path`` set to ``value`` passes the package's checks (cached)."""
-        k = ("accepted", key, type(value), path, value)
-        if k not in _UPDATES:
-            leaf = _leaf(self._data, path)
-            old = leaf["value"]
-            leaf["value"] = value
-            try:
-                Policy(self._data, where="moved")          # validates a copy; the view is restored
-                _UPDATES[k] = True
-            except PolicyError:
-                _UPDATES[k] = False
-            finally:
-                leaf["value"] = old
-        return _UPDATES[k]
-
-    def rules(self, path: str, value, base=None):
-        """Branch and member rules with ``path`` set to ``value`` (the document is restored).
-
-        With ``base`` (the policy's own rules), only the rules of the section ``path`` is in
-        are compiled again: member rules read only ``member.*``, branch rules never read it.
-        """
-        leaf = _leaf(self._data, path)
-        old = leaf["value"]
-        leaf["value"] = value
-        try:
-            if base is None:
-                return compile_branch_rules(self), compile_member_rules(self)
-            if path.startswith("member."):
-                return base[0], compile_member_rules(self)
-            return compile_branch_rules(self), base[1]
+    def __init__(self, doc: dict, name: str, path: str, value, base):
+        from .scheme import _branch, _member, compile_scheme
+        self._data, self.name = doc, name
+        leaf = _leaf(doc, path)
+        old, leaf["value"] = leaf["value"], value
+        try:                                  # only the section the path is in is compiled again
+            self.scheme = (replace(base, branch=_branch(self)) if path.startswith("branch.") else
+                           replace(base, member=_member(self, base.branch.types)) if path.startswith("member.")
+                           else compile_scheme(self))
         finally:
             leaf["value"] = old
 
 
+def _column(sheet, j: int):
+    """The sheet of indicator ``j`` alone (its rule arrays; no zeroing or rank: see :class:`_Members`)."""
+    one = {name: getattr(sheet, name)[:, [j]] for name in (*_PER_COLUMN, "places")}
+    one.update({name: getattr(sheet, name)[[j]] for name in ("group", "target", "high_first", "state", "ranges")})
+    one.update({name: (getattr(sheet, name)[j],) for name in ("ids", "facts", "labels", "within")})
+    return replace(sheet, **one)
+
+
+#: What :func:`branchsim.rating.rate` reads of a design (a move of anything else keeps the design's levels).
+_RATE_FIELDS = ("design", "levels", "cuts", "quotas", "peer_groups", "trim", "resamples", "seed", "guardrail")
+
+
 def _same(a, b) -> bool:
-    """Compiled rules equal field by field (arrays by value)."""
-    if a is b:
-        return True
-    if is_dataclass(a) and is_dataclass(b):
-        return type(a) is type(b) and all(_same(getattr(a, f.name), getattr(b, f.name)) for f in fields(a))
+    """Equal values, arrays compared by value (NaN equal to NaN)."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return np.array_equal(a, b)
-    if isinstance(a, tuple) and isinstance(b, tuple) and a and b and not isinstance(a[0], (str, int, float)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return bool(a == b)
+        return a is None and b is None or (a is not None and b is not None and a.shape == b.shape
+                                           and np.array_equal(a, b, equal_nan=True))
+    return a == b or (isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b))
 
 
-class _Rater:
-    """The population's arrays, prepared once, rated under many policies."""
+class _Branches:
+    """The branches' inputs read once, their decisions taken again under moved policies.
+
+    The design's levels are rated again only when a move changes the scores
+    or the design (a clustering design costs a fit per peer group).
+    """
 
     def __init__(self, pop, policy: Policy):
-        b = pop.branches
-        self.brules = compile_branch_rules(policy)
-        self.tb = type_codes(b["type"], self.brules.types, policy.name)
-        self.facts = b[list(self.brules.indicators.facts)].to_numpy(float)
-        self.survey = b[list(SURVEY_COLUMNS)].to_numpy(float)
-        self.n_members = b["n_members"].to_numpy()
-        self.prev = b["prev_weak"].to_numpy()
-        self.base_b = self.branches(policy, self.brules)
-        self.has_members = pop.members is not None and pop.member_months is not None
-        if self.has_members:
-            m, mm = pop.members, pop.member_months
-            self.mrules = compile_member_rules(policy)
-            owner = pd.Index(b["branch_id"]).get_indexer(m["branch_id"])
-            self.midx = pd.Index(m["member_id"]).get_indexer(mm["member_id"])
-            self.tm = self.tb[owner][self.midx]
-            self.n_m = len(m)
-            self.appraisal = m["appraisal"].to_numpy(float)
-            # Column-major: a move re-scores only the indicator columns it changes, from the total
-            # of the others; nothing of size (member-months x indicators) is kept but the facts.
-            facts = np.asfortranarray(mm[list(self.mrules.indicators.facts)].to_numpy(float))
-            self.mfacts = facts
-            self.total = np.zeros(len(facts))
-            for j in range(facts.shape[1]):
-                self.total += self._points(self.mrules, [j])
-            self.monthly = self._monthly(self.mrules, [])
-            # The shortcut must give monthly_scores' numbers (checked on the first rows), else
-            # every move is scored in full.
-            k = min(len(facts), 20_000)
-            self.exact = np.array_equal(self.monthly[:k], monthly_scores(facts[:k], self.tm[:k], self.mrules))
-            if not self.exact:
-                self.monthly = monthly_scores(facts, self.tm, self.mrules)
-            self.base_g = member_grades(self._annual(self.monthly, self.mrules), self.mrules)
+        bs = policy.scheme.branch
+        self.inp = inp = branch_inputs(pop.branches, policy.scheme, policy_name=policy.name)
+        self.rank_groups = {w: inp.codes(w)[0] for w in {w for w in bs.sheet.within if w is not None}}
+        self.n_members = pop.branches["n_members"].to_numpy() if "n_members" in pop.branches else None
+        out = branch_outcome(inp, policy.scheme)
+        self.score, self.rating, self.rated = out["score"], bs.rating, (out["design"], out["cuts"])
+        self.base = self.decisions(policy)
 
-    def branches(self, policy: Policy, rules) -> np.ndarray:
-        """(n, 6) decisions per branch: stars, weak, reorganise, structure level, committee, below minimum."""
-        o = branch_outcome(self.facts, self.tb, self.survey, rules)
-        _, reorganise, _ = branch_consequences(o["weak"], self.prev, rules.reorganise_after)
-        need = required_level(self.n_members, policy)
-        return np.column_stack([o["stars"], o["weak"], reorganise, need["level"], need["committee"],
-                                need["below_minimum"]])
+    def decisions(self, policy: Policy) -> np.ndarray:
+        """Per branch: level, designations, consequences and the structure its size calls for."""
+        scheme = policy.scheme
+        bs = scheme.branch
+        scores = branch_scores(self.inp.facts, self.inp.type_idx, self.inp.survey, bs, rank_groups=self.rank_groups)
+        same = np.array_equal(scores["score"], self.score) and all(
+            _same(getattr(bs.rating, f), getattr(self.rating, f)) for f in _RATE_FIELDS)
+        out = branch_outcome(self.inp, scheme, scores=scores, rated=self.rated if same else None)
+        cols = [out["level"]] + list(out["designations"].values()) + list(out["consequences"].values())
+        if scheme.structure is not None and self.n_members is not None:
+            need = required_level(self.n_members, scheme.structure)
+            cols += [need["level"], need["committee"], need["below_minimum"]]
+        return np.column_stack([np.asarray(c, dtype=np.int64) for c in cols])
 
-    def _annual(self, monthly, rules):
-        return annual_scores(monthly, self.midx, self.n_m, self.appraisal, rules)
+    def changed(self, policy: Policy) -> int:
+        now = self.decisions(policy)
+        return int((now != self.base).any(axis=1).sum()) if now.shape == self.base.shape else len(now)
 
-    def _points(self, rules, cols) -> np.ndarray:
-        """Points of the indicator columns ``cols`` under ``rules``, summed per member-month."""
-        sub = rules.indicators.reordered(np.asarray(cols))
-        return indicator_points(self.mfacts[:, cols], self.tm, sub).sum(axis=1)
 
-    def _monthly(self, rules, cols) -> np.ndarray:
-        ind = rules.indicators
-        total = self.total
-        if len(cols):
-            total = total + (self._points(rules, cols) - self._points(self.mrules, cols))
-        top = ind.group_max.sum(axis=1)[self.tm]
-        return np.round(np.minimum(100.0 * total / top, 100.0), 9)
+def _grades(ids) -> np.ndarray:
+    """Grade ids with the not graded (None, NaN in a frame) as ``""``, so that equal means equal."""
+    ids = np.asarray(ids, dtype=object)
+    return np.where(pd.isna(ids), "", ids)
 
-    def changes(self, policy, brules, mrules) -> tuple[int, int]:
-        """Branches and members whose decisions differ from the policy's own."""
-        if _same(brules, self.brules):          # only the structure thresholds can differ
-            need = required_level(self.n_members, policy)
-            now = np.column_stack([need["level"], need["committee"], need["below_minimum"]])
-            nb = int((now != self.base_b[:, 3:]).any(axis=1).sum())
+
+class _Members:
+    """The members' period records scored once, graded again under moved member rules."""
+
+    def __init__(self, pop, policy: Policy):
+        self.b, self.m, self.mm = pop.branches, pop.members, pop.member_months
+        ms = policy.scheme.member
+        self.ms = ms
+        sheet = ms.sheet
+        self.incremental = (ms.accrual == "mean" and np.isnan(ms.bonus_cap) and not sheet.has("zeroing")
+                            and not sheet.has("rank"))
+        self.base = self._full(policy)
+        if not self.incremental:
+            return
+        b, m, mm = self.b, self.m, self.mm
+        branch_type = type_codes(b["type"], ms.types)
+        mb = positions(b["branch_id"], m["branch_id"])
+        self.member_idx = positions(m["member_id"], mm["member_id"])
+        self.profile, class_idx = member_profiles(ms, branch_type[mb], m["category"])
+        self.row_profile = self.profile[self.member_idx]
+        self.periods = np.bincount(self.member_idx, minlength=len(m))
+        self.facts = _fact_columns(mm, sheet.facts)        # as evaluate reads them (one compiled kernel)
+        self.appraisal = m["appraisal"].to_numpy(float) if "appraisal" in m.columns else np.zeros(len(m))
+        key = ms.rating.peer_groups
+        self.groups = self.names = None
+        if ms.rating.design != "cuts" and key == "class" and class_idx is not None:
+            self.groups, self.names = class_idx, list(ms.classes)
+        elif ms.rating.design != "cuts" and key == "type":
+            self.groups, self.names = branch_type[mb], list(ms.types)
+        self.vetoes = self._veto_values(ms)
+        if _month_kernel.supports(sheet):           # the totals evaluate computes, bit for bit
+            self.total = _month_kernel.row_totals(self.facts, sheet, np.arange(len(mm)), self.row_profile)
         else:
-            nb = int((self.branches(policy, brules) != self.base_b).any(axis=1).sum())
-        nm = 0
-        if self.has_members and not _same(mrules, self.mrules):
-            nm = int((self.members(mrules) != self.base_g).sum())
-        return nb, nm
+            self.total = indicator_points(np.column_stack(self.facts), self.row_profile, sheet).sum(axis=1)
+        self._old: dict[int, np.ndarray] = {}
+        # The shortcut must give evaluate's grades; else every move is graded in full.
+        self.incremental = all(np.array_equal(a, c) for a, c in zip(self._graded(policy, self.total), self.base))
 
-    def members(self, rules) -> np.ndarray:
-        a, b = rules.indicators, self.mrules.indicators
-        cols = [j for j in range(len(a.ids))
-                if not (np.array_equal(a.max_points[:, j], b.max_points[:, j]) and a.kind[j] == b.kind[j]
-                        and a.required[j] == b.required[j] and a.per_shortfall[j] == b.per_shortfall[j]
-                        and a.per_unit[j] == b.per_unit[j])]
-        if not cols and np.array_equal(a.group_max, b.group_max):
-            monthly = self.monthly
-        elif self.exact:
-            monthly = self._monthly(rules, cols)
+    def _full(self, policy: Policy) -> list[np.ndarray]:
+        r = evaluate_checked(policy, self.b, self.m, self.mm)
+        return [_grades(r.members["grade"])] + [r.members[c.id].to_numpy(bool)
+                                                         for c in policy.scheme.consequences_of("member")]
+
+    def _points(self, sheet, cols) -> np.ndarray:
+        total = np.zeros(len(self.row_profile))
+        for j in cols:                                      # one indicator column at a time: no (rows, k) copy
+            total += indicator_points(self.facts[j][:, None], self.row_profile, _column(sheet, j))[:, 0]
+        return total
+
+    def _base_points(self, j: int) -> np.ndarray:
+        """Indicator ``j``'s points under the base rules (the last few kept: moves come by indicator)."""
+        if j not in self._old:
+            if len(self._old) >= 4:
+                self._old.pop(next(iter(self._old)))
+            self._old[j] = self._points(self.ms.sheet, [j])
+        return self._old[j]
+
+    def _veto_values(self, ms) -> np.ndarray:
+        cols = []
+        for fact, at_least in zip(ms.vetoes.fact, ms.vetoes.at_least):
+            if fact in ms.facts:
+                cols.append(self.m[fact].to_numpy(float))
+                continue
+            col = self.mm[fact].to_numpy(float)
+            if at_least:
+                cols.append(np.bincount(self.member_idx, col, len(self.m)))
+            else:
+                low = np.full(len(self.m), np.inf)
+                np.minimum.at(low, self.member_idx, col)
+                cols.append(low)
+        return np.column_stack(cols) if cols else np.zeros((len(self.m), 0))
+
+    def _graded(self, policy: Policy, total: np.ndarray) -> list[np.ndarray]:
+        scheme = policy.scheme
+        ms = scheme.member
+        top = ms.sheet.group_max.sum(axis=1)[self.row_profile]
+        monthly = 100.0 * total / top
+        if not np.isnan(ms.cap):
+            monthly = np.minimum(monthly, ms.cap)
+        monthly = np.round(np.maximum(monthly, 0.0), DECIMALS)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            record = np.bincount(self.member_idx, monthly, len(self.m)) / self.periods
+        out = member_outcome(record, self.appraisal, self.profile, ms, scheme, veto_values=self.vetoes,
+                             groups=self.groups, group_names=self.names)
+        return [_grades(ms.grades.id_of(out["grade"]))] + [out["consequences"][c.id]
+                                                  for c in scheme.consequences_of("member")]
+
+    def changed(self, policy: Policy) -> int:
+        """Members whose grade or a consequence differs under ``policy`` from the base policy's."""
+        ms = policy.scheme.member
+        same_shape = (ms.accrual == self.ms.accrual and ms.periods == self.ms.periods
+                      and np.isnan(ms.bonus_cap) and ms.sheet.k == self.ms.sheet.k)
+        if self.incremental and same_shape:
+            cols = [j for j in range(ms.sheet.k)
+                    if any(not np.array_equal(getattr(ms.sheet, a)[:, j], getattr(self.ms.sheet, a)[:, j])
+                           for a in (*_PER_COLUMN, "places"))]
+            total = self.total
+            if cols:
+                total = total + (self._points(ms.sheet, cols) - sum(self._base_points(j) for j in cols))
+            now = self._graded(policy, total)
         else:
-            monthly = monthly_scores(self.mfacts, self.tm, rules)
-        return member_grades(self._annual(monthly, rules), rules)
+            now = self._full(policy)
+        return int(np.any([np.asarray(a != c, bool) for a, c in zip(now, self.base)], axis=0).sum())
+
+
+def _reads_members(policy: Policy, path: str) -> bool:
+    """Whether a move of ``path`` can change a member's grade or consequence."""
+    if path.startswith("member."):
+        return True
+    parts = path.split(".")
+    return parts[0] == "consequences" and any(c.id == parts[1] for c in policy.scheme.consequences_of("member"))
 
 
 def deciding_assumptions(pop, policy: Policy) -> pd.DataFrame:
@@ -263,50 +297,46 @@ def deciding_assumptions(pop, policy: Policy) -> pd.DataFrame:
         One row per parameter whose provenance is an assumption, in the
         policy's order: ``path, value, moved_to, branches_changed,
         members_changed, decides, reason``. ``moved_to`` is the move that
-        changed something (the first tried when none did; empty when the
-        policy accepts no move), ``decides`` whether any unit changed.
+        changed something (else the first tried within the parameter's
+        range; empty when there is none), ``decides`` whether any unit changed.
 
     Examples
     --------
     >>> import branchsim as bs
     >>> pol = bs.Policy.load()
-    >>> d = deciding_assumptions(bs.generate(pol, seed=0, n_branches=200, members=False), pol)
-    >>> row = d.set_index("path").loc["branch.star_cuts.5"]
-    >>> float(row["moved_to"]), bool(row["decides"])
+    >>> d = deciding_assumptions(bs.generate(pol, seed=0, n_branches=200, members=False), pol).set_index("path")
+    >>> top = f"branch.rating.cuts.{pol.levels[0]}"
+    >>> float(d.loc[top, "moved_to"]), bool(d.loc[top, "decides"])
     (91.0, True)
-    >>> bool(d.set_index("path").loc["consequences.effects.talk", "decides"])   # acts in later years only
-    False
+    >>> effects = [p for p in d.index if p.endswith(".effect")]    # act in later years only
+    >>> len(effects) > 0 and not d.loc[effects, "decides"].any()
+    True
     """
-    rater = _Rater(pop, policy)
+    branches = _Branches(pop, policy)
+    members = (_Members(pop, policy) if policy.has_members and pop.members is not None
+               and pop.member_months is not None else None)
     doc = policy.to_dict()
     key = hash(repr(doc))
-    view = _View(policy, doc)
-    own = (rater.brules, rater.mrules if rater.has_members else compile_member_rules(policy))
-    fast = _same(view.rules(SHARE_PROBE, policy[SHARE_PROBE]), own)
     grouped = {p for g in _share_groups(doc) for p in g}
+    params = policy.parameters()
     rows = []
-    for path, (spec, leaf) in policy._params.items():
-        if "quote" in leaf:
-            continue
-        value = leaf["value"]
-        # Shares are re-normalised and whole numbers / yes-no have cross-checks: always a real update.
-        real = not fast or path in grouped or spec.kind in ("int", "bool")
+    for path, value, reason in params.loc[params["provenance"] == "assumption", ["path", "value", "source"]] \
+            .itertuples(index=False):
+        spec = policy._params[path][0]
+        real = path in grouped or spec.kind in ("int", "bool")
+        reads_members = members is not None and _reads_members(policy, path)
         first, hit = None, None
         for side in step_of(spec, value):
             for v in (side if isinstance(side, list) else [side]):
-                if v is None:
+                if v is None or (not real and value_problem(spec, v)):
                     continue
-                if real:
-                    moved = _updated(policy, key, path, v)
-                    if moved is None:
-                        continue
-                    counts = rater.changes(*moved)
-                else:
-                    if value_problem(spec, v):
-                        continue
-                    counts = rater.changes(view, *view.rules(path, v, own))
-                    if any(counts) and not view.accepted(key, path, v):
-                        continue                   # refused as a whole policy: not a move
+                moved = _updated(policy, key, path, v) if real else _Moved(doc, policy.name, path, v, policy.scheme)
+                if moved is None:
+                    continue
+                counts = (0 if path.startswith("member.") else branches.changed(moved),   # branch rules never
+                          members.changed(moved) if reads_members else 0)                 # read member.*
+                if any(counts) and not real and _updated(policy, key, path, v) is None:
+                    continue                       # refused as a whole policy: not a move
                 first = first or (v, *counts)
                 if any(counts):
                     hit = (v, *counts)
@@ -315,6 +345,6 @@ def deciding_assumptions(pop, policy: Policy) -> pd.DataFrame:
                 break
         v, nb, nm = hit or first or (None, 0, 0)
         rows.append({"path": path, "value": value, "moved_to": v, "branches_changed": nb,
-                     "members_changed": nm, "decides": bool(nb or nm), "reason": leaf["assumption"]})
+                     "members_changed": nm, "decides": bool(nb or nm), "reason": reason})
     return pd.DataFrame(rows, columns=["path", "value", "moved_to", "branches_changed", "members_changed",
                                        "decides", "reason"])

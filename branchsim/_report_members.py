@@ -1,8 +1,9 @@
-"""Report sections on what the stars rest on: the assumptions, the members, the two-year rule.
+"""Report sections on what the levels rest on: the assumptions, the members, the consecutive-years rules.
 
 Each returns a :class:`~branchsim._report_sections.Section` for
 :func:`branchsim.report.write_report`. Small counts carry their n: a rate is
-printed with the number of units (or unit-years) it is a share of.
+printed with the number of units (or unit-years) it is a share of. Names
+come from the policy.
 """
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import numpy as np
 import pandas as pd
 
 from ._report_assumptions import RULE_TEXT, deciding_assumptions
-from ._report_sections import HISTORIES, Section, _cells, _n, _pct
+from ._report_sections import HISTORIES, Section, _cells, _n, _pct, cut_text, name
 from .policy import Policy
 from .population import Population
 
-__all__ = ["assumptions", "members", "two_year_rule", "HISTORIES"]
+__all__ = ["assumptions", "members", "consecutive_years", "member_truth", "HISTORIES"]
 
 
 def _of(k, n, what: str) -> str:
@@ -23,23 +24,23 @@ def _of(k, n, what: str) -> str:
 
 
 def assumptions(pop: Population, policy: Policy) -> Section:
-    """Every assumed parameter that decides a star, a grade or a designation of this population."""
+    """Every assumed parameter that decides a level, a designation, a consequence or a grade here."""
     d = deciding_assumptions(pop, policy)
     s = Section("assumptions", "Assumptions this outcome depends on", tables={"assumptions.csv": d})
     n_all = len(policy.parameters())
     dec = d[d["decides"]]
-    units = "branches and members" if pop.members is not None else "branches"
+    units = "branches and members" if pop.members is not None and policy.has_members else "branches"
     s.p(f"Of the policy's {_n(n_all)} parameters, {_n(n_all - len(d))} are quoted from the source and "
         f"{_n(len(d))} are recorded as an assumption: a modelling choice with a stated reason, not a "
-        f"rule the source states. {_n(len(dec))} of these assumptions decide a star, a grade or a "
-        f"designation of these {units}; they are listed below with their value and reason.")
+        f"rule the source states. {_n(len(dec))} of these assumptions decide a level, a designation, a "
+        f"consequence or a grade of these {units}; they are listed below with their value and reason.")
     s.p("How this is decided: " + RULE_TEXT,
         f"The other {_n(len(d) - len(dec))} assumptions change nothing here (the effects of consequences "
         "and interventions act only on later years of a simulation; other thresholds have no unit near "
         "them); all are in assumptions.csv with the column 'decides'.")
-    if pop.members is None:
-        s.p("This population has no members, so member rules (grade lines, member indicators, the "
-            "monthly and year-end shares) cannot change anything here and are not listed.")
+    if policy.has_members and pop.members is None:
+        s.p("This population has no members, so member rules (grade lines, member indicators, the record "
+            "and appraisal shares) cannot change anything here.")
     show = dec[["path", "value", "moved_to", "branches_changed", "members_changed", "reason"]]
     show = _cells(show, {"path": "assumption (parameter)", "moved_to": "moved to",
                          "branches_changed": "branches changed", "members_changed": "members changed"})
@@ -48,71 +49,139 @@ def assumptions(pop: Population, policy: Policy) -> Section:
     return s
 
 
-def _member_truth(pop: Population, policy: Policy):
-    """The grade each member's true score earns (None without the truth)."""
-    if not (pop.has_truth and pop.params is not None and pop.seed is not None
-            and "true_quality" in pop.members.columns):
+def member_truth(pop: Population, policy: Policy) -> np.ndarray | None:
+    """The grade each member's true score earns (None without the truth; None for an exempt member).
+
+    The true score is the member's record with every fact at its expectation
+    (:func:`branchsim.measurement.member_true_scores`), taken as its appraisal
+    too; member vetoes fire on the state facts of the members table only, as
+    :func:`branchsim.dynamics.simulate` grades the truth.
+    """
+    m = pop.members
+    if not (pop.has_truth and pop.params is not None and pop.seed is not None and m is not None
+            and "true_quality" in m.columns and policy.has_members):
         return None
-    # The true score as dynamics.measure.observed_year computes it (m_true; tested equal), without
-    # scoring the member-months again: a member's noise-free score from its quality.
+    from .evaluate import member_outcome, member_profiles
     from .measurement import _indicator_offsets, member_true_scores
-    from .scoring import GRADES, compile_member_rules, member_grades, type_codes
-    mrules = compile_member_rules(policy)
-    b, m = pop.branches, pop.members
-    t = type_codes(b["type"], mrules.types, policy.name)
-    owner = pd.Index(b["branch_id"]).get_indexer(m["branch_id"])
-    off = _indicator_offsets(pop.seed, mrules.indicators, pop.params.values["measurement"]["indicator_spread"], 1)
-    m_true = member_true_scores(m["true_quality"].to_numpy(float), t[owner], mrules, off)
-    return np.array(GRADES, dtype=object)[member_grades(m_true, mrules)]
+    from .scoring import type_codes
+    from .tables import positions
+    scheme = policy.scheme
+    ms = scheme.member
+    b = pop.branches
+    branch_type = type_codes(b["type"], ms.types, policy.name)
+    mb = positions(b["branch_id"], m["branch_id"])
+    profile, class_idx = member_profiles(ms, branch_type[mb], m["category"])
+    off = _indicator_offsets(pop.seed, ms.sheet, pop.params.values["measurement"]["indicator_spread"], 1)
+    true = member_true_scores(m["true_quality"].to_numpy(float), profile, ms, off)
+    state = [f for f, e in ms.fact_entries.items() if e.get("state")]
+    veto = [m[f].to_numpy(float) if f in state and f in m.columns else np.full(len(m), np.nan)
+            for f in ms.vetoes.fact]
+    groups = names = None
+    if ms.rating.design != "cuts" and ms.rating.peer_groups == "class" and class_idx is not None:
+        groups, names = class_idx, list(ms.classes)
+    elif ms.rating.design != "cuts" and ms.rating.peer_groups == "type":
+        groups, names = branch_type[mb], list(ms.types)
+    out = member_outcome(true, true, profile, ms, scheme,
+                         veto_values=np.column_stack(veto) if veto else np.zeros((len(m), 0)),
+                         groups=groups, group_names=names)
+    return ms.grades.id_of(out["grade"])
+
+
+def _record_text(ms) -> str:
+    periods = {12: "monthly", 4: "quarterly", 2: "half-yearly", 1: "yearly"}.get(ms.periods, f"{ms.periods} period")
+    return (f"the mean of the {ms.periods} {periods} record scores" if ms.accrual == "mean" else
+            f"the year's {periods} facts added up and scored once")
 
 
 def members(pop: Population, policy: Policy, r) -> Section:
-    """Member grades under the monthly and year-end rule, and against the truth when it is known."""
-    s = Section("members", "Members: grades under the monthly and year-end rule")
+    """Member grades (exempt members apart), their consequences, and against the truth when it is known."""
+    s = Section("members", "Members: grades")
+    if not policy.has_members:
+        s.p(f"Policy '{policy.name}' rates branches only: it has no member section, so no member is graded.")
+        return s
     if r.members is None:
         s.p("This population has no members, so no member grades are shown.")
         return s
-    ms, ap = policy["member.monthly_share"], policy["member.appraisal_share"]
-    cuts = policy["member.grade_cuts"]
+    ms = policy.scheme.member
     g = r.grade_counts()
-    n = int(g.sum())
-    lines = ", ".join(f"{k} from {v['value']:g}" for k, v in sorted(cuts.items(), key=lambda kv: -kv[1]["value"]))
-    s.p(f"Each member's annual score is {_pct(ms, 0)} the mean of the monthly records and {_pct(ap, 0)} the "
-        f"year-end appraisal; the grade lines are {lines} (below the lowest: {g.index[-1]}).",
-        f"Of {_n(n)} members, " + ", ".join(f"{_n(v)} are {k} ({_pct(v / n)})" for k, v in g.items()) + ".",
-        f"{_n(r.members['mentoring'].sum())} member(s) get mentoring and "
-        f"{_n(r.members['handling'].sum())} organisational handling.")
-    table = pd.DataFrame({"grade": g.index, "members": g.to_numpy(), "share": g.to_numpy() / n})
-    true = _member_truth(pop, policy)
+    exempt = int(g.get("exempt", 0))
+    graded = g.drop("exempt", errors="ignore")
+    n = int(graded.sum())
+    mc = r.member_cut_points
+    lines = (f"the grade lines are {cut_text(mc, policy, ms.grades.ids)}"
+             if ms.rating.design == "cuts" and mc is not None and len(mc)
+             else f"grades are set by {ms.rating.design}")
+    if ms.classes:
+        by_class = ms.exempt.reshape(len(ms.types), len(ms.classes)).any(axis=0)
+        exempt_classes = [c for c, ex in zip(ms.classes, by_class) if ex]
+    else:
+        exempt_classes = []
+    s.p(f"Each member's annual score is {_pct(ms.record_share, 0)} {_record_text(ms)} and "
+        f"{_pct(ms.appraisal_share, 0)} the year-end appraisal; {lines} (below the lowest: "
+        f"{name(ms.grades.ids[-1], policy)}).",
+        f"Of {_n(n)} graded members, " + ", ".join(f"{_n(v)} are {name(k, policy)} ({_pct(v / n if n else np.nan)})"
+                                                   for k, v in graded.items()) + ".",
+        f"{_n(exempt)} members belong to a class exempt from grading "
+        f"({', '.join(name(c, policy, 'class') for c in exempt_classes)}): they get no grade and no consequence."
+        if exempt else "")
+    cons = [c for c in policy.scheme.consequences_of("member") if c.id in r.members]
+    if cons:
+        s.p(" ".join(f"{_n(r.members[c.id].sum())} member(s) face {name(c.id, policy)}." for c in cons))
+    table = pd.DataFrame({"grade": graded.index, "members": graded.to_numpy(), "share": graded.to_numpy() / max(n, 1)})
+    true = member_truth(pop, policy)
     if true is not None:
-        got = r.members["grade"].to_numpy()
-        wrong = got != true
-        tc = pd.Series(true).value_counts().reindex(g.index, fill_value=0)
-        mis = pd.Series(wrong).groupby(true).sum().reindex(g.index, fill_value=0)
+        got = r.members["grade"].to_numpy(object)
+        rated = pd.notna(true) & pd.notna(got)
+        wrong = rated & (got != true)
+        tc = pd.Series(true[rated]).value_counts().reindex(graded.index, fill_value=0)
+        mis = pd.Series(wrong[rated]).groupby(true[rated]).sum().reindex(graded.index, fill_value=0)
         table["truly"] = tc.to_numpy()
         table["misgraded_among_truly"] = mis.to_numpy()
         table["misgraded_share"] = np.where(tc > 0, mis / tc.where(tc > 0, 1), np.nan)
-        worst = table[table["truly"] > 0].sort_values(["misgraded_share", "grade"], ascending=[False, True])
-        w = worst.iloc[0]
-        s.p(f"The population is generated, so each member's true score is known: {_pct(1 - wrong.mean())} of "
-            f"the {_n(n)} members get the grade their true score earns and {_n(wrong.sum())} are misgraded.",
-            f"Misgrading is most frequent among truly {w['grade']} members: "
-            f"{_of(w['misgraded_among_truly'], w['truly'], f'truly {w.grade} members')}.")
+        worst = table[table["truly"] > 0].sort_values(["misgraded_share", "grade"], ascending=[False, True],
+                                                      kind="stable")
+        right = 1 - wrong.sum() / max(rated.sum(), 1)
+        s.p(f"The population is generated, so each member's true score is known: {_pct(right)} of the "
+            f"{_n(rated.sum())} graded members get the grade their true score earns and {_n(wrong.sum())} are "
+            "misgraded.")
+        if len(worst):
+            w = worst.iloc[0]
+            what = f"truly {name(w['grade'], policy)} members"
+            s.p(f"Misgrading is most frequent among {what}: {_of(w['misgraded_among_truly'], w['truly'], what)}.")
+    if exempt:
+        table = pd.concat([table, pd.DataFrame({"grade": ["exempt"], "members": [exempt], "share": [np.nan]})],
+                          ignore_index=True)
     s.tables["member_grades.csv"] = table
-    show = table.copy()
-    show["share"] = show["share"].map(_pct)
+    show = table.assign(grade=[name(k, policy) for k in table["grade"]], share=table["share"].map(_pct))
     if "misgraded_share" in show:
         show["misgraded_share"] = show["misgraded_share"].map(_pct)
     s.table(_cells(show, {"truly": "truly of this grade", "misgraded_among_truly": "of them misgraded",
                           "misgraded_share": "misgraded share"}),
-            f"Members per grade ({_n(n)} members)" + ("; against the grade of the true score" if true is not None
-                                                    else ""))
+            f"Members per grade ({_n(n)} graded)" + ("; against the grade of the true score" if true is not None
+                                                     else ""))
     return s
 
 
-def two_year_rule(pop: Population, policy: Policy, *, years: int, seed) -> Section:
-    """The consecutive-years rule over simulated years: reorganisations, false alarms, misses."""
-    s = Section("two_year", f"The {policy['consequences.reorganise_after']}-year rule over {years} years")
+def _truly(c, b: pd.DataFrame, policy: Policy):
+    """Whether each branch-year truly meets a consequence's condition (None without the truth)."""
+    if c.kind == "designation":
+        col = f"true_{c.target}"
+        return b[col].to_numpy(bool) if col in b else None
+    if "true_rating" not in b:
+        return None
+    codes = {lv: policy.scheme.branch.levels.code(lv) for lv in policy.levels}
+    true = b["true_rating"].map(codes).to_numpy(float)
+    return (true <= c.code) if c.or_below else (true == c.code)
+
+
+def consecutive_years(pop: Population, policy: Policy, *, years: int, seed) -> Section:
+    """Each consequence that follows a condition held several years in a row, over simulated years."""
+    rules = [c for c in policy.scheme.consequences_of("branch") if c.years > 1]
+    s = Section("consecutive_years", f"Consecutive-years rules over {years} years")
+    if not rules:
+        s.p(f"No branch consequence of policy '{policy.name}' follows a condition held several years in a row "
+            "(no consequence has 'years' above 1), so no years are simulated.")
+        return s
     if not (pop.has_truth and pop.params is not None and pop.seed is not None):
         s.p("Not available for this population: simulating later years needs its truth (a generated "
             "population, or one saved with Population.save).")
@@ -121,27 +190,39 @@ def two_year_rule(pop: Population, policy: Policy, *, years: int, seed) -> Secti
     branches_only = Population(pop.branches, seed=pop.seed, params=pop.params, source=pop.source)
     frames = []
     for h, child in enumerate(np.random.SeedSequence(seed).spawn(HISTORIES)):
-        acc = simulate(branches_only, policy, years=years, seed=child, members=False).accuracy()
-        frames.append(acc.reset_index().assign(history=h))
-    per = pd.concat(frames, ignore_index=True)
-    per = per[["history", "year"] + [c for c in per.columns if c not in ("history", "year")]]
-    s.tables["two_year_rule.csv"] = per
-    t = per[["reorganisations", "false_alarms", "truly_weak", "missed", "designated_weak", "false_weak"]].sum()
-    k = policy["consequences.reorganise_after"]
+        b = simulate(branches_only, policy, years=years, seed=child, members=False).branches
+        for c in rules:
+            fired = b[c.id].to_numpy(bool)
+            truly = _truly(c, b, policy)
+            row = pd.DataFrame({"history": h, "year": b["year"].to_numpy(), "rule": c.id, "fired": fired})
+            if truly is not None:
+                row["false_alarms"] = fired & ~truly
+                if c.kind == "designation" and c.target in b:
+                    held = b[c.target].to_numpy(bool)
+                    row = row.assign(truly=truly, missed=truly & ~held, designated=held,
+                                     false_designations=held & ~truly)
+            frames.append(row)
+    per = pd.concat(frames, ignore_index=True).groupby(["history", "year", "rule"], sort=False).sum().reset_index()
+    s.tables["consecutive_years.csv"] = per
     by = len(pop.branches) * years * HISTORIES
-    s.p(f"A branch designated weak {k} years in a row is reorganised (consequences.reorganise_after = {k}). "
-        f"The branches are simulated for {years} years (year 0 as measured), {HISTORIES} times with "
-        f"independent futures: {_n(by)} branch-years. Qualities evolve, each year is measured afresh, and "
-        f"consequences and interventions act on the next year (effect sizes are assumptions of the policy).",
-        f"Reorganisations: {_n(t['reorganisations'])}; of them reorganised while truly fine: "
-        f"{_of(t['false_alarms'], t['reorganisations'], 'reorganisations')}.",
-        f"Truly weak branch-years not designated weak: "
-        f"{_of(t['missed'], t['truly_weak'], 'truly weak branch-years')}; designated weak but truly fine: "
-        f"{_of(t['false_weak'], t['designated_weak'], 'weak designations')}.")
-    show = per.groupby("year")[["reorganisations", "false_alarms", "truly_weak", "missed", "designated_weak",
-                                "false_weak"]].sum().reset_index()
-    s.table(_cells(show, {"false_alarms": "false alarms", "truly_weak": "truly weak",
-                          "designated_weak": "designated weak", "false_weak": "false weak"}),
+    s.p(f"The branches are simulated for {years} years (year 0 as measured), {HISTORIES} times with independent "
+        f"futures: {_n(by)} branch-years. Qualities evolve, each year is measured afresh, and consequences and "
+        "interventions act on the next year (effect sizes are assumptions of the policy).")
+    for c in rules:
+        t = per[per["rule"] == c.id].drop(columns=["history", "year", "rule"]).sum()
+        cond = name(c.target, policy) + (" or below" if c.or_below else "")
+        when = f"designated {cond}" if c.kind == "designation" else f"rated {cond}"
+        path = f"consequences.{c.id}.when.years"
+        s.p(f"{name(c.id, policy)}: a branch {when} {c.years} years in a row ({path} = {c.years}). "
+            f"It follows {_n(t['fired'])} times"
+            + (f"; of them while the branch was not truly {cond}: "
+               f"{_of(t['false_alarms'], t['fired'], 'decisions')}." if "false_alarms" in t and t["fired"] else "."),
+            (f"Truly {name(c.target, policy)} branch-years not designated: "
+             f"{_of(t['missed'], t['truly'], 'truly ' + name(c.target, policy) + ' branch-years')}; designated but "
+             f"not truly: {_of(t['false_designations'], t['designated'], 'designations')}." if "missed" in t else ""))
+    show = per.drop(columns="history").groupby(["rule", "year"], sort=False).sum().reset_index()
+    show["rule"] = [name(r, policy) for r in show["rule"]]
+    s.table(_cells(show, {"false_alarms": "false alarms", "false_designations": "false designations"}),
             f"Counts per year, summed over {HISTORIES} histories ({_n(len(pop.branches) * HISTORIES)} "
             f"branch-years a year)")
     return s

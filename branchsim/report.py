@@ -2,12 +2,13 @@
 
 :func:`write_report` evaluates a population under a policy and writes
 ``report.html`` (figures embedded as PNG, styles inline, no external files)
-beside CSV tables of every number it shows: the outcome (beside the
-published figures when the population is of the published city's scale),
-the members' grades, the assumptions the outcome depends on, the
-satisfaction-share sweep, fragility near the cut points, measurement
-uncertainty, with ``years`` >= 2 the consecutive-years rule and, with a
-reform, the comparison. The page's prose is generated from the numbers, and
+beside CSV tables of every number it shows, for any scheme: the outcome
+(beside the scheme's published figures when the population is of their
+scale), the members' grades, the assumptions the outcome depends on, a
+sweep (the survey share, else the first cut or quota), fragility near the
+level boundaries, measurement uncertainty, with ``years`` >= 2 the
+consecutive-years rules and, with a reform, the comparison. Every name
+shown comes from the policy. The page's prose is generated from the numbers, and
 nothing volatile (no date, no timing, no absolute path the caller did not
 give) enters it: two runs with the same arguments write byte-identical files.
 
@@ -22,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _output, _report_members as more, _report_sections as sections
+from . import _output, _report_compare as compared, _report_members as more, _report_sections as sections
+from ._result import at_published_scale, targets
 from .errors import BranchsimError
 from .policy import Policy, as_policy
 from .population import Population, evaluate, load_population
@@ -30,10 +32,10 @@ from .population import Population, evaluate, load_population
 __all__ = ["write_report", "REPORT_FILES"]
 
 #: Every file a report folder can hold (a folder with anything else is not replaced).
-REPORT_FILES = ("report.html", "outcome.csv", "member_grades.csv", "assumptions.csv",
-                "sweep_satisfaction_share.csv", "fragility.csv", "fragility_counts.csv",
-                "measurement_uncertainty.csv", "two_year_rule.csv", "comparison_transitions.csv",
-                "comparison_movers.csv", "policy_diff.csv")
+REPORT_FILES = ("report.html", "outcome.csv", "member_grades.csv", "assumptions.csv", "sweep.csv",
+                "fragility.csv", "fragility_counts.csv", "measurement_uncertainty.csv",
+                "measurement_designations.csv", "consecutive_years.csv", "comparison_transitions.csv",
+                "comparison_movers.csv", "comparison_designations.csv", "policy_diff.csv")
 SURVEY_SIZES = (10, 25, 50)
 
 
@@ -43,6 +45,18 @@ def _policy_arg(policy, what: str) -> tuple[Policy, str]:
               "Policy object" if isinstance(policy, Policy) else
               f"file {os.fspath(policy)}" if isinstance(policy, (str, os.PathLike)) else "")
     return as_policy(policy, what), source
+
+
+def _reform_arg(reform, policy: Policy) -> tuple[Policy, str]:
+    """The reformed policy: a Policy, a reform file (``schema: branchsim-reform/1``, applied to ``policy``)
+    or a whole policy file; and how to describe it."""
+    if isinstance(reform, Policy):
+        return reform, "Policy object"
+    if isinstance(reform, (str, os.PathLike)):
+        from ._commands import reform_policy
+        return reform_policy(reform, policy, flag="reform"), f"file {os.fspath(reform)}"
+    raise BranchsimError(f"reform must be a branchsim.Policy or the path of a reform or policy file, got "
+                         f"{type(reform).__name__}")
 
 
 def _population_arg(data, policy: Policy, seed, *, members: bool = True,
@@ -91,16 +105,17 @@ nav ol{margin:.3em 0}footer{margin-top:3em;font-size:.85em;color:#666}code{backg
 """
 
 
-def _page(policy: Policy, run: list, parts: list) -> str:
+def _page(policy: Policy, run: list, parts: list, published: bool) -> str:
     """The whole HTML document: what was run, a contents list, the sections."""
     esc = html.escape
     runrows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in run)
+    source = f" Published figures: {esc(published)}, as quoted in the outcome table." if published else ""
     nav = "".join(f"<li><a href='#{s.id}'>{esc(s.title)}</a></li>" for s in parts)
     body = "".join(f"<section id='{s.id}'><h2>{esc(s.title)}</h2>{''.join(s.blocks)}</section>"
                    for s in parts)
-    intro = ("This report scores party branches under one policy and asks how far the stars depend on "
-             "its choices: the assumptions it rests on, the survey's share of the score, the cut points and the "
-             "noise of measurement. "
+    intro = ("This report rates party branches under one policy and asks how far their levels depend on "
+             "its choices: the assumptions it rests on, one parameter swept, the boundaries between levels and "
+             "the noise of measurement. "
              "Every number shown is in the CSV tables beside this file, and running the same command again "
              "writes identical files.")
     return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
@@ -109,8 +124,8 @@ def _page(policy: Policy, run: list, parts: list) -> str:
             f"<h1>branchsim report: policy '{esc(policy.name)}'</h1><p>{esc(intro)}</p>"
             f"<h2 id='run'>What was run</h2><table class='run'>{runrows}</table>"
             f"<nav><b>Contents</b><ol>{nav}</ol></nav>{body}"
-            "<footer>Written by branchsim. Published figures: 中共都江堰市委組織部 (Dujiangyan, c. 2018), "
-            "as quoted in the outcome table.</footer></body></html>\n")
+            f"<footer>Written by branchsim.{source}"
+            "</footer></body></html>\n")
 
 
 # -- the report ---------------------------------------------------------------------------------------
@@ -118,7 +133,7 @@ def write_report(out_dir: str | os.PathLike, *, policy: Policy | str | os.PathLi
                  data: str | os.PathLike | Population | None = None,
                  reform: Policy | str | os.PathLike | None = None, seed: int = 0, draws: int = 100,
                  years: int = 1, progress: bool = False, encoding: str = "utf-8-sig") -> Path:
-    """Write the HTML report and its CSV tables into ``out_dir``.
+    """Write the HTML report and its CSV tables into ``out_dir``, for any scheme.
 
     Parameters
     ----------
@@ -130,20 +145,21 @@ def write_report(out_dir: str | os.PathLike, *, policy: Policy | str | os.PathLi
         baseline.
     data : path or Population, optional
         A folder of tables (:func:`~branchsim.load_population`); default the
-        default city generated with ``seed``.
+        default population of the policy generated with ``seed``.
     reform : Policy or path, optional
-        A changed policy to compare with ``policy``.
+        A changed policy to compare with ``policy``: a Policy, a reform file
+        (``schema: branchsim-reform/1``, applied to ``policy`` with
+        :meth:`Policy.update`) or a whole policy file.
     seed : int
-        Seed of the generated city and of the measurement draws.
+        Seed of the generated population and of the measurement draws.
     draws : int
         Measurement Monte Carlo draws (per survey size: 10, 25, 50 respondents
-        and the generator's own).
+        and the generator's own, when the scheme has a survey).
     years : int
-        With 2 or more, add the consecutive-years rule (a branch weak
-        ``consequences.reorganise_after`` years in a row is reorganised):
-        the branches simulated for ``years`` years, 10 independent
-        histories (generated populations only). Default 1: one year, no
-        simulation.
+        With 2 or more, add the consecutive-years rules (each branch
+        consequence whose condition must hold ``years`` in a row): the
+        branches simulated for ``years`` years, 10 independent histories
+        (generated populations only). Default 1: one year, no simulation.
     progress : bool
         Print a progress bar over the sections (stderr).
     encoding : str
@@ -154,12 +170,13 @@ def write_report(out_dir: str | os.PathLike, *, policy: Policy | str | os.PathLi
     Path
         ``out_dir/report.html``. Beside it: ``outcome.csv``,
         ``member_grades.csv`` (with members), ``assumptions.csv`` (every
-        assumed parameter and whether it decides the outcome),
-        ``sweep_satisfaction_share.csv``, ``fragility.csv`` (per branch),
-        ``fragility_counts.csv``, ``measurement_uncertainty.csv`` (only when
-        the population carries its truth), ``two_year_rule.csv`` (with
-        ``years`` >= 2) and, with a reform,
-        ``comparison_transitions.csv``, ``comparison_movers.csv`` and
+        assumed parameter and whether it decides the outcome), ``sweep.csv``
+        (the swept parameter is its first column), ``fragility.csv`` (per
+        branch), ``fragility_counts.csv``, ``measurement_uncertainty.csv`` and
+        ``measurement_designations.csv`` (only when the population carries its
+        truth), ``consecutive_years.csv`` (with ``years`` >= 2 and such a
+        rule) and, with a reform, ``comparison_transitions.csv``,
+        ``comparison_movers.csv``, ``comparison_designations.csv`` and
         ``policy_diff.csv``.
 
     Raises
@@ -177,10 +194,11 @@ def write_report(out_dir: str | os.PathLike, *, policy: Policy | str | os.PathLi
     'report.html'
     """
     pol, pol_src = _policy_arg(policy, "policy")
-    ref, ref_src = (None, "") if reform is None else _policy_arg(reform, "reform")
+    ref, ref_src = (None, "") if reform is None else _reform_arg(reform, pol)
     seed = _whole(seed, "seed", 0)
     draws = _whole(draws, "draws", 1)
     years = _whole(years, "years", 1)
+    sizes = SURVEY_SIZES if pol.has_survey else ()
     with _Staging(out_dir) as stage:
         pop, pop_src = _population_arg(data, pol, seed, encoding=encoding)
         res = {}
@@ -193,20 +211,21 @@ def write_report(out_dir: str | os.PathLike, *, policy: Policy | str | os.PathLi
                  ("assumptions", lambda: more.assumptions(pop, pol)),
                  ("sweep", lambda: sections.sweep(pop, pol)),
                  ("fragility", lambda: sections.fragility(pop, pol)),
-                 ("measurement", lambda: sections.measurement(pop, pol, draws=draws, seed=seed,
-                                                              sizes=SURVEY_SIZES))]
+                 ("measurement", lambda: compared.measurement(pop, pol, draws=draws, seed=seed, sizes=sizes))]
         if years >= 2:
-            steps.append(("two_year", lambda: more.two_year_rule(pop, pol, years=years, seed=seed)))
+            steps.append(("consecutive_years", lambda: more.consecutive_years(pop, pol, years=years, seed=seed)))
         if ref is not None:
-            steps.append(("comparison", lambda: sections.comparison(pop, pol, ref, ref_src)))
+            steps.append(("comparison", lambda: compared.comparison(pop, pol, ref, ref_src)))
         from tqdm.auto import tqdm
         built = [make() for _, make in tqdm(steps, desc="report", unit="section", disable=not progress)]
         files = [name for s in built for name in s.tables]
-        run = sections.run_rows(pol, pol_src, pop, pop_src, ref, ref_src, seed, draws, SURVEY_SIZES,
-                                 files, years)
+        run = sections.run_rows(pol, pol_src, pop, pop_src, ref, ref_src, seed, draws, sizes, files, years)
         for s in built:
             for name, df in s.tables.items():
                 stage.write_csv(name, df)
-        stage.write_text("report.html", _page(pol, run, built))
+        t = targets(pol)
+        shown = bool(t["counts"]) and at_published_scale(len(pop.branches), city=t["scale"])
+        stage.write_text("report.html", _page(pol, run, built, (t["source"] or "the scheme's targets file")
+                                              if shown else None))
         out = stage.commit()
     return out / "report.html"

@@ -1,4 +1,4 @@
-"""Figures over years: the star distribution and the flows of branches between star levels."""
+"""Figures over years: the level distribution and the flows of branches between levels."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,26 +6,33 @@ import pandas as pd
 
 from ..errors import DataError
 from .labels import label
-from .style import WEAK_COLOUR, colour, finish, level_int, level_key, new_axes, styled
+from .style import colour, designations_of, finish, level_colours, levels_of, new_axes, policy_of, styled
 
-__all__ = ["star_flows"]
+__all__ = ["level_flows", "star_flows"]
+
+_LEVEL_COLUMNS = ("rating", "level_id")
 
 
-def _counts(frame: pd.DataFrame):
-    """Year × level counts (level ints, ascending), weak per year (or None), and whether tidy."""
-    if {"year", "stars"} <= set(frame.columns):
-        counts = pd.crosstab(frame["year"], frame["stars"].astype(int))
-        weak = frame.groupby("year")["weak"].sum() if "weak" in frame else None
-        return counts.reindex(columns=sorted(counts.columns)), weak, True
+def _counts(frame: pd.DataFrame, policy):
+    """Year × level counts (columns worst first), designation counts per year, the level column (or None)."""
+    levels = levels_of(policy)
+    designations = [d for d in designations_of(policy) if d in frame.columns]
+    col = next((c for c in _LEVEL_COLUMNS if c in frame.columns), None)
+    if "year" in frame.columns and col is not None:
+        present = [str(v) for v in pd.unique(frame[col].dropna())]
+        order = [lv for lv in levels if lv in present] if levels and set(present) <= set(levels) \
+            else sorted(present)
+        counts = pd.crosstab(frame["year"], frame[col].astype(str)).reindex(columns=order, fill_value=0)
+        marks = frame.groupby("year")[designations].sum() if designations else None
+        return counts[order[::-1]] if levels else counts, marks, col
     table = frame.set_index("year") if "year" in frame.columns else frame
-    levels = {c: level_int(c) for c in table.columns if level_int(c) is not None}
-    if not levels:
-        raise DataError("star_flows takes a History, a tidy frame with columns year and stars (and "
-                        "branch_id for flows), or a year × level count table (columns five_star … "
-                        f"no_star); got columns {list(frame.columns)}", where="plot")
-    counts = table[list(levels)].rename(columns=levels)
-    weak = table["weak"] if "weak" in table.columns else None
-    return counts.reindex(columns=sorted(counts.columns)), weak, False
+    cols = [lv for lv in reversed(levels) if lv in table.columns]
+    if not cols:
+        raise DataError("level_flows takes a History, a tidy frame with columns year and rating (and branch_id "
+                        "for flows), or a year × level count table with a policy (columns its level ids); got "
+                        f"columns {list(frame.columns)}", where="plot")
+    marks = table[designations] if designations else None
+    return table[cols], marks, None
 
 
 def _ribbon(x0, a0, a1, x1, b0, b1):
@@ -38,12 +45,12 @@ def _ribbon(x0, a0, a1, x1, b0, b1):
     return Path(verts, codes)
 
 
-def _flows(ax, frame, years, levels, bottoms, pos, width):
+def _flows(ax, frame, col, years, levels, bottoms, pos, width, colours):
     """Ribbons between consecutive years: one per (from, to) pair of levels with branches in it."""
     from matplotlib.patches import PathPatch
-    wide = frame.pivot(index="branch_id", columns="year", values="stars")
+    wide = frame.pivot(index="branch_id", columns="year", values=col)
     for t in range(len(years) - 1):                      # a loop over years
-        pair = wide[[years[t], years[t + 1]]].dropna().astype(int)
+        pair = wide[[years[t], years[t + 1]]].dropna().astype(str)
         T = pd.crosstab(pair[years[t]], pair[years[t + 1]]).reindex(index=levels, columns=levels,
                                                                       fill_value=0).to_numpy()
         out_base, in_base = bottoms[t], bottoms[t + 1]
@@ -54,73 +61,84 @@ def _flows(ax, frame, years, levels, bottoms, pos, width):
             a0 = out_base[i] + out_off[i, j]
             b0 = in_base[j] + in_off[i, j]
             ax.add_patch(PathPatch(_ribbon(pos[t] + width / 2, a0, a0 + T[i, j], pos[t + 1] - width / 2,
-                                           b0, b0 + T[i, j]), facecolor=colour(levels[i]), alpha=0.35,
+                                           b0, b0 + T[i, j]), facecolor=colours[i], alpha=0.35,
                                    linewidth=0, gid="flow"))
 
 
 @styled
-def star_flows(history_or_frame, ax=None, *, flows: bool | None = None):
-    """Branches per star level in each year (stacked bars), with the flows between years.
+def level_flows(history_or_frame, ax=None, *, flows: bool | None = None, policy=None):
+    """Branches per level in each year (stacked bars), with the flows between years.
 
     Parameters
     ----------
     history_or_frame : History or DataFrame
         A :class:`~branchsim.dynamics.History` (its ``branches``), a tidy
-        frame with one row per branch-year (``year``, ``stars``, optionally
-        ``branch_id`` and ``weak``), or a year × level count table like
-        ``History.star_distribution()`` (columns ``five_star`` … ``no_star``
-        or star numbers, optionally ``weak``).
+        frame with one row per branch-year (``year``, ``rating`` — the level
+        id —, optionally ``branch_id`` and one boolean column per
+        designation), or a year × level count table (columns the level ids).
     ax : matplotlib Axes, optional
     flows : bool, optional
         Draw ribbons from each year's levels to the next year's (needs
         ``branch_id``). Default: whenever the frame has branch ids.
+    policy : Policy, optional
+        Levels (their order, names and colours) and designations; default the
+        history's own. Without one, a tidy frame's levels are drawn in sorted order.
 
     Returns
     -------
     Axes
-        One bar per year and level (no star at the bottom), ribbons with
-        ``gid="flow"``, and a red line of weak branches when known.
+        One bar per year and level (the floor at the bottom), ribbons with
+        ``gid="flow"``, and a red line per designation when known.
 
     Examples
     --------
     >>> import matplotlib; matplotlib.use("Agg")
-    >>> import pandas as pd, branchsim.plot as bp
+    >>> import pandas as pd, branchsim as bs, branchsim.plot as bp
+    >>> p = bs.Policy.load()
+    >>> top, floor = p.levels[0], p.levels[-1]
     >>> h = pd.DataFrame({"year": [0, 0, 0, 1, 1, 1], "branch_id": list("abcabc"),
-    ...                   "stars": [5, 3, 0, 5, 0, 0]})
-    >>> ax = bp.star_flows(h)
-    >>> len(ax.containers), len([p for p in ax.patches if p.get_gid() == "flow"])
+    ...                   "rating": [top, p.levels[1], floor, top, floor, floor]})
+    >>> ax = bp.level_flows(h, policy=p)
+    >>> len(ax.containers), len([q for q in ax.patches if q.get_gid() == "flow"])
     (3, 3)
     >>> matplotlib.pyplot.close(ax.figure)
     """
+    policy = policy_of(history_or_frame, policy)
     frame = getattr(history_or_frame, "branches", history_or_frame)
     if not isinstance(frame, pd.DataFrame):
-        raise DataError(f"star_flows takes a History or a DataFrame, got {type(frame).__name__}",
+        raise DataError(f"level_flows takes a History or a DataFrame, got {type(frame).__name__}",
                         where="plot")
-    counts, weak, tidy = _counts(frame)
-    can_flow = tidy and "branch_id" in frame.columns
+    counts, marks, col = _counts(frame, policy)
+    can_flow = col is not None and "branch_id" in frame.columns
     flows = can_flow and len(counts) > 1 if flows is None else flows
     if flows and not can_flow:
-        raise DataError("star_flows(flows=True) needs one row per branch-year with columns year, stars and "
+        raise DataError("level_flows(flows=True) needs one row per branch-year with columns year, rating and "
                         "branch_id", where="plot")
     years = list(counts.index)
-    levels = list(counts.columns)
+    levels = [str(c) for c in counts.columns]                       # the floor first
+    colours = ([colour(lv, policy) for lv in levels] if levels_of(policy)
+               else level_colours(len(levels))[::-1])
     pos = np.arange(len(years), dtype=float)
     width = 0.42 if flows else 0.7
     ax = new_axes(ax, (max(5.0, 1.1 * len(years) + 2.5), 4.0))
     C = counts.to_numpy(float)
     bottoms = np.hstack([np.zeros((len(years), 1)), np.cumsum(C, axis=1)[:, :-1]])   # (years, levels)
     for j, lv in enumerate(levels):
-        ax.bar(pos, C[:, j], width, bottom=bottoms[:, j], color=colour(lv), edgecolor="white", linewidth=0.5,
-               label=label(level_key(lv)))
+        ax.bar(pos, C[:, j], width, bottom=bottoms[:, j], color=colours[j], edgecolor="white", linewidth=0.5,
+               label=label(lv, policy), gid=lv)
     if flows:
-        _flows(ax, frame, years, levels, bottoms, pos, width)
-    if weak is not None:
-        ax.plot(pos, weak.reindex(years).to_numpy(float), color=WEAK_COLOUR, marker="o", markersize=4,
-                label=label("weak"))
+        _flows(ax, frame, col, years, levels, bottoms, pos, width, colours)
+    for d in ([] if marks is None else marks.columns):
+        ax.plot(pos, marks[d].reindex(years).to_numpy(float), color=colour(d, policy), marker="o", markersize=4,
+                label=label(d, policy), gid=d)
     ax.set_xticks(pos, [str(y) for y in years])
-    ax.set_xlabel(label("year"))
-    ax.set_ylabel(label("branches"))
-    ax.set_title("Star levels over the years" + (" and flows between them" if flows else ""))
+    ax.set_xlabel(label("year", policy))
+    ax.set_ylabel(label("branches", policy))
+    ax.set_title("Levels over the years" + (" and flows between them" if flows else ""))
     h, lab = ax.get_legend_handles_labels()
     ax.legend(h[::-1], lab[::-1], loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return finish(ax)
+
+
+#: The first name of :func:`level_flows`.
+star_flows = level_flows

@@ -6,8 +6,8 @@ import pandas as pd
 
 from ..errors import DataError
 from .labels import label
-from .style import (STAR_COLOURS, colour, finish, finish_figure, label_panels, new_axes, new_figure, require,
-                    styled)
+from .style import (colour, finish, finish_figure, label_panels, level_colours, new_axes, new_figure, policy_of,
+                    require, styled)
 
 __all__ = ["sobol_indices", "nominal_vs_effective"]
 
@@ -20,7 +20,8 @@ def _sobol_panel(ax, sub, order, xlabel):
     def col(name):
         return sub[name].to_numpy(float) if name in sub else np.full(k, np.nan)
 
-    for off, name, c in ((h / 2, "S1", STAR_COLOURS[3]), (-h / 2, "ST", STAR_COLOURS[5])):
+    dark, light = level_colours(3)[:2]
+    for off, name, c in ((h / 2, "S1", light), (-h / 2, "ST", dark)):
         v, e = col(name), col(f"{name}_conf")
         ax.barh(pos + off, np.nan_to_num(v), h, xerr=np.nan_to_num(e), color=c, label=label(name),
                 error_kw={"ecolor": "#444444", "capsize": 2, "elinewidth": 0.8})
@@ -33,7 +34,7 @@ def _sobol_panel(ax, sub, order, xlabel):
 
 
 @styled
-def sobol_indices(sensitivity_result_or_frame, output=None, ax=None, *, fig=None):
+def sobol_indices(sensitivity_result_or_frame, output=None, ax=None, *, fig=None, policy=None):
     """First-order (S1) and total-order (ST) Sobol' indices per factor, with confidence intervals.
 
     Parameters
@@ -47,6 +48,9 @@ def sobol_indices(sensitivity_result_or_frame, output=None, ax=None, *, fig=None
         For a single output.
     fig : matplotlib Figure, optional
         For several outputs: one panel each.
+    policy : Policy, optional
+        Names of the outputs that are levels or designations (default: the
+        result's own policy).
 
     Returns
     -------
@@ -57,13 +61,14 @@ def sobol_indices(sensitivity_result_or_frame, output=None, ax=None, *, fig=None
     --------
     >>> import matplotlib; matplotlib.use("Agg")
     >>> import pandas as pd, branchsim.plot as bp
-    >>> s = pd.DataFrame({"output": "weak", "factor": ["a", "b"], "S1": [0.7, 0.1],
+    >>> s = pd.DataFrame({"output": "count", "factor": ["a", "b"], "S1": [0.7, 0.1],
     ...                   "S1_conf": [0.05, 0.02], "ST": [0.8, 0.2], "ST_conf": [0.06, 0.03]})
     >>> ax = bp.sobol_indices(s)
     >>> len(ax.patches), [t.get_text() for t in ax.get_yticklabels()]
     (4, ['a', 'b'])
     >>> matplotlib.pyplot.close(ax.figure)
     """
+    policy = policy_of(sensitivity_result_or_frame, policy)
     df = getattr(sensitivity_result_or_frame, "indices", sensitivity_result_or_frame)
     require(df, ["factor", "S1", "ST"], "sobol_indices")
     if "output" not in df:
@@ -82,7 +87,7 @@ def sobol_indices(sensitivity_result_or_frame, output=None, ax=None, *, fig=None
     if len(outs) == 1:
         ax = new_axes(ax, (6.0, 0.32 * len(order) + 1.6))
         _sobol_panel(ax, df, order, xlabel)
-        ax.set_title(f"Sobol' indices: {label(outs[0])}")
+        ax.set_title(f"Sobol' indices: {label(outs[0], policy)}")
         ax.legend(loc="lower right")
         return finish(ax, grid="x")
     if ax is not None:
@@ -91,7 +96,7 @@ def sobol_indices(sensitivity_result_or_frame, output=None, ax=None, *, fig=None
     fig, axes = new_figure(fig, len(outs), panel=(3.9, 0.3 * len(order) + 1.5), sharey=True)
     for a, o in zip(axes, outs):
         _sobol_panel(a, df[df["output"] == o], order, xlabel)
-        a.set_title(label(o))
+        a.set_title(label(o, policy))
     label_panels(axes, xlabel, "")
     for a in axes:
         finish(a, grid="x")
@@ -101,7 +106,7 @@ def sobol_indices(sensitivity_result_or_frame, output=None, ax=None, *, fig=None
 
 
 @styled
-def nominal_vs_effective(frame, ax=None, *, effective=("linear_share", "main_effect_score")):
+def nominal_vs_effective(frame, ax=None, *, effective=("linear_share", "main_effect_score"), policy=None):
     """Each component's nominal weight beside its effective importance (grouped bars).
 
     Parameters
@@ -113,6 +118,8 @@ def nominal_vs_effective(frame, ax=None, *, effective=("linear_share", "main_eff
     effective : str or sequence of str
         Importance columns beside the nominal share (``linear_share``,
         ``main_effect_score``, ``main_effect_star``, ``unique_score``).
+    policy : Policy, optional
+        Names of the components (the policy's dimensions).
 
     Returns
     -------
@@ -123,7 +130,7 @@ def nominal_vs_effective(frame, ax=None, *, effective=("linear_share", "main_eff
     --------
     >>> import matplotlib; matplotlib.use("Agg")
     >>> import pandas as pd, branchsim.plot as bp
-    >>> e = pd.DataFrame({"component": ["role", "satisfaction"], "nominal_share": [0.6, 0.4],
+    >>> e = pd.DataFrame({"component": ["sheet", "satisfaction"], "nominal_share": [0.6, 0.4],
     ...                   "linear_share": [0.3, 0.7], "main_effect_score": [0.2, 0.8]})
     >>> len(bp.nominal_vs_effective(e).patches)
     6
@@ -136,12 +143,12 @@ def nominal_vs_effective(frame, ax=None, *, effective=("linear_share", "main_eff
     ax = new_axes(ax, (1.3 * len(comps) + 2.2, 3.8))
     x = np.arange(len(comps))
     w = 0.8 / (1 + len(eff))
-    series = [("nominal_share", "white")] + [(c, colour(c, i)) for i, c in enumerate(eff)]
+    series = [("nominal_share", "white")] + [(c, colour(c, i=i)) for i, c in enumerate(eff)]
     for s, (name, col) in enumerate(series):
-        bars = ax.bar(x - 0.4 + w * (s + 0.5), df[name].to_numpy(float), w, color=col, label=label(name),
+        bars = ax.bar(x - 0.4 + w * (s + 0.5), df[name].to_numpy(float), w, color=col, label=label(name, policy),
                       edgecolor="#252525" if s == 0 else "white", hatch="////" if s == 0 else None)
         ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
-    ax.set_xticks(x, [label(c, wrap=True) for c in comps])
+    ax.set_xticks(x, [label(c, policy, wrap=True) for c in comps])
     ax.set_ylabel("weight / share of variance")
     ax.set_title("Nominal weights and effective importance")
     ax.margins(y=0.1)

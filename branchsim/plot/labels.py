@@ -1,82 +1,75 @@
-"""Axis and legend wording: Chinese terms where the figure's font can draw them, English otherwise.
+"""Axis and legend wording: the scheme's own terms where the figure's font can draw them, English otherwise.
 
-The rules being modelled are Chinese, and a researcher reading a figure
-should see the original term (五星級, 軟弱渙散) beside its translation. A
-figure must never show "tofu" boxes, so a label and the font that draws it
+The rules being modelled are written in their source's language, and a
+researcher reading a figure should see the original term (the level's
+``label`` in the policy file) beside its translation (its ``en``). Every name
+of a scheme — levels, grades, designations, dimensions, consequences, branch
+types, survey answers — comes from the policy (:func:`scheme_terms`); this
+module holds only the scheme-free vocabulary of the figures (:data:`TERMS`:
+score, year, published, ...).
+
+A figure must never show "tofu" boxes, so a label and the font that draws it
 are chosen together. In the default mode (``branchsim.plot.use_cjk =
-"auto"``) :func:`label` returns Chinese only when the fonts of the *current*
-``rcParams`` (the ones a figure made now will draw with) have every glyph
-this module can emit. Every plot function of the package runs under
+"auto"``) :func:`label` returns the source's term only when the fonts of the
+*current* ``rcParams`` (the ones a figure made now will draw with) have every
+glyph of it. Every plot function of the package runs under
 :func:`branchsim.plot.style`, whose font list is DejaVu Sans followed by an
-installed CJK font (:func:`cjk_font`), so its figures are Chinese with
-English on a machine with such a font and English elsewhere; a figure of
-your own made with plain ``rcParams`` gets English labels, and one made
-inside ``with branchsim.plot.style():`` gets the package's choice.
-``use_cjk = True`` forces Chinese (an error without a CJK font; draw such
-labels inside ``style()``), ``False`` forces English (with a romanised term
-where the English alone loses it).
+installed CJK font (:func:`cjk_font`), so its figures show ``五星級 (five-star)``
+on a machine with such a font and ``five-star`` elsewhere; a figure of your
+own made with plain ``rcParams`` gets English labels, and one made inside
+``with branchsim.plot.style():`` gets the package's choice. ``use_cjk = True``
+forces the source's terms (an error without a CJK font), ``False`` forces
+English.
 """
 from __future__ import annotations
 
+import re
 import sys
 from functools import lru_cache
 
 from ..errors import BranchsimError
 
-__all__ = ["TERMS", "CJK_FAMILIES", "label", "cjk_font", "cjk_enabled", "font_families", "fonts_draw",
-           "drawing_families"]
+__all__ = ["TERMS", "CJK_FAMILIES", "label", "term", "scheme_terms", "cjk_font", "cjk_enabled", "font_families",
+           "fonts_draw", "drawing_families"]
 
-#: key -> (Chinese term or None, English, romanisation or None).
-TERMS: dict[str, tuple[str | None, str, str | None]] = {
-    "five_star": ("五星級", "five-star", None),
-    "four_star": ("四星級", "four-star", None),
-    "three_star": ("三星級", "three-star", None),
-    "two_star": ("二星級", "two-star", None),
-    "one_star": ("一星級", "one-star", None),
-    "no_star": ("無星級", "no star", None),
-    "weak": ("軟弱渙散", "weak", "ruanruo huansan"),
-    "weak_line": ("軟弱渙散線", "weak line", None),
-    "published": ("公布數", "published", None),
-    "simulated": ("模擬", "simulated", None),
-    "branches": ("支部數", "branches", None),
-    "score": ("得分", "score", None),
-    "stars": ("星級", "star level", None),
-    "true_star": ("真實星級", "true star", None),
-    "fragile": ("臨界支部", "fragile", None),
-    "baseline": ("現行規則", "baseline", None),
-    "reform": ("改革方案", "reform", None),
-    "year": ("年度", "year", None),
-    "probability": ("概率", "probability", None),
-    "nominal_share": ("名義權重", "nominal weight", None),
-    "organisation": ("組織建設", "organisation building", None),
-    "institution": ("制度建設", "institution building", None),
-    "activities": ("支部活動", "branch activities", None),
-    "role": ("作用發揮", "role played", None),
-    "satisfaction": ("滿意度測評", "satisfaction survey", None),
-    "branch.satisfaction_share": ("滿意度占比", "satisfaction share", None),
-    "satisfaction_share": ("滿意度占比", "satisfaction share", None),
-    "branch.weak_below": ("軟弱渙散線", "weak line", None),
-    "branch.star_cuts.5": ("五星級分數線", "five-star cut", None),
-    "branch.star_cuts.4": ("四星級分數線", "four-star cut", None),
-    "branch.star_cuts.3": ("三星級分數線", "three-star cut", None),
-    "branch.star_cuts.2": ("二星級分數線", "two-star cut", None),
-    "branch.star_cuts.1": ("一星級分數線", "one-star cut", None),
-    # English-only terms: no published Chinese wording to quote.
-    "changed": (None, "branches changing star", None),
-    "mean_abs_change": (None, "mean |change| (stars)", None),
-    "accuracy": (None, "accuracy (share at true star)", None),
-    "linear_share": (None, "effective share (linear)", None),
-    "main_effect_score": (None, "main effect on score (η²)", None),
-    "main_effect_star": (None, "main effect on star (η²)", None),
-    "unique_score": (None, "unique share of score", None),
-    "S1": (None, "first-order S1", None),
-    "ST": (None, "total-order ST", None),
-    "share": (None, "share of branches", None),
-    "share_fragile": (None, "share of branches within ±δ of a cut", None),
-    "n": (None, "branches", None),
+#: The figures' own vocabulary, free of any scheme: key -> (Chinese term or None, English).
+TERMS: dict[str, tuple[str | None, str]] = {
+    "published": ("公布數", "published"),
+    "simulated": ("模擬", "simulated"),
+    "branches": ("支部數", "branches"),
+    "members": ("黨員數", "members"),
+    "score": ("得分", "score"),
+    "level": ("等次", "level"),
+    "true_level": ("真實等次", "true level"),
+    "fragile": ("臨界支部", "fragile"),
+    "baseline": ("現行規則", "baseline"),
+    "reform": ("改革方案", "reform"),
+    "year": ("年度", "year"),
+    "probability": ("概率", "probability"),
+    "nominal_share": ("名義權重", "nominal weight"),
+    "satisfaction": ("測評", "survey"),                 # the survey component of every scheme
+    "sheet": ("積分", "points sheet"),                  # the sheet component of a points-form score
+    "branch.satisfaction_share": ("測評占比", "survey share"),
+    "satisfaction_share": ("測評占比", "survey share"),
+    "cut": ("分數線", "cut"),
+    "quota": ("比例", "quota"),
+    # English-only terms: no Chinese wording to quote.
+    "changed": (None, "branches changing level"),
+    "mean_abs_change": (None, "mean |change| (levels)"),
+    "accuracy": (None, "accuracy (share at the true level)"),
+    "linear_share": (None, "effective share (linear)"),
+    "main_effect_score": (None, "main effect on score (η²)"),
+    "main_effect_star": (None, "main effect on level (η²)"),
+    "main_effect_level": (None, "main effect on level (η²)"),
+    "unique_score": (None, "unique share of score"),
+    "S1": (None, "first-order S1"),
+    "ST": (None, "total-order ST"),
+    "share": (None, "share of branches"),
+    "share_fragile": (None, "share of branches within ±δ of a cut"),
+    "n": (None, "branches"),
 }
 
-#: Font families known to cover the Traditional Chinese terms, in order of preference.
+#: Font families known to cover Chinese text, in order of preference.
 CJK_FAMILIES = (
     "Noto Sans CJK TC", "Noto Sans CJK HK", "Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK KR",
     "Noto Sans TC", "Noto Sans SC", "Source Han Sans TC", "Source Han Sans TW", "Source Han Sans SC",
@@ -87,12 +80,126 @@ CJK_FAMILIES = (
     "Droid Sans Fallback", "Sarasa Gothic TC", "Sarasa Gothic SC",
 )
 _LATIN = "DejaVu Sans"          # ships with matplotlib: every English label has its glyphs
+_WIDE = re.compile("[^\x00-\u024f\u2000-\u206f\u2190-\u22ff]")     # beyond Latin, punctuation and maths
+_PAIR = re.compile(r"^(?P<head>.*?)\s*\((?P<tail>[^()]*)\)\s*$", re.S)
 
 
 def _needed_glyphs() -> set[int]:
-    return {ord(ch) for zh, _, _ in TERMS.values() if zh for ch in zh}
+    """The glyphs of the figures' own Chinese terms: what a CJK font must draw to be chosen."""
+    return {ord(ch) for zh, _ in TERMS.values() if zh for ch in zh}
 
 
+# -- a scheme's terms ----------------------------------------------------------------------------
+def _pair(text, en=None) -> tuple[str | None, str | None]:
+    """``(source term, English)`` of a label: ``en`` when the file gives one, else ``"中文 (English)"`` split.
+
+    >>> _pair("組織建設 (organisation building)")
+    ('組織建設', 'organisation building')
+    >>> _pair("五星級", "five-star"), _pair("advanced")
+    (('五星級', 'five-star'), (None, 'advanced'))
+    """
+    text = None if text is None else str(text)
+    if en is not None and str(en) != text:
+        return text, str(en)
+    if text is None:
+        return None, None
+    m = _PAIR.match(text)
+    if m and _WIDE.search(m["head"]) and not _WIDE.search(m["tail"]):
+        return m["head"], m["tail"]
+    return (text, None) if _WIDE.search(text) else (None, text)
+
+
+def _entries(section, *keys) -> dict:
+    node = section
+    for k in keys:
+        node = node.get(k) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else {}
+
+
+def scheme_terms(policy) -> dict[str, tuple[str | None, str | None]]:
+    """Every name of a policy's scheme with its ``(source term, English)``, read from the policy file.
+
+    Keys are the ids of the branch levels, member grades, designations,
+    dimensions and member groups, consequences, interventions, branch types,
+    member classes, indicators, vetoes, survey answers and structure levels;
+    where two kinds share an id the level wins (then grade, designation, ...).
+    Each is also kept as ``"<kind>:<id>"`` (``type:village``), for a caller
+    that knows which kind it names.
+
+    Examples
+    --------
+    >>> import branchsim as bs
+    >>> p = bs.Policy.load()
+    >>> t = scheme_terms(p)
+    >>> t[p.levels[0]] == (p.scheme.branch.levels.labels[0], p.scheme.branch.levels.en[0])
+    True
+    >>> t["type:" + p.branch_types[0]] == t[p.branch_types[0]]
+    True
+    """
+    data = policy._data
+    br, mb = data.get("branch") or {}, data.get("member") or {}
+    out: dict[str, tuple[str | None, str | None]] = {}
+
+    def add(kind: str, entries: dict, labels: dict | None = None):
+        for key, e in entries.items():
+            e = e if isinstance(e, dict) else {}
+            text = (labels or {}).get(key, e.get("label"))
+            if text is None and f"{kind}:{key}" in out:
+                continue                               # a member type without a label keeps the branch type's
+            out[f"{kind}:{key}"] = out[str(key)] = _pair(key if text is None else text, e.get("en"))
+
+    for section in (br, mb):
+        add("type", _entries(section, "types"))
+        add("indicator", _entries(section, "indicators"))
+        add("veto", _entries(section, "vetoes"))
+    add("class", _entries(mb, "classes"))
+    add("group", _entries(mb, "groups"))
+    add("dimension", _entries(br, "dimensions"))
+    add("answer", {a: {} for a in _entries(br, "survey", "answer_values")}, _entries(br, "survey", "answer_labels"))
+    add("structure", _entries(data, "structure", "levels"))
+    add("intervention", _entries(data, "interventions"))
+    add("consequence", _entries(data, "consequences"))
+    add("designation", _entries(br, "designations"))
+    add("grade", _entries(mb, "grades"))
+    add("level", _entries(br, "levels"))
+    return out
+
+
+_TERMS_CACHE: dict[int, tuple[object, dict]] = {}
+
+
+def _terms_of(policy) -> dict:
+    if policy is None:
+        return {}
+    if isinstance(policy, dict):
+        return policy
+    hit = _TERMS_CACHE.get(id(policy))
+    if hit is None or hit[0] is not policy:
+        if len(_TERMS_CACHE) > 64:
+            _TERMS_CACHE.clear()
+        hit = _TERMS_CACHE[id(policy)] = (policy, scheme_terms(policy))   # the policy kept: its id stays its own
+    return hit[1]
+
+
+def term(key, policy=None, kind: str | None = None) -> tuple[str | None, str | None]:
+    """``(source term, English)`` of ``key``: the scheme's term (of ``kind``, if given), a path's, or a figure term."""
+    key = str(key)
+    terms = _terms_of(policy)
+    if kind is not None and f"{kind}:{key}" in terms:
+        return terms[f"{kind}:{key}"]
+    if key in terms:
+        return terms[key]
+    if key in TERMS:
+        return TERMS[key]
+    parts = key.split(".")
+    if len(parts) >= 3 and parts[-2] in ("cuts", "quotas") and parts[-1] in terms:
+        zh, en = terms[parts[-1]]
+        what = TERMS["cut" if parts[-2] == "cuts" else "quota"]
+        return (f"{zh}{what[0]}" if zh else None), f"{en or parts[-1]} {what[1]}"
+    return None, None
+
+
+# -- fonts ---------------------------------------------------------------------------------------
 @lru_cache(maxsize=256)
 def _charmap(path: str) -> frozenset[int]:
     from matplotlib import ft2font
@@ -149,17 +256,17 @@ def drawing_families(rc=None) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=64)
-def _families_cover(families: tuple[str, ...]) -> bool:
+def _glyphs_of(families: tuple[str, ...]) -> frozenset[int]:
     files = _font_files()
     have: set[int] = set()
     for fam in families:
         for path in files.get(fam.lower(), ()):
             have |= _charmap(path)
-    return _needed_glyphs().issubset(have)
+    return frozenset(have)
 
 
-def fonts_draw(families=None) -> bool:
-    """Whether ``families`` (default: :func:`drawing_families` of the current ``rcParams``) draw every Chinese term.
+def fonts_draw(families=None, text: str | None = None) -> bool:
+    """Whether ``families`` (default: the current ``rcParams``') draw ``text`` (default: the figures' Chinese terms).
 
     Matplotlib looks each glyph up in the families in turn, so the families
     together must hold every glyph; only installed fonts count.
@@ -168,20 +275,23 @@ def fonts_draw(families=None) -> bool:
     --------
     >>> fonts_draw(["DejaVu Sans"])           # a Latin font: no Chinese glyphs
     False
+    >>> fonts_draw(["DejaVu Sans"], "five-star")
+    True
     """
     fams = drawing_families() if families is None else tuple(families)
-    return _families_cover(tuple(fams))
+    needed = _needed_glyphs() if text is None else {ord(ch) for ch in text if not ch.isspace()}
+    return needed.issubset(_glyphs_of(tuple(fams)))
 
 
 def _forget_fonts() -> None:
     """Drop the cached font look-ups (after fonts are installed or hidden in a session)."""
-    for f in (cjk_font, _families_cover, _charmap, _font_files):
+    for f in (cjk_font, _glyphs_of, _charmap, _font_files):
         f.cache_clear()
 
 
 @lru_cache(maxsize=1)
 def cjk_font() -> str | None:
-    """The family name of an installed font that draws every Chinese term, or None.
+    """The family name of an installed font that draws the figures' Chinese terms, or None.
 
     Only the fonts matplotlib knows are looked at (``font_manager.fontManager``);
     the result is cached for the session.
@@ -210,11 +320,11 @@ def _mode():
 
 
 def cjk_enabled() -> bool:
-    """Whether :func:`label` gives Chinese with English now (``branchsim.plot.use_cjk``; see the module).
+    """Whether :func:`label` gives the source's terms with English now (``branchsim.plot.use_cjk``; see the module).
 
     In ``"auto"`` mode: whether the fonts of the current ``rcParams`` draw
-    every Chinese term (inside :func:`branchsim.plot.style`, whether a CJK
-    font is installed).
+    the figures' Chinese terms (inside :func:`branchsim.plot.style`, whether
+    a CJK font is installed).
 
     >>> isinstance(cjk_enabled(), bool)
     True
@@ -241,31 +351,49 @@ def font_families() -> list[str]:
     return [_LATIN] + ([cjk] if cjk else [])
 
 
-def label(key: str, *, wrap: bool = False) -> str:
+def label(key, policy=None, *, wrap: bool = False, kind: str | None = None) -> str:
     """The label of a term: ``"五星級 (five-star)"`` where the figure's fonts draw it, ``"five-star"`` otherwise.
 
-    Which one depends on ``branchsim.plot.use_cjk`` and, in ``"auto"`` mode,
-    on the fonts of the current ``rcParams`` (see :func:`cjk_enabled`), so a
-    label is never drawn in a font that lacks its glyphs.
+    Parameters
+    ----------
+    key : str
+        A name of the policy's scheme (a level, grade, designation,
+        dimension, consequence, type or answer id; a cut or quota path such
+        as ``branch.rating.cuts.<level>``) or one of the figures' own terms
+        (:data:`TERMS`). Unknown keys (a column of the user's own) come back
+        unchanged.
+    policy : Policy, optional
+        Where the scheme's terms come from (:func:`scheme_terms`).
+    wrap : bool
+        Put the bracketed English on a second line (for tick labels).
+    kind : str, optional
+        Which kind of name ``key`` is (``"type"``, ``"level"``, ...), where
+        ids of two kinds coincide (see :func:`scheme_terms`).
 
-    Unknown keys (a factor or column name of the user's own) come back
-    unchanged. ``wrap=True`` puts the bracketed part on a second line (for
-    tick labels).
+    Which wording depends on ``branchsim.plot.use_cjk`` and, in ``"auto"``
+    mode, on the fonts of the current ``rcParams`` (see :func:`cjk_enabled`):
+    the source's term is shown only when those fonts draw every glyph of it.
+    A term the file gives no English for falls back to its id.
 
     Examples
     --------
-    >>> import branchsim.plot as bp
+    >>> import branchsim as bs, branchsim.plot as bp
+    >>> p = bs.Policy.load()
     >>> bp.use_cjk = False
-    >>> label("five_star"), label("weak"), label("my_column")
-    ('five-star', 'weak (ruanruo huansan)', 'my_column')
+    >>> label(p.levels[0], p) == p.scheme.branch.levels.en[0]
+    True
+    >>> label("score"), label("my_column")
+    ('score', 'my_column')
     >>> bp.use_cjk = "auto"
     """
-    term = TERMS.get(key)
-    if term is None:
+    zh, en = term(key, policy, kind)
+    if zh is None and en is None:
         return str(key)
-    zh, en, roman = term
+    text = None
     if zh and cjk_enabled():
-        text = f"{zh} ({en})"
-    else:
-        text = f"{en} ({roman})" if roman else en
+        fams = drawing_families() if _mode() == "auto" or _mode() is None else tuple(font_families())
+        if fonts_draw(fams, zh):
+            text = f"{zh} ({en})" if en else zh
+    if text is None:
+        text = en or str(key)
     return text.replace(" (", "\n(", 1) if wrap else text

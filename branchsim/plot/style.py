@@ -11,21 +11,82 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import pandas as pd
 
 from ..errors import DataError
-from ..evaluate import STAR_NAMES
 from .labels import font_families
 
-__all__ = ["style", "STAR_COLOURS", "WEAK_COLOUR", "FRAGILE_COLOUR", "PUBLISHED_COLOUR", "level_key", "level_int",
-           "colour", "styled", "finish", "finish_figure", "new_axes", "new_figure", "label_panels", "require"]
+__all__ = ["style", "FLOOR_COLOUR", "DESIGNATION_COLOURS", "FRAGILE_COLOUR", "PUBLISHED_COLOUR", "level_colours",
+           "colour", "policy_of", "levels_of", "designations_of", "styled", "finish", "finish_figure", "new_axes",
+           "new_figure", "label_panels", "require"]
 
-# Stars: one sequential blue scale (darker = more stars); weak designation: red.
-STAR_COLOURS = {5: "#08306b", 4: "#2171b5", 3: "#6baed6", 2: "#9ecae1", 1: "#c6dbef", 0: "#bdbdbd"}
-WEAK_COLOUR = "#d62728"
+# Levels: one sequential blue scale over the levels above the floor (darker = better), the floor grey;
+# designations (a weak-and-lax list, say): reds.
+LEVEL_CMAP = "Blues"
+FLOOR_COLOUR = "#bdbdbd"
+DESIGNATION_COLOURS = ("#d62728", "#8c1d18", "#ff9896", "#e6550d")
 FRAGILE_COLOUR = "#ff7f0e"
 PUBLISHED_COLOUR = "#252525"
 _OTHER = ("#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
-_NAME_TO_LEVEL = {v: k for k, v in STAR_NAMES.items()}
+
+
+def level_colours(n: int) -> list[str]:
+    """Colours of ``n`` levels, best first: a sequential blue scale, the floor (last) grey.
+
+    >>> level_colours(3)
+    ['#08306b', '#a6cee4', '#bdbdbd']
+    >>> len(set(level_colours(12))) == 12
+    True
+    """
+    import matplotlib
+    from matplotlib.colors import to_hex
+    cmap = matplotlib.colormaps[LEVEL_CMAP]
+    above = max(int(n) - 1, 0)
+    stops = [0.75] if above == 1 else list(np.linspace(1.0, 0.35, above))
+    return [to_hex(cmap(s)) for s in stops[:above]] + ([FLOOR_COLOUR] if n >= 1 else [])
+
+
+def policy_of(obj, policy=None):
+    """The policy a plot reads its scheme from: ``policy``, else the object's own (or its baseline's)."""
+    if policy is not None or isinstance(obj, (pd.DataFrame, pd.Series)):
+        return policy
+    for holder in (obj, getattr(obj, "baseline", None)):
+        found = getattr(holder, "policy", None)
+        if found is not None and hasattr(found, "scheme"):
+            return found
+    return None
+
+
+def levels_of(policy) -> list[str]:
+    """The branch level ids of ``policy``, best first (empty without a policy)."""
+    return [] if policy is None else list(policy.scheme.branch.levels.ids)
+
+
+def designations_of(policy) -> list[str]:
+    """The designation ids of ``policy`` (empty without a policy)."""
+    return [] if policy is None else [d.id for d in policy.scheme.branch.designations]
+
+
+def colour(key, policy=None, i: int = 0) -> str:
+    """The colour of a level (by its rank in the scheme), a designation (red) or, else, the ``i``-th other colour.
+
+    A probability column ``p_<id>`` has the colour of ``<id>``.
+
+    >>> import branchsim as bs
+    >>> p = bs.Policy.load()
+    >>> colour(p.levels[-1], p), colour("anything", i=1)
+    ('#bdbdbd', '#9467bd')
+    """
+    key = str(key)
+    levels, designations = levels_of(policy), designations_of(policy)
+    if key not in levels and key not in designations and key.startswith("p_"):
+        key = key[2:]
+    if key in levels:
+        return level_colours(len(levels))[levels.index(key)]
+    if key in designations:
+        return DESIGNATION_COLOURS[designations.index(key) % len(DESIGNATION_COLOURS)]
+    return _OTHER[i % len(_OTHER)]
+
 
 _RC = {
     "figure.facecolor": "white",
@@ -45,35 +106,6 @@ _RC = {
     "lines.linewidth": 1.8,
     "axes.unicode_minus": True,
 }
-
-
-def level_key(level) -> str:
-    """``5`` / ``"5"`` / ``"five_star"`` -> ``"five_star"`` (other names unchanged)."""
-    try:
-        return STAR_NAMES[int(level)]
-    except (TypeError, ValueError, KeyError):
-        return str(level)
-
-
-def level_int(name) -> int | None:
-    """``"five_star"`` / ``5`` -> 5; None for anything that is not a star level."""
-    if name in _NAME_TO_LEVEL:
-        return _NAME_TO_LEVEL[name]
-    try:
-        v = int(name)
-    except (TypeError, ValueError):
-        return None
-    return v if v in STAR_NAMES else None
-
-
-def colour(key, i: int = 0) -> str:
-    """The colour of a star level or ``weak``; the ``i``-th other colour for anything else."""
-    lv = level_int(key)
-    if lv is not None:
-        return STAR_COLOURS[lv]
-    if key in ("weak", "p_weak"):
-        return WEAK_COLOUR
-    return _OTHER[i % len(_OTHER)]
 
 
 def _rc() -> dict:
@@ -98,10 +130,10 @@ def style():
     >>> import branchsim.plot as bp
     >>> with bp.style():
     ...     fig, ax = plt.subplots()
-    ...     _ = ax.set_xlabel(bp.label("stars"))
+    ...     _ = ax.set_xlabel(bp.label("level"))
     ...     fig.savefig(io.BytesIO())        # no glyph is missing, whichever label was chosen
     >>> plt.close(fig)
-    >>> bp.label("stars") in ("star level", "星級 (star level)")
+    >>> bp.label("level") in ("level", "等次 (level)")
     True
     """
     import matplotlib
