@@ -31,7 +31,8 @@ _WHERE = {
     "fit_cut_points": "sensitivity", "fragility": "sensitivity", "fragility_curve": "sensitivity",
     "measurement_mc": "sensitivity", "morris": "sensitivity", "policy_with_cuts": "sensitivity",
     "sobol": "sensitivity", "sweep": "sensitivity",
-    "Policy": "policy", "data_path": "policy",
+    "Policy": "policy", "data_path": "policy", "load_reform": "policy",
+    "check_policy": "policytests", "targets": "_result",
 }
 _MODULES = ("calibration", "scoring", "dynamics", "sensitivity")
 
@@ -41,7 +42,8 @@ __all__ = ["calibration", "Policy", "BranchsimError", "PolicyError", "DataError"
            "sensitivity", "sweep", "compare", "fragility", "fragility_curve", "fit_cut_points",
            "policy_with_cuts", "measurement_mc", "national_run", "NationalResult",
            "discover", "sobol", "morris", "effective_importance", "dynamics", "simulate", "History",
-           "rule_accuracy", "compare_member_schemes", "replay", "write_report", "explore", "Explorer"]
+           "rule_accuracy", "compare_member_schemes", "replay", "write_report", "explore", "Explorer",
+           "load_reform", "check_policy", "targets"]
 
 
 def _submodules() -> set[str]:

@@ -109,6 +109,11 @@ def _branch(br: dict, voc: dict) -> dict:
         out["survey"] = survey
     if "types" in br:
         out["types"] = br.pop("types")
+    # Format 1 had fixed state facts (drawn with a unit's truth, recorded without error); format 2
+    # marks them on the indicator (`state: true`), so a migrated file generates as format 1 did.
+    for ind in (out.get("indicators") or {}).values():
+        if isinstance(ind, dict) and ind.get("fact") in voc.get("state_facts", ()):
+            ind.setdefault("state", True)
     rating: dict = {"design": "cuts"}
     if isinstance(cuts, dict):
         rating["cuts"] = {_level_id(voc, k): v for k, v in sorted(cuts.items(), key=lambda kv: -_as_int(kv[0]))}

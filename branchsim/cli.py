@@ -5,7 +5,8 @@ data. Bad input prints one line, ``branchsim: error: ...``, naming what is
 wrong and where, and exits with status 2; nothing half-written is left
 behind, and no output ever replaces an input. An unexpected failure (a bug)
 prints one ``branchsim: internal error: ...`` line and exits with status 1;
-set ``BRANCHSIM_DEBUG=1`` to see its traceback.
+set ``BRANCHSIM_DEBUG=1`` to see its traceback. ``check-policy`` also exits
+with status 1 when one of the policy's test cases fails.
 
 This module imports nothing heavy: each command imports what it needs, so
 ``branchsim --help`` and ``--version`` answer at once.
@@ -30,41 +31,67 @@ EVALUATE_FILES = ("branches.csv", "members.csv")
 
 
 def _policy(args):
+    """The policy of ``--policy`` (default: the baseline), read before any heavy import: a bad file is
+    reported at once, whatever the command."""
     from .policy import Policy
     return Policy.load(args.policy) if args.policy else Policy.load()
 
 
+def _reform(args, policy):
+    from ._commands import reform_policy
+    return reform_policy(args.reform, policy)
+
+
 def cmd_run(args) -> int:
     """The main job: generate the default city, evaluate it, compare with the published figures."""
+    policy = _policy(args)
     from .model import generate
     from .population import evaluate
-    policy = _policy(args)
     pop = generate(policy, seed=args.seed)
     result = evaluate(pop, policy)
     print(f"branchsim: generated the default city (seed {args.seed}) and evaluated it under "
           f"policy {policy.name!r}\n")
     print(result.summary())
-    print(f"\naccuracy: {result.accuracy():.1%} of branches get the star of their true quality")
+    print(f"\naccuracy: {result.accuracy():.1%} of branches get the level their true quality earns")
     return 0
+
+
+def _population(args, policy, *, members: bool = True):
+    """``--data DIR``, or the example tables when they fit the policy, else the city of ``--seed``."""
+    from .population import load_population
+    if args.data:
+        return load_population(Path(args.data), policy=policy, encoding=args.encoding), f"the tables in {args.data}"
+    from ._commands import default_population
+    return default_population(policy, args.seed or 0, members=members, encoding=args.encoding)
+
+
+def _city(args, policy, *, members: bool = True):
+    """``--data DIR``, or (without it) the default city generated with ``--seed``."""
+    if args.data:
+        from .population import load_population
+        return load_population(Path(args.data), policy=policy, encoding=args.encoding), f"tables in {args.data}"
+    from .model import generate
+    return generate(policy, seed=args.seed, members=members), f"the default city generated with seed {args.seed}"
 
 
 def cmd_evaluate(args) -> int:
     """Evaluate a folder of tables; with --out, the per-unit results (the folder written atomically)."""
+    policy = _policy(args)
     from ._output import _Staging
     from .policy import data_path
-    from .population import evaluate, load_population
-    policy = _policy(args)
+    from .population import evaluate
     folder = Path(args.data) if args.data else data_path("examples")
     stage = (_Staging(args.out, EVALUATE_FILES, inputs=[folder, args.policy], flag="--out",
                       writer="evaluate") if args.out else None)
     with stage or contextlib.nullcontext():
-        result = evaluate(load_population(folder, policy=policy, encoding=args.encoding), policy)
+        pop, source = _population(args, policy)
+        result = evaluate(pop, policy)
         if stage is not None:
             stage.write_csv("branches.csv", result.branches)
             if result.members is not None:
                 stage.write_csv("members.csv", result.members)
             out = stage.commit()
-    print(f"branchsim: evaluated {folder} under policy {policy.name!r}\n")
+    print(f"branchsim: evaluated {source} under policy {policy.name!r}\n")
     print(result.summary())
     if stage is not None:
         print(f"\nper-unit results written to {out}{os.sep}")
@@ -73,30 +100,26 @@ def cmd_evaluate(args) -> int:
 
 def cmd_explain(args) -> int:
     """Every rule step for one unit of the example tables, of --data DIR or of the city of --seed N."""
-    import shutil
-    from .explain import explain
-    from .policy import data_path
-    from .population import load_population
-    from ._explain_text import provenance_text, steps_text, wrap
-    from .report import _population_arg
     if args.data is not None and args.seed is not None:
         raise BranchsimError("explain: give --data DIR (your tables) or --seed N (the generated default city), "
                              "not both")
     policy = _policy(args)
+    import shutil
+    from .explain import explain
+    from ._explain_text import adds_note, provenance_text, steps_text, wrap
     if args.seed is not None:
-        pop, source = _population_arg(None, policy, args.seed, members=args.member is not None)
+        from .model import generate
+        pop = generate(policy, seed=args.seed, members=args.member is not None)
+        source = f"the default city generated with seed {args.seed}"
     else:
-        folder = Path(args.data) if args.data else data_path("examples")
-        pop, source = load_population(folder, policy=policy, encoding=args.encoding), f"the tables in {folder}"
+        pop, source = _population(args, policy, members=args.member is not None)
     steps = explain(pop, policy, branch_id=args.branch, member_id=args.member, month=args.month)
     width = shutil.get_terminal_size().columns
     unit = f"branch {args.branch}" if args.branch is not None else f"member {args.member}" + (
-        f", month {args.month}" if args.month is not None else "")
-    total = ("the score" if args.branch is not None else "the monthly score" if args.month is not None
-             else "the mean monthly score")
+        f", period {args.month}" if args.month is not None else "")
     print("\n".join(wrap(f"branchsim: {unit} of {source} under policy {policy.name!r}", width)) + "\n")
     print(steps_text(steps, width))
-    notes = [f"adds: what each line adds to {total}; the lines add up to {steps['adds'].sum():.2f}."]
+    notes = [adds_note(steps)]
     if not args.provenance:
         notes.append("Run with --provenance to see where each parameter comes from.")
     print("\n" + "\n".join(line for note in notes for line in wrap(note, width)))
@@ -106,17 +129,17 @@ def cmd_explain(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
+    policy = _policy(args)
     import pandas as pd
     from .calibration import calibrate
-    from .policy import data_path
-    result = calibrate(_policy(args), seeds=range(args.seeds), maxiter=args.maxiter, write=args.write,
+    result = calibrate(policy, seeds=range(args.seeds), maxiter=args.maxiter, write=args.write,
                        progress=True)
     with pd.option_context("display.width", 200):
         print(result.fit.to_string(float_format=lambda v: f"{v:.4g}"))
     print("\nfitted:", {k: round(v, 6) for k, v in result.params.values["branch_quality"].items()},
           {k: round(v, 6) for k, v in result.params.values["structure"].items()})
     if args.write:
-        print(f"written to {data_path('generator.yaml')}")
+        print(f"written to {args.write}")
     return 0
 
 
@@ -164,11 +187,11 @@ def _dask_client(address: str, timeout: float):
 
 
 def cmd_national(args) -> int:
+    policy = _policy(args)
     from ._run_folder import _CLI_NAMES
     from .national import _national_run
     branches = args.branches if args.branches is not None else _national_scale()[0]
     members = args.members if args.members is not None else default_members(branches)
-    policy = _policy(args)
     client = _dask_client(args.scheduler, args.connect_timeout) if args.scheduler else None
     try:
         result = _national_run(policy, names=_CLI_NAMES, n_branches=branches, n_members=members,
@@ -184,9 +207,12 @@ def cmd_national(args) -> int:
 
 
 def cmd_policy(args) -> int:
-    import pandas as pd
     policy = _policy(args)
+    import pandas as pd
     print(repr(policy))
+    tests = policy.companion("tests")
+    if tests is not None:
+        print(f"  {'tests':<18} {tests.name} (branchsim check-policy)")
     if args.parameters:
         with pd.option_context("display.max_colwidth", 70, "display.width", 250, "display.max_rows", 1000):
             print(policy.parameters().to_string(index=False))
@@ -195,88 +221,49 @@ def cmd_policy(args) -> int:
 
 def cmd_report(args) -> int:
     """The HTML report and its CSV tables, written atomically into --out."""
+    policy = _policy(args)
+    reform = _reform(args, policy) if args.reform else None
     from .report import write_report
-    path = write_report(args.out, policy=args.policy, data=args.data, reform=args.reform, seed=args.seed,
-                        draws=args.draws, years=args.years, progress=args.progress,
-                        encoding=args.encoding)
+    path = write_report(args.out, policy=args.policy or policy, data=args.data, reform=reform, seed=args.seed,
+                        draws=args.draws, years=args.years, progress=args.progress, encoding=args.encoding)
     print(f"branchsim: report written to {path.parent}{os.sep} (report.html and CSV tables); open it with\n"
           f"open {path}")
     return 0
 
 
-def _number(text: str):
-    """A number as written (``2``, ``0.25``, ``1e-3``), or None."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return None
+def cmd_migrate_policy(args) -> int:
+    """A format-1 policy file written again in format 2 (atomically; an existing file only with --force)."""
+    from ._commands import migrate_policy
+    policy = migrate_policy(args.old, args.new, force=args.force)
+    print(f"branchsim: {args.old} (format 1) migrated to format 2 as {args.new}: policy {policy.name!r}, "
+          f"levels {' > '.join(policy.levels)}")
+    return 0
 
 
-def _values(text: str, param: str, policy=None) -> list:
-    """``"0.2,0.3,0.4"`` -> ``[0.2, 0.3, 0.4]``.
-
-    Where the parameter's current value is a number, every item must be a
-    finite number (``True``, ``abc`` or ``nan`` are refused, naming the item);
-    otherwise each item is read as a YAML scalar.
-    """
-    import math
-
-    import yaml
-    items = [t.strip() for t in text.split(",")]
-    if not text.strip() or any(t == "" for t in items):
-        raise BranchsimError(f"--values for {param}: {text!r} is not a comma-separated list such as 0.2,0.3,0.4")
-    try:
-        current = policy[param] if policy is not None and param in policy else None
-    except BranchsimError:
-        current = None          # not a parameter: sweep names it
-    numeric = isinstance(current, (int, float)) and not isinstance(current, bool)
-    values = []
-    for i, t in enumerate(items, 1):
-        if numeric:
-            v = _number(t)
-            if v is None or (isinstance(v, float) and not math.isfinite(v)):
-                raise BranchsimError(f"--values for {param}: item {i} of {len(items)}, {t!r}, is not a finite "
-                                     f"number; give numbers such as 0.2,0.3,0.4")
-        else:
-            try:
-                v = yaml.safe_load(t)
-            except yaml.YAMLError:
-                raise BranchsimError(f"--values for {param}: cannot read item {i} of {len(items)}, {t!r}; give "
-                                     f"values such as 0.2,0.3,0.4") from None
-        values.append(v)
-    return values
-
-
-def _check_file_out(out: Path) -> None:
-    """Refuse, before any work, an output file that is a folder or sits under a file."""
-    if out.is_dir():
-        raise BranchsimError(f"--out {out}: is a folder; give a file name such as {out / 'sweep.csv'}")
-    for p in Path(os.path.abspath(out)).parents:
-        if p.exists():
-            if not p.is_dir():
-                raise BranchsimError(f"--out {out}: cannot write here, {p} is a file, not a folder")
-            break
+def cmd_check_policy(args) -> int:
+    """A policy's hand-worked test cases run against the engine: 0 all pass, 1 a test fails."""
+    from ._commands import check_policy_text
+    code, text = check_policy_text(args.file, args.tests)
+    print(text)
+    return code
 
 
 def cmd_sweep(args) -> int:
-    """Star counts for each value of one or more parameters (a full grid), one CSV row per scenario."""
-    import pandas as pd
-
-    from ._output import atomic_file, refuse_inputs
-    from .report import _policy_arg, _population_arg
-    from .sensitivity import sweep
+    """Level counts for each value of one or more parameters (a full grid), one CSV row per scenario."""
     if len(args.param) != len(args.values):
         raise BranchsimError(f"give one --values list per --param: got {len(args.param)} --param and "
                              f"{len(args.values)} --values")
-    policy, _ = _policy_arg(args.policy, "--policy")
-    grid = {p: _values(v, p, policy) for p, v in zip(args.param, args.values)}
+    policy = _policy(args)
+    from ._commands import check_file_out, sweep_values
+    grid = {p: sweep_values(v, p, policy) for p, v in zip(args.param, args.values)}
     out = Path(args.out)
+    from ._output import atomic_file, refuse_inputs
     refuse_inputs(out, [args.policy, args.data], flag="--out")
-    _check_file_out(out)
-    pop, source = _population_arg(args.data, policy, args.seed, members=False, encoding=args.encoding)
+    check_file_out(out)
+    from .sensitivity import sweep
+    pop, source = _city(args, policy, members=False)
     frame = sweep(pop, policy, grid, by=args.by, progress=False)
+    import pandas as pd
     with atomic_file(out, flag="--out") as tmp:
         frame.to_csv(tmp, index=False, lineterminator="\n")
     print(f"branchsim: swept {', '.join(grid)} on {source} under policy {policy.name!r}\n")
@@ -286,197 +273,34 @@ def cmd_sweep(args) -> int:
     return 0
 
 
-COMPARE_FILES = ("star_counts.csv", "transitions.csv", "movers.csv", "newly_weak.csv", "no_longer_weak.csv",
-                 "new_consequences.csv", "policy_diff.csv")
-
-
 def cmd_compare(args) -> int:
     """A reform against the policy: tables written atomically into --out, the summary printed."""
+    policy = _policy(args)
+    reform = _reform(args, policy)
+    from ._commands import COMPARE_FILES, comparison_tables
     from ._output import _Staging
-    from ._report_sections import transitions_long
-    from .report import _policy_arg, _population_arg
     from .sensitivity import compare
-    policy, _ = _policy_arg(args.policy, "--policy")
-    reform, _ = _policy_arg(args.reform, "--reform")
     with _Staging(args.out, COMPARE_FILES, inputs=[args.data, args.policy, args.reform], flag="--out",
                   writer="compare") as stage:
-        pop, source = _population_arg(args.data, policy, args.seed, encoding=args.encoding)
+        pop, source = _city(args, policy)
         c = compare(pop, policy, reform)
-        tables = {"star_counts.csv": c.star_counts().reset_index(), "transitions.csv": transitions_long(c),
-                  "movers.csv": c.movers, "newly_weak.csv": c.newly_weak, "no_longer_weak.csv": c.no_longer_weak,
-                  "new_consequences.csv": c.new_consequences, "policy_diff.csv": c.diff}
-        for name, df in tables.items():
+        for name, df in comparison_tables(c).items():
             stage.write_csv(name, df)
         out = stage.commit()
-    print(f"branchsim: compared {args.reform} with policy {policy.name!r} on {source}\n")
+    print(f"branchsim: compared {reform.name!r} ({args.reform}) with policy {policy.name!r} on {source}\n")
     print(c.summary())
     print(f"\ntables written to {out}{os.sep}")
     return 0
 
 
 # -- the parser ---------------------------------------------------------------------------------------
-class _Parser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one ``branchsim: error:`` line, exit status 2."""
-
-    def error(self, message: str):
-        import re
-        where = self.prog.removeprefix("branchsim").strip()
-        message = re.sub(r"^argument (-[\w-]+): must", r"\1 must", message)   # "--draws must be ..."
-        print(f"branchsim: error: {where + ': ' if where else ''}{message} (see '{self.prog} --help')",
-              file=sys.stderr)
-        raise SystemExit(2)
-
-
-def _whole(low: int):
-    """An argparse type: a whole number >= ``low``."""
-    def whole(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be a whole number >= {low}, got {value}")
-        return value
-    whole.__name__ = f"whole number >= {low}"
-    return whole
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return value
-
-
-POLICY_HELP = "policy YAML file (default: the built-in baseline, data/policies/baseline.yaml)"
-
-
-def _seed(p, what: str = "the generated city") -> None:
-    p.add_argument("--seed", type=_whole(0), default=0, help=f"random seed of {what} (default 0)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-    parser = _Parser(
-        prog="branchsim",
-        description="Test a party-branch scoring-and-rating rule before it is rolled out. "
-                    "Start with 'branchsim report --out report' (the README's main job).",
-        epilog=f"Errors print one line and exit with status 2; set {DEBUG_ENV}=1 to see the traceback "
-               f"of an internal error.")
-    parser.add_argument("--version", action="version", version=f"branchsim {__version__}")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-
-    def common(p):
-        p.add_argument("--policy", metavar="FILE", help=POLICY_HELP)
-        p.add_argument("--data", metavar="DIR",
-                       help="folder with branches / members / member_months tables (.csv, .parquet, .xlsx); "
-                            "default: the built-in example tables (evaluate, explain) or the default city "
-                            "generated with --seed (report, sweep, compare)")
-        p.add_argument("--encoding", metavar="NAME", default="utf-8-sig",
-                       help="text encoding of CSV tables in --data, e.g. gbk or big5 for Excel exports "
-                            "in Chinese (default: UTF-8, with or without a byte-order mark)")
-
-    p = sub.add_parser("run", help="generate the default city, evaluate it, print the outcome "
-                                   "(the default with no command)")
-    p.add_argument("--policy", metavar="FILE", help=POLICY_HELP)
-    _seed(p)
-    p.set_defaults(func=cmd_run)
-    p = sub.add_parser("evaluate", help="score a population's tables: stars, grades, consequences")
-    common(p)
-    p.add_argument("--out", metavar="DIR",
-                   help="also write branches.csv and members.csv (per-unit results) into this folder, "
-                        "created or replaced whole; never the --data folder")
-    p.set_defaults(func=cmd_evaluate)
-    p = sub.add_parser("explain", help="every rule step for one branch or member",
-                       description="Every rule step for one branch or member: the facts, each rule with its "
-                                   "numbers, what each line adds to the score, the parameters used. Reads the "
-                                   "example tables, --data DIR, or the default city generated with --seed N.")
-    common(p)
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--branch", metavar="ID", help="the branch_id to explain (e.g. B001 in the example tables, "
-                                                  "B000001 in a generated city)")
-    g.add_argument("--member", metavar="ID", help="the member_id to explain (e.g. M0001 in the example tables, "
-                                                  "M00000001 in a generated city)")
-    p.add_argument("--seed", type=int, metavar="N",
-                   help="explain a unit of the default city generated with this seed "
-                        "(instead of the example tables or --data)")
-    p.add_argument("--month", type=int, metavar="M", help="with --member: that month's record alone "
-                                                          "(default: the mean over the year)")
-    p.add_argument("--provenance", action="store_true",
-                   help="also list where each parameter used comes from (quote or assumption)")
-    p.set_defaults(func=cmd_explain)
-    p = sub.add_parser("calibrate", help="fit the generator to the published figures (docs/calibration.md)")
-    p.add_argument("--policy", metavar="FILE", help=POLICY_HELP)
-    p.add_argument("--seeds", type=_whole(1), default=60,
-                   help="seeds 0..N-1 estimate the expectation (default 60)")
-    p.add_argument("--maxiter", type=_whole(1), default=600, help="Nelder-Mead iterations (default 600)")
-    p.add_argument("--write", action="store_true", help="store the fitted values in data/generator.yaml")
-    p.set_defaults(func=cmd_calibrate)
-    p = sub.add_parser("national", help="country-scale run, chunk by chunk, outputs as Parquet (resumable)")
-    p.add_argument("--policy", metavar="FILE", help=POLICY_HELP)
-    p.add_argument("--branches", type=_whole(1), default=None,
-                   help="branches (default: the national total in data/national.yaml)")
-    p.add_argument("--members", type=_whole(1), default=None,
-                   help="expected members (default: as many per branch as the national totals in "
-                        "data/national.yaml)")
-    _seed(p, "the population")
-    p.add_argument("--chunk-size", type=_whole(1), default=4096,
-                   help="branches per chunk: the memory bound; never changes the numbers (default 4096)")
-    p.add_argument("--out", metavar="DIR", required=True,
-                   help="output folder (Parquet files, manifest.json), new or empty, or an earlier run "
-                        "to continue with --resume")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    p.add_argument("--workers", type=_whole(1), default=None, help="threads per chunk (default: the cores)")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="run chunks on a Dask cluster (tcp://host:8786)")
-    p.add_argument("--connect-timeout", metavar="SECONDS", type=_seconds, default=CONNECT_TIMEOUT,
-                   help=f"seconds to wait for the --scheduler to answer (default {CONNECT_TIMEOUT:g})")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_national)
-    p = sub.add_parser("policy", help="show a policy; --parameters lists every parameter with provenance")
-    p.add_argument("--policy", metavar="FILE", help=POLICY_HELP)
-    p.add_argument("--parameters", action="store_true",
-                   help="also list every parameter: path, value and provenance (a quote or an assumption)")
-    p.set_defaults(func=cmd_policy)
-    p = sub.add_parser("report", help="the HTML report (figures embedded) and its CSV tables",
-                       description="Write report.html (self-contained) and CSV tables into --out: the outcome "
-                                   "against the published figures, the satisfaction-share sweep, fragility, "
-                                   "measurement uncertainty and, with --reform, the comparison.")
-    common(p)
-    p.add_argument("--reform", metavar="FILE", help="a reform policy YAML to compare with --policy")
-    _seed(p, "the generated city and the draws")
-    p.add_argument("--draws", type=_whole(1), default=100, help="measurement Monte Carlo draws (default 100)")
-    p.add_argument("--years", type=_whole(1), default=1,
-                   help="with 2 or more, add the consecutive-years rule: the branches simulated for this many "
-                        "years, 10 histories (default 1: no simulation)")
-    p.add_argument("--out", metavar="DIR", required=True,
-                   help="output folder (created; an earlier report there is replaced whole)")
-    p.add_argument("--progress", action="store_true", help="show progress over the sections")
-    p.set_defaults(func=cmd_report)
-    p = sub.add_parser("sweep", help="star counts over a grid of parameter values, as one CSV",
-                       description="Evaluate a grid of parameter values (without --data: the default city "
-                                   "generated with --seed); one CSV row per scenario (and group).")
-    common(p)
-    p.add_argument("--param", metavar="PATH", action="append", required=True,
-                   help="parameter path, e.g. branch.satisfaction_share (repeat for a grid)")
-    p.add_argument("--values", metavar="V1,V2,...", action="append", required=True,
-                   help="comma-separated values of the --param before it, e.g. 0.2,0.3,0.4")
-    p.add_argument("--by", metavar="COLUMN", help="a branch column to count per group, e.g. type")
-    _seed(p)
-    p.add_argument("--out", metavar="FILE.csv", required=True,
-                   help="output CSV file (written atomically; never one of the inputs)")
-    p.set_defaults(func=cmd_sweep)
-    p = sub.add_parser("compare", help="a reform against the policy: transitions, movers, newly weak",
-                       description="Evaluate a population (without --data: the default city generated with "
-                                   "--seed) under --policy and --reform; write the tables into --out.")
-    common(p)
-    p.add_argument("--reform", metavar="FILE", required=True, help="the reform policy YAML")
-    _seed(p)
-    p.add_argument("--out", metavar="DIR", required=True, help="output folder (created or replaced whole)")
-    p.set_defaults(func=cmd_compare)
-    return parser
+    """The command line's parser (:mod:`branchsim._cli_parser`), each command bound to its ``cmd_*`` here."""
+    from ._cli_parser import build
+    names = ("run", "evaluate", "explain", "calibrate", "national", "policy", "report", "sweep", "compare",
+             "migrate-policy", "check-policy")
+    here = globals()
+    return build({n: here[f"cmd_{n.replace('-', '_')}"] for n in names}, DEBUG_ENV, CONNECT_TIMEOUT)
 
 
 # -- running a command --------------------------------------------------------------------------------

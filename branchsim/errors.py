@@ -16,10 +16,10 @@ class BranchsimError(Exception):
     --------
     >>> import branchsim as bs
     >>> try:
-    ...     bs.Policy.load().update({"branch.satisfacton_share": 0.3})
+    ...     bs.Policy.load().update({"branch.rating.cutz.top": 92})
     ... except bs.BranchsimError as err:
     ...     print(type(err).__name__, "|", str(err).split(";")[0])
-    PolicyError | update: branch.satisfacton_share: no such parameter (did you mean 'branch.satisfaction_share'?)
+    PolicyError | update: branch.rating.cutz.top: no such parameter or section (did you mean 'branch.rating.cuts'?)
     """
 
 
@@ -71,7 +71,7 @@ class PolicyError(_ManyProblems, ValueError):
 
     >>> import branchsim as bs
     >>> try:
-    ...     bs.Policy.load().update({"branch.weak_below": -5, "branch.star_cuts.5": "high"})
+    ...     bs.Policy.load().update({"branch.satisfaction_share": -5, "member.record_share": "high"})
     ... except bs.PolicyError as err:
     ...     print(len(err.problems))
     2

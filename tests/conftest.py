@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import branchsim as bs
+from branchsim.scheme import RULE_CODES, Sheet
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "data" / "examples"
@@ -72,6 +74,30 @@ def month_row(policy: bs.Policy, member_id: str, month: int, *, zero: bool = Fal
     assert not unknown, f"not a member fact: {unknown}"
     base.update(facts)
     return {"member_id": member_id, "month": month, **base}
+
+
+def sheet(*inds, profiles: int = 1, groups=("g",)) -> Sheet:
+    """A compiled sheet of hand-made indicators: each a dict with ``rule``, ``group`` (index) and the
+    rule's parameters; a parameter given as a list holds one value per profile."""
+    k = len(inds)
+
+    def arr(key, default=0.0):
+        out = np.full((profiles, k), float(default))
+        for j, ind in enumerate(inds):
+            if key in ind:
+                out[:, j] = ind[key]
+        return out
+    return Sheet(ids=tuple(f"i{j}" for j in range(k)), facts=tuple(f"f{j}" for j in range(k)),
+                 labels=tuple(f"i{j}" for j in range(k)), group_ids=tuple(groups),
+                 group=np.array([ind.get("group", 0) for ind in inds], dtype=np.intp),
+                 profiles=tuple(f"p{i}" for i in range(profiles)),
+                 kind=np.array([[RULE_CODES[ind["rule"]] for ind in inds]] * profiles, dtype=np.int8),
+                 points=arr("points"), required=arr("required"), per_shortfall=arr("per_shortfall"),
+                 per_unit=arr("per_unit"), per_event=arr("per_event"), per_occurrence=arr("per_occurrence"),
+                 at_least=arr("at_least", 1.0), target=np.array([ind.get("target", -1) for ind in inds]),
+                 places=np.zeros((profiles, k, 1)), otherwise=arr("otherwise"), within=(None,) * k,
+                 high_first=np.ones(k, dtype=bool), state=np.zeros(k, dtype=bool),
+                 ranges=np.tile([0.0, 1e12], (k, 1)))
 
 
 # -- generated populations --------------------------------------------------------------

@@ -8,27 +8,29 @@ import pandas as pd
 import pytest
 
 import branchsim as bs
-from branchsim import _month_kernel
-from branchsim.scoring import (GRADES, IndicatorRules, annual_scores, compile_member_rules, indicator_points,
-                               member_grades, monthly_scores, type_codes)
+from branchsim import _month_kernel, rating
+from branchsim.evaluate import member_profiles
+from branchsim.scoring import annual_scores, indicator_points, record_scores, type_codes
+from branchsim.tables import positions
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, sheet
 
 
 def _whole_table_members(policy, b, m, mm) -> pd.DataFrame:
     """The member frame as evaluate computed it before chunking: whole columns, NumPy only."""
-    rules = compile_member_rules(policy)
-    btype = pd.Series(type_codes(b["type"], rules.types), index=b["branch_id"])
-    member_type = btype.reindex(m["branch_id"]).to_numpy()
-    member_idx = pd.Index(m["member_id"]).get_indexer(mm["member_id"])
-    facts = mm[list(rules.indicators.facts)].to_numpy(dtype=float)
-    monthly = monthly_scores(facts, member_type[member_idx], rules)
-    annual = annual_scores(monthly, member_idx, len(m), m["appraisal"].to_numpy(float), rules)
-    months = np.bincount(member_idx, minlength=len(m))
-    grade = member_grades(annual, rules)
-    return pd.DataFrame({"member_id": m["member_id"].to_numpy(), "months": months,
-                         "monthly_mean": np.round(np.bincount(member_idx, monthly, len(m)) / months, 9),
-                         "annual": annual, "grade": np.array(GRADES, dtype=object)[grade]})
+    ms = policy.scheme.member
+    member_type = type_codes(b["type"], ms.types)[positions(b["branch_id"], m["branch_id"])]
+    profile, _ = member_profiles(ms, member_type, m["category"])
+    member_idx = positions(m["member_id"], mm["member_id"])
+    facts = mm[list(ms.sheet.facts)].to_numpy(dtype=float)
+    rows = profile[member_idx]
+    monthly = record_scores(indicator_points(facts, rows, ms.sheet), rows, ms)
+    periods = np.bincount(member_idx, minlength=len(m))
+    record = np.bincount(member_idx, monthly, len(m)) / periods
+    annual = annual_scores(record, m["appraisal"].to_numpy(float), ms)
+    grade, _ = rating.rate(annual, ms.rating, profile=profile)
+    return pd.DataFrame({"member_id": m["member_id"].to_numpy(), "periods": periods,
+                         "record": np.round(record, 9), "annual": annual, "grade": ms.grades.id_of(grade)})
 
 
 def _assert_same(result, reference):
@@ -87,14 +89,17 @@ def test_numpy_fallback_is_identical(policy, city, monkeypatch):
 @pytest.mark.parametrize("k", [1, 3, 7, 8, 9, 50, 128])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_kernel_equals_indicator_points_sum(k, dtype):
-    # Random rules and facts (including values outside every rule's range and exact zeros):
+    # Random rules of every form the kernel takes and facts (including values outside every rule's
+    # range and exact zeros):
     # the kernel's totals equal NumPy's points summed with sum(axis=1), bit for bit.
     rng = np.random.default_rng(k)
     t = 3
-    rules = IndicatorRules(tuple(f"i{j}" for j in range(k)), tuple(f"f{j}" for j in range(k)), ("g",),
-                           np.zeros(k, dtype=np.intp), rng.integers(0, 4, k).astype(np.int8),
-                           rng.uniform(0, 7, (t, k)).round(2), rng.integers(1, 13, k).astype(float),
-                           rng.uniform(0, 2, k).round(3), rng.uniform(0, 3, k).round(3))
+    rules_ = rng.choice(["binary", "deduction", "proportion", "bonus", "per_event", "per_occurrence",
+                         "penalty"], k)
+    rules = sheet(*[{"rule": r, "points": rng.uniform(0, 7, t).round(2), "required": rng.integers(1, 13),
+                     "per_shortfall": round(rng.uniform(0, 2), 3), "per_unit": round(rng.uniform(0, 3), 3),
+                     "per_event": round(rng.uniform(0, 3), 3), "per_occurrence": round(rng.uniform(0, 3), 3),
+                     "at_least": rng.integers(1, 3)} for r in rules_], profiles=t)
     n = 3000
     facts = (rng.uniform(-2, 15, (n, k)) * (rng.random((n, k)) > 0.1)).astype(dtype)
     rows = np.sort(rng.choice(n, 1700, replace=False))

@@ -10,9 +10,15 @@ import pytest
 import yaml
 
 import branchsim as bs
-from branchsim import model, scoring
-from branchsim.model import STATE_FACTS, GeneratorParams
+from branchsim import model, rating
+from branchsim.evaluate import branch_inputs
+from branchsim.measurement import Truth, true_components, truth
+from branchsim.model import GeneratorParams
 from conftest import TABLES, assert_same_population
+
+#: The baseline's state facts (``state: true``): drawn with a branch's truth, recorded without error.
+STATE_FACTS = list(bs.Policy.load().scheme.branch.state_facts)
+WEAK_BELOW = "branch.designations.weak.criteria.low_score.below"
 
 TYPES = ("village", "urban_community", "government", "institution", "enterprise", "social_org")
 CATEGORIES = {"in_service", "retired", "farmer", "mobile"}
@@ -262,7 +268,7 @@ class TestCity:
     def test_types_and_categories(self, city):
         assert set(city.branches["type"]) == set(TYPES)
         assert set(city.members["category"]) == CATEGORIES
-        assert set(city.branches["level"]) <= set(scoring.STRUCTURE_LEVELS)
+        assert set(city.branches["level"]) <= set(bs.Policy.load().scheme.structure.ids)
         # Village members are mostly farmers, government members mostly in service.
         cat = city.members.merge(city.branches[["branch_id", "type"]], on="branch_id")
         top = cat.groupby("type")["category"].agg(lambda s: s.value_counts().index[0])
@@ -312,35 +318,38 @@ class TestCity:
 class TestTruth:
     def test_truth_columns(self, city, city_result, policy):
         b = city_result.branches
-        for col in ("score", "true_score", "true_stars", "true_weak", "true_quality"):
+        for col in ("score", "true_score", "true_rating", "true_weak", "true_quality"):
             assert col in b, col
         assert city.has_truth
-        rules = scoring.compile_branch_rules(policy)
-        tr = model.truth(city, policy)
-        # True stars: the star of the true score, capped by the vetoes the true state triggers;
+        s = policy.scheme
+        inp = branch_inputs(city.branches, s)
+        out = truth(city, policy).outcome_arrays(s, inp)
+        # The true level: the cut of the true score, capped by the vetoes the true state triggers;
         # truly weak: below the weak line, or a true veto that designates weak.
-        uncapped = scoring.star_levels(b["true_score"].to_numpy(), rules.star_levels, rules.star_cuts)
-        assert (b["true_stars"].to_numpy() == np.minimum(uncapped, tr.cap)).all()
-        assert (b["true_weak"] == ((b["true_score"] < policy["branch.weak_below"]) | tr.veto_weak)).all()
+        design = rating.cut_levels(b["true_score"].to_numpy(), s.branch.rating.cuts[inp.type_idx])
+        assert (out["design"] == design).all()
+        capped = rating.apply_vetoes(design, out["vetoes"], s.branch.vetoes)
+        assert (b["true_rating"].to_numpy() == s.branch.levels.id_of(capped)).all()
+        weak_vetoes = [c.veto for d in s.branch.designations for c in d.criteria if c.kind == "veto"]
+        veto_weak = out["vetoes"][:, weak_vetoes].any(axis=1)
+        assert (b["true_weak"] == ((b["true_score"] < policy[WEAK_BELOW]) | veto_weak)).all()
+        assert veto_weak.any()                                       # the vetoes do act on the truth
         assert b["true_score"].between(0, 100).all()
-        np.testing.assert_array_equal(tr.components, model.true_components(city, policy))
+        np.testing.assert_array_equal(out["components"], true_components(city, policy))
 
     def test_truth_outcome_is_what_evaluate_reports(self, city, city_result, policy):
-        rules = scoring.compile_branch_rules(policy)
-        tr = model.truth(city, policy)
-        assert isinstance(tr, model.Truth)
+        s = policy.scheme
+        tr = truth(city, policy)
+        assert isinstance(tr, Truth)
         n = len(city.branches)
         assert tr.components.shape == (n, len(policy.dimensions) + 1)
-        assert tr.cap.shape == tr.veto_weak.shape == (n,)
-        assert set(np.unique(tr.cap)) <= {0, *rules.veto_max_star.tolist(), 5}
-        out = tr.outcome(rules, pd.Categorical(city.branches["type"], categories=rules.types).codes)
-        assert set(out) == {"true_score", "true_stars", "true_weak"}
+        out = tr.outcome(s, branch_inputs(city.branches, s))
+        assert set(out) == {"true_score", "true_rating", "true_weak"}
         for k, v in out.items():
             np.testing.assert_array_equal(v, city_result.branches[k].to_numpy(), err_msg=k)
         # No truth for tables without it.
-        assert model.truth(bs.load_population(bs.data_path("examples"), policy=policy), policy) is None
-        assert model.true_components(bs.load_population(bs.data_path("examples"), policy=policy),
-                                     policy) is None
+        assert truth(bs.load_population(bs.data_path("examples"), policy=policy), policy) is None
+        assert true_components(bs.load_population(bs.data_path("examples"), policy=policy), policy) is None
 
     def test_score_tracks_true_score(self, city_result):
         b = city_result.branches
@@ -387,25 +396,25 @@ class TestState:
         r = bs.evaluate(pop, policy).branches
         vacant = (pop.branches["secretary_in_post"] == 0).to_numpy()
         assert vacant.sum() >= 5
-        assert (r.loc[vacant, "true_stars"] == 0).all() and r.loc[vacant, "true_weak"].all()
+        assert (r.loc[vacant, "true_rating"] == "no_star").all() and r.loc[vacant, "true_weak"].all()
         # Recorded without error, the measured record agrees: the veto fires there too.
-        assert (r.loc[vacant, "stars"] == 0).all() and r.loc[vacant, "weak"].all()
+        assert (r.loc[vacant, "rating"] == "no_star").all() and r.loc[vacant, "weak"].all()
         # Whatever the true score says: vacant branches above the weak line are truly weak too.
-        assert (r.loc[vacant, "true_score"] >= policy["branch.weak_below"]).any()
+        assert (r.loc[vacant, "true_score"] >= policy[WEAK_BELOW]).any()
 
     def test_one_branch_with_its_post_vacated(self, policy):
         # The same branch, only its secretary post vacated: truth moves to no star and weak.
         pop = bs.generate(seed=8, n_branches=60, members=False)
         before = bs.evaluate(pop, policy).branches
-        i = int(np.argmax(before["true_stars"].to_numpy()))
-        assert before.loc[i, "true_stars"] > 0 and not before.loc[i, "true_weak"]
+        i = int(np.argmax(before["true_score"].to_numpy()))
+        assert before.loc[i, "true_rating"] != "no_star" and not before.loc[i, "true_weak"]
         b = pop.branches.copy()
         b.loc[i, "secretary_in_post"] = 0.0
         after = bs.evaluate(bs.Population(b, seed=pop.seed, params=pop.params), policy).branches
-        assert after.loc[i, "true_stars"] == 0 and after.loc[i, "true_weak"]
+        assert after.loc[i, "true_rating"] == "no_star" and after.loc[i, "true_weak"]
         assert after.loc[i, "true_score"] < before.loc[i, "true_score"]      # its points are lost
         others = np.arange(len(b)) != i
-        for col in ("true_score", "true_stars", "true_weak"):
+        for col in ("true_score", "true_rating", "true_weak"):
             np.testing.assert_array_equal(after.loc[others, col], before.loc[others, col], err_msg=col)
 
     def test_measurement_draws_do_not_change_the_state(self, pop):
@@ -435,12 +444,11 @@ class TestState:
         # and noise. Centred: no shift of level, and the pull's slope is the halo parameter.
         from branchsim.measurement import _indicator_offsets, member_true_scores
         def errors(pop):
-            rules = bs.scoring.compile_member_rules(bs.Policy.load())
+            ms = bs.Policy.load().scheme.member
             t = pd.Categorical(pop.branches.set_index("branch_id").loc[pop.members["branch_id"], "type"],
-                               categories=rules.types).codes
-            off = _indicator_offsets(pop.seed, rules.indicators,
-                                     pop.params.get("measurement.indicator_spread"), 1)
-            true = member_true_scores(pop.members["true_quality"].to_numpy(), t, rules, off)
+                               categories=ms.types).codes          # the profile: the type (no classes)
+            off = _indicator_offsets(pop.seed, ms.sheet, pop.params.get("measurement.indicator_spread"), 1)
+            true = member_true_scores(pop.members["true_quality"].to_numpy(), t, ms, off)
             standing = pd.Series(true).groupby(pop.members["branch_id"].to_numpy()).transform("mean").to_numpy()
             inside = pop.members["appraisal"].between(0, 100, inclusive="neither").to_numpy()
             return (pop.members["appraisal"].to_numpy() - true)[inside], (standing - true)[inside]

@@ -32,6 +32,10 @@ def test_public_names_resolve():
 
 
 SHIPPED = ("branchsim/data/policies/baseline.yaml", "branchsim/data/generator.yaml",
+           "branchsim/data/policies/baseline.tests.yaml", "branchsim/data/policies/baseline.targets.yaml",
+           "branchsim/data/policies/star_quota.yaml", "branchsim/data/policies/member_points.tests.yaml",
+           "branchsim/data/formats/policy-v1.yaml", "branchsim/data/reforms/baseline_kmeans_by_type.yaml",
+           "branchsim/policytests.py",
            "branchsim/data/published.yaml", "branchsim/data/dynamics.yaml",
            "branchsim/data/examples/branches.csv", "branchsim/sensitivity/_kernels.py",
            "branchsim/dynamics/simulation.py", "branchsim/plot/labels.py")
@@ -81,9 +85,10 @@ def test_an_installed_copy_finds_its_data(tmp_path):
     code = ("import branchsim as bs, pathlib, sys; p = bs.Policy.load(); site = pathlib.Path(sys.argv[1]); "
             "assert pathlib.Path(bs.__file__).is_relative_to(site), bs.__file__; "
             "assert bs.data_path('policies').is_relative_to(site), bs.data_path('policies'); "
-            "print(p.name, len(bs.load_population(bs.data_path('examples')).branches))")
+            "print(p.name, len(bs.load_population(bs.data_path('examples')).branches), "
+            "bool(bs.check_policy(p)['ok'].all()))")
     env = {**os.environ, "PYTHONPATH": str(site)}
     out = subprocess.run([sys.executable, "-c", code, str(site)], cwd=tmp_path, env=env, capture_output=True,
                          text=True)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["baseline", "12"]
+    assert out.stdout.split() == ["baseline", "12", "True"]     # the tests file ships beside the policy

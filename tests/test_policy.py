@@ -14,6 +14,7 @@ from conftest import SEED
 
 DIMENSION_NAMES = ("組織建設", "制度建設", "支部活動", "作用發揮")
 BRANCH_TYPES = ("village", "urban_community", "government", "institution", "enterprise", "social_org")
+WEAK_BELOW = "branch.designations.weak.criteria.low_score.below"
 DIM_SHARES = [f"branch.dimensions.{d}.share" for d in ("organisation", "institution", "activities", "role")]
 
 
@@ -68,15 +69,15 @@ class TestBaseline:
         assert policy["branch.satisfaction_share"] == pytest.approx(0.40)
         prov = policy.provenance("branch.satisfaction_share")
         assert prov.startswith("quote:") and "40%" in prov
-        assert policy["member.monthly_share"] == pytest.approx(0.80)
-        assert policy.provenance("member.monthly_share").startswith("quote:")
-        assert "80%" in policy.provenance("member.monthly_share")
-        assert policy["consequences.reorganise_after"] == 2
-        assert policy.provenance("consequences.reorganise_after").startswith("quote:")
+        assert policy["member.record_share"] == pytest.approx(0.80)
+        assert policy.provenance("member.record_share").startswith("quote:")
+        assert "80%" in policy.provenance("member.record_share")
+        assert policy["consequences.reorganise.when.years"] == 2
+        assert policy.provenance("consequences.reorganise.when.years").startswith("quote:")
 
     def test_shares_add_up_to_one(self, policy):
         assert policy["branch.satisfaction_share"] + sum(policy[p] for p in DIM_SHARES) == pytest.approx(1)
-        assert policy["member.monthly_share"] + policy["member.appraisal_share"] == pytest.approx(1)
+        assert policy["member.record_share"] + policy["member.appraisal_share"] == pytest.approx(1)
 
     def test_every_parameter_has_provenance(self, policy):
         params = policy.parameters()
@@ -108,12 +109,12 @@ class TestBaseline:
 # -- reading ------------------------------------------------------------------------
 def test_read_by_dotted_path(policy):
     assert policy["branch.satisfaction_share"] == 0.4
-    assert policy["branch.star_cuts.3"] == 70
+    assert policy["branch.rating.cuts.three_star"] == 70
     assert "branch.satisfaction_share" in policy
     # A section comes back as a copy: changing it does not change the policy.
-    section = policy["branch.star_cuts"]
-    section["3"]["value"] = 1
-    assert policy["branch.star_cuts.3"] == 70
+    section = policy["branch.rating.cuts"]
+    section["three_star"]["value"] = 1
+    assert policy["branch.rating.cuts.three_star"] == 70
 
 
 def test_unknown_path_names_the_path(policy):
@@ -130,10 +131,10 @@ def test_policy_is_immutable(policy):
 class TestUpdate:
     def test_returns_a_new_policy_and_leaves_the_original(self, policy):
         before = policy.to_dict()
-        old = policy["branch.weak_below"]
-        reform = policy.update({"branch.weak_below": old + 5})
-        assert reform["branch.weak_below"] == old + 5
-        assert policy["branch.weak_below"] == old
+        old = policy[WEAK_BELOW]
+        reform = policy.update({WEAK_BELOW: old + 5})
+        assert reform[WEAK_BELOW] == old + 5
+        assert policy[WEAK_BELOW] == old
         assert policy.to_dict() == before
         assert reform != policy
 
@@ -158,23 +159,27 @@ class TestUpdate:
         assert [reform[p] for p in DIM_SHARES] == pytest.approx(expected.tolist())
 
     def test_monthly_share_renormalises_appraisal_share(self, policy):
-        reform = policy.update({"member.monthly_share": 0.6})
+        reform = policy.update({"member.record_share": 0.6})
         assert reform["member.appraisal_share"] == pytest.approx(0.4)
 
     def test_whole_share_group_not_adding_to_one_is_refused(self, policy):
-        with pytest.raises(PolicyError, match="monthly_share"):
-            policy.update({"member.monthly_share": 0.5, "member.appraisal_share": 0.4})
+        with pytest.raises(PolicyError, match="record_share"):
+            policy.update({"member.record_share": 0.5, "member.appraisal_share": 0.4})
 
     def test_whole_share_group_adding_to_one_is_accepted(self, policy):
-        reform = policy.update({"member.monthly_share": 0.5, "member.appraisal_share": 0.5})
-        assert (reform["member.monthly_share"], reform["member.appraisal_share"]) == (0.5, 0.5)
+        reform = policy.update({"member.record_share": 0.5, "member.appraisal_share": 0.5})
+        assert (reform["member.record_share"], reform["member.appraisal_share"]) == (0.5, 0.5)
 
     def test_typo_names_the_path_and_suggests_the_right_one(self, policy):
         with pytest.raises(PolicyError) as err:
             policy.update({"branch.satisfacton_share": 0.3})
         msg = str(err.value)
-        assert "branch.satisfacton_share" in msg
-        assert "did you mean 'branch.satisfaction_share'" in msg
+        assert "satisfacton_share" in msg and "branch" in msg
+        assert "did you mean 'satisfaction_share'" in msg
+        with pytest.raises(PolicyError) as err:
+            policy.update({"branch.rating.cutz.five_star": 92})     # under a section that does not exist
+        assert "branch.rating.cutz.five_star: no such parameter or section" in str(err.value)
+        assert "did you mean 'branch.rating.cuts" in str(err.value)
 
     @pytest.mark.parametrize("value", ["0.3", True, None, [0.3]])
     def test_wrong_type_is_refused(self, policy, value):
@@ -182,12 +187,14 @@ class TestUpdate:
             policy.update({"branch.satisfaction_share": value})
 
     def test_number_for_a_switch_is_refused(self, policy):
-        with pytest.raises(PolicyError, match=r"branch\.vetoes\.secretary_vacant\.weak"):
-            policy.update({"branch.vetoes.secretary_vacant.weak": 0})
+        reform = policy.update({"branch.vetoes.secretary_vacant.active": {"value": True, "assumption": "a switch"}}) \
+            if "branch.vetoes.secretary_vacant.active" not in policy else policy
+        with pytest.raises(PolicyError, match=r"branch\.vetoes\.secretary_vacant\.active"):
+            reform.update({"branch.vetoes.secretary_vacant.active": 0})
 
     def test_fractional_value_for_a_whole_number_is_refused(self, policy):
-        with pytest.raises(PolicyError, match=r"consequences\.reorganise_after"):
-            policy.update({"consequences.reorganise_after": 2.5})
+        with pytest.raises(PolicyError, match=r"consequences\.reorganise\.when\.years"):
+            policy.update({"consequences.reorganise.when.years": 2.5})
 
     def test_negative_points_are_refused(self, policy):
         with pytest.raises(PolicyError, match=r"branch\.indicators\.committee_meetings\.points"):
@@ -210,25 +217,25 @@ class TestUpdate:
     def test_atomic_one_good_one_bad_key(self, policy):
         before = policy.to_dict()
         with pytest.raises(PolicyError) as err:
-            policy.update({"branch.satisfaction_share": 0.3, "branch.weak_below": "high"})
-        assert "branch.weak_below" in str(err.value)
+            policy.update({"branch.satisfaction_share": 0.3, WEAK_BELOW: "high"})
+        assert WEAK_BELOW in str(err.value)
         assert policy.to_dict() == before
         assert policy["branch.satisfaction_share"] == 0.4
 
     def test_every_bad_key_is_reported(self, policy):
         with pytest.raises(PolicyError) as err:
-            policy.update({"branch.weak_below": -5, "branch.satisfacton_share": 0.3,
-                           "branch.star_cuts.3": 70})
+            policy.update({WEAK_BELOW: "low", "branch.nosuch.share": 0.3,
+                           "branch.rating.cuts.three_star": 70})
         assert len(err.value.problems) == 3
 
     def test_update_that_breaks_cut_order_is_refused(self, policy):
-        with pytest.raises(PolicyError, match=r"branch\.star_cuts"):
-            policy.update({"branch.star_cuts.4": 95})
+        with pytest.raises(PolicyError, match=r"branch\.rating\.cuts"):
+            policy.update({"branch.rating.cuts.four_star": 95})
 
     def test_reason_is_recorded_as_provenance(self, policy):
-        old = policy["branch.weak_below"]
-        reform = policy.update({"branch.weak_below": old + 5}, reason="pilot 2025")
-        prov = reform.provenance("branch.weak_below")
+        old = policy[WEAK_BELOW]
+        reform = policy.update({WEAK_BELOW: old + 5}, reason="pilot 2025")
+        prov = reform.provenance(WEAK_BELOW)
         # The reason, and the value it replaced.
         assert prov.startswith("assumption:") and "pilot 2025" in prov and f"{old:g}" in prov
 
@@ -239,11 +246,11 @@ class TestUpdate:
         assert issubclass(bs.DataError, bs.BranchsimError)
 
     def test_numpy_integer_is_a_number(self, policy):
-        new = policy["branch.weak_below"] + 5
-        reform = policy.update({"branch.weak_below": np.int64(new)})
-        assert reform["branch.weak_below"] == new
+        new = policy[WEAK_BELOW] + 5
+        reform = policy.update({WEAK_BELOW: np.int64(new)})
+        assert reform[WEAK_BELOW] == new
         # Stored as a plain Python number, so the policy can be saved as YAML.
-        assert type(reform["branch.weak_below"]) in (int, float)
+        assert type(reform[WEAK_BELOW]) in (int, float)
 
     def test_update_with_numpy_float_saves_and_loads_back(self, policy, tmp_path):
         share = np.linspace(0.3, 0.5, 3)[0]      # how a sweep produces values: np.float64(0.3)
@@ -274,15 +281,15 @@ class TestDiff:
         assert list(d.columns) == ["path", "old", "new", "provenance"]
 
     def test_diff_is_directional(self, policy):
-        old = policy["branch.weak_below"]
-        reform = policy.update({"branch.weak_below": old + 5})
+        old = policy[WEAK_BELOW]
+        reform = policy.update({WEAK_BELOW: old + 5})
         back = reform.diff(policy).set_index("path")
-        assert back.loc["branch.weak_below", "old"] == old + 5
-        assert back.loc["branch.weak_below", "new"] == old
+        assert back.loc[WEAK_BELOW, "old"] == old + 5
+        assert back.loc[WEAK_BELOW, "new"] == old
 
     def test_diff_takes_a_policy(self, policy):
         with pytest.raises(PolicyError):
-            policy.diff({"branch.weak_below": 50})
+            policy.diff({WEAK_BELOW: 50})
 
 
 # -- save / load --------------------------------------------------------------------
@@ -295,12 +302,12 @@ class TestSaveLoad:
         assert not [p for p in tmp_path.iterdir() if p.name != "copy.yaml"]  # no temp file left
 
     def test_updated_policy_keeps_the_update(self, policy, tmp_path):
-        reform = policy.update({"branch.satisfaction_share": 0.30, "branch.star_cuts.5": 92})
+        reform = policy.update({"branch.satisfaction_share": 0.30, "branch.rating.cuts.five_star": 92})
         back = bs.Policy.load(reform.save(tmp_path / "reform.yaml"))
         assert back == reform
         assert back["branch.satisfaction_share"] == 0.30
-        assert back["branch.star_cuts.5"] == 92
-        assert back.provenance("branch.star_cuts.5") == reform.provenance("branch.star_cuts.5")
+        assert back["branch.rating.cuts.five_star"] == 92
+        assert back.provenance("branch.rating.cuts.five_star") == reform.provenance("branch.rating.cuts.five_star")
         assert policy.diff(back).equals(policy.diff(reform))
 
     def test_missing_file(self, tmp_path):
@@ -312,16 +319,16 @@ class TestSaveLoad:
 class TestValidation:
     def test_unknown_key_in_a_section(self, policy, tmp_path):
         d = policy.to_dict()
-        d["branch"]["weak_belw"] = {"value": 50, "assumption": "typo"}
+        d["branch"]["satisfaction_shar"] = {"value": 0.4, "assumption": "typo"}
         err = _load_error(tmp_path, d)
         msg = str(err)
-        assert "weak_belw" in msg and "branch" in msg and "weak_below" in msg  # names and suggests
+        assert "satisfaction_shar'" in msg and "branch" in msg and "'satisfaction_share'" in msg  # suggests
         assert str(tmp_path / "policy.yaml") in msg                              # names the file
 
     def test_star_cuts_out_of_order(self, policy, tmp_path):
         d = policy.to_dict()
-        d["branch"]["star_cuts"]["4"]["value"] = 95   # 4 stars above 5 stars (90)
-        assert "branch.star_cuts" in str(_load_error(tmp_path, d))
+        d["branch"]["rating"]["cuts"]["four_star"]["value"] = 95   # 4 stars above 5 stars (90)
+        assert "branch.rating.cuts" in str(_load_error(tmp_path, d))
 
     def test_shares_not_adding_to_one(self, policy, tmp_path):
         d = policy.to_dict()
@@ -343,19 +350,19 @@ class TestValidation:
 
     def test_parameter_without_provenance(self, policy, tmp_path):
         d = policy.to_dict()
-        del d["branch"]["weak_below"]["assumption"]
+        del d["branch"]["designations"]["weak"]["criteria"]["low_score"]["below"]["assumption"]
         msg = str(_load_error(tmp_path, d))
-        assert "branch.weak_below" in msg and "provenance" in msg
+        assert WEAK_BELOW in msg and "provenance" in msg
 
     def test_parameter_with_both_quote_and_assumption(self, policy, tmp_path):
         d = policy.to_dict()
-        d["branch"]["weak_below"]["quote"] = "60分"
-        assert "branch.weak_below" in str(_load_error(tmp_path, d))
+        d["branch"]["designations"]["weak"]["criteria"]["low_score"]["below"]["quote"] = "60分"
+        assert WEAK_BELOW in str(_load_error(tmp_path, d))
 
     def test_empty_provenance(self, policy, tmp_path):
         d = policy.to_dict()
-        d["branch"]["weak_below"]["assumption"] = "  "
-        assert "branch.weak_below.assumption" in str(_load_error(tmp_path, d))
+        d["branch"]["designations"]["weak"]["criteria"]["low_score"]["below"]["assumption"] = "  "
+        assert WEAK_BELOW + ".assumption" in str(_load_error(tmp_path, d))
 
     def test_rule_missing_its_parameters(self, policy, tmp_path):
         d = policy.to_dict()
@@ -397,35 +404,35 @@ class TestValidation:
 
     def test_several_defects_are_all_reported(self, policy, tmp_path):
         d = policy.to_dict()
-        d["branch"]["star_cuts"]["4"]["value"] = 95                               # cut order
-        d["member"]["monthly_share"]["value"] = 0.7                               # shares 0.9
+        d["branch"]["rating"]["cuts"]["four_star"]["value"] = 95                               # cut order
+        d["member"]["record_share"]["value"] = 0.7                               # shares 0.9
         d["branch"]["vetoes"]["secretary_vacant"]["indicator"] = "secretary"     # unknown indicator
         err = _load_error(tmp_path, d)
         assert len(err.problems) >= 3
         msg = str(err)
-        for where in ("branch.star_cuts", "member", "branch.vetoes.secretary_vacant.indicator"):
+        for where in ("branch.rating.cuts", "member", "branch.vetoes.secretary_vacant.indicator"):
             assert where in msg
 
     def test_several_structural_defects_are_all_reported(self, policy, tmp_path):
         d = policy.to_dict()
-        d["branch"]["weak_below"]["value"] = -1
-        del d["member"]["grade_cuts"]["basic"]["assumption"]
+        d["branch"]["indicators"]["committee_meetings"]["points"]["value"] = -1
+        del d["member"]["rating"]["cuts"]["basic"]["assumption"]
         d["structure"]["extra"] = 1
         err = _load_error(tmp_path, d)
         assert len(err.problems) >= 3
 
     def test_value_and_cross_entry_defects_are_reported_together(self, policy, tmp_path):
         d = policy.to_dict()
-        d["branch"]["weak_below"]["value"] = -1               # a value out of range
-        d["branch"]["star_cuts"]["4"]["value"] = 95           # cut order
+        d["branch"]["indicators"]["committee_meetings"]["points"]["value"] = -1    # a value out of range
+        d["branch"]["rating"]["cuts"]["four_star"]["value"] = 95                    # cut order
         err = _load_error(tmp_path, d)
         assert len(err.problems) >= 2
         msg = str(err)
-        assert "branch.weak_below" in msg and "branch.star_cuts" in msg
+        assert "branch.indicators.committee_meetings.points" in msg and "branch.rating.cuts" in msg
 
     def test_policy_error_is_a_branchsim_error(self, policy, tmp_path):
         d = policy.to_dict()
-        d["branch"]["weak_below"]["value"] = 200
+        d["branch"]["designations"]["weak"]["criteria"]["low_score"]["below"]["value"] = 200
         with pytest.raises(bs.BranchsimError):
             bs.Policy.load(_write(tmp_path, d))
 
@@ -436,13 +443,13 @@ def test_repr_mentions_name_and_cut_points(policy):
         assert "baseline" in text
         for cut in ("90", "80", "70"):
             assert cut in text
-        assert "5★ ≥ 90" in text
+        assert "five_star ≥ 90" in text
 
 
 def test_repr_follows_an_update(policy):
-    reform = policy.update({"branch.star_cuts.5": 93})
-    assert "5★ ≥ 93" in repr(reform)
-    assert "5★ ≥ 93" in reform._repr_html_()
+    reform = policy.update({"branch.rating.cuts.five_star": 93})
+    assert "five_star ≥ 93" in repr(reform)
+    assert "five_star ≥ 93" in reform._repr_html_()
 
 
 # -- the format is documented --------------------------------------------------------
@@ -452,7 +459,7 @@ def test_every_indicator_key_is_documented():
     from branchsim._schema import _indicator
     doc = (Path(__file__).resolve().parent.parent / "docs" / "policy-format.md").read_text(encoding="utf-8")
     for key in set(_indicator("dimension")) | set(_indicator("group")):
-        assert f"`{key}`" in doc or f"{key}:" in doc, key
+        assert f"`{key}`" in doc or f"{key}:" in doc or f"`{key}." in doc, key
     for topic in ("Rounding before the cut points", "Reading a policy file", "`range`",
                   "`keeps_points_at_zero`", "fact_range"):
         assert topic in doc, topic

@@ -17,11 +17,13 @@ import numpy as np
 import pytest
 
 import branchsim as bs
-from branchsim import scoring
+from branchsim import rating, scoring
+from branchsim.scheme import RULE_CODES
 from branchsim.policy import MAX_BYTES, MAX_DEPTH, MAX_NODES, fact_range
 
 BASELINE = bs.data_path("policies", "baseline.yaml")
 TEXT = BASELINE.read_text(encoding="utf-8")
+WEAK_BELOW = "branch.designations.weak.criteria.low_score.below"
 
 
 @pytest.fixture(scope="module")
@@ -120,12 +122,13 @@ class TestAliases:
 
     def test_small_aliases_are_fine(self, tmp_path, policy):
         # An anchor on one provenance text, used again by an alias: an ordinary YAML convenience.
-        text = replaced('  weak_below: {value: 50, assumption: "', '  weak_below: {value: 50, assumption: &why "')
-        old = next(x for x in text.splitlines() if x.startswith("  min_members:"))
-        text = replaced(old, "  min_members: {value: 3, assumption: *why}", text)
+        old = next(x for x in TEXT.splitlines() if x.startswith("          below: {value: 50, assumption: "))
+        text = replaced(old, old.replace("assumption: ", "assumption: &why ", 1))
+        old = next(x for x in text.splitlines() if x.startswith("  committee_from:"))
+        text = replaced(old, "  committee_from: {value: 7, assumption: *why}", text)
         p = bs.Policy.load(write(tmp_path, text))
-        assert p["structure.min_members"] == 3
-        assert p.provenance("structure.min_members") == policy.provenance("branch.weak_below")
+        assert p["structure.committee_from"] == 7
+        assert p.provenance("structure.committee_from") == policy.provenance(WEAK_BELOW)
 
     @pytest.mark.parametrize("text", ["notes: &r [*r]\n", "a: &a {b: *a}\n"])
     def test_recursion(self, tmp_path, text):
@@ -180,9 +183,9 @@ HUGE = 10 ** 400
 
 class TestNumbers:
     def test_400_digits_in_a_file(self, tmp_path):
-        text = replaced("  weak_below: {value: 50,", f"  weak_below: {{value: {HUGE},")
+        text = replaced("          below: {value: 50,", f"          below: {{value: {HUGE},")
         err = load_error(write(tmp_path, text))
-        assert "branch.weak_below: got <a whole number of 401 digits>" in str(err)
+        assert f"{WEAK_BELOW}: got <a whole number of 401 digits>" in str(err)
 
     def test_400_digits_in_update(self, policy):
         with pytest.raises(bs.PolicyError, match=r"update: branch\.indicators\.party_lectures\.points: got "
@@ -217,15 +220,15 @@ class TestNumbers:
 
     def test_plain_values_in_messages(self, policy):
         with pytest.raises(bs.PolicyError) as info:
-            policy.update({"structure.min_members": np.float64(1.5), "branch.weak_below": np.int64(-1)})
+            policy.update({"structure.committee_from": np.float64(1.5), "branch.satisfaction_share": np.int64(-1)})
         msg = str(info.value)
         assert "got 1.5" in msg and "got -1" in msg and "np." not in msg
 
     def test_numpy_values_in_a_mapping_become_plain(self, policy):
         d = policy.to_dict()
-        d["structure"]["min_members"]["value"] = np.int64(3)
+        d["structure"]["committee_from"]["value"] = np.int64(7)
         p = bs.Policy(d)
-        assert type(p["structure.min_members"]) is int and p == policy
+        assert type(p["structure.committee_from"]) is int and p == policy
 
     def test_a_very_long_key_is_cut_in_the_message(self, policy):
         d = policy.to_dict()
@@ -293,9 +296,10 @@ def refused(policy, edit, match: str):
 
 class TestSemantics:
     def test_weak_line_above_the_top_cut(self, policy):
-        with pytest.raises(bs.PolicyError, match=r"branch\.weak_below: 95 is above the cut for 5 stars \(90\)"):
-            policy.update({"branch.weak_below": 95})
-        assert policy.update({"branch.weak_below": 90})["branch.weak_below"] == 90   # at the cut: allowed
+        with pytest.raises(bs.PolicyError, match=re.escape(f"{WEAK_BELOW}: 95 is above the cut of the top level "
+                                                            f"five_star (90)")):
+            policy.update({WEAK_BELOW: 95})
+        assert policy.update({WEAK_BELOW: 90})[WEAK_BELOW] == 90   # at the cut: allowed
 
     @pytest.mark.parametrize("section, iid, fact", [
         ("branch", "party_lectures", "branch_id"), ("branch", "party_lectures", "n_members"),
@@ -309,7 +313,7 @@ class TestSemantics:
 
     def test_reserved_names_come_from_the_data_dictionary(self):
         from branchsim import tables
-        from branchsim._schema import reserved_columns
+        from branchsim._checks import reserved_columns
         got = reserved_columns()
         assert {"branch_id", "type", "level", "n_members"} <= got["branch"]
         assert {"member_id", "month"} <= got["member"]
@@ -333,28 +337,24 @@ class TestSemantics:
         d["branch"]["indicators"]["reserve_cadres"]["keeps_points_at_zero"] = {
             "value": True, "assumption": "a village keeps a point for its pool"}
         p = bs.Policy(d)
-        rules = scoring.compile_branch_rules(p)
-        j = rules.indicators.facts.index("reserve_cadres")
-        facts = np.full((1, len(rules.indicators.facts)), 0.0)
-        village = rules.types.index("village")
-        assert scoring.indicator_points(facts, np.array([village]), rules.indicators)[0, j] == 1.0
+        bs_ = p.scheme.branch
+        j = bs_.sheet.facts.index("reserve_cadres")
+        facts = np.full((1, bs_.sheet.k), 0.0)
+        village = bs_.types.index("village")
+        assert scoring.indicator_points(facts, np.array([village]), bs_.sheet)[0, j] == 1.0
 
     def test_keeps_points_at_zero_only_on_deductions(self, policy):
         def edit(d):
             d["branch"]["indicators"]["wechat_group"]["keeps_points_at_zero"] = {"value": True,
                                                                                  "assumption": "x"}
-        refused(policy, edit, r"wechat_group\.keeps_points_at_zero: only deduction rules have it")
+        refused(policy, edit, r"wechat_group\.keeps_points_at_zero: not used by rule 'binary'")
 
     def test_baseline_deductions_all_reach_zero(self, policy):
-        for section in ("branch", "member"):
-            rules = (scoring.compile_branch_rules(policy) if section == "branch"
-                     else scoring.compile_member_rules(policy)).indicators
-            zero = np.zeros((len(rules.types if hasattr(rules, "types") else policy.branch_types),
-                             len(rules.facts)))
-            types = np.arange(len(policy.branch_types))
-            pts = scoring.indicator_points(zero[: len(types)], types, rules)
-            bonus_or_deduction = np.isin(rules.kind, [1, 3])
-            assert (pts[:, bonus_or_deduction] == 0).all(), section
+        for sheet in (policy.scheme.branch.sheet, policy.scheme.member.sheet):
+            profiles = np.arange(len(sheet.profiles))
+            pts = scoring.indicator_points(np.zeros((len(profiles), sheet.k)), profiles, sheet)
+            bonus_or_deduction = np.isin(sheet.kind, [RULE_CODES["deduction"], RULE_CODES["bonus"]])
+            assert (pts[bonus_or_deduction] == 0).all(), sheet.profiles
 
 
 # -- fact ranges --------------------------------------------------------------------------------------
@@ -413,30 +413,38 @@ class TestRanges:
 
 # -- scores that are not numbers are never rated ------------------------------------------------------------
 class TestNonFiniteScores:
-    def test_nan_never_gets_the_top_star(self):
-        with pytest.raises(bs.DataError, match=r"branch score is not a finite number in rows 2, 3 \(nan\)"):
-            scoring.star_levels(np.array([95.0, np.nan, np.inf]), np.array([3, 4, 5]),
-                                np.array([70.0, 80, 90]))
+    def test_nan_never_gets_the_top_level(self):
+        with pytest.raises(bs.DataError, match=r"score is not a finite number in rows 2, 3 \(nan\)"):
+            rating.cut_levels(np.array([95.0, np.nan, np.inf]), np.array([70.0, 80, 90]))
 
     def test_nan_never_gets_a_grade(self, policy):
-        rules = scoring.compile_member_rules(policy)
-        with pytest.raises(bs.DataError, match="member annual score is not a finite number in row 1"):
-            scoring.member_grades(np.array([np.nan, 95.0]), rules)
+        ms = policy.scheme.member
+        with pytest.raises(bs.DataError, match="score is not a finite number in row 1"):
+            rating.rate(np.array([np.nan, 95.0]), ms.rating, profile=np.zeros(2, int))
+
+    def test_nan_never_gets_a_quota_level(self, policy):
+        q = policy.update({"branch.rating.design": "quota", "branch.rating.quotas": {
+            lv: {"value": 0.2, "assumption": "test"} for lv in policy.levels[:-1]}}).scheme.branch.rating
+        with pytest.raises(bs.DataError, match="in row 1"):
+            rating.rate(np.array([np.nan, 95.0]), q, profile=np.zeros(2, int))
 
     def test_through_branch_outcome(self, policy):
-        rules = scoring.compile_branch_rules(policy)
-        facts = np.ones((2, len(rules.indicators.facts))) * 4
-        facts[1, rules.indicators.facts.index("wechat_member_share")] = np.nan   # a share: NaN points
+        from branchsim.evaluate import BranchInputs, branch_outcome
+        s = policy.scheme
+        facts = np.ones((2, s.branch.sheet.k)) * 4
+        facts[1, s.branch.sheet.facts.index("wechat_member_share")] = np.nan   # a share: NaN points
+        values = {f: facts[:, j] for j, f in enumerate(s.branch.sheet.facts)}
+        inp = BranchInputs(facts, values, np.zeros(2, int), np.array([[5, 0, 0], [5, 0, 0]]), {}, None)
         with pytest.raises(bs.DataError, match="in row 2"):
-            scoring.branch_outcome(facts, np.zeros(2, int), np.array([[5, 0, 0], [5, 0, 0]]), rules)
+            branch_outcome(inp, s)
 
 
 # -- rounding before the cuts (docs/policy-format.md) --------------------------------------------------------
 class TestRounding:
-    @pytest.mark.parametrize("below, stars", [(1e-12, 3), (1e-10, 3), (1e-9, 0), (1e-6, 0)])
-    def test_a_hair_below_a_cut(self, below, stars):
+    @pytest.mark.parametrize("below, level", [(1e-12, 1), (1e-10, 1), (1e-9, 0), (1e-6, 0)])
+    def test_a_hair_below_a_cut(self, below, level):
         score = scoring.weighted_scores(np.array([[(70 - below) / 100]]), np.array([1.0]))
-        assert scoring.star_levels(score.ravel(), np.array([3]), np.array([70.0])).tolist() == [stars]
+        assert rating.cut_levels(score.ravel(), np.array([70.0])).tolist() == [level]
 
 
 # -- the command line reports one line ------------------------------------------------------------------------

@@ -94,7 +94,7 @@ class TestSaveLoad:
         r0, r1 = bs.evaluate(pop), bs.evaluate(back)
         b0, b1 = r0.branches, r1.branches
         assert b1["branch_id"].tolist() == b0["branch_id"].tolist()
-        assert b1["stars"].tolist() == b0["stars"].tolist()
+        assert b1["rating"].tolist() == b0["rating"].tolist()
         assert b1["weak"].tolist() == b0["weak"].tolist()
         np.testing.assert_allclose(b1["score"], b0["score"], rtol=1e-6)
         # Monthly facts are float32 in memory, text in the file: the last digits may differ.
@@ -115,7 +115,7 @@ class TestSaveLoad:
                                   members=str(tmp_path / "members.parquet"),
                                   member_months=tmp_path / "member_months.parquet")
         r0, r1 = bs.evaluate(pop), bs.evaluate(back)
-        assert r1.branches["stars"].tolist() == r0.branches["stars"].tolist()
+        assert r1.branches["rating"].tolist() == r0.branches["rating"].tolist()
         np.testing.assert_allclose(r1.branches["score"], r0.branches["score"], rtol=1e-9)
         assert r1.members["grade"].tolist() == r0.members["grade"].tolist()
 

@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 
 import branchsim as bs
-from branchsim.sensitivity.engine import Scenarios, prepare, run
 
 
 def test_save_refuses_a_folder_with_other_files_and_keeps_them(tmp_path):
@@ -43,15 +42,17 @@ def test_a_type_the_policy_does_not_know_is_an_error_not_another_types_rules():
     bs.evaluate(pop, custom)                                          # its own policy: fine
     with pytest.raises(bs.DataError, match="school"):
         bs.evaluate(pop, bs.Policy.load())
+    from branchsim.sensitivity.engine import prepare
     with pytest.raises(bs.DataError, match="school"):
         prepare(pop, bs.Policy.load())
 
 
-def test_a_veto_cap_must_be_a_star_level():
-    with pytest.raises(bs.PolicyError, match=r"max_star: 2 is not a star level"):
-        bs.Policy.load().update({"branch.vetoes.meetings_neglected.max_star": 2})
+def test_a_veto_cap_must_be_a_level():
+    with pytest.raises(bs.PolicyError, match=r"meetings_neglected\.cap: 'two_star' is not a level"):
+        bs.Policy.load().update({"branch.vetoes.meetings_neglected.cap": "two_star"})
     # A cap that is a level gives the same counts on every engine path and in evaluate.
-    p = bs.Policy.load().update({"branch.vetoes.meetings_neglected.max_star": 4,
+    from branchsim.sensitivity.engine import Scenarios, prepare, run
+    p = bs.Policy.load().update({"branch.vetoes.meetings_neglected.cap": "four_star",
                                  "branch.vetoes.meetings_neglected.below": 9})
     pop = bs.generate(seed=2, n_branches=900, members=False)
     prep = prepare(pop, p)
@@ -59,9 +60,9 @@ def test_a_veto_cap_must_be_a_star_level():
     fast = run(prep, sc, accuracy=False)["counts"][0, 0]
     full = run(prep, sc, groups=np.zeros(prep.n, dtype=int), n_groups=1)["counts"][0, 0]
     np.testing.assert_array_equal(fast, full)
-    counts = bs.evaluate(pop, p).star_counts()["count"]
-    assert [int(fast[lv]) for lv in (5, 4, 3, 0)] == [counts[k] for k in ("five_star", "four_star",
-                                                                           "three_star", "no_star")]
+    counts = bs.evaluate(pop, p).level_counts()["count"]
+    levels = p.scheme.branch.levels                  # counts by level code: 0 the floor
+    assert [int(fast[levels.code(lv)]) for lv in p.levels] == [counts[lv] for lv in p.levels]
 
 
 @pytest.mark.parametrize("column, value", [("n_members", np.inf), ("survey_satisfied", np.inf),
@@ -83,7 +84,7 @@ def test_shares_that_add_up_to_one_leave_the_rest_at_zero():
 def test_national_run_with_nothing_run_yet(tmp_path):
     r = bs.national_run(n_branches=300, seed=1, out_dir=tmp_path / "n", max_chunks=0, progress=False)
     assert r.totals["branches"] == 0 and np.isnan(r.accuracy())
-    assert int(r.star_counts()["count"].sum()) == 0
+    assert int(r.level_counts()["count"].sum()) == 0
 
 
 @pytest.mark.parametrize("path", ["state.problem_rate", "structure.p_underlevel",

@@ -1,0 +1,232 @@
+"""The work behind some commands of :mod:`branchsim.cli` (imported only when a command runs).
+
+A reform given on the command line (:func:`reform_policy`), the tables
+``compare`` writes (:func:`comparison_tables`), the population a command
+reads by default (:func:`default_population`), ``migrate-policy``
+(:func:`migrate_policy`), ``check-policy`` (:func:`check_policy_text`) and the arguments of
+``sweep`` (:func:`sweep_values`, :func:`check_file_out`).
+Everything scheme-specific (levels, designations) is read from the policies.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import BranchsimError, DataError, PolicyError
+from .policy import REFORM_SCHEMA, Policy, _reform_name, data_path, read_yaml
+from ._schema import shown
+
+__all__ = ["reform_policy", "comparison_tables", "default_population", "migrate_policy", "check_policy_text",
+           "sweep_values", "check_file_out", "COMPARE_FILES"]
+
+#: Files ``branchsim compare`` writes into its output folder.
+COMPARE_FILES = ("level_counts.csv", "transitions.csv", "movers.csv", "designations.csv",
+                 "new_consequences.csv", "policy_diff.csv")
+
+
+def reform_policy(path, base: Policy, flag: str = "--reform") -> Policy:
+    """The policy a ``--reform FILE`` makes of ``base``: a reform file applied, or a whole policy file.
+
+    A reform file (``schema: branchsim-reform/1``) is applied with
+    :meth:`Policy.update` (named ``base+NAME`` or after its changes). A
+    whole policy file named like ``base`` is renamed after what differs
+    (``base[path=value, ...]``), so a comparison never reads "baseline →
+    baseline".
+
+    >>> base = Policy.load()
+    >>> reform_policy(data_path("reforms", "baseline_kmeans_by_type.yaml"), base).name == base.name + "+kmeans_by_type"
+    True
+    """
+    where = str(path)
+    doc = read_yaml(Path(path), what="reform or policy file")
+    schema = doc.get("schema") if isinstance(doc, dict) else None
+    if schema == REFORM_SCHEMA:
+        try:
+            return base.update(path)
+        except PolicyError as exc:          # name the reform file, not "update"
+            raise PolicyError(exc.problems, where=where) from None
+    if not (isinstance(schema, str) and schema.startswith("branchsim-policy/")):
+        raise PolicyError(f"schema: {shown(schema)}; {flag} takes a reform file (schema: {REFORM_SCHEMA}) or a "
+                          f"whole policy file (schema: branchsim-policy/2)", where=where)
+    whole = Policy(doc, where=where, path=path)
+    if whole.name != base.name:
+        return whole
+    diff = base.diff(whole)
+    changes = {row.path: row.new for row in diff.itertuples()}
+    data = whole.to_dict()
+    data["name"] = _reform_name(base.name, changes, None) if changes else f"{base.name}[unchanged]"
+    return Policy(data, where=where, path=path)
+
+
+def _levels(c) -> list[str]:
+    out = list(c.baseline.policy.levels)
+    return out + [lv for lv in c.reform.policy.levels if lv not in out]
+
+
+def comparison_tables(c) -> dict[str, pd.DataFrame]:
+    """The tables of a :class:`~branchsim.sensitivity.compare.Comparison` that ``compare`` writes.
+
+    ``level_counts.csv`` (level and designation ids: baseline, reform,
+    change), ``transitions.csv`` (type — ``all`` first —, baseline level,
+    reform level, branches, every pair of levels), ``movers.csv``,
+    ``designations.csv`` (one row per branch and designation that changed),
+    ``new_consequences.csv`` and ``policy_diff.csv``.
+    """
+    old, new = c.baseline.branches, c.reform.branches
+    a, b = c.baseline.level_counts()["count"], c.reform.level_counts()["count"]
+    counts = pd.DataFrame({"baseline": a, "reform": b}).reindex(list(a.index) + [i for i in b.index
+                                                                                 if i not in a.index])
+    counts = counts.fillna(0).astype("int64")
+    counts["change"] = counts["reform"] - counts["baseline"]
+    counts.index.name = "level"
+    levels = _levels(c)
+    parts = []
+    for kind, rows in [("all", slice(None))] + [(t, (old["type"] == t).to_numpy())
+                                                  for t in c.baseline.policy.branch_types
+                                                  if (old["type"] == t).any()]:
+        tab = pd.crosstab(pd.Categorical(old["rating"][rows], levels), pd.Categorical(new["rating"][rows], levels),
+                          dropna=False).reindex(index=levels, columns=levels, fill_value=0)
+        tab.index.name, tab.columns.name = "baseline", "reform"
+        parts.append(tab.stack().rename("branches").reset_index().assign(type=kind))
+    transitions = pd.concat(parts, ignore_index=True)[["type", "baseline", "reform", "branches"]]
+    designated = []
+    ids = [d.id for d in c.baseline.scheme.branch.designations]
+    ids += [d.id for d in c.reform.scheme.branch.designations if d.id not in ids]
+    for d in ids:
+        was = old[d].to_numpy(bool) if d in old else np.zeros(len(old), dtype=bool)
+        now = new[d].to_numpy(bool) if d in new else np.zeros(len(new), dtype=bool)
+        moved = was != now
+        designated.append(pd.DataFrame({
+            "branch_id": old["branch_id"].to_numpy()[moved], "type": old["type"].to_numpy()[moved],
+            "designation": d, "baseline": was[moved], "reform": now[moved],
+            "old_score": old["score"].to_numpy()[moved], "new_score": new["score"].to_numpy()[moved],
+            "old_rating": old["rating"].to_numpy()[moved], "new_rating": new["rating"].to_numpy()[moved],
+            "vetoes": new["vetoes"].to_numpy()[moved]}))
+    columns = ["branch_id", "type", "designation", "baseline", "reform", "old_score", "new_score", "old_rating",
+               "new_rating", "vetoes"]
+    designations = pd.concat(designated, ignore_index=True) if designated else pd.DataFrame(columns=columns)
+    return {"level_counts.csv": counts.reset_index(), "transitions.csv": transitions, "movers.csv": c.movers,
+            "designations.csv": designations, "new_consequences.csv": c.new_consequences,
+            "policy_diff.csv": c.diff}
+
+
+def default_population(policy: Policy, seed: int, *, members: bool = True, encoding: str = "utf-8-sig"):
+    """The population a command reads without ``--data``: the example tables when they fit the policy,
+    else the default city generated with ``seed``; and how to describe it.
+
+    The example tables (``data/examples``) hold the facts of the policy they
+    were written for; a policy whose types or facts they lack is evaluated on
+    its own generated city instead.
+    """
+    from .population import load_population
+    folder = data_path("examples")
+    try:
+        return load_population(folder, policy=policy, encoding=encoding), f"the example tables in {folder}"
+    except DataError:
+        from .model import generate
+        pop = generate(policy, seed=seed, members=members)
+        return pop, (f"the default city generated with seed {seed} (the example tables do not hold the facts "
+                     f"of policy {policy.name!r})")
+
+
+def migrate_policy(old, new, *, force: bool = False) -> Policy:
+    """Write a format-1 policy file ``old`` migrated to format 2 as ``new`` (atomically).
+
+    An existing ``new`` is refused unless ``force``; ``new`` may never be
+    ``old`` itself. Returns the migrated policy (which loads back equal).
+    """
+    from ._output import refuse_inputs
+    refuse_inputs(new, [old])
+    policy = Policy.load(old)
+    if policy.source_format != 1:
+        raise PolicyError(f"already format {policy.source_format} (schema: branchsim-policy/2); nothing to "
+                          f"migrate", where=str(old))
+    new = Path(new)
+    if new.is_dir():
+        raise BranchsimError(f"{new}: is a folder; give the name of the new policy file")
+    if os.path.lexists(new) and not force:
+        raise BranchsimError(f"{new}: exists; give another file name, or --force to replace it")
+    policy.save(new)
+    return policy
+
+
+def check_policy_text(path, tests=None) -> tuple[int, str]:
+    """Run a policy's tests: the exit status (0 all pass, 1 a test fails) and the lines to print."""
+    from .policytests import check_policy, failures
+    try:
+        policy = Policy.load(path)
+    except PolicyError as exc:
+        if str(path).endswith(".tests.yaml"):
+            raise PolicyError(exc.problems + ["this is a tests file: give the policy file it belongs to "
+                                              "(NAME.yaml beside it)"], where=exc.where) from None
+        raise
+    report = check_policy(policy, tests)
+    units = report.groupby(["case", "unit"], sort=False).ngroups
+    where = tests if tests is not None else policy.companion("tests")
+    head = (f"branchsim: policy {policy.name!r}, tests {where}: {report['case'].nunique()} cases, {units} units, "
+            f"{len(report)} steps checked")
+    bad = failures(report)
+    if not bad:
+        return 0, head + ": all pass"
+    return 1, "\n".join([head + f": {len(bad)} of {units} units fail (the first step where each diverged)"]
+                        + [f"  {line}" for line in bad])
+
+
+# -- sweep's arguments -------------------------------------------------------------------------------
+def _number(text: str):
+    """A number as written (``2``, ``0.25``, ``1e-3``), or None."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return None
+
+
+def sweep_values(text: str, param: str, policy=None) -> list:
+    """``"0.2,0.3,0.4"`` -> ``[0.2, 0.3, 0.4]``.
+
+    Where the parameter's current value is a number, every item must be a
+    finite number (``True``, ``abc`` or ``nan`` are refused, naming the item);
+    otherwise each item is read as a YAML scalar.
+    """
+    import math
+
+    import yaml
+    items = [t.strip() for t in text.split(",")]
+    if not text.strip() or any(t == "" for t in items):
+        raise BranchsimError(f"--values for {param}: {text!r} is not a comma-separated list such as 0.2,0.3,0.4")
+    try:
+        current = policy[param] if policy is not None and param in policy else None
+    except BranchsimError:
+        current = None          # not a parameter: sweep names it
+    numeric = isinstance(current, (int, float)) and not isinstance(current, bool)
+    values = []
+    for i, t in enumerate(items, 1):
+        if numeric:
+            v = _number(t)
+            if v is None or (isinstance(v, float) and not math.isfinite(v)):
+                raise BranchsimError(f"--values for {param}: item {i} of {len(items)}, {t!r}, is not a finite "
+                                     f"number; give numbers such as 0.2,0.3,0.4")
+        else:
+            try:
+                v = yaml.safe_load(t)
+            except yaml.YAMLError:
+                raise BranchsimError(f"--values for {param}: cannot read item {i} of {len(items)}, {t!r}; give "
+                                     f"values such as 0.2,0.3,0.4") from None
+        values.append(v)
+    return values
+
+
+def check_file_out(out: Path) -> None:
+    """Refuse, before any work, an output file that is a folder or sits under a file."""
+    if out.is_dir():
+        raise BranchsimError(f"--out {out}: is a folder; give a file name such as {out / 'sweep.csv'}")
+    for p in Path(os.path.abspath(out)).parents:
+        if p.exists():
+            if not p.is_dir():
+                raise BranchsimError(f"--out {out}: cannot write here, {p} is a file, not a folder")
+            break
