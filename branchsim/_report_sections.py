@@ -23,8 +23,8 @@ from .plot.labels import term
 from .policy import Policy
 from .population import Population, evaluate
 
-__all__ = ["Section", "outcome", "sweep", "fragility", "run_rows", "name", "sweep_parameter", "sweep_grid",
-           "HISTORIES", "DESIGN_TEXT"]
+__all__ = ["Section", "outcome", "sweep", "fragility", "name", "sweep_parameter", "sweep_grid", "HISTORIES",
+           "DESIGN_TEXT"]
 
 SWEEP_SHARES = (0.20, 0.25, 0.30, 0.35, 0.40, 0.45, 0.50, 0.55, 0.60)
 FRAGILITY_DELTA = 1.0
@@ -423,22 +423,3 @@ def _boundary(kind, policy: Policy) -> str:
         d, c = kind.split(".", 1)
         return f"the {c} line of {name(d, policy)}"
     return kind
-
-
-# -- what was run ---------------------------------------------------------------------------------------
-def run_rows(policy, policy_src, pop, pop_src, reform, reform_src, seed, draws, sizes, files,
-             years: int = 1) -> list:
-    from . import __version__
-    n_members = f", {_n(len(pop.members))} members" if pop.members is not None else " (no members)"
-    survey = (f"{_n(draws)} per survey size ({', '.join(map(str, sizes))} respondents and the generator's own)"
-              if sizes else f"{_n(draws)} (the scheme has no survey)")
-    return [("policy", f"'{policy.name}' — {policy_src}"),
-            ("population", f"{pop_src}: {_n(len(pop.branches))} branches{n_members}"),
-            ("truth known", "yes (generated: true quality per branch)" if pop.has_truth else "no"),
-            ("reform", f"'{reform.name}' — {reform_src}" if reform is not None else "none"),
-            ("seed", str(seed)),
-            ("measurement draws", survey),
-            ("years simulated", "1 (no simulation)" if years < 2 else
-             f"{years} (the consecutive-years rules, {HISTORIES} histories)"),
-            ("branchsim", __version__),
-            ("tables (CSV, beside this file)", ", ".join(files))]

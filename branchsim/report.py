@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _output, _report_compare as compared, _report_members as more, _report_sections as sections
+from ._report_sections import _n
 from ._result import at_published_scale, targets
 from .errors import BranchsimError
 from .policy import Policy, as_policy
@@ -128,6 +129,26 @@ def _page(policy: Policy, run: list, parts: list, published: bool) -> str:
             "</footer></body></html>\n")
 
 
+# -- what was run ------------------------------------------------------------------------------------
+def _run_rows(policy, policy_src, pop, pop_src, reform, reform_src, seed, draws, sizes, files,
+             years: int = 1) -> list:
+    """The rows of 'What was run': policy, population, truth, reform, seed, draws, years, version, tables."""
+    from . import __version__
+    n_members = f", {_n(len(pop.members))} members" if pop.members is not None else " (no members)"
+    survey = (f"{_n(draws)} per survey size ({', '.join(map(str, sizes))} respondents and the generator's own)"
+              if sizes else f"{_n(draws)} (the scheme has no survey)")
+    return [("policy", f"'{policy.name}' — {policy_src}"),
+            ("population", f"{pop_src}: {_n(len(pop.branches))} branches{n_members}"),
+            ("truth known", "yes (generated: true quality per branch)" if pop.has_truth else "no"),
+            ("reform", f"'{reform.name}' — {reform_src}" if reform is not None else "none"),
+            ("seed", str(seed)),
+            ("measurement draws", survey),
+            ("years simulated", "1 (no simulation)" if years < 2 else
+             f"{years} (the consecutive-years rules, {sections.HISTORIES} histories)"),
+            ("branchsim", __version__),
+            ("tables (CSV, beside this file)", ", ".join(files))]
+
+
 # -- the report ---------------------------------------------------------------------------------------
 def write_report(out_dir: str | os.PathLike, *, policy: Policy | str | os.PathLike | None = None,
                  data: str | os.PathLike | Population | None = None,
@@ -219,7 +240,7 @@ def write_report(out_dir: str | os.PathLike, *, policy: Policy | str | os.PathLi
         from tqdm.auto import tqdm
         built = [make() for _, make in tqdm(steps, desc="report", unit="section", disable=not progress)]
         files = [name for s in built for name in s.tables]
-        run = sections.run_rows(pol, pol_src, pop, pop_src, ref, ref_src, seed, draws, sizes, files, years)
+        run = _run_rows(pol, pol_src, pop, pop_src, ref, ref_src, seed, draws, sizes, files, years)
         for s in built:
             for name, df in s.tables.items():
                 stage.write_csv(name, df)

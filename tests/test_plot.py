@@ -247,6 +247,18 @@ def test_score_histogram_marks_the_design_s_cut_points(scheme, mode, tmp_path):
         (f"{d}_{c.id}", c.value) for d, c in score_lines)
     rest, fragile = ax.containers
     assert sum(b.get_height() for b in rest) + sum(b.get_height() for b in fragile) == len(r.branches)
+    # Highlighted: within ±1 of a cut of the branch's own group (type or peer group) or of a score line.
+    rating = p.scheme.branch.rating
+    col = "type" if rating.design == "cuts" else rating.peer_groups
+    b = r.branches
+    own = b[col].astype(str) if col else pd.Series("all", index=b.index)
+    near = np.zeros(len(b), dtype=bool)
+    for g, grp in r.cut_points.groupby("group"):
+        rows = (own == g).to_numpy()
+        near[rows] |= (np.abs(b["score"].to_numpy()[rows, None] - grp["cut"].to_numpy()[None, :]) <= 1).any(axis=1)
+    for _, c in score_lines:
+        near |= np.abs(b["score"].to_numpy() - c.value) <= 1
+    assert sum(bar.get_height() for bar in fragile) == near.sum()
     render(ax, tmp_path, mode)
 
 

@@ -167,6 +167,24 @@ def cut_lines(obj, policy=None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["kind", "key", "group", "value"])
 
 
+def _near(frame, score: np.ndarray, lines: pd.DataFrame, policy, delta: float) -> np.ndarray:
+    """Branches within ±δ of a line: a cut point of their own group (type or peer group), or a score line."""
+    r = None if policy is None else policy.scheme.branch.rating
+    col = None if r is None else "type" if r.design == "cuts" else r.peer_groups
+    own = lines["kind"].eq("cut") & lines["group"].ne("all")
+    near = np.zeros(len(score), dtype=bool)
+    if col is not None and col in frame and own.any():
+        groups = frame[col].astype(str).to_numpy()
+        for g, grp in lines[own].groupby("group", sort=False):         # a loop over the few groups
+            rows = groups == g
+            near[rows] |= (np.abs(score[rows, None] - grp["value"].to_numpy(float)[None, :]) <= delta).any(axis=1)
+        lines = lines[~own]
+    values = lines["value"].to_numpy(float)
+    if len(values):
+        near |= (np.abs(score[:, None] - values[None, :]) <= delta).any(axis=1)
+    return near
+
+
 @styled
 def score_histogram(result_or_fragility, policy=None, delta: float | None = None, ax=None, *,
                     bin_width: float = 1.0):
@@ -217,10 +235,8 @@ def score_histogram(result_or_fragility, policy=None, delta: float | None = None
     values = lines["value"].to_numpy(float)
     if "fragile" in frame and own_delta is not None and delta == own_delta:
         fragile = frame["fragile"].to_numpy(bool)
-    elif len(values):
-        fragile = (np.abs(score[:, None] - values[None, :]) <= delta).any(axis=1)
     else:
-        fragile = np.zeros(len(score), dtype=bool)
+        fragile = _near(frame, score, cut_lines(obj, policy), policy, delta)
     span = np.concatenate([score[np.isfinite(score)], values - delta, values + delta])
     lo = math.floor(span.min() / bin_width) * bin_width
     hi = math.ceil(span.max() / bin_width) * bin_width
@@ -236,7 +252,7 @@ def score_histogram(result_or_fragility, policy=None, delta: float | None = None
         for v, g in zip(vals, grp["group"]):
             ax.axvline(v, color=col, linestyle="--", linewidth=1.3 if len(vals) == 1 else 0.9,
                        gid=f"cut_{key}" if kind == "cut" else f"{key}_{g}")
-        at = f"{vals.min():g}" if len(set(vals)) == 1 else f"{vals.min():g}–{vals.max():g}"
+        at = f"{vals.min():.4g}" if len(set(vals)) == 1 else f"{vals.min():.4g}–{vals.max():.4g}"
         ax.text(float(np.median(vals)), 1.01, f"{label(key, policy, wrap=True)}\n{at}",
                 transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=8, color=col,
                 linespacing=1.1)
