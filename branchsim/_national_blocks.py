@@ -28,7 +28,7 @@ import pandas as pd
 from . import rating as rt
 from .errors import BranchsimError
 from .evaluate import BranchInputs, branch_outcome, member_outcome
-from .measurement import _SUB, _scales, declared_facts, member_draws, monthly_facts, truth_arrays
+from .measurement import _SUB, _scales, declared_facts, member_draws, monthly_facts, period_share, truth_arrays
 from .model import BLOCK
 from .scheme import RULE_CODES, Scheme
 from .scoring import (DECIMALS, annual_facts, branch_components, indicator_points, record_scores,
@@ -287,7 +287,7 @@ def _records_numpy(gen, rng_mm, base, shock, profile) -> tuple[np.ndarray, dict]
     k, m = base.shape
     months = np.empty((k, periods, m), dtype=np.float32)
     monthly_facts(rng_mm, base, shock, sheet, gen.order, np.float32(gen.params.get("measurement.proportion_noise")),
-                  months)
+                  months, per_period=period_share(ms))
     months = months[np.argsort(gen.order)]
     rows = months.reshape(k, periods * m).T
     who = np.tile(np.arange(m), periods)

@@ -372,17 +372,22 @@ def member_true_scores(q: np.ndarray, profile: np.ndarray, ms: MemberScheme, off
 
     Attainment ``clip(q + offset_i, 0, 1)`` on each indicator, expected points
     by rule form, 100 × points over the profile's maximum, within the record's
-    cap: the member counterpart of :class:`Truth`.
+    cap: the member counterpart of :class:`Truth`. Under ``accrual: sum`` the
+    year's counts are measured once (see :func:`period_share`) and a binary
+    fact counts only if met in every period (expected ``p ** periods``).
     """
     sheet = ms.sheet
     q = np.asarray(q, float)
     profile = np.asarray(profile)
     out = np.empty(len(q))
+    every = ms.periods if ms.accrual == "sum" else 1    # summed: a binary fact is met if met every period
     for t in np.unique(profile):             # one profile at a time: its maxima are a vector
         rows = np.flatnonzero(profile == t)
         total = np.zeros(len(rows))
         for code, c in _columns_by_rule(sheet.kind[t]):
             p = np.clip(q[rows, None] + offsets[c], 0.0, 1.0)
+            if code == 0 and every > 1:
+                p = p ** every
             total += _expected_member_points(p, sheet, t, c, int(code))
         out[rows] = 100.0 * total / sheet.group_max[t].sum()
     if not np.isnan(ms.cap):
@@ -430,19 +435,28 @@ def _compiled():
 _KERNEL_CODES = (0, 1, 2, 3)
 
 
-def monthly_facts(rng, base, shock, sheet: Sheet, order, prop_noise, out):
+def period_share(ms: MemberScheme) -> float:
+    """How many periods share a count's scale: ``periods`` when the facts are summed over the year
+    (each period draws its part of the year's count), else 1 (each period is scored on its own)."""
+    return float(ms.periods) if ms.accrual == "sum" else 1.0
+
+
+def monthly_facts(rng, base, shock, sheet: Sheet, order, prop_noise, out, *, per_period: float = 1.0):
     """``periods`` records of facts for ``n`` members into ``out`` ``(k, periods, n)``, indicators in ``order``.
 
     The hot path of generation: one uniform per value, computed in place on
     contiguous slabs of indicators that share a rule form, in pieces of
     :data:`_SUB` members so the working set stays in cache. ``base`` is the
-    member-indicator attainment ``(k, n)``, ``shock`` the period shock ``(periods, n)``.
+    member-indicator attainment ``(k, n)``, ``shock`` the period shock
+    ``(periods, n)``. ``per_period`` (:func:`period_share`) divides the
+    scale of every count, so a year of summed periods measures the year's
+    requirement, cap or allowance once.
     """
     f32 = np.float32
     k, n = base.shape
     periods = shock.shape[0]
     kind = sheet.kind[0][order]
-    sc = _scales(sheet)
+    sc = {key: v / per_period for key, v in _scales(sheet).items()} if per_period != 1.0 else _scales(sheet)
     col = (slice(None), None, None)
     required = sc["required"][order].astype(f32)[col]
     bonus_scale = sc["bonus"][order].astype(f32)[col]

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .measurement import (Truth, _indicator_offsets, branch_block, categories, declared_facts,  # noqa: F401
+                          period_share,
                           member_draws, monthly_facts, size_median, state_facts, structure_block, truth,
                           truth_arrays)
 from .params import GeneratorParams, _leaf_paths, _param_problem, _values  # noqa: F401
@@ -97,7 +98,8 @@ class BlockGenerator:
                 rng_m, rng_mm, q, t, size, self.scheme.member, self.m_off, self.order, self.params,
                 self.cat_cum, self.profile_of)
             monthly_facts(rng_mm, base, shock, self.scheme.member.sheet, self.order,
-                          np.float32(self.params.get("measurement.proportion_noise")), months)
+                          np.float32(self.params.get("measurement.proportion_noise")), months,
+                          per_period=period_share(self.scheme.member))
             ms = self.scheme.member
             mdecl = {}
             if ms.fact_entries:

@@ -129,8 +129,8 @@ def test_later_years_records_are_scored_as_evaluate_scores_them(name, monkeypatc
     ctx = measure.Context.build(pop, policy, np.random.SeedSequence(0), dy.DynamicsParams.load(), True, True)
     drawn = {}
 
-    def spy(rng, base, shock, sheet, order, prop, out):
-        real(rng, base, shock, sheet, order, prop, out)
+    def spy(rng, base, shock, sheet, order, prop, out, **kw):
+        real(rng, base, shock, sheet, order, prop, out, **kw)
         drawn["facts"] = out[np.argsort(order)]
 
     real = measure.monthly_facts

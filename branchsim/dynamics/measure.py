@@ -33,7 +33,7 @@ from .. import _month_kernel
 from ..errors import DataError
 from ..evaluate import member_profiles
 from ..measurement import (_indicator_offsets, _state_column, appraise, branch_block, declared_facts,
-                           member_true_scores, monthly_facts, state_facts)
+                           member_true_scores, monthly_facts, period_share, state_facts)
 from ..model import BLOCK, GeneratorParams, block_stream
 from ..policy import Policy
 from ..scheme import Scheme
@@ -180,7 +180,8 @@ def _records(ctx: Context, rng, q: np.ndarray, profile: np.ndarray) -> tuple[np.
         + f32(mm["indicator_noise"]) * rng.standard_normal((k, n), dtype=f32)
     shock = f32(mm["month_noise"]) * rng.standard_normal((periods, n), dtype=f32)
     out = np.empty((k, periods, n), dtype=f32)
-    monthly_facts(rng, base, shock, sheet, ctx.m_order, f32(ctx.params.get("measurement.proportion_noise")), out)
+    monthly_facts(rng, base, shock, sheet, ctx.m_order, f32(ctx.params.get("measurement.proportion_noise")), out,
+                  per_period=period_share(ms))
     out = out[np.argsort(ctx.m_order)]                   # generator layout -> the policy's fact order
     who = np.tile(np.arange(n), periods)                 # rows period by period, as a generated table's
     if ms.accrual == "mean" and np.isnan(ms.bonus_cap) and _month_kernel.supports(sheet):

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..errors import BranchsimError, DataError
 from ..evaluate import member_outcome, member_profiles
-from ..measurement import _indicator_offsets, appraise, member_true_scores, monthly_facts
+from ..measurement import _indicator_offsets, appraise, member_true_scores, monthly_facts, period_share
 from ..policy import Policy
 from ..scoring import DECIMALS, annual_facts, indicator_points, record_scores
 from ..streams import BLOCK
@@ -141,7 +141,7 @@ def _redrawn_records(m: dict, ms, params, root, d: int):
         shock = f32(mm["month_noise"]) * rng.standard_normal((periods, n), dtype=f32)
         months = np.empty((k, periods, n), dtype=f32)
         monthly_facts(rng, base, shock, ms.sheet, m["order"], f32(params.get("measurement.proportion_noise")),
-                      months)
+                      months, per_period=period_share(ms))
         rows = months.reshape(k, -1)                            # rows period-major within each fact
         owner = np.tile(np.arange(n), periods)
         rec, lo, tot = _records(ms, [rows[j] for j in back], m["profile"][idx], owner, n, np.full(n, periods))
