@@ -267,11 +267,11 @@ def discover(pop, policy: Policy, condition, factors=None, *, n: int = 2000, see
     ----------
     pop : Population
     policy : Policy
-        The baseline: ``changed`` / ``mean_abs_change`` are against its stars.
+        The baseline: ``changed`` / ``mean_abs_change`` are against its levels.
     condition : str or callable
         An expression for ``DataFrame.eval`` on the scenario frame (factor
-        columns and the outputs ``n``, ``five_star`` … ``no_star``, ``weak``,
-        ``changed``, ``mean_abs_change``, ``accuracy``), e.g.
+        columns and the outputs ``n``, one count per level id and designation
+        id, ``changed``, ``mean_abs_change``, ``accuracy``), e.g.
         ``"weak / n > 0.03"`` or ``"changed / n > 0.10"``; or a function of
         that frame returning a bool array.
     factors : DataFrame, optional

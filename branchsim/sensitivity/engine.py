@@ -1,16 +1,20 @@
-"""The scenario axis: many weight vectors and cut-point sets evaluated together.
+"""The scenario axis: many weight vectors, cut points, quotas and designation lines evaluated together.
 
 A population is *prepared* once under a policy (:func:`prepare`): each
-branch's components (four dimension fractions and the survey rate), its
-veto cap, veto-weak flag and true components. What most "what if"
-questions vary — the satisfaction share, the dimension shares, the star cut
-points and the weak line — then only enter as arrays shaped by scenario
+branch's components (the score is ``100 × components @ weights``), the level
+its vetoes cap it at, a level fixed by direct grading or a forcing veto, the
+designations that hold whatever its score, and the same for its truth. What
+most "what if" questions vary — the survey and dimension shares, cut points,
+quotas and designation lines — then only enter as arrays shaped by scenario
 (:class:`Scenarios`). :func:`run` scores blocks of branches against all
-scenarios with one matrix product per block (``(block, 5) @ (5, S)``),
-turns scores into stars by comparing with each scenario's cuts, and
-accumulates counts, so no Python loop runs over branches or builds a Policy
-per scenario, and the ``(branches, scenarios)`` score matrix is never held
-whole: memory is bounded by the block size.
+scenarios with one matrix product per block, turns scores into levels with
+each scenario's cut points (for a relative design, the thresholds it sets on
+that scenario's scores: a quota design is a selection per scenario, a
+clustering design a clustering per scenario) and accumulates counts. No
+Python loop runs over branches and no Policy is built per scenario; memory
+is bounded by the block size.
+
+Level codes count from the floor (0) to the best level (``L - 1``).
 """
 from __future__ import annotations
 
@@ -19,87 +23,185 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .. import rating as rt
+from ..evaluate import branch_inputs, branch_outcome
 from ..policy import Policy
-from ..scoring import branch_components, compile_branch_rules, star_levels, type_codes
-from ..tables import SURVEY_COLUMNS
 from . import _kernels
 
-__all__ = ["Prepared", "Scenarios", "prepare", "run", "BLOCK_ROWS"]
+__all__ = ["Prepared", "Scenarios", "prepare", "run", "BLOCK_ROWS", "baseline_levels", "unit_cuts"]
 
 #: Branches scored against all scenarios at once (keeps a block's scores in cache).
 BLOCK_ROWS = 512
 _DECIMALS = 9
+# Scores are compared on the scale they are rounded to (9 decimals) without rounding the whole
+# block: round(x, 9) >= c  <=>  x >= c - 0.5e-9 for cuts with at most 9 decimals. This keeps the
+# engine's levels identical to evaluate's while saving a pass over every block.
+_HALF_ULP = 0.5 * 10.0 ** -_DECIMALS
 
 
 @dataclass(frozen=True)
 class Prepared:
     """A population's branches reduced to what the scenario axis needs."""
 
-    components: np.ndarray          # (n, c) measured: dimension fractions, survey rate
+    policy: Policy
+    components: np.ndarray          # (n, c) measured components
     truth: np.ndarray | None        # (n, c) noise-free components, if the population has truth
     type_idx: np.ndarray            # (n,)
     types: tuple[str, ...]
     component_names: tuple[str, ...]
-    cap: np.ndarray                 # (n,) star cap from vetoes (5 = none)
-    veto_weak: np.ndarray           # (n,) a veto designates the unit weak
+    cap: np.ndarray                 # (n,) highest level code the vetoes allow (L - 1: none)
+    fixed: np.ndarray               # (n,) level fixed by direct grading or a forcing veto (-1: none)
+    designated: np.ndarray          # (n, D) designations that hold whatever the score
+    line_ok: np.ndarray             # (n, D) the unit may be designated by the score line (its years)
+    dep_ok: np.ndarray              # (n, C) the same for each other score-dependent criterion
+    group: np.ndarray               # (n,) peer group of a relative design (0 without)
+    group_names: list
     branches: pd.DataFrame          # id, type and the other descriptive columns (for by=)
-    truth_cap: np.ndarray | None = None        # (n,) star cap from the true state
-    truth_veto_weak: np.ndarray | None = None  # (n,)
+    levels: np.ndarray | None = None  # (n,) level codes under the policy (as evaluate gives them)
+    within: dict = field(default_factory=dict)   # group codes of the columns last-place criteria rank within
+    truth_cap: np.ndarray | None = None
+    truth_fixed: np.ndarray | None = None
+    truth_designated: np.ndarray | None = None
     cache: dict = field(default_factory=dict, repr=False, compare=False)   # derived layouts
 
     @property
     def n(self) -> int:
         return len(self.type_idx)
 
+    @property
+    def scheme(self):
+        return self.policy.scheme
+
+    @property
+    def n_levels(self) -> int:
+        return self.scheme.branch.levels.n
+
+
+def _line_criteria(scheme):
+    """Per designation: its score_below criterion (the one a scenario's line moves), or None."""
+    out = []
+    for d in scheme.branch.designations:
+        lines = [c for c in d.criteria if c.kind == "score_below"]
+        out.append(lines[0] if lines else None)
+    return out
+
+
+def _unit_state(outcome: dict, scheme, prev: dict) -> tuple[np.ndarray, ...]:
+    """Cap, fixed level, designations that do not depend on the score, and line eligibility."""
+    bs = scheme.branch
+    L = bs.levels.n
+    n = len(outcome["score"])
+    fired = outcome["vetoes"]
+    vet = bs.vetoes
+    cap = np.full(n, L - 1, dtype=np.int8)
+    forced = np.full(n, np.iinfo(np.int8).max, dtype=np.int16)
+    for j in range(vet.n):
+        if vet.effect[j] == "cap":
+            cap = np.where(fired[:, j], np.minimum(cap, vet.level[j]), cap)
+        elif vet.effect[j] == "force":
+            forced = np.where(fired[:, j], np.minimum(forced, vet.level[j]), forced)
+    direct = outcome["direct"]
+    fixed = np.full(n, -1, dtype=np.int8)
+    if direct.size:
+        best = np.where(direct, bs.rating.direct_level, -1).max(axis=1)
+        fixed = np.where(best >= 0, np.minimum(best, cap), -1).astype(np.int8)
+    has_force = forced < np.iinfo(np.int8).max
+    if has_force.any():
+        # A force gives its level; a cap firing too lowers it, a direct grading never raises it.
+        capped_force = np.where(cap < L - 1, np.minimum(forced, cap), forced)
+        fixed = np.where(has_force, capped_force, fixed).astype(np.int8)
+    D = len(bs.designations)
+    designated = np.zeros((n, D), dtype=bool)
+    line_ok = np.zeros((n, D), dtype=bool)
+    lines = _line_criteria(scheme)
+    for k, d in enumerate(bs.designations):
+        for c in d.criteria:
+            if c is lines[k]:
+                line_ok[:, k] = _years_ok(c, prev, n)
+            elif c.kind not in _DEPENDENT:
+                held = outcome["criteria"][c.id]
+                designated[:, k] |= rt.streak(held, prev.get(c.id)) >= c.years
+    dep_ok = np.column_stack([_years_ok(c, prev, n) for _, c in _dependent(scheme)]) if _dependent(scheme) \
+        else np.zeros((n, 0), dtype=bool)
+    return cap, fixed, designated, line_ok, dep_ok
+
+
+#: Criteria kinds that depend on the score (beside a designation's scenario line).
+_DEPENDENT = ("score_below", "level", "last_place")
+
+
+def _years_ok(c, prev: dict, n: int) -> np.ndarray:
+    """Units whose streak of years before lets the criterion hold this year (all when ``years`` is 1)."""
+    if c.years <= 1:
+        return np.ones(n, dtype=bool)
+    return np.asarray(prev.get(c.id, np.zeros(n))) >= c.years - 1
+
+
+def _dependent(scheme) -> list:
+    """``(designation index, criterion)`` of the score-dependent criteria other than the scenario lines."""
+    lines = _line_criteria(scheme)
+    return [(k, c) for k, d in enumerate(scheme.branch.designations) for c in d.criteria
+            if c.kind in _DEPENDENT and c is not lines[k]]
+
+
+def _score_dependent(scheme) -> bool:
+    """Whether some designation criterion other than a score line depends on the score."""
+    return bool(_dependent(scheme))
+
 
 def prepare(pop, policy: Policy) -> Prepared:
-    """Compute once what does not change across weight / cut-point scenarios."""
+    """Compute once what does not change across the scenarios of weights, cuts, quotas and lines."""
     from ..model import truth
-    rules = compile_branch_rules(policy)
+    scheme = policy.scheme
     b = pop.branches
-    t = type_codes(b["type"], rules.types, policy.name)
-    facts = b[list(rules.indicators.facts)].to_numpy(float)
-    _, comp = branch_components(facts, t, b[list(SURVEY_COLUMNS)].to_numpy(float), rules)
-    fired = facts[:, rules.veto_indicator] < rules.veto_below
-    cap = np.where(fired, rules.veto_max_star, 5).min(axis=1, initial=5).astype(np.int8)
-    veto_weak = (fired & rules.veto_weak).any(axis=1)
+    inp = branch_inputs(b, scheme, policy_name=policy.name)
+    out = branch_outcome(inp, scheme)
+    cap, fixed, designated, line_ok, dep_ok = _unit_state(out, scheme, inp.prev)
     keep = [c for c in b.columns if c in ("branch_id", "type", "level", "parent", "n_members")
             or not pd.api.types.is_float_dtype(b[c])]
+    peer = scheme.branch.rating.peer_groups
+    group, names = inp.codes(peer) if (peer and scheme.branch.rating.relative) else \
+        (np.zeros(len(b), dtype=np.intp), ["all"])
+    within = {c.within: inp.codes(c.within)[0] for _, c in _dependent(scheme)
+              if c.kind == "last_place" and c.within is not None}
     tr = truth(pop, policy)
-    return Prepared(comp, None if tr is None else tr.components, t, rules.types, rules.components, cap,
-                    veto_weak, b[keep].reset_index(drop=True),
-                    None if tr is None else tr.cap, None if tr is None else tr.veto_weak)
+    extra = {}
+    if tr is not None:
+        tout = tr.outcome_arrays(scheme, inp)
+        tcap, tfixed, tdes, _, _ = _unit_state(tout, scheme, inp.prev)
+        extra = {"truth_cap": tcap, "truth_fixed": tfixed, "truth_designated": tdes}
+    return Prepared(policy, out["components"], None if tr is None else tr.components, inp.type_idx,
+                    scheme.branch.types, scheme.branch.components, cap, fixed, designated, line_ok, dep_ok, group,
+                    names, b[keep].reset_index(drop=True), out["level"], within, **extra)
 
 
 @dataclass(frozen=True)
 class Scenarios:
-    """Weights, cut points and weak lines of ``S`` scenarios, plus their parameter table."""
+    """Weights, cut points, quotas and designation lines of ``S`` scenarios, plus their parameter table."""
 
-    weights: np.ndarray      # (S, t, c) shares of the 100-point score per type
-    levels: np.ndarray       # (L,) star level of each cut, ascending
-    cuts: np.ndarray         # (S, L) minimum score of each level
-    weak_below: np.ndarray   # (S,)
-    table: pd.DataFrame      # one row per scenario: the varied parameters
+    weights: np.ndarray              # (S, t, c) shares of the 100-point score per type
+    cuts: np.ndarray | None          # (S, t, L-1) ascending cut points per type (cuts designs)
+    quotas: np.ndarray | None        # (S, L-1) cumulative shares allowed at each level or better
+    lines: np.ndarray                # (S, D) score line of each designation (NaN: it has none)
+    table: pd.DataFrame              # one row per scenario: the varied parameters
+    design: str = "cuts"
 
     def __len__(self) -> int:
-        return len(self.weak_below)
+        return len(self.weights)
 
     def subset(self, idx) -> "Scenarios":
-        return Scenarios(self.weights[idx], self.levels, self.cuts[idx], self.weak_below[idx],
-                         self.table.iloc[idx].reset_index(drop=True))
+        return Scenarios(self.weights[idx], None if self.cuts is None else self.cuts[idx],
+                         None if self.quotas is None else self.quotas[idx], self.lines[idx],
+                         self.table.iloc[idx].reset_index(drop=True), self.design)
 
     @classmethod
     def from_policy(cls, policy: Policy) -> "Scenarios":
-        rules = compile_branch_rules(policy)
-        return cls(rules.weights[None], rules.star_levels, rules.star_cuts[None],
-                   np.array([rules.weak_below]), pd.DataFrame(index=[0]))
-
-
-# Scores are compared on the scale they are rounded to (9 decimals) without
-# rounding the whole block: round(x, 9) >= c  <=>  x >= c - 0.5e-9 for cuts
-# with at most 9 decimals. This keeps the engine's stars identical to
-# branch_outcome's while saving a pass over every block.
-_HALF_ULP = 0.5 * 10.0 ** -_DECIMALS
+        bs = policy.scheme.branch
+        r = bs.rating
+        lines = np.array([[np.nan if c is None else c.value for c in _line_criteria(policy.scheme)]])
+        return cls(bs.weights[None], None if r.cuts is None else r.cuts[None],
+                   None if r.allowed_shares is None else r.allowed_shares[None], lines.reshape(1, -1),
+                   pd.DataFrame(index=[0]), r.design)
 
 
 def _scores(comp: np.ndarray, w100: np.ndarray) -> np.ndarray:
@@ -107,165 +209,121 @@ def _scores(comp: np.ndarray, w100: np.ndarray) -> np.ndarray:
     return comp @ w100
 
 
-def _stars(scores, cuts, levels, cap):
-    """Star levels of a (B, S) score block under per-scenario cuts ``(S, L)``, capped by vetoes."""
-    idx = np.zeros(scores.shape, dtype=np.int8)
-    for j in range(cuts.shape[1]):
-        idx += scores >= cuts[:, j] - _HALF_ULP
-    lv = np.concatenate([[0], levels]).astype(np.int8)
-    return np.minimum(lv[idx], cap[:, None])
+def unit_cuts(prep: Prepared, sc: Scenarios, *, truth: bool = False) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Cut points of every scenario: ``(table (S, K, L-1), key (n,) into K, shifted)``.
 
-
-def _count_rows(CT, cap, veto_weak, sc: Scenarios, w100T, block: int):
-    """Counts for branches given as columns of ``CT`` (c, m): scenarios along rows, no star matrix.
-
-    ``#(star >= k) = #(score >= c_k and cap >= k)``; the score block is
-    ``(S, block)`` so every comparison and count runs along contiguous rows.
-    Integer counts: the sum over blocks does not depend on their order.
+    A cuts design keys the table by type; a relative design sets its
+    thresholds on each scenario's scores, rounded as evaluate rounds them (of
+    the truth with ``truth=True``), per peer group. ``shifted``: compare the
+    unrounded scores with the cuts less half a unit of the 9th decimal (cuts
+    designs); otherwise compare the rounded scores with the thresholds.
     """
-    S, L = len(sc), len(sc.levels)
-    at_least = np.zeros((L, S), dtype=np.int64)
-    weak = np.zeros(S, dtype=np.int64)
-    score = np.empty((S, block))
-    mask = np.empty((S, block), dtype=bool)
-    cut_rows = [(sc.cuts[:, j] - _HALF_ULP)[:, None] for j in range(L)]
-    weak_row = (sc.weak_below - _HALF_ULP)[:, None]
-    for lo in range(0, CT.shape[1], block):
-        c = CT[:, lo:lo + block]
-        m = c.shape[1]
-        s_, g_ = score[:, :m], mask[:, :m]
-        np.matmul(w100T, c, out=s_)
-        capped = np.flatnonzero(cap[lo:lo + m] < 5)
-        for j, level in enumerate(sc.levels):
-            np.greater_equal(s_, cut_rows[j], out=g_)
-            at_least[j] += np.count_nonzero(g_, axis=1)
-            blocked = capped[cap[lo + capped] < level]
-            if len(blocked):
-                at_least[j] -= np.count_nonzero(g_[:, blocked], axis=1)
-        np.less(s_, weak_row, out=g_)
-        vw = veto_weak[lo:lo + m]
-        weak += np.count_nonzero(g_, axis=1)
-        if vw.any():   # a veto-weak branch is weak whatever its score
-            weak += int(vw.sum()) - np.count_nonzero(g_[:, vw], axis=1)
-    return at_least, weak
+    r = prep.scheme.branch.rating
+    if sc.design == "cuts":
+        return sc.cuts, prep.type_idx, True
+    comp = prep.truth if truth else prep.components
+    key = "truth_thresholds" if truth else "thresholds"
+    cached = prep.cache.get(key)
+    if cached is not None and cached[0] is sc:
+        return cached[1], prep.group, False
+    G = len(prep.group_names)
+    S = len(sc)
+    table = np.empty((S, G, prep.n_levels - 1))
+    w100 = 100.0 * sc.weights
+    if sc.design == "quota" and _kernels.available():
+        # The kernel's thresholds are scores of units, unrounded: on the rounded scale they are the
+        # thresholds evaluate finds (two units closer than 1e-9 aside: evaluate ties them).
+        table[:] = np.round(_quota_table(prep, sc, comp), _DECIMALS)
+        prep.cache[key] = (sc, table)
+        return table, prep.group, False
+    for s in range(S):                           # a loop over scenarios, not units
+        score = np.round(np.einsum("nc,nc->n", comp, w100[s][prep.type_idx]), _DECIMALS)
+        for g in range(G):
+            x = score[prep.group == g]
+            if not len(x):
+                table[s, g] = np.inf
+            elif sc.design in ("quota", "cuts_and_quota"):
+                table[s, g] = np.maximum.accumulate(rt.quota_thresholds(x, rt.allowed_counts(len(x), sc.quotas[s])))
+            else:
+                from .. import _clustering
+                table[s, g] = _clustering.cluster_cuts(x, prep.n_levels, method=sc.design, trim=r.trim,
+                                                       resamples=r.resamples, seed=r.seed)
+        if sc.design == "cuts_and_quota":
+            table[s] = np.maximum(table[s], (sc.cuts[s, 0] - _HALF_ULP)[None, :])
+    prep.cache[key] = (sc, table)
+    return table, prep.group, False
 
 
-def _sorted_layout(prep: Prepared):
-    """Branches sorted by type, veto-weak last, then veto cap from none down (cached on ``prep``)."""
-    key = "sorted_layout"
-    if key not in prep.cache:
-        order = np.lexsort((-prep.cap.astype(np.int16), prep.veto_weak, prep.type_idx))
-        ct = np.ascontiguousarray(prep.components[order].T)
-        prep.cache[key] = (order, ct, ct.astype(np.float32))
-    return prep.cache[key]
+def _compared(score: np.ndarray, shifted: bool) -> np.ndarray:
+    """Scores as a design compares them: unrounded against shifted cuts, or rounded (relative designs)."""
+    return score if shifted else np.round(score, _DECIMALS)
 
 
-def _counts_compiled(prep: Prepared, sc: Scenarios, out: dict, weak: bool = True) -> None:
-    """Counts with the compiled kernel.
-
-    Branches are sorted by type, then veto-weak last, then by veto cap from
-    none down, so for each cut the branches a veto keeps below it form the end
-    of their type's run and the kernel simply stops before them. The few
-    veto-weak branches are corrected in NumPy afterwards.
-    """
-    T, L = len(prep.types), len(sc.levels)
-    order, ct, ct32 = _sorted_layout(prep)
-    t_sorted, cap_sorted, vw_sorted = prep.type_idx[order], prep.cap[order], prep.veto_weak[order]
-    starts = np.searchsorted(t_sorted, np.arange(T + 1))
-    limits = np.empty((T, L), dtype=np.int64)
-    weak_end = np.empty(T, dtype=np.int64)
-    for t in range(T):
-        a, b = starts[t], starts[t + 1]
-        free = a + int(np.count_nonzero(~vw_sorted[a:b]))        # veto-weak rows come after
-        weak_end[t] = free
-        for j, level in enumerate(sc.levels):
-            # rows a..free are sorted by cap, highest first: those with cap >= level lead
-            limits[t, j] = a + int(np.count_nonzero(cap_sorted[a:free] >= level))
-    cuts = sc.cuts - _HALF_ULP
-    weak_line = sc.weak_below - _HALF_ULP if weak else None
-    if ct.shape[0] == 5 and L == 3:
-        at_least, below = _kernels.count_at_least_53(ct, starts, limits, weak_end, 100.0 * sc.weights, cuts,
-                                                     weak_line, ct32)
-    else:
-        at_least, below = _kernels.count_at_least(ct, starts, limits, weak_end, 100.0 * sc.weights, cuts,
-                                                  weak_line)
-    vw_rows = np.flatnonzero(prep.veto_weak)
-    below += len(vw_rows)                                     # weak whatever their score
-    for t in range(T):                                        # veto-weak rows that may still reach a level
-        r = vw_rows[prep.type_idx[vw_rows] == t]
-        if not len(r):
-            continue
-        score = prep.components[r] @ (100.0 * sc.weights[:, t, :].T)            # (m, S)
-        for j, level in enumerate(sc.levels):
-            ok = prep.cap[r] >= level
-            if ok.any():
-                at_least[:, j] += np.count_nonzero(score[ok] >= cuts[:, j], axis=0)
-    n = prep.n
-    lv = np.concatenate([[0], sc.levels]).astype(int)
-    cum = np.vstack([np.full(len(sc), n), at_least.T, np.zeros(len(sc), dtype=np.int64)])
-    for j, level in enumerate(lv):
-        out["counts"][0, :, level] += cum[j] - cum[j + 1]
-    out["weak"][0] += below if weak else np.nan
+def _quota_table(prep: Prepared, sc: Scenarios, comp: np.ndarray) -> np.ndarray:
+    """Quota thresholds ``(S, G, L-1)`` of every scenario with the compiled selection kernel."""
+    from ._quota import quota_counts
+    order = np.lexsort((prep.type_idx, prep.group))
+    g_s, t_s = prep.group[order], prep.type_idx[order]
+    brk = np.r_[True, (g_s[1:] != g_s[:-1]) | (t_s[1:] != t_s[:-1])]
+    starts = np.r_[np.flatnonzero(brk), prep.n].astype(np.int64)
+    seg_type, seg_group = t_s[starts[:-1]], g_s[starts[:-1]]
+    L1 = prep.n_levels - 1
+    limits = np.repeat(starts[1:, None], L1, axis=1)
+    G = len(prep.group_names)
+    sizes = np.bincount(prep.group, minlength=G)
+    allowed = np.floor(sizes[None, :, None] * sc.quotas[:, None, :] + rt._QUOTA_EPS).astype(np.int64)
+    thr, _, _ = quota_counts(np.ascontiguousarray(comp[order].T), starts, seg_group.astype(np.intp), limits,
+                             starts[1:].copy(), np.ascontiguousarray(100.0 * sc.weights[:, seg_type, :]), allowed)
+    return thr
 
 
-def _counts_only(prep: Prepared, sc: Scenarios, out: dict, block_rows: int, workers: int,
-                 weak: bool = True) -> None:
-    """Fill ``out['counts']`` and ``out['weak']`` (one group) using threads over branch blocks."""
-    if _kernels.available():
-        _counts_compiled(prep, sc, out, weak)
-        return
-    jobs = []
-    for t in np.unique(prep.type_idx):
-        rows = np.flatnonzero(prep.type_idx == t)
-        w100T = np.ascontiguousarray(100.0 * sc.weights[:, t, :])            # (S, c)
-        step = max(block_rows, -(-len(rows) // max(1, workers)))
-        for lo in range(0, len(rows), step):
-            r = rows[lo:lo + step]
-            jobs.append((np.ascontiguousarray(prep.components[r].T), prep.cap[r], prep.veto_weak[r], w100T))
-    if workers > 1 and len(jobs) > 1:
-        from concurrent.futures import ThreadPoolExecutor
-        with ThreadPoolExecutor(workers) as pool:   # numpy releases the GIL in matmul and comparisons
-            results = list(pool.map(lambda j: _count_rows(j[0], j[1], j[2], sc, j[3], block_rows), jobs))
-    else:
-        results = [_count_rows(j[0], j[1], j[2], sc, j[3], block_rows) for j in jobs]
-    at_least = sum(r[0] for r in results)
-    n_total = sum(len(j[1]) for j in jobs)
-    lv = np.concatenate([[0], sc.levels]).astype(int)
-    cum = np.vstack([np.full(len(sc), n_total), at_least, np.zeros(len(sc), dtype=np.int64)])
-    for j, level in enumerate(lv):
-        out["counts"][0, :, level] += cum[j] - cum[j + 1]
-    out["weak"][0] += sum(r[1] for r in results)
+def _levels_block(score, table, key, shifted, cap, fixed) -> np.ndarray:
+    """Level codes ``(B, S)`` of a block of scores under per-unit cut points."""
+    cuts = table[:, key, :]                                  # (S, B, L-1)
+    shift = _HALF_ULP if shifted else 0.0
+    codes = np.zeros(score.shape, dtype=np.int8)
+    for j in range(cuts.shape[2]):
+        codes += score >= (cuts[:, :, j].T - shift)
+    codes = np.minimum(codes, cap[:, None])
+    return np.where(fixed[:, None] >= 0, fixed[:, None], codes).astype(np.int8)
 
 
 def run(prep: Prepared, sc: Scenarios, *, groups: np.ndarray | None = None, n_groups: int = 1,
-        baseline_stars: np.ndarray | None = None, accuracy: bool = True,
-        block_rows: int = BLOCK_ROWS, workers: int = 1, weak: bool = True) -> dict[str, np.ndarray]:
+        baseline: np.ndarray | None = None, accuracy: bool = True,
+        block_rows: int = BLOCK_ROWS, workers: int = 1, designations: bool = True) -> dict[str, np.ndarray]:
     """Evaluate every scenario on every branch, block by block.
 
     Returns arrays shaped ``(G, S, ...)`` (``G`` groups; one group without
-    ``groups``): ``counts`` (G, S, 6) branches per star level 0–5, ``weak``,
-    ``n``; with ``baseline_stars``, ``changed`` and ``abs_change``; with
-    truth and ``accuracy``, ``correct`` (measured star = true star) and
-    ``true_counts``. Without groups, baseline or accuracy only counts are
-    needed and no per-branch star matrix is formed (that path also runs on
-    ``workers`` threads; integer counts make the result independent of them;
-    ``weak=False`` skips the weak count there, leaving it NaN).
+    ``groups``): ``counts`` (G, S, L) branches per level code, ``designated``
+    (G, S, D), ``n``; with ``baseline`` (each branch's level code under the
+    baseline), ``changed`` and ``abs_change``; with truth and ``accuracy``,
+    ``correct`` (level = true level) and ``true_counts``. Without groups,
+    baseline or accuracy only counts are needed and the compiled kernels count
+    without forming a level matrix (on ``workers`` threads; integer counts make
+    the result independent of them).
     """
     S = len(sc)
-    counts_only = groups is None and baseline_stars is None and not (accuracy and prep.truth is not None)
+    L = prep.n_levels
+    D = prep.designated.shape[1]
+    counts_only = groups is None and baseline is None and not (accuracy and prep.truth is not None)
     groups = np.zeros(prep.n, dtype=np.intp) if groups is None else np.asarray(groups, dtype=np.intp)
-    out = {"counts": np.zeros((n_groups, S, 6)), "weak": np.zeros((n_groups, S)),
+    out = {"counts": np.zeros((n_groups, S, L)), "designated": np.zeros((n_groups, S, D)),
            "n": np.bincount(groups, minlength=n_groups).astype(float)}
-    if baseline_stars is not None:
+    if counts_only and _compiled_counts(prep, sc, out, workers, designations):
+        return out
+    if baseline is not None:
         out["changed"] = np.zeros((n_groups, S))
         out["abs_change"] = np.zeros((n_groups, S))
     use_truth = accuracy and prep.truth is not None
     if use_truth:
         out["correct"] = np.zeros((n_groups, S))
-        out["true_counts"] = np.zeros((n_groups, S, 6))
-    if counts_only:
-        _counts_only(prep, sc, out, max(block_rows, 1024), workers, weak)
-        return out
+        out["true_counts"] = np.zeros((n_groups, S, L))
+    table, key, shifted = unit_cuts(prep, sc)
+    if use_truth:
+        ttable, tkey, tshifted = unit_cuts(prep, sc, truth=True)
+    lines = sc.lines - _HALF_ULP                                     # (S, D)
+    dep = _dependent(prep.scheme)
+    lowest = _lowest_scores(prep, sc, dep) if designations else {}
     for t in np.unique(prep.type_idx):
         w100 = 100.0 * sc.weights[:, t, :].T                        # (c, S)
         rows = np.flatnonzero(prep.type_idx == t)
@@ -274,27 +332,160 @@ def run(prep: Prepared, sc: Scenarios, *, groups: np.ndarray | None = None, n_gr
             score = _scores(prep.components[r], w100)
             onehot = np.zeros((n_groups, len(r)))
             onehot[groups[r], np.arange(len(r))] = 1.0
-            stars = _stars(score, sc.cuts, sc.levels, prep.cap[r])
-            weak = (score < sc.weak_below - _HALF_ULP) | prep.veto_weak[r, None]
-            out["weak"] += onehot @ weak
-            for level in range(6):
-                out["counts"][:, :, level] += onehot @ (stars == level)
-            if baseline_stars is not None:
-                diff = stars - baseline_stars[r, None].astype(np.int8)
+            levels = _levels_block(_compared(score, shifted), table, key[r], shifted, prep.cap[r], prep.fixed[r])
+            for level in range(L):
+                out["counts"][:, :, level] += onehot @ (levels == level)
+            if designations and D:
+                held = [prep.designated[r, k][:, None] | ((score < lines[:, k]) & prep.line_ok[r, k][:, None])
+                        for k in range(D)]
+                if dep:
+                    rounded = np.round(score, _DECIMALS)
+                for j, (k, c) in enumerate(dep):
+                    ok = prep.dep_ok[r, j][:, None]
+                    if c.kind == "score_below":
+                        held[k] |= ok & (score < c.value - _HALF_ULP)
+                    elif c.kind == "level":
+                        held[k] |= ok & ((levels <= c.level) if c.or_below else (levels == c.level))
+                    else:                                   # last place: the group's lowest score
+                        codes = prep.within[c.within][r] if c.within is not None else np.zeros(len(r), np.intp)
+                        held[k] |= ok & (rounded <= lowest[c.within][:, codes].T)
+                for k in range(D):
+                    out["designated"][:, :, k] += onehot @ held[k]
+            if baseline is not None:
+                diff = levels.astype(np.int16) - baseline[r, None]
                 out["changed"] += onehot @ (diff != 0)
                 out["abs_change"] += onehot @ np.abs(diff)
             if use_truth:
-                true = _stars(_scores(prep.truth[r], w100), sc.cuts, sc.levels, prep.truth_cap[r])
-                out["correct"] += onehot @ (true == stars)
-                for level in range(6):
+                tscore = _scores(prep.truth[r], w100)
+                true = _levels_block(_compared(tscore, tshifted), ttable, tkey[r], tshifted, prep.truth_cap[r],
+                                     prep.truth_fixed[r])
+                out["correct"] += onehot @ (true == levels)
+                for level in range(L):
                     out["true_counts"][:, :, level] += onehot @ (true == level)
     return out
 
 
-def baseline_stars(prep: Prepared, policy: Policy) -> np.ndarray:
-    """Stars of every branch under ``policy`` (the reference for changed / abs_change)."""
-    rules = compile_branch_rules(policy)
-    w = rules.weights[prep.type_idx]
-    score = np.round(100.0 * np.einsum("nc,nc->n", prep.components, w), _DECIMALS)
-    stars = star_levels(score, rules.star_levels, rules.star_cuts)
-    return np.minimum(stars, prep.cap)
+def _lowest_scores(prep: Prepared, sc: Scenarios, dep) -> dict:
+    """Lowest rounded score of each group of every last-place criterion, per scenario: ``{within: (S, G)}``."""
+    out = {}
+    for _, c in dep:
+        if c.kind != "last_place" or c.within in out:
+            continue
+        codes = prep.within[c.within] if c.within is not None else np.zeros(prep.n, dtype=np.intp)
+        G = int(codes.max()) + 1 if prep.n else 0
+        low = np.full((len(sc), G), np.inf)
+        for t in np.unique(prep.type_idx):
+            rows = np.flatnonzero(prep.type_idx == t)
+            score = np.round(_scores(prep.components[rows], 100.0 * sc.weights[:, t, :].T), _DECIMALS)
+            for g in np.unique(codes[rows]):
+                low[:, g] = np.minimum(low[:, g], score[codes[rows] == g].min(axis=0))
+        out[c.within] = low
+    return out
+
+
+def _compiled_counts(prep: Prepared, sc: Scenarios, out: dict, workers: int, designations: bool) -> bool:
+    """Counts with the compiled kernels, where they apply; False to take the NumPy path.
+
+    Branches are sorted by segment (type, or peer group and type), then with
+    the units designated whatever their score last, the units with a fixed
+    level before them, and the rest by veto cap from none down: for each level
+    the rows a cap keeps below it form the end of their segment's free run and
+    the kernel stops before them. Fixed and pre-designated units are added
+    afterwards in NumPy.
+    """
+    if not _kernels.available() or sc.design not in ("cuts", "quota"):
+        return False
+    D = prep.designated.shape[1]
+    if D > 1 or _score_dependent(prep.scheme):
+        return False
+    layout = _layout(prep, sc.design)
+    order, ct, ct32, seg_starts, seg_type, seg_group, limits, weak_end = layout
+    L = prep.n_levels
+    w100 = 100.0 * sc.weights[:, seg_type, :]                      # (S, segments, c)
+    line = None
+    if D and designations:
+        line = np.ascontiguousarray(np.repeat((sc.lines[:, 0] - _HALF_ULP)[:, None], len(seg_type), axis=1))
+        if np.isnan(line).any():
+            line = np.where(np.isnan(line), -np.inf, line)
+        elig = prep.line_ok[order, 0]
+        if not elig.all():
+            return False
+    if sc.design == "cuts":
+        cuts = np.ascontiguousarray(sc.cuts[:, seg_type, :] - _HALF_ULP)
+        if ct.shape[0] == 5 and L == 4:
+            at_least, below = _kernels.count_at_least_53(ct, seg_starts, limits, weak_end, w100, cuts, line, ct32)
+        else:
+            at_least, below = _kernels.count_at_least(ct, seg_starts, limits, weak_end, w100, cuts, line)
+    else:
+        from ._quota import quota_counts
+        G = len(prep.group_names)
+        sizes = np.bincount(prep.group, minlength=G)
+        allowed = np.floor(sizes[None, :, None] * sc.quotas[:, None, :] + rt._QUOTA_EPS).astype(np.int64)
+        _, at_least, below = quota_counts(ct, seg_starts, seg_group, limits, weak_end, w100, allowed, line)
+        cuts = None
+    S = len(sc)
+    fixed_rows = np.flatnonzero(prep.fixed >= 0)
+    for level in range(L):
+        at_least_fixed = np.count_nonzero(prep.fixed[fixed_rows] >= level) if level else len(fixed_rows)
+        if level:
+            at_least[:, level - 1] += at_least_fixed
+    des_rows = np.flatnonzero(prep.designated[:, 0]) if D else np.zeros(0, dtype=np.intp)
+    free_des = des_rows[prep.fixed[des_rows] < 0]
+    if len(free_des):                                   # pre-designated units still reach levels by score
+        table, key, shifted = unit_cuts(prep, sc) if sc.design == "cuts" else (None, None, None)
+        for t in np.unique(prep.type_idx[free_des]):
+            r = free_des[prep.type_idx[free_des] == t]
+            score = prep.components[r] @ (100.0 * sc.weights[:, t, :].T)        # (m, S)
+            if sc.design == "cuts":
+                levels = _levels_block(score, table, key[r], shifted, prep.cap[r], prep.fixed[r])
+            else:
+                thr = _quota_table(prep, sc, prep.components)      # unrounded, as the kernel counts
+                levels = _levels_block(score, thr, prep.group[r], False, prep.cap[r], prep.fixed[r])
+            for level in range(1, L):
+                at_least[:, level - 1] += np.count_nonzero(levels >= level, axis=0)
+    n = prep.n
+    cum = np.vstack([np.full(S, n), at_least.T, np.zeros(S, dtype=np.int64)])
+    for level in range(L):
+        out["counts"][0, :, level] += cum[level] - cum[level + 1]
+    if D:
+        out["designated"][0, :, 0] = (below + len(des_rows)) if (line is not None) else np.nan
+    return True
+
+
+def _layout(prep: Prepared, design: str):
+    """Rows sorted into segments for the kernels (cached on ``prep``)."""
+    key = ("layout", design)
+    if key in prep.cache:
+        return prep.cache[key]
+    L = prep.n_levels
+    group = prep.group if design != "cuts" else np.zeros(prep.n, dtype=np.intp)
+    pre = prep.designated[:, 0] if prep.designated.shape[1] else np.zeros(prep.n, dtype=bool)
+    fixed = prep.fixed >= 0
+    order = np.lexsort((-prep.cap.astype(np.int16), fixed, pre, prep.type_idx, group))
+    g_s, t_s = group[order], prep.type_idx[order]
+    seg_break = np.r_[True, (g_s[1:] != g_s[:-1]) | (t_s[1:] != t_s[:-1])]
+    seg_starts = np.r_[np.flatnonzero(seg_break), prep.n].astype(np.int64)
+    seg_type = t_s[seg_starts[:-1]].astype(np.intp)
+    seg_group = g_s[seg_starts[:-1]].astype(np.intp)
+    T = len(seg_type)
+    limits = np.empty((T, L - 1), dtype=np.int64)
+    weak_end = np.empty(T, dtype=np.int64)
+    cap_s, fixed_s, pre_s = prep.cap[order], fixed[order], pre[order]
+    for s in range(T):
+        a, b = seg_starts[s], seg_starts[s + 1]
+        free = ~pre_s[a:b] & ~fixed_s[a:b]
+        weak_end[s] = a + int(np.count_nonzero(~pre_s[a:b]))
+        for j in range(L - 1):
+            limits[s, j] = a + int(np.count_nonzero(free & (cap_s[a:b] >= j + 1)))
+    ct = np.ascontiguousarray(prep.components[order].T)
+    prep.cache[key] = (order, ct, ct.astype(np.float32), seg_starts, seg_type, seg_group, limits, weak_end)
+    return prep.cache[key]
+
+
+def baseline_levels(prep: Prepared) -> np.ndarray:
+    """Level code of every branch under the prepared policy (the reference for changed / abs_change).
+
+    These are :func:`branchsim.evaluate`'s levels: for a relative design its
+    thresholds on the rounded scores.
+    """
+    return prep.levels.astype(np.int16)

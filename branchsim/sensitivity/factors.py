@@ -9,16 +9,17 @@ parameter ``path`` it sets, its ``kind``, and its range ``low``–``high``
     branch type with its own satisfaction share keeps it, as in
     :func:`~branchsim.sensitivity.sweep.scenario_arrays`).
 ``balance``
-    a dimension's relative weight (e.g. 0.5–1.5). The four dimension shares
-    are ``(1 - satisfaction) × base_d b_d / Σ base_j b_j``: shares are
-    never sampled independently as if they were free, so every scenario's
-    weights add up to 1 per branch type.
+    a dimension's relative weight (e.g. 0.5–1.5). The dimension shares are
+    ``(1 - satisfaction) × base_d b_d / Σ base_j b_j``: shares are never
+    sampled independently as if they were free, so every scenario's weights
+    add up to 1 per branch type.
 ``cut`` / ``cut_gap``
-    a star cut point, or the gap above the cut one level below. Gaps are
-    positive, so cut points can never come out of order; a five-star cut
-    pushed past 100 by the gaps is set to 100 (only a perfect score).
-``value``
-    another fast parameter set as drawn (``branch.weak_below``).
+    a level's cut point (cuts designs), or the gap above the cut one level
+    below. Gaps are positive, so cut points can never come out of order.
+``quota``
+    a level's quota (quota designs): its share of the units.
+``line`` (``value``)
+    a designation's score line (``branch.designations.<d>.criteria.<c>.below``).
 ``noise``
     a generator parameter (``measurement.*``). The branches are re-measured
     for each distinct noise setting with the population's own seed (common
@@ -28,9 +29,9 @@ parameter ``path`` it sets, its ``kind``, and its range ``low``–``high``
 This module holds the factor table (:func:`default_factors`, its checks),
 the bridge from samples to the engine (:func:`factor_problem`,
 :func:`factor_values`, :func:`scenarios`) and the scoring of samples
-(:func:`evaluate_samples`). Weight and cut factors are evaluated on the
-scenario axis: all samples of one noise setting in one engine run. The
-analyses that use them (Sobol', Morris) are in :mod:`.gsa`.
+(:func:`evaluate_samples`). Fast factors are evaluated on the scenario axis:
+all samples of one noise setting in one engine run. The analyses that use
+them (Sobol', Morris) are in :mod:`.gsa`.
 """
 from __future__ import annotations
 
@@ -38,16 +39,14 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BranchsimError
-from ..evaluate import STAR_NAMES
 from ..model import GeneratorParams, generate
 from ..policy import Policy
-from ..scoring import compile_branch_rules
-from .engine import Scenarios, baseline_stars, prepare, run
-from .sweep import run_batches, scenario_arrays
+from .engine import Scenarios, prepare, run
+from .sweep import fast_paths, run_batches, scenario_arrays, tidy
 
 __all__ = ["KINDS", "default_factors", "factor_problem", "factor_values", "scenarios", "evaluate_samples"]
 
-KINDS = ("share", "balance", "cut", "cut_gap", "value", "noise")
+KINDS = ("share", "balance", "cut", "cut_gap", "quota", "line", "value", "noise")
 # Default noise factors: generator parameters under ``measurement`` (whole numbers flagged).
 _NOISE = (("indicator_noise", False), ("survey_size", True))
 _COLUMNS = ["name", "path", "kind", "low", "high", "integer", "baseline"]
@@ -57,10 +56,12 @@ def default_factors(policy: Policy, params: GeneratorParams | None = None, *,
                     noise: bool = True) -> pd.DataFrame:
     """The default factor set around ``policy`` (and the generator's noise levels).
 
-    Satisfaction share ± 0.15; each dimension's balance 0.5–1.5; the lowest
-    cut ± 5 and each gap between cuts ± 5 (at least half the gap); the weak
-    line ± 5; with ``noise``, ``measurement.indicator_noise`` and the survey's
-    sample size (``measurement.survey_size``) at 0.5–1.5 times their values.
+    Read from the scheme: the satisfaction share ± 0.15 (with a survey); each
+    dimension's balance 0.5–1.5 (shares form); for a cuts design the lowest
+    cut ± 5 and each gap between cuts ± 5 (at least half the gap); for a quota
+    design each level's quota ± half of it; each designation's score line ± 5;
+    with ``noise``, ``measurement.indicator_noise`` and the survey's sample
+    size (``measurement.survey_size``) at 0.5–1.5 times their values.
     ``baseline`` holds the value that reproduces the policy (informative:
     sampling uses ``low``, ``high`` and ``integer`` only).
 
@@ -71,27 +72,39 @@ def default_factors(policy: Policy, params: GeneratorParams | None = None, *,
     >>> f.loc[f.name == "satisfaction_share", ["low", "high"]].round(2).values.tolist()
     [[0.25, 0.55]]
     """
-    s = policy["branch.satisfaction_share"]
-    rows = [("satisfaction_share", "branch.satisfaction_share", "share", max(s - .15, 0), min(s + .15, 1),
-             False, s)]
-    rows += [(f"balance_{d}", f"branch.dimensions.{d}.share", "balance", 0.5, 1.5, False, 1.0)
-             for d in policy.dimensions]
-    rules = compile_branch_rules(policy)
+    fast = fast_paths(policy)
+    bs = policy.scheme.branch
+    rows = []
+    for path, (kind, idx) in fast.items():
+        if kind == "share":
+            s = policy[path]
+            rows.append(("satisfaction_share", path, "share", max(s - .15, 0), min(s + .15, 1), False, s))
+        elif kind == "dimension":
+            rows.append((f"balance_{bs.sheet.group_ids[idx]}", path, "balance", 0.5, 1.5, False, 1.0))
+        elif kind == "quota":
+            q = policy[path]
+            rows.append((f"quota_{bs.levels.worst_first[idx + 1]}", path, "quota", q / 2, min(1.5 * q, 1.0), False, q))
+        elif kind == "line":
+            w = policy[path]
+            rows.append((f"line_{bs.designations[idx].id}", path, "line", w - 5, w + 5, False, w))
     prev = None
-    for level, cut in zip(rules.star_levels, rules.star_cuts):
-        path = f"branch.star_cuts.{level}"
+    for path, (kind, idx) in fast.items():
+        if kind != "cut":
+            continue
+        cut = policy[path]
+        lv = bs.levels.worst_first[idx + 1]
         if prev is None:
-            rows.append((f"star_cut_{level}", path, "cut", cut - 5, cut + 5, False, cut))
+            rows.append((f"cut_{lv}", path, "cut", cut - 5, cut + 5, False, cut))
         else:
             gap = cut - prev
-            rows.append((f"gap_{level}", path, "cut_gap", gap - min(5, gap / 2), gap + 5, False, gap))
+            rows.append((f"gap_{lv}", path, "cut_gap", gap - min(5, gap / 2), gap + 5, False, gap))
         prev = cut
-    w = policy["branch.weak_below"]
-    rows.append(("weak_below", "branch.weak_below", "value", w - 5, w + 5, False, w))
     if noise:
-        params = GeneratorParams.load() if params is None else params
+        params = GeneratorParams.for_policy(policy) if params is None else params
         measured = params.values["measurement"]
         for key, integer in _NOISE:
+            if key == "survey_size" and not bs.survey:
+                continue
             if key in measured:
                 v = measured[key]
                 lo, hi = (int(round(.5 * v)), int(round(1.5 * v))) if integer else (.5 * v, 1.5 * v)
@@ -107,6 +120,10 @@ def _check_factors(factors, policy: Policy) -> pd.DataFrame:
         raise BranchsimError(f"factors: missing column(s) {missing}; needed: name, path, kind, low, high")
     f = factors.reset_index(drop=True).copy()
     f["integer"] = f["integer"].fillna(False).astype(bool) if "integer" in f else False
+    f["kind"] = f["kind"].replace({"value": "line"})
+    fast = fast_paths(policy)
+    expect = {"share": "share", "balance": "dimension", "cut": "cut", "cut_gap": "cut", "quota": "quota",
+              "line": "line"}
     problems = []
     for r in f.itertuples():
         where = f"factor {r.name!r} ({r.path})"
@@ -116,18 +133,17 @@ def _check_factors(factors, policy: Policy) -> pd.DataFrame:
             problems.append(f"{where}: kind {r.kind!r}; allowed: {', '.join(KINDS)}")
         elif not (np.isfinite([r.low, r.high]).all() and r.low < r.high):
             problems.append(f"{where}: needs finite low < high, got {r.low}, {r.high}")
-        elif r.kind == "share" and (r.path != "branch.satisfaction_share" or r.low < 0 or r.high > 1):
-            problems.append(f"{where}: kind 'share' is branch.satisfaction_share within [0, 1]")
-        elif r.kind == "balance" and (r.path not in [f"branch.dimensions.{d}.share" for d in policy.dimensions]
-                                      or r.low <= 0):
-            problems.append(f"{where}: kind 'balance' takes a branch.dimensions.<d>.share path, low > 0")
-        elif r.kind in ("cut", "cut_gap") and r.path not in policy:
-            problems.append(f"{where}: no such star cut")
+        elif r.kind in expect and fast.get(r.path, (None,))[0] != expect[r.kind]:
+            allowed = [p for p, (k, _) in fast.items() if k == expect[r.kind]]
+            problems.append(f"{where}: kind {r.kind!r} takes one of {', '.join(allowed) or 'no path of this policy'}")
+        elif r.kind == "share" and (r.low < 0 or r.high > 1):
+            problems.append(f"{where}: kind 'share' lies within [0, 1]")
+        elif r.kind == "balance" and r.low <= 0:
+            problems.append(f"{where}: kind 'balance' needs low > 0")
         elif r.kind == "cut_gap" and r.low <= 0:
             problems.append(f"{where}: a gap between cut points must be positive")
-        elif r.kind == "value" and r.path != "branch.weak_below":
-            problems.append(f"{where}: kind 'value' is for branch.weak_below; shares take 'share' or "
-                            "'balance' (never sampled independently), cut points 'cut' or 'cut_gap'")
+        elif r.kind == "quota" and (r.low < 0 or r.high > 1):
+            problems.append(f"{where}: kind 'quota' lies within [0, 1]")
     for col in ("name", "path"):
         dup = f[col][f[col].duplicated()].tolist()
         if dup:
@@ -140,10 +156,12 @@ def _check_factors(factors, policy: Policy) -> pd.DataFrame:
 
 def _cut_ranges(policy: Policy, f: pd.DataFrame) -> None:
     """Refuse absolute cut ranges that could come out of order (gaps never can)."""
-    rules = compile_branch_rules(policy)
     prev_lo = prev_hi = -np.inf
-    for level, cut in zip(rules.star_levels, rules.star_cuts):
-        row = f[f.path == f"branch.star_cuts.{level}"]
+    for path, (kind, _) in fast_paths(policy).items():
+        if kind != "cut":
+            continue
+        cut = policy[path]
+        row = f[f.path == path]
         if len(row) and row.kind.iloc[0] == "cut_gap":
             if np.isinf(prev_hi):
                 raise BranchsimError(f"factor {row.name.iloc[0]!r}: the lowest cut has no cut below it; "
@@ -152,8 +170,8 @@ def _cut_ranges(policy: Policy, f: pd.DataFrame) -> None:
         else:
             lo_hi = (row.low.iloc[0], row.high.iloc[0]) if len(row) else (cut, cut)
             if lo_hi[0] <= prev_hi:
-                raise BranchsimError(f"branch.star_cuts.{level}: its range can reach the cut below it, so "
-                                     "samples could break the order; give it kind 'cut_gap' (a positive gap)")
+                raise BranchsimError(f"{path}: its range can reach the cut below it, so samples could break "
+                                     "the order; give it kind 'cut_gap' (a positive gap)")
         prev_lo, prev_hi = lo_hi
 
 
@@ -190,34 +208,38 @@ def scenarios(policy: Policy, factors: pd.DataFrame, values: pd.DataFrame) -> Sc
     >>> p = bs.Policy.load()
     >>> f = default_factors(p, noise=False)
     >>> sc = scenarios(p, f, pd.DataFrame([f.low.values, f.high.values], columns=f.name))
-    >>> sc.weights.sum(axis=2).round(12).min(), sc.cuts[1].tolist()
+    >>> sc.weights.sum(axis=2).round(12).min(), sc.cuts[1, 0].tolist()
     (np.float64(1.0), [75.0, 90.0, 100.0])
     """
     f = _check_factors(factors, policy)
     S = len(values)
     get = {r.path: values[r.name].to_numpy(float) for r in f.itertuples()}
     table = {}
+    fast = fast_paths(policy)
     if f.kind.isin(["share", "balance"]).any():
-        s = get.get("branch.satisfaction_share", np.full(S, policy["branch.satisfaction_share"]))
-        paths = [f"branch.dimensions.{d}.share" for d in policy.dimensions]
-        raw = np.column_stack([policy[p] * get.get(p, np.ones(S)) for p in paths])
-        dims = raw * ((1 - s) / raw.sum(axis=1))[:, None]
-        table = dict(zip(paths, dims.T)) | {"branch.satisfaction_share": s}
-    rules = compile_branch_rules(policy)
+        s_path = "branch.satisfaction_share"
+        s = get.get(s_path, np.full(S, policy[s_path]) if s_path in policy else np.zeros(S))
+        paths = [p for p, (k, _) in fast.items() if k == "dimension"]
+        if paths:
+            raw = np.column_stack([policy[p] * get.get(p, np.ones(S)) for p in paths])
+            dims = raw * ((1 - s) / raw.sum(axis=1))[:, None]
+            table = dict(zip(paths, dims.T))
+        if s_path in policy:
+            table[s_path] = s
     prev = None
-    for level, cut in zip(rules.star_levels, rules.star_cuts):
-        p = f"branch.star_cuts.{level}"
-        kind = f.kind[f.path == p].iloc[0] if p in get else None
-        cur = prev + get[p] if kind == "cut_gap" else get.get(p, np.full(S, cut))
-        if kind == "cut_gap":
-            cur = np.minimum(cur, 100.0)   # documented: a cut beyond 100 admits only a perfect score
+    for p, (kind, _) in fast.items():
+        if kind != "cut":
+            continue
+        fkind = f.kind[f.path == p].iloc[0] if p in get else None
+        cur = prev + get[p] if fkind == "cut_gap" else get.get(p, np.full(S, policy[p]))
         if p in get:
             table[p] = cur
         prev = cur
-    if "branch.weak_below" in get:
-        table["branch.weak_below"] = get["branch.weak_below"]
+    for p, (kind, _) in fast.items():
+        if kind in ("quota", "line") and p in get:
+            table[p] = get[p]
     sc = scenario_arrays(policy, pd.DataFrame(table, index=range(S)))
-    return Scenarios(sc.weights, sc.levels, sc.cuts, sc.weak_below, values.reset_index(drop=True))
+    return Scenarios(sc.weights, sc.cuts, sc.quotas, sc.lines, values.reset_index(drop=True), sc.design)
 
 
 def _factors_for(pop, policy: Policy, factors) -> pd.DataFrame:
@@ -228,16 +250,10 @@ def _factors_for(pop, policy: Policy, factors) -> pd.DataFrame:
     return _check_factors(factors, policy)
 
 
-def _tidy(out: dict, levels) -> pd.DataFrame:
-    n = out["n"][0]
-    cols = {"n": np.full(out["weak"].shape[1], int(n))}
-    cols |= {STAR_NAMES[lv]: out["counts"][0, :, lv].astype(np.int64)
-             for lv in [*sorted(levels, reverse=True), 0]}
-    cols |= {"weak": out["weak"][0].astype(np.int64), "changed": out["changed"][0].astype(np.int64),
-             "mean_abs_change": out["abs_change"][0] / n}
-    if "correct" in out:
-        cols["accuracy"] = out["correct"][0] / n
-    return pd.DataFrame(cols)
+def _tidy(out: dict, policy: Policy) -> pd.DataFrame:
+    """Outputs of every sample: ``n``, counts per level id and designation, changes, accuracy."""
+    frame = tidy(out, pd.DataFrame(index=range(out["counts"].shape[1])), [None], None, policy)
+    return frame.reset_index(drop=True)
 
 
 def _remeasure(policy, seed, n, params, sc, base):
@@ -247,13 +263,13 @@ def _remeasure(policy, seed, n, params, sc, base):
     """
     policy = policy if isinstance(policy, Policy) else Policy(policy)
     prep = prepare(generate(policy, seed=seed, n_branches=n, members=False, params=params, workers=1), policy)
-    return run(prep, sc, baseline_stars=base)
+    return run(prep, sc, baseline=base)
 
 
 def evaluate_samples(pop, policy: Policy, values: pd.DataFrame, factors=None, *, executor=None,
                      progress: bool = False) -> pd.DataFrame:
-    """Outcomes of every sample: the factor values, ``n``, counts per star, ``weak``,
-    ``changed`` and ``mean_abs_change`` (against the population's stars under ``policy``)
+    """Outcomes of every sample: the factor values, ``n``, counts per level and designation,
+    ``changed`` and ``mean_abs_change`` (against the population's levels under ``policy``)
     and, with truth, ``accuracy``.
 
     Examples
@@ -273,11 +289,11 @@ def evaluate_samples(pop, policy: Policy, values: pd.DataFrame, factors=None, *,
     values = values[list(f.name)].reset_index(drop=True)
     sc = scenarios(policy, f, values)
     prep0 = prepare(pop, policy)
-    base = baseline_stars(prep0, policy)
+    base = prep0.levels.astype(np.int16)
     noise = f[f.kind == "noise"]
     if noise.empty:
         return values.join(_tidy(run_batches(prep0, sc, executor=executor, progress=progress,
-                                             baseline_stars=base), sc.levels))
+                                             baseline=base), policy))
     if pop.seed is None or pop.params is None:
         raise BranchsimError("noise factors re-measure a generated population; this one has no seed "
                              "or generator parameters (drop the 'noise' rows of the factors)")
@@ -306,5 +322,5 @@ def evaluate_samples(pop, policy: Policy, values: pd.DataFrame, factors=None, *,
             if k != "n":
                 merged.setdefault(k, np.zeros((1, len(values)) + v.shape[2:]))[:, idx] = v
         merged["n"] = out["n"]
-    return values.join(_tidy(merged, sc.levels))
+    return values.join(_tidy(merged, policy))
 

@@ -22,25 +22,35 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BranchsimError
-from ..evaluate import STAR_NAMES
 from ..model import as_seed_sequence
 from ..policy import Policy
-from ..scoring import compile_branch_rules
-from .engine import baseline_stars, prepare
+from .engine import prepare
 from .factors import KINDS, scenarios  # noqa: F401  (re-exported: moved to .factors)
 from .factors import _factors_for, default_factors, evaluate_samples, factor_problem, factor_values
 
-__all__ = ["KINDS", "OUTPUTS", "default_factors", "factor_problem", "factor_values", "scenarios",
+__all__ = ["KINDS", "default_outputs", "default_factors", "factor_problem", "factor_values", "scenarios",
            "evaluate_samples", "SensitivityResult", "sobol", "sobol_indices", "morris",
            "morris_indices", "main_effects", "effective_importance"]
 
-OUTPUTS = ("five_star", "four_star", "three_star", "weak", "mean_abs_change")
+
+def default_outputs(policy: Policy) -> tuple[str, ...]:
+    """The outputs analysed by default: the count of each level above the floor, of each
+    designation, and the mean absolute change of level.
+
+    >>> import branchsim as bs
+    >>> len(default_outputs(bs.Policy.load()))
+    5
+    """
+    bs = policy.scheme.branch
+    return tuple(bs.levels.ids[:-1]) + tuple(d.id for d in bs.designations) + ("mean_abs_change",)
 
 
 def _check_outputs(outputs, pop, policy: Policy) -> list[str]:
-    levels = compile_branch_rules(policy).star_levels
-    allowed = [STAR_NAMES[lv] for lv in [*sorted(levels, reverse=True), 0]] + \
-        ["weak", "changed", "mean_abs_change"] + (["accuracy"] if pop.has_truth else [])
+    bs = policy.scheme.branch
+    if outputs is None:
+        outputs = default_outputs(policy)
+    allowed = list(bs.levels.ids) + [d.id for d in bs.designations] + ["changed", "mean_abs_change"] \
+        + (["accuracy"] if pop.has_truth else [])
     outputs = [outputs] if isinstance(outputs, str) else list(outputs)
     bad = [o for o in outputs if o not in allowed]
     if bad or not outputs:
@@ -160,7 +170,7 @@ class SensitivityResult:
                 f"see <code>.indices</code> for S1 and confidence intervals)</p>" + st.to_html())
 
 
-def sobol(pop, policy: Policy, factors=None, *, n: int = 256, outputs=OUTPUTS, seed=0,
+def sobol(pop, policy: Policy, factors=None, *, n: int = 256, outputs=None, seed=0,
           conf_level: float = 0.95, second_order: bool = False, progress: bool = True,
           executor=None) -> SensitivityResult:
     """Sobol' indices of the outcome over weights, cut points and noise levels.
@@ -169,14 +179,15 @@ def sobol(pop, policy: Policy, factors=None, *, n: int = 256, outputs=OUTPUTS, s
     ----------
     pop : Population
     policy : Policy
-        The baseline (``changed`` / ``mean_abs_change`` are against its stars).
+        The baseline (``changed`` / ``mean_abs_change`` are against its levels).
     factors : DataFrame, optional
         Default: :func:`default_factors` around the population's generator
         parameters (no noise factors for a loaded population).
     n : int
         Base samples, a power of two: ``n (k + 2)`` scenarios.
-    outputs : sequence of str
-        Columns of :func:`evaluate_samples` to analyse.
+    outputs : sequence of str, optional
+        Columns of :func:`evaluate_samples` to analyse (default:
+        :func:`default_outputs`, from the scheme).
 
     Returns
     -------
@@ -243,7 +254,7 @@ def morris_indices(problem: dict, func, trajectories: int = 20, *, levels: int =
 
 
 def morris(pop, policy: Policy, factors=None, *, trajectories: int = 20, levels: int = 4,
-           outputs=OUTPUTS, seed=0, conf_level: float = 0.95, progress: bool = True,
+           outputs=None, seed=0, conf_level: float = 0.95, progress: bool = True,
            executor=None) -> pd.DataFrame:
     """Morris screening of the outcome: ``trajectories × (k + 1)`` scenarios.
 
@@ -257,7 +268,7 @@ def morris(pop, policy: Policy, factors=None, *, trajectories: int = 20, levels:
     >>> pop = bs.generate(seed=0, n_branches=300, members=False)
     >>> m = morris(pop, p, default_factors(p, noise=False), trajectories=4, outputs=("weak",),
     ...            progress=False)
-    >>> m.loc[m.factor == "weak_below", "mu_star"].item() > 0
+    >>> m.loc[m.factor == "line_weak", "mu_star"].item() > 0
     True
     """
     f = _factors_for(pop, policy, factors)
@@ -311,15 +322,15 @@ def main_effects(X, y, bins: int = 20):
 def effective_importance(pop, policy: Policy, *, bins: int = 20) -> pd.DataFrame:
     """Nominal weight of each component beside its effective importance in this population.
 
-    One row per component (the dimensions, then ``satisfaction``):
-    ``nominal_share`` (the policy's share); ``linear_share`` =
-    Var(w_c x_c) / Σ Var(w_j x_j), what the share would mean if components
-    were independent; ``main_effect_score`` and ``main_effect_star``, the
-    correlation ratio of the score and of the star level given the component
-    (:func:`main_effects`: how much of the spread knowing it alone explains;
-    components share the branch's quality, so these overlap and do not add
-    up to 1); ``unique_score`` = 1 − R² of the score on the other components
-    (what it adds once they are known).
+    One row per component of the score (the dimensions and the survey, or
+    the sheet and the survey): ``nominal_share`` (the policy's share);
+    ``linear_share`` = Var(w_c x_c) / Σ Var(w_j x_j), what the share would
+    mean if components were independent; ``main_effect_score`` and
+    ``main_effect_level``, the correlation ratio of the score and of the level
+    given the component (:func:`main_effects`: how much of the spread knowing
+    it alone explains; components share the branch's quality, so these
+    overlap and do not add up to 1); ``unique_score`` = 1 − R² of the score on
+    the other components (what it adds once they are known).
 
     Examples
     --------
@@ -330,13 +341,16 @@ def effective_importance(pop, policy: Policy, *, bins: int = 20) -> pd.DataFrame
     ('satisfaction', np.float64(1.0))
     """
     prep = prepare(pop, policy)
-    rules = compile_branch_rules(policy)
+    bs = policy.scheme.branch
     comp = prep.components
-    contrib = 100.0 * comp * rules.weights[prep.type_idx]
+    contrib = 100.0 * comp * bs.weights[prep.type_idx]
     score = contrib.sum(axis=1)
-    stars = baseline_stars(prep, policy).astype(float)
-    nominal = [policy[f"branch.dimensions.{d}.share"] for d in policy.dimensions] \
-        + [policy["branch.satisfaction_share"]]
+    levels = prep.levels.astype(float)
+    s = policy.get("branch.satisfaction_share", 0.0)
+    if bs.form == "shares":
+        nominal = [policy[f"branch.dimensions.{d}.share"] for d in bs.sheet.group_ids] + ([s] if bs.survey else [])
+    else:
+        nominal = [1 - s] + ([s] if bs.survey else [])
     var = contrib.var(axis=0)
     unique = []
     for j in range(comp.shape[1]):      # a loop over components
@@ -346,5 +360,5 @@ def effective_importance(pop, policy: Policy, *, bins: int = 20) -> pd.DataFrame
     return pd.DataFrame({"component": list(prep.component_names), "nominal_share": nominal,
                          "linear_share": var / var.sum(),
                          "main_effect_score": main_effects(comp, score, bins),
-                         "main_effect_star": main_effects(comp, stars, bins),
+                         "main_effect_level": main_effects(comp, levels, bins),
                          "unique_score": unique})

@@ -1,11 +1,13 @@
 """Sweeps: one or several parameters on a grid, as one tidy frame.
 
-Weights, the survey share, star cut points and the weak line are *fast*
+The shares (survey and dimensions), the cut points of a cuts design, the
+quotas of a quota design and the score lines of designations are *fast*
 parameters: they become arrays on the scenario axis and every grid point is
 scored in one pass (:mod:`.engine`). Any other parameter (an indicator's
-points, a deduction rate, a survey answer value, a veto threshold) changes
-the components themselves; for those the population is re-prepared once per
-value, and the fast parameters are still vectorised within each.
+points, a deduction rate, a survey answer value, a veto threshold) or a
+structural choice (``branch.rating.design``) changes the units' components or
+rules; for those the population is re-prepared once per value, and the fast
+parameters are still vectorised within each.
 """
 from __future__ import annotations
 
@@ -16,39 +18,141 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from ..errors import PolicyError
-from ..evaluate import STAR_NAMES
 from .._schema import _finite, _is_number
+from ..errors import PolicyError
 from ..policy import Policy
-from ..scoring import compile_branch_rules
-from .engine import Scenarios, baseline_stars, prepare, run
+from .engine import Scenarios, _line_criteria, prepare, run
 
-__all__ = ["sweep", "scenario_arrays", "is_fast", "run_batches"]
+__all__ = ["sweep", "scenario_arrays", "is_fast", "run_batches", "fast_paths"]
 
 
-def is_fast(path: str) -> bool:
+def fast_paths(policy: Policy) -> dict[str, tuple]:
+    """The fast parameters of a policy: ``{path: (kind, index)}``.
+
+    Kinds: ``share`` (the survey share), ``dimension`` (a dimension's
+    share; index: the dimension), ``cut`` (a level's cut; index: level code −
+    1), ``type_cut`` (a type's own cut; index: (type, level code − 1)),
+    ``quota`` (a level's quota; index: level code − 1), ``line`` (a
+    designation's score line; index: the designation).
+
+    >>> import branchsim as bs
+    >>> sorted({kind for kind, _ in fast_paths(bs.Policy.load()).values()})
+    ['cut', 'dimension', 'line', 'share', 'type_cut']
+    """
+    scheme = policy.scheme
+    bs = scheme.branch
+    out = {}
+    if "branch.satisfaction_share" in policy:
+        out["branch.satisfaction_share"] = ("share", None)
+    if bs.form == "shares":
+        for g, d in enumerate(bs.sheet.group_ids):
+            out[f"branch.dimensions.{d}.share"] = ("dimension", g)
+    above = bs.levels.worst_first[1:]
+    r = bs.rating
+    if r.design in ("cuts", "cuts_and_quota"):
+        for j, lv in enumerate(above):
+            out[f"branch.rating.cuts.{lv}"] = ("cut", j)
+        if r.design == "cuts":
+            for t, tid in enumerate(bs.types):
+                for j, lv in enumerate(above):
+                    out[f"branch.types.{tid}.rating.cuts.{lv}"] = ("type_cut", (t, j))
+    if r.design in ("quota", "cuts_and_quota"):
+        for j, lv in enumerate(above):
+            out[f"branch.rating.quotas.{lv}"] = ("quota", j)
+    for k, (d, c) in enumerate(zip(bs.designations, _line_criteria(scheme))):
+        if c is not None:
+            out[f"branch.designations.{d.id}.criteria.{c.id}.below"] = ("line", k)
+    return out
+
+
+def is_fast(path: str, policy: Policy) -> bool:
     """Whether a parameter varies on the scenario axis without re-scoring indicators."""
-    return (path == "branch.satisfaction_share" or path == "branch.weak_below"
-            or (path.startswith("branch.dimensions.") and path.endswith(".share"))
-            or path.startswith("branch.star_cuts."))
+    return path in fast_paths(policy)
 
 
 def scenario_arrays(policy: Policy, table: pd.DataFrame) -> Scenarios:
-    """Weights, cuts and weak lines of the scenarios in ``table`` (columns: fast parameter paths).
+    """Weights, cut points, quotas and lines of the scenarios in ``table`` (columns: fast paths).
 
     Shares follow the re-normalisation rule of :meth:`Policy.update`: the
     shares a scenario does not set are scaled by one common factor so the
-    five add up to 1. Every scenario is checked; the error lists those that
-    break a rule.
+    group adds up to 1. Every scenario is checked; the error lists those that
+    break a rule (cut points out of order, quotas above 1, a line above the
+    top cut).
     """
-    rules = compile_branch_rules(policy)
+    scheme = policy.scheme
+    bs = scheme.branch
+    fast = fast_paths(policy)
     S = len(table)
-    dims = list(policy.dimensions)
-    share_paths = [f"branch.dimensions.{d}.share" for d in dims] + ["branch.satisfaction_share"]
+    problems = []
+    for p in table.columns:
+        if p not in fast:
+            problems.append(f"{p}: not a fast parameter of policy {policy.name!r}")
+    weights = _weights(policy, table, problems)
+    r = bs.rating
+    L = bs.levels.n
+    cuts = None
+    if r.cuts is not None and r.design in ("cuts", "cuts_and_quota"):
+        cuts = np.tile(r.cuts[None], (S, 1, 1))                         # (S, t, L-1)
+        for p in table.columns:
+            kind, idx = fast.get(p, (None, None))
+            if kind == "cut":
+                own = np.array([f"branch.types.{t}.rating.cuts.{bs.levels.worst_first[idx + 1]}" in policy
+                                for t in bs.types])
+                cuts[:, ~own, idx] = table[p].to_numpy(float)[:, None]
+            elif kind == "type_cut":
+                cuts[:, idx[0], idx[1]] = table[p].to_numpy(float)
+        disorder = (np.diff(cuts, axis=2) <= 0).any(axis=(1, 2))
+        if disorder.any():
+            problems.append(f"branch.rating.cuts: scenario(s) {np.flatnonzero(disorder)[:5].tolist()} have cut "
+                            f"points out of order; allowed: increasing with the level")
+    quotas = None
+    if r.quotas is not None and r.design in ("quota", "cuts_and_quota"):
+        q = np.tile(r.quotas[None], (S, 1))
+        for p in table.columns:
+            kind, idx = fast.get(p, (None, None))
+            if kind == "quota":
+                q[:, idx] = table[p].to_numpy(float)
+        bad = (q < 0).any(axis=1) | (q.sum(axis=1) > 1 + 1e-9)
+        if bad.any():
+            problems.append(f"branch.rating.quotas: scenario(s) {np.flatnonzero(bad)[:5].tolist()} have quotas "
+                            f"below 0 or adding up to more than 1")
+        quotas = np.cumsum(q[:, ::-1], axis=1)[:, ::-1]
+    lines = np.tile(np.array([[np.nan if c is None else c.value for c in _line_criteria(scheme)]]), (S, 1)) \
+        .reshape(S, len(bs.designations))
+    for p in table.columns:
+        kind, idx = fast.get(p, (None, None))
+        if kind == "line":
+            lines[:, idx] = table[p].to_numpy(float)
+    if cuts is not None and r.design == "cuts" and lines.size:
+        top = cuts[:, :, -1].max(axis=1)
+        above = (lines > top[:, None]).any(axis=1)
+        if above.any():
+            problems.append(f"a designation's score line in scenario(s) {np.flatnonzero(above)[:5].tolist()} lies "
+                            f"above the cut of the top level; allowed: at most the top cut")
+    if problems:
+        raise PolicyError(problems, where="sweep")
+    return Scenarios(weights, cuts, quotas, lines, table.reset_index(drop=True), r.design)
+
+
+def _weights(policy: Policy, table: pd.DataFrame, problems: list) -> np.ndarray:
+    """(S, t, c) weights: the shares a scenario sets, the others re-normalised (as Policy.update)."""
+    bs = policy.scheme.branch
+    S = len(table)
+    if bs.form != "shares":
+        s = table["branch.satisfaction_share"].to_numpy(float) if "branch.satisfaction_share" in table \
+            else None
+        w = np.tile(bs.weights[None], (S, 1, 1))
+        if s is not None:
+            own = np.array([f"branch.types.{t}.satisfaction_share" in policy for t in bs.types])
+            w[:, ~own, 0] = (1 - s)[:, None]
+            w[:, ~own, 1] = s[:, None]
+        return w
+    dims = list(bs.sheet.group_ids)
+    survey = "branch.satisfaction_share" in policy
+    share_paths = [f"branch.dimensions.{d}.share" for d in dims] + (["branch.satisfaction_share"] if survey else [])
     base = np.array([policy[p] for p in share_paths])
     shares = np.tile(base, (S, 1))
     set_mask = np.zeros((S, len(share_paths)), dtype=bool)
-    problems = []
     for j, p in enumerate(share_paths):
         if p in table:
             v = table[p].to_numpy(float)
@@ -68,35 +172,20 @@ def scenario_arrays(policy: Policy, table: pd.DataFrame) -> Scenarios:
         if over.any():
             problems.append(f"shares of scenario(s) {np.flatnonzero(over)[:5].tolist()} cannot add up to 1 "
                             f"(set: {[p for p in share_paths if p in table]})")
-    weights = np.empty((S, len(rules.types), len(share_paths)))
-    for t, tid in enumerate(rules.types):
+    weights = np.empty((S, len(bs.types), len(share_paths)))
+    nd = len(dims)
+    for t, tid in enumerate(bs.types):
         own = f"branch.types.{tid}.satisfaction_share"
-        s = np.full(S, policy[own]) if own in policy else shares[:, -1]
-        dim = shares[:, :-1]
+        s = np.full(S, policy[own]) if own in policy else (shares[:, -1] if survey else np.zeros(S))
+        dim = shares[:, :nd]
         total = dim.sum(axis=1, keepdims=True)
-        # Same expression as compile_branch_rules, so a scenario equal to the policy
-        # gives bit-identical weights.
+        # Same expression as the scheme's compilation, so a scenario equal to the policy gives
+        # bit-identical weights.
         with np.errstate(divide="ignore", invalid="ignore"):
-            weights[:, t, :-1] = np.where(total > 0, dim * ((1 - s)[:, None] / total), 0.0)
-        weights[:, t, -1] = s
-    cuts = np.tile(rules.star_cuts, (S, 1))
-    for j, level in enumerate(rules.star_levels):
-        p = f"branch.star_cuts.{level}"
-        if p in table:
-            cuts[:, j] = table[p].to_numpy(float)
-    disorder = (np.diff(cuts, axis=1) <= 0).any(axis=1) | (cuts < 0).any(axis=1) | (cuts > 100).any(axis=1)
-    if disorder.any():
-        problems.append(f"branch.star_cuts: scenario(s) {np.flatnonzero(disorder)[:5].tolist()} have cut "
-                        f"points out of order or outside [0, 100]; allowed: increasing with the star level")
-    weak = table["branch.weak_below"].to_numpy(float) if "branch.weak_below" in table \
-        else np.full(S, rules.weak_below)
-    above = weak > cuts.max(axis=1, initial=-np.inf)   # as the policy itself refuses (a top star and weak)
-    if len(cuts[0] if S else []) and above.any():
-        problems.append(f"branch.weak_below: scenario(s) {np.flatnonzero(above)[:5].tolist()} put the weak "
-                        f"line above the highest star cut; allowed: at most the highest cut")
-    if problems:
-        raise PolicyError(problems, where="sweep")
-    return Scenarios(weights, rules.star_levels, cuts, weak, table.reset_index(drop=True))
+            weights[:, t, :nd] = np.where(total > 0, dim * ((1 - s)[:, None] / total), 0.0)
+        if survey:
+            weights[:, t, -1] = s
+    return weights
 
 
 def _grid(grid: Mapping[str, Iterable], policy: Policy) -> pd.DataFrame:
@@ -104,7 +193,9 @@ def _grid(grid: Mapping[str, Iterable], policy: Policy) -> pd.DataFrame:
         raise PolicyError("a sweep needs a non-empty mapping {parameter path: values}", where="sweep")
     problems, axes = [], {}
     for path, values in grid.items():
-        if path not in policy:
+        structural = path not in policy and isinstance(path, str) and policy.get(path) is not None \
+            and not isinstance(policy.get(path), dict)
+        if path not in policy and not structural:
             from .._schema import _suggest
             problems.append(f"{path}: no such parameter{_suggest(path, policy.parameters()['path'])}")
             continue
@@ -112,12 +203,13 @@ def _grid(grid: Mapping[str, Iterable], policy: Policy) -> pd.DataFrame:
         if not vals:
             problems.append(f"{path}: no values")
         vals = [v.item() if isinstance(v, np.generic) else v for v in vals]
-        # Values that are not plain finite numbers (text, True, a 400-digit integer) are refused
-        # here, as Policy.update would; ranges are checked per scenario below.
-        odd = [v for v in vals if not (_is_number(v) and _finite(v))]
-        bad = [p for p in (policy.value_problem(path, v) for v in odd) if p]
-        if bad:
-            problems.append(bad[0] + (f" (and {len(bad) - 1} more value(s))" if len(bad) > 1 else ""))
+        if not structural:
+            # Values that are not plain finite numbers (text, True, a 400-digit integer) are refused
+            # here, as Policy.update would; ranges are checked per scenario below.
+            odd = [v for v in vals if not (_is_number(v) and _finite(v))]
+            bad = [p for p in (policy.value_problem(path, v) for v in odd) if p]
+            if bad:
+                problems.append(bad[0] + (f" (and {len(bad) - 1} more value(s))" if len(bad) > 1 else ""))
         axes[path] = vals
     if problems:
         raise PolicyError(problems, where="sweep")
@@ -147,15 +239,10 @@ def run_batches(prep, sc: Scenarios, *, executor=None, batch: int = 256, progres
             for k in results[0]}
 
 
-def _levels(policy: Policy) -> list[int]:
-    """Star levels a policy can give, best first: its cut levels, veto caps and no star."""
-    rules = compile_branch_rules(policy)
-    return sorted({0, *rules.star_levels.tolist(), *rules.veto_max_star[rules.veto_max_star < 5].tolist()},
-                  reverse=True)
-
-
-def _tidy(out, table: pd.DataFrame, group_names, by, levels) -> pd.DataFrame:
-    G, S = out["weak"].shape
+def tidy(out, table: pd.DataFrame, group_names, by, policy: Policy) -> pd.DataFrame:
+    """The engine's arrays as a tidy frame: one row per scenario (and group), counts by level id."""
+    bs = policy.scheme.branch
+    G, S = out["counts"].shape[:2]
     frames = []
     for g in range(G):
         f = table.copy()
@@ -163,9 +250,11 @@ def _tidy(out, table: pd.DataFrame, group_names, by, levels) -> pd.DataFrame:
             f.insert(0, by, group_names[g])
         n = out["n"][g]
         f["n"] = int(n)
-        for lv in levels:
-            f[STAR_NAMES[lv]] = out["counts"][g, :, lv].astype(int)
-        f["weak"] = out["weak"][g].astype(int)
+        for code, lv in reversed(list(enumerate(bs.levels.worst_first))):
+            f[lv] = out["counts"][g, :, code].astype(int)
+        for k, d in enumerate(bs.designations):
+            v = out["designated"][g, :, k]
+            f[d.id] = v.astype(int) if np.isfinite(v).all() else v
         if "changed" in out:
             f["changed"] = out["changed"][g].astype(int)
             f["mean_abs_change"] = out["abs_change"][g] / n if n else math.nan
@@ -186,9 +275,10 @@ def sweep(pop, policy: Policy, grid: Mapping[str, Iterable], *, by: str | None =
         The baseline: parameters not in ``grid`` keep its values, and
         ``changed`` / ``mean_abs_change`` compare each scenario with it.
     grid : mapping of parameter path to values
-        Several paths make a full grid (their Cartesian product).
+        Several paths make a full grid (their Cartesian product). A path may
+        be a parameter or a structural choice such as ``branch.rating.design``.
     by : str, optional
-        A branch column (``"type"``, ``"level"``, ...) to report per group.
+        A branch column (``"type"``, ...) to report per group.
     executor : concurrent.futures.Executor, optional
         Runs batches of scenarios (a process pool, or a Dask client's
         ``get_executor()``); results equal the sequential run.
@@ -196,11 +286,11 @@ def sweep(pop, policy: Policy, grid: Mapping[str, Iterable], *, by: str | None =
     Returns
     -------
     DataFrame
-        The parameter values, ``n``, the count per star level
-        (``five_star`` … ``no_star``), ``weak``, ``changed`` (branches whose
-        star differs from the baseline), ``mean_abs_change`` (stars) and,
-        for generated populations, ``accuracy`` (share whose star equals the
-        star their true quality earns under that scenario).
+        The parameter values, ``n``, the count per level (one column per
+        level id, best first), per designation, ``changed`` (branches whose
+        level differs from the baseline), ``mean_abs_change`` (levels) and,
+        for generated populations, ``accuracy`` (share whose level equals the
+        level their true quality earns under that scenario).
 
     Examples
     --------
@@ -212,10 +302,11 @@ def sweep(pop, policy: Policy, grid: Mapping[str, Iterable], *, by: str | None =
     0
     """
     table = _grid(grid, policy)
-    slow = [c for c in table.columns if not is_fast(c)]
-    fast = [c for c in table.columns if is_fast(c)]
+    fast_of = fast_paths(policy)
+    slow = [c for c in table.columns if c not in fast_of]
+    fast = [c for c in table.columns if c in fast_of]
     prep0 = prepare(pop, policy)
-    base = baseline_stars(prep0, policy)
+    base = prep0.levels.astype(np.int16)
     if by is not None and by not in prep0.branches.columns:
         from ..errors import DataError
         raise DataError(f"by={by!r} is not a branch column; allowed: "
@@ -225,16 +316,17 @@ def sweep(pop, policy: Policy, grid: Mapping[str, Iterable], *, by: str | None =
     pieces = []
     slow_sets = table[slow].drop_duplicates() if slow else pd.DataFrame(index=[0])
     for _, row in slow_sets.iterrows():
-        changes = {k: row[k] for k in slow if row[k] != policy[k]}
+        changes = {k: row[k] for k in slow if row[k] != policy.get(k)}
         pol = policy.update(changes) if changes else policy
         prep = prep0 if not changes else prepare(pop, pol)
         mask = np.ones(len(table), dtype=bool)
         for k in slow:
             mask &= (table[k] == row[k]).to_numpy()
         sub = table[mask]
-        sc = scenario_arrays(pol, sub[fast])
-        sc = Scenarios(sc.weights, sc.levels, sc.cuts, sc.weak_below, sub.reset_index(drop=True))
+        own_fast = [c for c in fast if c in fast_paths(pol)]
+        sc = scenario_arrays(pol, sub[own_fast])
+        sc = Scenarios(sc.weights, sc.cuts, sc.quotas, sc.lines, sub.reset_index(drop=True), sc.design)
         out = run_batches(prep, sc, executor=executor, batch=batch, progress=progress,
-                          groups=codes, n_groups=len(names), baseline_stars=base)
-        pieces.append(_tidy(out, sc.table, list(names), by, _levels(pol)))
+                          groups=codes, n_groups=len(names), baseline=base)
+        pieces.append(tidy(out, sc.table, list(names), by, pol))
     return pd.concat(pieces, ignore_index=True)
