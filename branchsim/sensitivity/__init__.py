@@ -13,6 +13,7 @@ The scenario axis (:mod:`.engine`) evaluates many weight vectors and
 cut-point sets together.
 """
 import importlib
+import types
 
 # public name -> the module that defines it (imported on first use, PEP 562: the compiled kernels
 # and the engine can be imported without the analyses)
@@ -45,3 +46,21 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """Keeps the functions named like their modules (``sweep``, ``compare``) when a submodule is imported.
+
+    Importing a submodule binds it as an attribute of the package; for the
+    modules named like a public function, the function must stay.
+    """
+
+    def __setattr__(self, name, value):
+        if name in _WHERE and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+import sys as _sys  # noqa: E402
+
+_sys.modules[__name__].__class__ = _Package
