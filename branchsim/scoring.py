@@ -97,15 +97,15 @@ def indicator_points(facts: np.ndarray, profile: np.ndarray, sheet: Sheet, *,
 
     Examples
     --------
-    A deduction rule: 12 meetings required, 0.5 points off per meeting missed,
-    6 points at most; 9 meetings held gives 6 - 1.5 = 4.5 points.
+    A deduction rule: 12 committee meetings required, 0.5 points off per
+    meeting missed, 4 points at most; 9 meetings held give 4 - 1.5 = 2.5 points.
 
     >>> import branchsim as bs
     >>> sheet = bs.Policy.load().scheme.branch.sheet
     >>> j = sheet.facts.index("committee_meetings")
     >>> facts = np.zeros((1, sheet.k)); facts[0, j] = 9
     >>> float(indicator_points(facts, np.array([0]), sheet)[0, j]), float(sheet.points[0, j])
-    (3.0, 4.0)
+    (2.5, 4.0)
     """
     facts = np.asarray(facts, dtype=float)
     profile = np.asarray(profile)

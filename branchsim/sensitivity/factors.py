@@ -15,7 +15,9 @@ parameter ``path`` it sets, its ``kind``, and its range ``low``–``high``
     add up to 1 per branch type.
 ``cut`` / ``cut_gap``
     a level's cut point (cuts designs), or the gap above the cut one level
-    below. Gaps are positive, so cut points can never come out of order.
+    below. Gaps are positive, so cut points can never come out of order; on a
+    100-point score (the shares form) a cut pushed past 100 by the gaps is set
+    to 100 (only a perfect score reaches it).
 ``quota``
     a level's quota (quota designs): its share of the units.
 ``line`` (``value``)
@@ -232,6 +234,8 @@ def scenarios(policy: Policy, factors: pd.DataFrame, values: pd.DataFrame) -> Sc
             continue
         fkind = f.kind[f.path == p].iloc[0] if p in get else None
         cur = prev + get[p] if fkind == "cut_gap" else get.get(p, np.full(S, policy[p]))
+        if fkind == "cut_gap" and policy.scheme.branch.form == "shares":
+            cur = np.minimum(cur, 100.0)   # documented: a cut beyond 100 admits only a perfect score
         if p in get:
             table[p] = cur
         prev = cur
