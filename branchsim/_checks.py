@@ -252,9 +252,6 @@ def _rating_problems(section: dict, levels: list[str], path: str, type_key: str)
         total = sum(_val(q) for q in quotas.values() if _is_number(_val(q)))
         if total > 1 + 1e-9:
             out.append(f"{path}.rating.quotas: add up to {total:.6g}; allowed: at most 1 (the floor takes the rest)")
-    if rating.get("peer_groups") is not None and design == "cuts":
-        out.append(f"{path}.rating.peer_groups: a cuts design rates each unit on its own; give per-type cuts in "
-                   f"{path}.{type_key}.<type>.rating.cuts, or choose a relative design (quota, kmeans, ...)")
     for key in ("trim",):
         if key in rating and design not in ("kmeans", "hierarchical"):
             out.append(f"{path}.rating.{key}: applies to the clustering designs (kmeans, hierarchical) only")
