@@ -661,7 +661,7 @@ class Policy:
                          for d in br["dimensions"].values())
         survey = f"survey {br['satisfaction_share']['value']:.0%}; " if "satisfaction_share" in br else "no survey; "
         rating = br["rating"]
-        design = rating["design"] + (f" within {rating['peer_groups']}" if rating.get("peer_groups") else "")
+        design = rating["design"] + (f" within {rating['peer_groups']}" if rating.get("peer_groups") and rating["design"] != "cuts" else "")
         levels = br["levels"]
         if rating.get("cuts"):
             cuts = ", ".join(f"{lv} ≥ {rating['cuts'][lv]['value']:g}" for lv in levels if lv in rating["cuts"])

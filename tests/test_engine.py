@@ -1,4 +1,5 @@
-"""The scenario engine: its three paths (compiled counts, NumPy counts, per-branch stars) agree."""
+"""The scenario engine: its paths (compiled counts, NumPy counts, per-branch levels) agree with each
+other and with evaluate, for every shipped scheme and rating design."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,11 +9,29 @@ import pytest
 import branchsim as bs
 from branchsim.sensitivity import _kernels, engine
 from branchsim.sensitivity.engine import Scenarios, prepare, run
+from branchsim.sensitivity.sweep import fast_paths, scenario_arrays
+
+
+def _quota(policy):
+    q = {lv: {"value": v, "assumption": "test"} for lv, v in zip(policy.levels[:-1], (0.05, 0.25, 0.3))}
+    return policy.update({"branch.rating.design": "quota", "branch.rating.quotas": q})
+
+
+def _schemes():
+    base = bs.Policy.load()
+    return {"baseline": base,
+            "star_quota": bs.Policy.load(bs.data_path("policies", "star_quota.yaml")),
+            "member_points": bs.Policy.load(bs.data_path("policies", "member_points.yaml")),
+            "kmeans_by_type": base.update(bs.data_path("reforms", "baseline_kmeans_by_type.yaml")),
+            "baseline_quota": _quota(base)}
+
+
+SCHEMES = _schemes()
 
 
 @pytest.fixture(scope="module")
 def setup():
-    # Many vetoes (capped and veto-weak branches) so the corrections are exercised.
+    # Many vetoes (capped and veto-designated branches) so the corrections are exercised.
     policy = bs.Policy.load().update({"branch.vetoes.meetings_neglected.below": 9})
     pop = bs.generate(seed=2, n_branches=1300, members=False, params={"state.problem_rate": 0.05})
     prep = prepare(pop, policy)
@@ -21,27 +40,74 @@ def setup():
     w = rng.dirichlet(np.ones(5), size=S)
     base = Scenarios.from_policy(policy)
     cuts = np.sort(rng.uniform(55, 95, size=(S, 3)), axis=1)
-    cuts[0] = base.cuts[0]
-    sc = Scenarios(np.repeat(w[:, None, :], len(prep.types), axis=1), base.levels, cuts,
-                   rng.uniform(40, 60, size=S), pd.DataFrame(index=range(S)))
+    cuts[0] = base.cuts[0, 0]
+    sc = Scenarios(np.repeat(w[:, None, :], len(prep.types), axis=1),
+                   np.repeat(cuts[:, None, :], len(prep.types), axis=1), None,
+                   rng.uniform(40, 60, size=(S, 1)), pd.DataFrame(index=range(S)))
     return policy, pop, prep, sc
 
 
-def test_there_are_capped_and_veto_weak_branches(setup):
+def test_there_are_capped_and_veto_designated_branches(setup):
     _, _, prep, _ = setup
-    assert (prep.cap < 5).sum() > 50 and prep.veto_weak.sum() > 20
+    L = prep.n_levels
+    assert (prep.cap < L - 1).sum() > 50 and prep.designated[:, 0].sum() > 20
 
 
 def test_compiled_numpy_and_full_paths_agree(setup, monkeypatch):
     _, _, prep, sc = setup
-    full = run(prep, sc, groups=np.zeros(prep.n, dtype=int), n_groups=1)   # per-branch stars
+    full = run(prep, sc, groups=np.zeros(prep.n, dtype=int), n_groups=1)   # per-branch levels
     compiled = run(prep, sc, accuracy=False)
     monkeypatch.setattr(_kernels, "available", lambda: False)
     numpy_path = run(prep, sc, accuracy=False)
-    for key in ("counts", "weak"):
+    for key in ("counts", "designated"):
         np.testing.assert_array_equal(compiled[key], full[key])
         np.testing.assert_array_equal(numpy_path[key], full[key])
     assert (full["counts"].sum(axis=2) == prep.n).all()
+
+
+@pytest.mark.parametrize("name", list(SCHEMES))
+def test_counts_equal_evaluate_at_the_policy_and_paths_agree(name):
+    # At the policy's own values the engine's levels are evaluate's (relative designs too: their
+    # thresholds are set on the rounded scores), and the compiled and NumPy paths agree on many
+    # scenarios of the scheme's fast parameters.
+    policy = SCHEMES[name]
+    pop = bs.generate(policy, seed=1, n_branches=700, members=False)
+    prep = prepare(pop, policy)
+    r = bs.evaluate(pop, policy)
+    one = run(prep, Scenarios.from_policy(policy), groups=np.zeros(prep.n, int), n_groups=1,
+              baseline=prep.levels.astype(np.int16))
+    counts = r.level_counts()["count"]
+    levels = policy.scheme.branch.levels.worst_first
+    assert one["counts"][0, 0].astype(int).tolist() == [int(counts[lv]) for lv in levels]
+    for k, d in enumerate(policy.scheme.branch.designations):
+        assert one["designated"][0, 0, k] == counts[d.id]
+    assert one["changed"][0, 0] == 0
+    assert one["correct"][0, 0] / prep.n == pytest.approx(r.accuracy(), abs=1e-12)
+    rng = np.random.default_rng(0)
+    table = {"branch.satisfaction_share": rng.uniform(0.1, 0.5, 12)}
+    for path, (kind, _) in fast_paths(policy).items():
+        if kind == "quota":
+            table[path] = rng.uniform(0.02, 0.15, 12) if path.endswith(policy.levels[0]) else policy[path]
+    sc = scenario_arrays(policy, pd.DataFrame(table))
+    a = run(prep, sc, accuracy=False)
+    b = run(prep, sc, groups=np.zeros(prep.n, int), n_groups=1, accuracy=False)
+    np.testing.assert_array_equal(a["counts"], b["counts"])
+    np.testing.assert_array_equal(a["designated"], b["designated"])
+
+
+def test_quota_counts_follow_the_quotas_with_ties_going_lower():
+    # Under a quota design without vetoes a level never holds more units than its quota, and a
+    # quota equal to the units' count admits them all.
+    policy = SCHEMES["baseline_quota"].update({"branch.vetoes": None,
+                                               "branch.designations.weak.criteria.secretary_vacant": None,
+                                               "branch.designations.weak.criteria.major_violation": None})
+    pop = bs.generate(policy, seed=5, n_branches=500, members=False)
+    prep = prepare(pop, policy)
+    sc = scenario_arrays(policy, pd.DataFrame({"branch.rating.quotas.five_star": [0.0, 0.05, 0.1]}))
+    out = run(prep, sc, accuracy=False)["counts"][0]            # (S, L): codes worst first
+    top = out[:, -1]
+    assert top.tolist() == [0, 25, 50]
+    assert (out[:, -2] <= 125).all()
 
 
 def test_numpy_path_is_independent_of_threads(setup, monkeypatch):
@@ -60,12 +126,12 @@ def test_counts_equal_evaluate_at_a_scenario(setup):
     reform = policy.update({**{f"branch.dimensions.{d}.share": float(w[i]) for i, d in enumerate(dims[:-1])},
                             f"branch.dimensions.{dims[-1]}.share": float(w[len(dims) - 1]),
                             "branch.satisfaction_share": float(w[-1]),
-                            "branch.weak_below": float(sc.weak_below[s])})
-    expected = bs.evaluate(pop, reform).star_counts()["count"]
+                            "branch.designations.weak.criteria.low_score.below": float(sc.lines[s, 0])})
+    expected = bs.evaluate(pop, reform).level_counts()["count"]
     got = run(prep, sc.subset([s]), accuracy=False)
-    for level, name in ((5, "five_star"), (4, "four_star"), (3, "three_star"), (0, "no_star")):
-        assert got["counts"][0, 0, level] == expected[name]
-    assert got["weak"][0, 0] == expected["weak"]
+    for code, name in enumerate(policy.scheme.branch.levels.worst_first):
+        assert got["counts"][0, 0, code] == expected[name]
+    assert got["designated"][0, 0, 0] == expected["weak"]
 
 
 def test_kernel_is_available():
@@ -74,12 +140,12 @@ def test_kernel_is_available():
     assert engine._kernels is _kernels
 
 
-def test_star_counts_without_the_weak_count(setup):
+def test_level_counts_without_the_designations(setup):
     _, _, prep, sc = setup
     both = run(prep, sc, accuracy=False)
-    stars = run(prep, sc, accuracy=False, weak=False)
-    np.testing.assert_array_equal(stars["counts"], both["counts"])
-    assert np.isnan(stars["weak"]).all()
+    levels = run(prep, sc, accuracy=False, designations=False)
+    np.testing.assert_array_equal(levels["counts"], both["counts"])
+    assert np.isnan(levels["designated"]).all()
 
 
 def test_scores_on_a_cut_are_counted_exactly(setup):
@@ -90,9 +156,10 @@ def test_scores_on_a_cut_are_counted_exactly(setup):
     scores = np.round(100 * prep.components[:500] @ w.T, 9)            # (500, 4)
     cuts = np.sort(scores[[10, 20, 30]].T, axis=1)                       # three branch scores per scenario
     ok = (np.diff(cuts, axis=1) > 0).all(axis=1)
-    on = Scenarios(sc.weights[:4][ok], sc.levels, cuts[ok], np.sort(scores[[40]].T[ok, 0]),
-                   pd.DataFrame(index=range(int(ok.sum()))))
+    T = len(prep.types)
+    on = Scenarios(sc.weights[:4][ok], np.repeat(cuts[ok][:, None, :], T, axis=1), None,
+                   np.sort(scores[[40]].T[ok, :1], axis=0), pd.DataFrame(index=range(int(ok.sum()))))
     full = run(prep, on, groups=np.zeros(prep.n, dtype=int), n_groups=1)
     fast = run(prep, on, accuracy=False)
     np.testing.assert_array_equal(fast["counts"], full["counts"])
-    np.testing.assert_array_equal(fast["weak"], full["weak"])
+    np.testing.assert_array_equal(fast["designated"], full["designated"])

@@ -68,7 +68,7 @@ def test_effective_importance_reports_every_component(pop, policy):
     assert e.component.tolist() == policy.dimensions + ["satisfaction"]
     assert e.nominal_share.sum() == pytest.approx(1.0)
     assert e.linear_share.sum() == pytest.approx(1.0)
-    cols = ["main_effect_score", "main_effect_star", "unique_score"]
+    cols = ["main_effect_score", "main_effect_level", "unique_score"]
     assert ((e[cols] >= 0) & (e[cols] <= 1)).all().all()
 
 
@@ -98,9 +98,9 @@ def test_sobol_on_a_population(pop, policy, fast):
     st = r.indices.set_index(["output", "factor"])
     sat = st.loc[("weak", "satisfaction_share")]
     assert sat.ST > 0.01 and sat.ST > sat.ST_conf            # the survey share matters for weakness
-    for cut in ("star_cut_3", "gap_4", "gap_5"):             # cut points never decide weakness
+    for cut in ("cut_three_star", "gap_four_star", "gap_five_star"):   # cut points never decide weakness
         assert st.loc[("weak", cut), "ST"] == 0
-    assert st.loc[("three_star", "weak_below"), "ST"] == 0   # nor the weak line a star
+    assert st.loc[("three_star", "line_weak"), "ST"] == 0     # nor the weak line a level
     again = sobol(pop, policy, fast, n=256, outputs=("weak", "three_star"), progress=False, seed=2)
     pd.testing.assert_frame_equal(r.indices, again.indices)
 
@@ -128,7 +128,7 @@ def test_sampled_weights_sum_to_one_and_cuts_stay_ordered(policy):
     sc = scenarios(policy, f, factor_values(f, X))
     np.testing.assert_allclose(sc.weights.sum(axis=2), 1.0, atol=1e-12)   # per scenario and type
     assert (sc.weights >= 0).all()
-    assert (np.diff(sc.cuts, axis=1) > 0).all() and (sc.cuts <= 100).all()
+    assert (np.diff(sc.cuts, axis=2) > 0).all() and (sc.cuts <= 100).all()
     whole = f[f.integer]                                   # the survey's sample size
     assert len(whole) == 1
     size = factor_values(f, X)[whole.name.iloc[0]]
@@ -144,7 +144,7 @@ def test_factors_that_would_sample_shares_independently_are_refused(policy):
 
 
 def test_overlapping_absolute_cut_ranges_are_refused(policy):
-    bad = pd.DataFrame([("c3", "branch.star_cuts.3", "cut", 60, 85)],
+    bad = pd.DataFrame([("c3", "branch.rating.cuts.three_star", "cut", 60, 85)],
                        columns=["name", "path", "kind", "low", "high"])
     with pytest.raises(bs.BranchsimError, match="cut_gap"):
         scenarios(policy, bad, pd.DataFrame({"c3": [70.0]}))
@@ -175,7 +175,7 @@ def test_morris_gives_a_finite_mu_star_for_every_factor(pop, policy):
     assert len(m) == 2 * len(f) and set(m.factor) == set(f.name)
     assert np.isfinite(m.mu_star).all() and (m.mu_star >= 0).all()
     weak = m[m.output == "weak"].set_index("factor")
-    assert weak.loc["weak_below", "mu_star"] > 0 and weak.loc["star_cut_3", "mu_star"] == 0
+    assert weak.loc["line_weak", "mu_star"] > 0 and weak.loc["cut_three_star", "mu_star"] == 0
 
 
 # -- PRIM -------------------------------------------------------------------------------
@@ -208,7 +208,7 @@ def test_discover_on_a_population(pop, policy):
         return (frame.weak > frame.weak.median()).to_numpy()
     d = discover(pop, policy, many_weak, n=1000, progress=False)
     assert d.density > d.base_rate and d.box.restricted.any()
-    assert d.box.set_index("factor").loc["weak_below", "restricted"]
+    assert d.box.set_index("factor").loc["line_weak", "restricted"]
     # the same as a string condition, and the same seed gives the same box
     cut = float(np.median(d.samples.weak / d.samples.n))
     e = discover(pop, policy, f"weak / n > {cut}", n=1000, progress=False)
@@ -221,3 +221,33 @@ def test_discover_on_a_population(pop, policy):
 def test_invalid_condition_is_a_branchsim_error(pop, policy, condition):
     with pytest.raises(bs.BranchsimError, match="condition"):
         discover(pop, policy, condition, n=100, progress=False)
+
+
+# -- every shipped scheme -----------------------------------------------------------------
+def _schemes():
+    base = bs.Policy.load()
+    return {"baseline": base,
+            "star_quota": bs.Policy.load(bs.data_path("policies", "star_quota.yaml")),
+            "member_points": bs.Policy.load(bs.data_path("policies", "member_points.yaml")),
+            "kmeans_by_type": base.update(bs.data_path("reforms", "baseline_kmeans_by_type.yaml"))}
+
+
+@pytest.mark.parametrize("name", list(_schemes()))
+def test_sobol_morris_and_prim_run_on_every_scheme(name):
+    # The factors and outputs come from the scheme: its levels, designations and fast
+    # parameters (a quota design's quotas, a cuts design's cuts); every sampled scenario is
+    # scored, and the indices and boxes are finite.
+    policy = _schemes()[name]
+    pop = bs.generate(policy, seed=2, n_branches=200, members=False)
+    f = default_factors(policy, noise=False)
+    kinds = set(f.kind)
+    design = policy.scheme.branch.rating.design
+    assert ("quota" in kinds) == (design == "quota") and ("cut" in kinds) == (design == "cuts")
+    s = sobol(pop, policy, f, n=16, progress=False)
+    assert set(s.indices.output) == set(policy.levels[:-1]) | {d.id for d in policy.scheme.branch.designations} \
+        | {"mean_abs_change"}
+    m = morris(pop, policy, f, trajectories=3, progress=False)
+    assert np.isfinite(m.mu_star).all()
+    top = policy.levels[0]
+    d = discover(pop, policy, f"{top} / n > {float(s.samples[top].median() / 200)}", f, n=200, progress=False)
+    assert 0 <= d.coverage <= 1 and len(d.samples) == 200

@@ -362,6 +362,8 @@ def run(prep: Prepared, sc: Scenarios, *, groups: np.ndarray | None = None, n_gr
                 out["correct"] += onehot @ (true == levels)
                 for level in range(L):
                     out["true_counts"][:, :, level] += onehot @ (true == level)
+    if not designations:
+        out["designated"][:] = np.nan                 # not counted (as the compiled path leaves them)
     return out
 
 

@@ -61,7 +61,8 @@ def default_factors(policy: Policy, params: GeneratorParams | None = None, *,
     Read from the scheme: the satisfaction share ± 0.15 (with a survey); each
     dimension's balance 0.5–1.5 (shares form); for a cuts design the lowest
     cut ± 5 and each gap between cuts ± 5 (at least half the gap); for a quota
-    design each level's quota ± half of it; each designation's score line ± 5;
+    design each level's quota from half of it to 1.5 times it (less, when the
+    quotas could add up to more than 1); each designation's score line ± 5;
     with ``noise``, ``measurement.indicator_noise`` and the survey's sample
     size (``measurement.survey_size``) at 0.5–1.5 times their values.
     ``baseline`` holds the value that reproduces the policy (informative:
@@ -84,8 +85,10 @@ def default_factors(policy: Policy, params: GeneratorParams | None = None, *,
         elif kind == "dimension":
             rows.append((f"balance_{bs.sheet.group_ids[idx]}", path, "balance", 0.5, 1.5, False, 1.0))
         elif kind == "quota":
-            q = policy[path]
-            rows.append((f"quota_{bs.levels.worst_first[idx + 1]}", path, "quota", q / 2, min(1.5 * q, 1.0), False, q))
+            # up to 1.5 times each quota, less when that could add up to more than all the units
+            q, total = policy[path], float(bs.rating.quotas.sum())
+            rows.append((f"quota_{bs.levels.worst_first[idx + 1]}", path, "quota", q / 2,
+                         q * min(1.5, 1.0 / total if total > 0 else 1.5), False, q))
         elif kind == "line":
             w = policy[path]
             rows.append((f"line_{bs.designations[idx].id}", path, "line", w - 5, w + 5, False, w))
@@ -137,7 +140,9 @@ def _check_factors(factors, policy: Policy) -> pd.DataFrame:
             problems.append(f"{where}: needs finite low < high, got {r.low}, {r.high}")
         elif r.kind in expect and fast.get(r.path, (None,))[0] != expect[r.kind]:
             allowed = [p for p, (k, _) in fast.items() if k == expect[r.kind]]
-            problems.append(f"{where}: kind {r.kind!r} takes one of {', '.join(allowed) or 'no path of this policy'}")
+            problems.append(f"{where}: kind {r.kind!r} takes one of {', '.join(allowed) or 'no path of this policy'}"
+                            f"; shares take 'share' or 'balance' (never sampled independently), cut points "
+                            f"'cut' or 'cut_gap', quotas 'quota', designation lines 'line'")
         elif r.kind == "share" and (r.low < 0 or r.high > 1):
             problems.append(f"{where}: kind 'share' lies within [0, 1]")
         elif r.kind == "balance" and r.low <= 0:
