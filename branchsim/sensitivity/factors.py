@@ -89,9 +89,6 @@ def default_factors(policy: Policy, params: GeneratorParams | None = None, *,
             q, total = policy[path], float(bs.rating.quotas.sum())
             rows.append((f"quota_{bs.levels.worst_first[idx + 1]}", path, "quota", q / 2,
                          q * min(1.5, 1.0 / total if total > 0 else 1.5), False, q))
-        elif kind == "line":
-            w = policy[path]
-            rows.append((f"line_{bs.designations[idx].id}", path, "line", w - 5, w + 5, False, w))
     prev = None
     for path, (kind, idx) in fast.items():
         if kind != "cut":
@@ -104,6 +101,10 @@ def default_factors(policy: Policy, params: GeneratorParams | None = None, *,
             gap = cut - prev
             rows.append((f"gap_{lv}", path, "cut_gap", gap - min(5, gap / 2), gap + 5, False, gap))
         prev = cut
+    for path, (kind, idx) in fast.items():     # after the cuts: a factor's row is its column in a design
+        if kind == "line":
+            w = policy[path]
+            rows.append((f"line_{bs.designations[idx].id}", path, "line", w - 5, w + 5, False, w))
     if noise:
         params = GeneratorParams.for_policy(policy) if params is None else params
         measured = params.values["measurement"]
