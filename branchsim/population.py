@@ -383,6 +383,6 @@ def evaluate(pop: Population, policy: Policy | str | os.PathLike | None = None, 
         raise DataError(f"evaluate() takes a Population (from generate or load_population), "
                         f"got {type(pop).__name__}")
     policy = as_policy(policy)
-    from .model import truth
+    from .measurement import truth
     return evaluate_checked(policy, pop.branches, pop.members, pop.member_months,
                             truth=truth(pop, policy), chunk_size=chunk_size, previous=previous)
