@@ -71,7 +71,7 @@ def member_truth(pop: Population, policy: Policy) -> np.ndarray | None:
     branch_type = type_codes(b["type"], ms.types, policy.name)
     mb = positions(b["branch_id"], m["branch_id"])
     profile, class_idx = member_profiles(ms, branch_type[mb], m["category"])
-    off = _indicator_offsets(pop.seed, ms.sheet, pop.params.values["measurement"]["indicator_spread"], 1)
+    off = _indicator_offsets(pop.seed, ms.sheet, pop.params, 1)
     true = member_true_scores(m["true_quality"].to_numpy(float), profile, ms, off)
     state = [f for f, e in ms.fact_entries.items() if e.get("state")]
     veto = [m[f].to_numpy(float) if f in state and f in m.columns else np.full(len(m), np.nan)

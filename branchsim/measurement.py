@@ -192,10 +192,18 @@ def facts_from_attainment(p: np.ndarray, u: np.ndarray, sheet: Sheet, prop_noise
     return out
 
 
-def _indicator_offsets(seed, sheet: Sheet, spread: float, purpose_block: int):
-    """One difficulty offset per indicator, drawn once from the seed (not per chunk)."""
+def _indicator_offsets(seed, sheet: Sheet, params: GeneratorParams, purpose_block: int):
+    """One difficulty offset per indicator, drawn once from the seed (not per chunk).
+
+    ``measurement.indicator_spread`` × a standard normal, plus the fact's own
+    ``facts.<fact>.offset`` when the generator file gives one (an item nearly
+    everyone meets, such as dues paid on time, gets a positive offset).
+    """
     rng = block_stream(seed, _INDICATORS, purpose_block)
-    return spread * rng.standard_normal(sheet.k)
+    off = params.get("measurement.indicator_spread") * rng.standard_normal(sheet.k)
+    given = params.values.get("facts") or {}
+    extra = np.array([float((given.get(f) or {}).get("offset", 0.0)) for f in sheet.facts])
+    return off + extra if extra.any() else off
 
 
 def survey_probabilities(rate: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -560,7 +568,7 @@ def truth(pop, policy) -> Truth | None:
     scheme = policy.scheme
     bs = scheme.branch
     m = pop.params.values["measurement"]
-    off = _indicator_offsets(pop.seed, bs.sheet, m["indicator_spread"], 0)
+    off = _indicator_offsets(pop.seed, bs.sheet, pop.params, 0)
     b = pop.branches
     from .scoring import type_codes
     state = np.column_stack([_state_column(b, bs, f) for f in bs.state_facts]) if bs.state_facts \

@@ -55,7 +55,7 @@ class BlockGenerator:
         self.policy, self.params, self.root, self.n = policy, params, root, n
         self.scheme = scheme = policy.scheme
         m = params.values["measurement"]
-        self.b_off = _indicator_offsets(root, scheme.branch.sheet, m["indicator_spread"], 0)
+        self.b_off = _indicator_offsets(root, scheme.branch.sheet, params, 0)
         self.members = scheme.member is not None
         self.median = size_median(params, scheme)
         self.types = scheme.branch.types
@@ -63,7 +63,7 @@ class BlockGenerator:
         self.n_blocks = -(-n // BLOCK)
         if self.members:
             ms = scheme.member
-            self.m_off = _indicator_offsets(root, ms.sheet, m["indicator_spread"], 1)
+            self.m_off = _indicator_offsets(root, ms.sheet, params, 1)
             self.k_member = ms.sheet.k
             self.order = np.argsort(ms.sheet.kind[0], kind="stable")   # columns grouped by rule
             self.periods = ms.periods

@@ -447,7 +447,7 @@ class TestState:
             ms = bs.Policy.load().scheme.member
             t = pd.Categorical(pop.branches.set_index("branch_id").loc[pop.members["branch_id"], "type"],
                                categories=ms.types).codes          # the profile: the type (no classes)
-            off = _indicator_offsets(pop.seed, ms.sheet, pop.params.get("measurement.indicator_spread"), 1)
+            off = _indicator_offsets(pop.seed, ms.sheet, pop.params, 1)
             true = member_true_scores(pop.members["true_quality"].to_numpy(), t, ms, off)
             standing = pd.Series(true).groupby(pop.members["branch_id"].to_numpy()).transform("mean").to_numpy()
             inside = pop.members["appraisal"].between(0, 100, inclusive="neither").to_numpy()

@@ -133,7 +133,7 @@ def test_a_draw_is_the_measurement_model_rated_by_the_policy(scheme):
     scheme_ = p.scheme.branch
     b = pop.branches.copy()
     prm = pop.params
-    off = _indicator_offsets(pop.seed, scheme_.sheet, prm.get("measurement.indicator_spread"), 0)
+    off = _indicator_offsets(pop.seed, scheme_.sheet, prm, 0)
     t = pd.Categorical(b["type"], categories=scheme_.types).codes
     q, size = b["true_quality"].to_numpy(), b["n_members"].to_numpy()
     state = np.column_stack([_state_column(b, scheme_, f) for f in scheme_.state_facts]) \

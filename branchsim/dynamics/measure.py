@@ -106,7 +106,6 @@ class Context:
         scheme = policy.scheme
         bs = scheme.branch
         params = pop.params
-        spread = params.values["measurement"]["indicator_spread"]
         b = pop.branches
         type_idx = type_codes(b["type"], bs.types, policy.name)
         size = b["n_members"].to_numpy(np.int64)
@@ -127,12 +126,12 @@ class Context:
                                 f"{policy.name!r} reads; generate it with this policy")
             kw = {"m_perm": perm, "m_owner": owner[perm],
                   "m_bounds": np.searchsorted(owner[perm], np.arange(0, -(-len(b) // BLOCK) + 1) * BLOCK),
-                  "m_off": _indicator_offsets(pop.seed, ms.sheet, spread, 1),
+                  "m_off": _indicator_offsets(pop.seed, ms.sheet, pop.params, 1),
                   "m_order": np.argsort(ms.sheet.kind[0], kind="stable"),
                   "m_profile": np.asarray(profile)[perm], "m_class": None if klass is None else klass[perm],
                   "m_facts0": {f: m[f].to_numpy(float)[perm] for f in ms.facts}}
         return cls(policy, scheme, params, dyn, root, noise, type_idx, size,
-                   _indicator_offsets(pop.seed, bs.sheet, spread, 0), state0, _fixed_columns(b, scheme), **kw)
+                   _indicator_offsets(pop.seed, bs.sheet, pop.params, 0), state0, _fixed_columns(b, scheme), **kw)
 
     def member_groups(self) -> tuple[np.ndarray | None, list | None]:
         """Peer groups of a relative member design (by branch type or member class), as evaluate sets them."""

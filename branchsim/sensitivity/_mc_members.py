@@ -94,7 +94,7 @@ def member_setup(pop, policy: Policy, t: np.ndarray, mode: str) -> dict:
     profile, class_idx = member_profiles(ms, t[bidx], mem["category"])
     blk = bidx // BLOCK
     perm = np.argsort(blk, kind="stable")
-    offsets = _indicator_offsets(pop.seed, ms.sheet, pop.params.get("measurement.indicator_spread"), 1)
+    offsets = _indicator_offsets(pop.seed, ms.sheet, pop.params, 1)
     q = mem["true_quality"].to_numpy(float)
     m = {"q": q, "owner": bidx, "profile": profile, "perm": perm, "offsets": offsets,
          "start": np.searchsorted(blk[perm], np.arange(-(-len(t) // BLOCK) + 1)),

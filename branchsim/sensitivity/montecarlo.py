@@ -273,7 +273,7 @@ def measurement_mc(pop, policy: Policy | None = None, *, draws: int = 200, seed=
     setup = _Setup(
         scheme=scheme, measured=dataclasses.replace(bs, answers=()), q=b["true_quality"].to_numpy(float), t=t,
         size=b["n_members"].to_numpy(np.int64),
-        offsets=_indicator_offsets(pop.seed, bs.sheet, pop.params.get("measurement.indicator_spread"), 0),
+        offsets=_indicator_offsets(pop.seed, bs.sheet, pop.params, 0),
         state=state, columns=b, prev=inp.prev,
         params=tuple(prm.with_values({"measurement.survey_size": s}) for s in sizes),
         true_level=true["level"].astype(np.intp), true_designated=true_des, members=mode,
