@@ -80,6 +80,20 @@ def _problems_of_unit(u, kind: str, where: str, policy: Policy, out: list[str]) 
                                f"for every period; got {shown(v)}")
             elif not _number(v):
                 out.append(f"{where}.{key}.{f}: a number; got {shown(v)}")
+    prev = u.get("prev")
+    if prev is not None:
+        from .tables import streak_inputs
+        known = streak_inputs(policy)["branches" if kind == "branch" else "members"]
+        if not isinstance(prev, dict):
+            out.append(f"{where}.prev: a mapping {{id: consecutive years before this one}}; ids of policy "
+                       f"{policy.name!r}: {', '.join(known) or 'none (no rule looks back over years)'}")
+        else:
+            for k, v in prev.items():
+                if k not in known:
+                    out.append(f"{where}.prev.{k}: not an id whose years a rule counts{_suggest(k, known)}; "
+                               f"allowed: {', '.join(known) or 'none'}")
+                elif not (_number(v) and v >= 0 and float(v) == int(v)):
+                    out.append(f"{where}.prev.{k}: a whole number of years >= 0; got {shown(v)}")
     survey = u.get("survey")
     if kind == "branch" and survey is not None:
         if not s.branch.survey:

@@ -163,3 +163,17 @@ def test_a_policy_without_tests(tmp_path):
     # A tests file given explicitly runs against any policy (a reform of the same scheme).
     report = check_policy(bs.Policy.load(), bs.data_path("policies", "baseline.tests.yaml"))
     assert report["ok"].all()
+
+
+@pytest.mark.parametrize("prev, match", [("1", "prev: a mapping"), ("{wek: 1}", "did you mean 'weak'"),
+                                         ("{weak: -1}", "whole number")])
+def test_a_bad_prev_entry_is_one_clear_error(tmp_path, prev, match):
+    # Found writing a scheme from the docs alone: `prev: 1` ended in an internal error.
+    policy = tmp_path / "p.yaml"
+    policy.write_bytes(bs.data_path("policies", "baseline.yaml").read_bytes())
+    (tmp_path / "p.tests.yaml").write_text(
+        "schema: branchsim-policy-tests/1\ncases:\n  - name: x\n    branches:\n"
+        f"      - {{id: b1, type: village, prev: {prev}}}\n    expect: {{b1: {{level: no_star}}}}\n",
+        encoding="utf-8")
+    with pytest.raises(bs.PolicyError, match=match):
+        bs.check_policy(policy)
