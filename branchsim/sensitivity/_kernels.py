@@ -27,11 +27,13 @@ def available() -> bool:
 
 
 if numba is not None:
-    @numba.njit(parallel=True, cache=True, fastmath=True, error_model="numpy")
+    # No fastmath: it would let LLVM fuse ``x + ct * w`` into one rounding (FMA), so the scores
+    # would differ in the last bit from the float64 sum in k order that _exact, NumPy and
+    # _quota compute. The count loops are integer sums and vectorize without it.
+    @numba.njit(parallel=True, cache=True, fastmath=False, error_model="numpy")
     def _kernel(ct, starts, limits, weak_end, w100, cuts, weak_line, with_weak):   # pragma: no cover
         c, _ = ct.shape
-        S, L = cuts.shape
-        T = len(starts) - 1
+        S, T, L = cuts.shape
         at_least = np.zeros((S, L), dtype=np.int64)
         weak = np.zeros(S, dtype=np.int64)
         tasks = (S + _SCENARIOS_PER_TASK - 1) // _SCENARIOS_PER_TASK
@@ -53,19 +55,29 @@ if numba is not None:
                         for j in range(L):
                             # rows are sorted so those a veto caps below this level come last
                             hi = min(m, max(0, limits[t, j] - r0))
-                            cj = cuts[s, j]
+                            cj = cuts[s, t, j]
                             n = 0
                             for i in range(hi):
                                 n += np.int32(xs[i] >= cj)
                             at_least[s, j] += n
                         if with_weak:
                             hi = min(m, max(0, weak_end[t] - r0))
-                            wl = weak_line[s]
+                            wl = weak_line[s, t]
                             n = 0
                             for i in range(hi):
                                 n += np.int32(xs[i] < wl)
                             weak[s] += n
         return at_least, weak
+
+
+def _check_shapes(w100, cuts, weak_line) -> None:
+    """Cuts (S, t, L) and weak lines (S, t) against the weights (S, t, c): a clear error for the
+    older (S, L) / (S,) shapes instead of a compiler one."""
+    S, T = np.shape(w100)[:2]
+    if np.ndim(cuts) != 3 or np.shape(cuts)[:2] != (S, T):
+        raise ValueError(f"cuts must be shaped (S, t, L) = ({S}, {T}, L), not {np.shape(cuts)}")
+    if weak_line is not None and np.shape(weak_line) != (S, T):
+        raise ValueError(f"weak_line must be shaped (S, t) = ({S}, {T}), not {np.shape(weak_line)}")
 
 
 def count_at_least(ct: np.ndarray, starts: np.ndarray, limits: np.ndarray, weak_end: np.ndarray,
@@ -78,12 +90,16 @@ def count_at_least(ct: np.ndarray, starts: np.ndarray, limits: np.ndarray, weak_
     the end of the rows that may reach that level (rows a veto caps lower are
     sorted after it); ``weak_end`` (t,): the end of the rows counted for the
     weak line; ``w100`` (S, t, c) the weights × 100;
-    ``cuts`` (S, L) and ``weak_line`` (S,) already shifted by the rounding
-    tolerance (None: the weak count is not wanted). Returns
-    ``(at_least (S, L), below_weak (S,))`` as int64.
+    ``cuts`` (S, t, L) and ``weak_line`` (S, t): a cut and a weak line per
+    scenario and type (each type may have its own), already shifted by the
+    rounding tolerance (None: the weak count is not wanted). A row counts
+    for level j when ``x >= cuts[s, t, j]``, as weak when ``x < weak_line[s, t]``,
+    with ``x`` the float64 sum over k, in k order, of ``ct[k, i] * w100[s, t, k]``.
+    Returns ``(at_least (S, L), below_weak (S,))`` as int64.
     """
+    _check_shapes(w100, cuts, weak_line)
     with_weak = weak_line is not None
-    wl = np.zeros(len(cuts)) if weak_line is None else weak_line
+    wl = np.zeros(cuts.shape[:2]) if weak_line is None else weak_line
     return _kernel(np.ascontiguousarray(ct, dtype=np.float64), np.asarray(starts, dtype=np.int64),
                    np.ascontiguousarray(limits, dtype=np.int64), np.asarray(weak_end, dtype=np.int64),
                    np.ascontiguousarray(w100, dtype=np.float64), np.ascontiguousarray(cuts, dtype=np.float64),
@@ -184,11 +200,14 @@ def month_facts(base, shock, u, kind, req32, scale32, prop_noise, out) -> None:
 # float64. eps is three times float32's worst-case error on a 100-point score (five products of
 # a share in [0, 1] and a weight up to 100, and four additions: below 9e-5), so the counts equal
 # the float64 ones exactly. Small blocks keep the exact recounts rare and cheap.
+# The exact recounts say fastmath=False: a function that does not set it inherits its first
+# caller's, and would fuse x + ct * w into one rounding (FMA) inside _kernel53, so a score equal
+# to a cut (a quota threshold is one) could be miscounted against the plain float64 sum.
 _EPS = 2.5e-4
 _ROWS_53 = 512
 
 if numba is not None:
-    @numba.njit(cache=True, error_model="numpy", boundscheck=False)
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", boundscheck=False)
     def _exact(ct, lo, hi, w, c):   # pragma: no cover - compiled
         n = 0
         for i in range(lo, hi):
@@ -196,7 +215,7 @@ if numba is not None:
             n += x >= c
         return n
 
-    @numba.njit(cache=True, error_model="numpy", boundscheck=False)
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", boundscheck=False)
     def _exact_below(ct, lo, hi, w, c):   # pragma: no cover - compiled
         n = 0
         for i in range(lo, hi):
@@ -246,22 +265,22 @@ if numba is not None:
                         u = s + 1 if s + 1 < S else s
                         a = w32[s, t]
                         b = w32[u, t]
-                        la0 = np.float32(cuts[s, 0]) - eps
-                        la1 = np.float32(cuts[s, 1]) - eps
-                        la2 = np.float32(cuts[s, 2]) - eps
-                        ha0 = np.float32(cuts[s, 0]) + eps
-                        ha1 = np.float32(cuts[s, 1]) + eps
-                        ha2 = np.float32(cuts[s, 2]) + eps
-                        lb0 = np.float32(cuts[u, 0]) - eps
-                        lb1 = np.float32(cuts[u, 1]) - eps
-                        lb2 = np.float32(cuts[u, 2]) - eps
-                        hb0 = np.float32(cuts[u, 0]) + eps
-                        hb1 = np.float32(cuts[u, 1]) + eps
-                        hb2 = np.float32(cuts[u, 2]) + eps
-                        lwa = np.float32(weak_line[s]) - eps
-                        hwa = np.float32(weak_line[s]) + eps
-                        lwb = np.float32(weak_line[u]) - eps
-                        hwb = np.float32(weak_line[u]) + eps
+                        la0 = np.float32(cuts[s, t, 0]) - eps
+                        la1 = np.float32(cuts[s, t, 1]) - eps
+                        la2 = np.float32(cuts[s, t, 2]) - eps
+                        ha0 = np.float32(cuts[s, t, 0]) + eps
+                        ha1 = np.float32(cuts[s, t, 1]) + eps
+                        ha2 = np.float32(cuts[s, t, 2]) + eps
+                        lb0 = np.float32(cuts[u, t, 0]) - eps
+                        lb1 = np.float32(cuts[u, t, 1]) - eps
+                        lb2 = np.float32(cuts[u, t, 2]) - eps
+                        hb0 = np.float32(cuts[u, t, 0]) + eps
+                        hb1 = np.float32(cuts[u, t, 1]) + eps
+                        hb2 = np.float32(cuts[u, t, 2]) + eps
+                        lwa = np.float32(weak_line[s, t]) - eps
+                        hwa = np.float32(weak_line[s, t]) + eps
+                        lwb = np.float32(weak_line[u, t]) - eps
+                        hwb = np.float32(weak_line[u, t]) + eps
                         a0, a1, a2, a3, a4 = a[0], a[1], a[2], a[3], a[4]
                         b0, b1, b2, b3, b4 = b[0], b[1], b[2], b[3], b[4]
                         # counts at cut - eps (A*) and cut + eps (B*); weak at line + eps / - eps
@@ -319,33 +338,36 @@ if numba is not None:
                                 if lo3[j] == hi3[j]:
                                     at_least[sc, j] += np.int64(hi3[j])
                                 else:                              # a score near the cut: exactly
-                                    at_least[sc, j] += _exact(ct, r0, e, w, cuts[sc, j])
+                                    at_least[sc, j] += _exact(ct, r0, e, w, cuts[sc, t, j])
                                 hj = min(r1, max(r0, limits[t, j]))
                                 if hj > e:                         # rows capped below the others' levels
-                                    at_least[sc, j] += _tail(ct, ct32, e, hj, w, w32[sc, t], cuts[sc, j],
+                                    at_least[sc, j] += _tail(ct, ct32, e, hj, w, w32[sc, t], cuts[sc, t, j],
                                                              False)
                             if not with_weak:
                                 continue
                             if wl == wh:
                                 weak[sc] += np.int64(wl)
                             else:
-                                weak[sc] += _exact_below(ct, r0, e, w, weak_line[sc])
+                                weak[sc] += _exact_below(ct, r0, e, w, weak_line[sc, t])
                             hw = min(r1, max(r0, weak_end[t]))
                             if hw > e:
-                                weak[sc] += _tail(ct, ct32, e, hw, w, w32[sc, t], weak_line[sc], True)
+                                weak[sc] += _tail(ct, ct32, e, hw, w, w32[sc, t], weak_line[sc, t], True)
         return at_least, weak
 
 
 def count_at_least_53(ct, starts, limits, weak_end, w100, cuts, weak_line, ct32=None):
     """:func:`count_at_least` for five components and three cuts (float32 with an exact guard band).
 
-    ``weak_line`` None skips the weak count (star counts only); ``ct32`` is
-    ``ct`` in float32 when the caller keeps it.
+    Same arrays (``cuts`` (S, t, 3), ``weak_line`` (S, t)); the guard band
+    is set per type from that type's cuts. ``weak_line`` None skips the weak
+    count (star counts only); ``ct32`` is ``ct`` in float32 when the caller
+    keeps it.
     """
+    _check_shapes(w100, cuts, weak_line)
     ct = np.ascontiguousarray(ct, dtype=np.float64)
     w100 = np.ascontiguousarray(w100, dtype=np.float64)
     with_weak = weak_line is not None
-    wl = np.zeros(len(cuts)) if weak_line is None else np.ascontiguousarray(weak_line, dtype=np.float64)
+    wl = np.zeros(cuts.shape[:2]) if weak_line is None else np.ascontiguousarray(weak_line, dtype=np.float64)
     return _kernel53(ct, ct.astype(np.float32) if ct32 is None else ct32, np.asarray(starts, dtype=np.int64),
                      np.ascontiguousarray(limits, dtype=np.int64), np.asarray(weak_end, dtype=np.int64),
                      w100, w100.astype(np.float32), np.ascontiguousarray(cuts, dtype=np.float64), wl, with_weak)
