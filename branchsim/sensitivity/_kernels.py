@@ -361,7 +361,9 @@ def count_at_least_53(ct, starts, limits, weak_end, w100, cuts, weak_line, ct32=
     Same arrays (``cuts`` (S, t, 3), ``weak_line`` (S, t)); the guard band
     is set per type from that type's cuts. ``weak_line`` None skips the weak
     count (star counts only); ``ct32`` is ``ct`` in float32 when the caller
-    keeps it.
+    keeps it. Assumes what the engine's layout gives: ``weak_end[t] >=
+    min_j limits[t, j]`` (the rows every level may reach are counted for the
+    weak line too) and scores within 100 points (the guard band's size).
     """
     _check_shapes(w100, cuts, weak_line)
     ct = np.ascontiguousarray(ct, dtype=np.float64)
