@@ -339,7 +339,7 @@ def load_population(folder=None, *, branches=None, members=None, member_months=N
     >>> len(pop.branches), len(pop.members)
     (12, 60)
     """
-    policy = as_policy(policy)
+    given_policy, policy = policy, as_policy(policy)
     if not isinstance(encoding, str):
         raise DataError(f"encoding must be a text such as 'utf-8' or 'gbk', got {type(encoding).__name__}")
     folder = None if folder is None else Path(folder)
@@ -350,8 +350,17 @@ def load_population(folder=None, *, branches=None, members=None, member_months=N
         raise DataError(f"{folder}: no branches table (branches.parquet, .csv or .xlsx)")
     m, nm = _read(members, "members", folder, encoding)
     mm, nmm = _read(member_months, "member_months", folder, encoding)
-    b, m, mm = check_tables(policy, b, m, mm, names={"branches": nb, "members": nm or "members",
-                                                      "member_months": nmm or "member_months"})
+    try:
+        b, m, mm = check_tables(policy, b, m, mm, names={"branches": nb, "members": nm or "members",
+                                                          "member_months": nmm or "member_months"})
+    except DataError as exc:
+        if given_policy is not None:
+            raise
+        # The tables were checked against the default policy: its facts decide the columns, so say so.
+        problems = list(exc.problems)
+        problems[-1] += (f" (checked against the default policy {policy.name!r}: pass policy= for another "
+                         f"scheme's tables)")
+        raise DataError(problems, where=exc.where) from None
     seed = params = None
     source = str(folder) if folder is not None else "tables"
     meta_path = folder / "population.yaml" if folder is not None else None
