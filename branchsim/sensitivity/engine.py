@@ -259,6 +259,14 @@ def _compared(score: np.ndarray, shifted: bool) -> np.ndarray:
     return score if shifted else np.round(score, _DECIMALS)
 
 
+def _kernel_scores(comp: np.ndarray, w100: np.ndarray) -> np.ndarray:
+    """Scores ``(m, S)`` summed as the kernels sum them: in component order, no fused multiply-add."""
+    out = comp[:, :1] * w100[None, :, 0]
+    for k in range(1, comp.shape[1]):
+        out = out + comp[:, k:k + 1] * w100[None, :, k]
+    return out
+
+
 def _quota_table(prep: Prepared, sc: Scenarios, comp: np.ndarray) -> np.ndarray:
     """Quota thresholds ``(S, G, L-1)`` of every scenario with the compiled selection kernel."""
     from ._quota import quota_counts
@@ -423,8 +431,7 @@ def _compiled_counts(prep: Prepared, sc: Scenarios, out: dict, workers: int, des
         G = len(prep.group_names)
         sizes = np.bincount(prep.group, minlength=G)
         allowed = np.floor(sizes[None, :, None] * sc.quotas[:, None, :] + rt._QUOTA_EPS).astype(np.int64)
-        _, at_least, below = quota_counts(ct, seg_starts, seg_group, limits, weak_end, w100, allowed, line)
-        cuts = None
+        thr, at_least, below = quota_counts(ct, seg_starts, seg_group, limits, weak_end, w100, allowed, line, ct32)
     S = len(sc)
     fixed_rows = np.flatnonzero(prep.fixed >= 0)
     for level in range(L):
@@ -441,7 +448,8 @@ def _compiled_counts(prep: Prepared, sc: Scenarios, out: dict, workers: int, des
             if sc.design == "cuts":
                 levels = _levels_block(score, table, key[r], shifted, prep.cap[r], prep.fixed[r])
             else:
-                thr = _quota_table(prep, sc, prep.components)      # unrounded, as the kernel counts
+                # the kernel's thresholds (unrounded) against the kernel's own sum of the same scores
+                score = _kernel_scores(prep.components[r], 100.0 * sc.weights[:, t, :])
                 levels = _levels_block(score, thr, prep.group[r], False, prep.cap[r], prep.fixed[r])
             for level in range(1, L):
                 at_least[:, level - 1] += np.count_nonzero(levels >= level, axis=0)
