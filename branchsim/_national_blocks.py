@@ -251,28 +251,38 @@ def kernel_allowed(scheme: Scheme) -> bool:
                 and not set(ms.vetoes.fact) & set(sheet.facts))
 
 
+def _kernel_arrays(gen) -> tuple:
+    """The member sheet's arrays in the generator's column order, built once per generator."""
+    cached = getattr(gen, "_kernel_arrays", None)
+    if cached is None:
+        f32 = np.float32
+        sheet, order = gen.scheme.member.sheet, gen.order
+        sc = _scales(sheet)
+        cached = (sheet.kind[0][order].astype(np.int8), sc["required"][order].astype(f32),
+                  sc["bonus"][order].astype(f32), f32(gen.params.get("measurement.proportion_noise")),
+                  np.ascontiguousarray(sheet.points[:, order]), sheet.per_shortfall[0][order],
+                  sheet.required[0][order], sheet.per_unit[0][order], sheet.group_max.sum(axis=1))
+        gen._kernel_arrays = cached
+    return cached
+
+
 def _records_compiled(gen, rng_mm, base, shock, profile) -> np.ndarray:
     """Record scores (mean of 12 periods) straight from attainment and uniforms (no fact stored)."""
     from .sensitivity import _kernels
     ms = gen.scheme.member
-    sheet, order = ms.sheet, gen.order
     f32 = np.float32
     k, m = base.shape
-    sc = _scales(sheet)
-    req32, scale32 = sc["required"][order].astype(f32), sc["bonus"][order].astype(f32)
-    kind = sheet.kind[0][order].astype(np.int8)
-    prop = f32(gen.params.get("measurement.proportion_noise"))
+    kind, req32, scale32, prop, points, per_shortfall, required, per_unit, top_sum = _kernel_arrays(gen)
     total = np.empty((12, m))
     for lo in range(0, m, _SUB):
         hi = min(lo + _SUB, m)
         u = rng_mm.random((k, 12, hi - lo), dtype=f32)
         out = np.empty((12, hi - lo))
-        topm = np.ascontiguousarray(sheet.points[profile[lo:hi]][:, order].T)
+        topm = np.ascontiguousarray(points[profile[lo:hi]].T)                   # (k, members), one gather
         _kernels.month_points(np.ascontiguousarray(base[:, lo:hi]), np.ascontiguousarray(shock[:, lo:hi]), u,
-                              kind, req32, scale32, prop, topm, sheet.per_shortfall[0][order],
-                              sheet.required[0][order], sheet.per_unit[0][order], out)
+                              kind, req32, scale32, prop, topm, per_shortfall, required, per_unit, out)
         total[:, lo:hi] = out
-    top = sheet.group_max.sum(axis=1)[np.tile(profile, 12)]
+    top = top_sum[np.tile(profile, 12)]
     monthly = 100.0 * total.ravel() / top
     if not np.isnan(ms.cap):
         monthly = np.minimum(monthly, ms.cap)

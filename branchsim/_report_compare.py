@@ -63,23 +63,29 @@ def measurement(pop: Population, policy: Policy, *, draws: int, seed, sizes) -> 
     show = mis[[c for c in ("survey_size", "misclassified", "too_high", "too_low") if c in mis]].copy()
     for c in ("misclassified", "too_high", "too_low"):
         show[c] = show[c].map(lambda v: _pct(v, 2))
-    s.table(_cells(show, _HEAD), f"Misclassified branches by survey size (shares of branch-draws over "
-                                 f"{_n(draws)} draws)")
+    if not policy.has_survey:       # one measurement only: no respondents to vary
+        show = show.drop(columns=["survey_size"], errors="ignore")
+    s.table(_cells(show, _HEAD), ("Misclassified branches by survey size" if policy.has_survey else
+                                  "Misclassified branches") + f" (shares of branch-draws over {_n(draws)} draws)")
     if len(de):
         dshow = de.assign(designation=[name(d, policy) for d in de["designation"]])
+        if not policy.has_survey:
+            dshow = dshow.drop(columns=["survey_size"], errors="ignore")
         for c in ("false_alarm_rate", "miss_rate"):
             dshow[c] = dshow[c].map(lambda v: _pct(v, 2))
         s.table(_cells(dshow, {**_HEAD, "truly": "n truly", "truly_not": "n truly not",
                                "false_alarm_rate": "false alarms", "miss_rate": "misses"}),
-                "Designations by survey size (false alarms among branches the truth does not designate, misses "
-                "among those it does, each with its number of branches)")
+                ("Designations by survey size" if policy.has_survey else "Designations")
+                + " (false alarms among branches the truth does not designate, misses among those it does, "
+                  "each with its number of branches)")
     cshow = cs[["measure", "true", "mean", "q05", "median", "q95"]].copy()
     acc = cs["measure"].eq("accuracy").to_numpy()
     cshow["measure"] = [name(m, policy) for m in cs["measure"]]
     for c in ("true", "mean", "q05", "median", "q95"):
         cshow[c] = ["–" if a and c == "true" else _pct(v) if a else f"{v:,.0f}" if c == "true" else f"{v:,.1f}"
                     for v, a in zip(cs[c], acc)]
-    s.table(cshow, f"Counts over {_n(draws)} draws at {base} respondents: mean and 5/50/95% quantiles")
+    s.table(cshow, f"Counts over {_n(draws)} draws" + (f" at {base} respondents" if policy.has_survey else "")
+            + ": mean and 5/50/95% quantiles")
     nb = min(30, len(probs))
     fig = _new_figure((7.0, max(3.0, 0.2 * nb + 1.6)))
     bp.level_probabilities(probs, n=nb, ax=fig.add_subplot(), policy=policy)

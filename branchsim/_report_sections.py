@@ -204,8 +204,8 @@ def outcome(pop: Population, policy: Policy, r=None) -> Section:
     s.p(f"{_branches(direct, 'get')} their level directly (direct grading, whatever the score)." if direct else "",
         f"A veto fired for {_branches(vetoed)}: it caps or forces the level whatever the score." if vetoed else "")
     if not pub:
-        s.p("The scheme publishes no counts (its targets file has none), so none are shown beside the "
-            "simulated ones.")
+        why = "its targets file holds none" if policy.companion("targets") is not None else "it has no targets file"
+        s.p(f"No published counts are shown beside the simulated ones: {why}.")
     elif shown:
         low, high = _n(round(scale * (1 - PUBLISHED_TOLERANCE))), _n(round(scale * (1 + PUBLISHED_TOLERANCE)))
         s.p(f"The published figures count about {_n(scale)} branches ({t['source'] or 'the targets file'}); they "

@@ -224,7 +224,9 @@ def cmd_report(args) -> int:
     policy = _policy(args)
     reform = _reform(args, policy) if args.reform else None
     from .report import write_report
-    path = write_report(args.out, policy=args.policy or policy, data=args.data, reform=reform, seed=args.seed,
+    # the reform was read above (its errors come first); the report names the file it came from
+    path = write_report(args.out, policy=args.policy or policy, data=args.data,
+                        reform=args.reform if reform is not None else None, seed=args.seed,
                         draws=args.draws, years=args.years, progress=args.progress, encoding=args.encoding)
     print(f"branchsim: report written to {path.parent}{os.sep} (report.html and CSV tables); open it with\n"
           f"open {path}")

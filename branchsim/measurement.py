@@ -375,6 +375,21 @@ def _expected_member_points(p: np.ndarray, sheet: Sheet, profile: int, cols, cod
     return np.zeros(len(p))           # zeroing (no breach expected), rank (members have none)
 
 
+_COLUMNS: dict = {}
+
+
+def _profile_columns(sheet: Sheet) -> list:
+    """The columns of each rule form, per profile (computed once per sheet: blocks reuse them)."""
+    key = id(sheet)
+    hit = _COLUMNS.get(key)
+    if hit is None or hit[0] is not sheet:
+        hit = (sheet, [_columns_by_rule(sheet.kind[p]) for p in range(len(sheet.kind))])
+        if len(_COLUMNS) > 64:
+            _COLUMNS.clear()
+        _COLUMNS[key] = hit
+    return hit[1]
+
+
 def member_true_scores(q: np.ndarray, profile: np.ndarray, ms: MemberScheme, offsets: np.ndarray) -> np.ndarray:
     """A member's noise-free record score: every fact at its expectation given quality ``q``.
 
@@ -389,10 +404,11 @@ def member_true_scores(q: np.ndarray, profile: np.ndarray, ms: MemberScheme, off
     profile = np.asarray(profile)
     out = np.empty(len(q))
     every = ms.periods if ms.accrual == "sum" else 1    # summed: a binary fact is met if met every period
+    columns = _profile_columns(sheet)
     for t in np.unique(profile):             # one profile at a time: its maxima are a vector
         rows = np.flatnonzero(profile == t)
         total = np.zeros(len(rows))
-        for code, c in _columns_by_rule(sheet.kind[t]):
+        for code, c in columns[t]:
             p = np.clip(q[rows, None] + offsets[c], 0.0, 1.0)
             if code == 0 and every > 1:
                 p = p ** every

@@ -75,15 +75,31 @@ def _write_parquet(df: pd.DataFrame, path: Path) -> None:
         df.to_parquet(tmp, index=False)
 
 
-def _run_chunk(policy_doc: dict, params_doc: dict, seed_state: tuple, n: int, index: int,
-               blocks: tuple[int, int], member_start: int, out_dir: str | None, workers: int,
-               plan: nb.Plan) -> dict:
-    """One chunk, end to end (a module-level function: picklable for process pools and Dask)."""
+_GENERATORS: dict = {}
+
+
+def _generator(policy_doc: dict, params_doc: dict, seed_state: tuple, n: int) -> BlockGenerator:
+    """The run's block generator, built once per process: chunks of one run on threads (or on one
+    worker) share it instead of validating the policy and compiling its scheme again per chunk."""
+    key = (id(policy_doc), id(params_doc), seed_state[0], tuple(seed_state[1]), n)
+    hit = _GENERATORS.get(key)
+    if hit is not None and hit[0] is policy_doc and hit[1] is params_doc:
+        return hit[2]
     from .params import _values
     policy = Policy(policy_doc, where="<national run>")
     params = GeneratorParams(_values(params_doc), params_doc)
     root = np.random.SeedSequence(seed_state[0], spawn_key=tuple(seed_state[1]))
     gen = BlockGenerator(policy, params, root, n)
+    _GENERATORS.clear()                  # one run at a time: keep only the latest
+    _GENERATORS[key] = (policy_doc, params_doc, gen)
+    return gen
+
+
+def _run_chunk(policy_doc: dict, params_doc: dict, seed_state: tuple, n: int, index: int,
+               blocks: tuple[int, int], member_start: int, out_dir: str | None, workers: int,
+               plan: nb.Plan) -> dict:
+    """One chunk, end to end (a module-level function: picklable for process pools and Dask)."""
+    gen = _generator(policy_doc, params_doc, seed_state, n)
     branches, members = chunk_outcomes(gen, range(*blocks), member_start, workers, plan)
     counts = summary(gen.scheme, branches, members)
     if out_dir is not None:

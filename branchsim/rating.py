@@ -163,10 +163,25 @@ def rate(scores: np.ndarray, rating: Rating, *, profile: np.ndarray, groups: np.
     if rating.design != "cuts" or previous is not None:
         per_unit = table[group_of] if len(table) else np.zeros((n, len(above)))
     codes = cut_levels(scores, per_unit) if n else np.zeros(0, dtype=np.int8)
-    frame = pd.DataFrame({"group": np.repeat(np.array(names, dtype=object), len(above)),
-                          "level": np.tile(np.array(above, dtype=object), len(names)),
-                          "cut": table.ravel() if len(names) else np.zeros(0)})
-    return codes, frame
+    return codes, _cut_frame(tuple(names), tuple(above), np.ascontiguousarray(table, dtype=float))
+
+
+_FRAMES: dict = {}
+
+
+def _cut_frame(names: tuple, above: tuple, table: np.ndarray) -> pd.DataFrame:
+    """The cut points as a tidy frame ``group, level, cut`` (a copy of a cached one: blocks of a
+    national run and years of a simulation rate with the same cuts many times)."""
+    key = (names, above, table.shape, table.tobytes())
+    frame = _FRAMES.get(key)
+    if frame is None:
+        frame = pd.DataFrame({"group": np.repeat(np.array(names, dtype=object), len(above)),
+                              "level": np.tile(np.array(above, dtype=object), len(names)),
+                              "cut": table.ravel() if len(names) else np.zeros(0)})
+        if len(_FRAMES) > 256:
+            _FRAMES.clear()
+        _FRAMES[key] = frame
+    return frame.copy()
 
 
 def rating_profiles(rating: Rating, profile_names=None):

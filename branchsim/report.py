@@ -144,7 +144,9 @@ def _run_rows(policy, policy_src, pop, pop_src, reform, reform_src, seed, draws,
             ("seed", str(seed)),
             ("measurement draws", survey),
             ("years simulated", "1 (no simulation)" if years < 2 else
-             f"{years} (the consecutive-years rules, {sections.HISTORIES} histories)"),
+             f"{years} (the consecutive-years rules, {sections.HISTORIES} histories)"
+             if any(c.years > 1 for c in policy.scheme.consequences) else
+             f"none: --years {years} asks for the rules over consecutive years, and this scheme has none"),
             ("branchsim", __version__),
             ("tables (CSV, beside this file)", ", ".join(files))]
 

@@ -203,8 +203,11 @@ def branch_components(points: np.ndarray, type_idx: np.ndarray, survey_counts, b
     form: the sheet's points / 100, then the survey rate.
     """
     type_idx = np.asarray(type_idx)
-    got, scored, bonus = group_points(points, type_idx, bs.sheet,
-                                      bs.dim_bonus_cap if np.isfinite(bs.dim_bonus_cap).any() else None)
+    capped = np.isfinite(bs.dim_bonus_cap).any()
+    if bs.form == "shares" and not capped:
+        got = np.asarray(points) @ bs.sheet.onehot           # bonus and penalties count in their dimension
+    else:
+        got, scored, bonus = group_points(points, type_idx, bs.sheet, bs.dim_bonus_cap if capped else None)
     if bs.form == "shares":
         top = bs.sheet.group_max[type_idx]
         with np.errstate(invalid="ignore", divide="ignore"):
