@@ -116,7 +116,9 @@ def test_a_scheme_without_published_counts_says_so(case):
     name, p, pop, r = case
     if targets(p)["counts"]:
         pytest.skip("the scheme publishes counts")
-    assert "publishes no counts" in _html(sections.outcome(pop, p, r))
+    html = _html(sections.outcome(pop, p, r))
+    assert "No published counts are shown" in html
+    assert ("its targets file holds none" if p.companion("targets") else "it has no targets file") in html
 
 
 # -- members ---------------------------------------------------------------------------------------------
