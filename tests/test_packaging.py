@@ -36,7 +36,7 @@ SHIPPED = ("branchsim/data/policies/baseline.yaml", "branchsim/data/generator.ya
            "branchsim/data/policies/star_quota.yaml", "branchsim/data/policies/member_points.tests.yaml",
            "branchsim/data/formats/policy-v1.yaml", "branchsim/data/reforms/baseline_kmeans_by_type.yaml",
            "branchsim/policytests.py",
-           "branchsim/data/published.yaml", "branchsim/data/dynamics.yaml",
+           "branchsim/data/policies/star_quota.generator.yaml", "branchsim/data/dynamics.yaml",
            "branchsim/data/examples/branches.csv", "branchsim/sensitivity/_kernels.py",
            "branchsim/dynamics/simulation.py", "branchsim/plot/labels.py")
 
