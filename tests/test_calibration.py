@@ -27,18 +27,12 @@ import branchsim as bs
 from branchsim import calibration
 from branchsim.model import GeneratorParams
 from conftest import SEED
+import shipped
 
 PUBLISHED = {"five_star": 41, "four_star": 173, "three_star": 422, "weak": 19,
              "upgrade_party_committee": 79, "upgrade_general_branch": 115}
 STARS = ("five_star", "four_star", "three_star", "weak")
 UPGRADES = ("upgrade_party_committee", "upgrade_general_branch")
-SCHEMES = ("baseline", "star_quota", "member_points", "baseline_kmeans_by_type")
-
-
-def load_scheme(name: str) -> bs.Policy:
-    if name == "baseline_kmeans_by_type":
-        return bs.Policy.load().update(bs.data_path("reforms", "baseline_kmeans_by_type.yaml"))
-    return bs.Policy.load(bs.data_path("policies", f"{name}.yaml"))
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +87,9 @@ def test_no_upgrades_when_no_unit_is_below_its_level(policy):
     assert (r.branches["level"] == r.branches["required_level"]).all()
 
 
-@pytest.mark.parametrize("name", SCHEMES)
+@pytest.mark.parametrize("name", shipped.SCHEMES)
 def test_expected_counts_are_the_schemes_and_add_up(name):
-    policy = load_scheme(name)
+    policy = shipped.load(name)
     s = policy.scheme
     params = GeneratorParams.for_policy(policy)
     drawn = calibration.expected_counts(params, policy, range(2), 300)
@@ -128,8 +122,8 @@ def _objective(params, policy, seeds, n) -> float:
 
 def test_calibrate_moves_towards_the_targets(policy):
     # Start well away from the fitted values; a short run must already fit better.
-    shipped = GeneratorParams.load()
-    start = shipped.with_values({"branch_quality.loc": shipped.get("branch_quality.loc") + 0.05})
+    default = GeneratorParams.load()
+    start = default.with_values({"branch_quality.loc": default.get("branch_quality.loc") + 0.05})
     seeds, n = range(3), 600
     before = _objective(start, policy, seeds, n)
     result = calibration.calibrate(policy, seeds=seeds, n_branches=n, params=start, maxiter=15)
@@ -146,7 +140,7 @@ def test_calibrate_moves_towards_the_targets(policy):
         calibration.expected_counts(result.params, policy, seeds, n)[list(STARS)],
         check_names=False)
     # The input parameters are not changed by the fit.
-    assert start.get("branch_quality.loc") == pytest.approx(shipped.get("branch_quality.loc") + 0.05)
+    assert start.get("branch_quality.loc") == pytest.approx(default.get("branch_quality.loc") + 0.05)
     assert "CalibrationResult" in repr(result) and "<table" in result._repr_html_()
 
 
@@ -154,11 +148,11 @@ def test_calibrate_moves_towards_the_targets(policy):
                                        ("member_points", "no published counts")])
 def test_a_scheme_without_fittable_targets_is_refused(name, why):
     with pytest.raises(bs.BranchsimError, match=why):
-        calibration.calibrate(load_scheme(name), seeds=range(1), maxiter=1)
+        calibration.calibrate(shipped.load(name), seeds=range(1), maxiter=1)
 
 
 def test_the_kmeans_reform_is_fitted_to_its_base_targets():
-    reform = load_scheme("baseline_kmeans_by_type")
+    reform = shipped.load("kmeans_by_type")
     result = calibration.calibrate(reform, seeds=range(1), n_branches=300, maxiter=2)
     assert set(result.fit.index) == set(PUBLISHED)
     assert result.fit.loc["five_star", "target"] == pytest.approx(41 * 300 / 1500)
@@ -166,7 +160,7 @@ def test_the_kmeans_reform_is_fitted_to_its_base_targets():
 
 def _own_scheme(tmp_path, counts: dict) -> bs.Policy:
     """member_points copied beside a targets file of its own."""
-    shutil.copy(bs.data_path("policies", "member_points.yaml"), tmp_path / "mine.yaml")
+    shutil.copy(shipped.path("member_points"), tmp_path / "mine.yaml")
     doc = {"schema": "branchsim-targets/1", "source": "test",
            "scale": {"branches": {"value": 300, "assumption": "test"}},
            "counts": {k: {"value": v, "assumption": "test"} for k, v in counts.items()}}
@@ -192,12 +186,12 @@ def test_unknown_target_ids_are_refused(tmp_path):
 
 
 def test_write_goes_to_a_file_of_the_users_never_into_the_package(tmp_path, policy):
-    shipped = bs.data_path("generator.yaml").read_bytes()
+    original = bs.data_path("generator.yaml").read_bytes()
     for bad, match in [(True, "takes the path"), (bs.data_path("generator.yaml"), "inside the installed package"),
                        (bs.data_path("policies", "x.generator.yaml"), "inside the installed package")]:
         with pytest.raises(bs.BranchsimError, match=match):
             calibration.calibrate(policy, seeds=range(1), n_branches=300, maxiter=1, write=bad)
-    assert bs.data_path("generator.yaml").read_bytes() == shipped
+    assert bs.data_path("generator.yaml").read_bytes() == original
     assert not bs.data_path("policies", "x.generator.yaml").exists()
     out = tmp_path / "fit" / "mine.generator.yaml"
     out.parent.mkdir()

@@ -10,9 +10,8 @@ import yaml
 
 import branchsim as bs
 from branchsim.cli import main
+import shipped
 
-POLICIES = {n: bs.data_path("policies", f"{n}.yaml") for n in ("baseline", "star_quota", "member_points")}
-REFORM = bs.data_path("reforms", "baseline_kmeans_by_type.yaml")
 EXAMPLES = bs.data_path("examples")
 
 
@@ -30,27 +29,27 @@ def test_help_lists_every_command(capsys):
         assert command in text
 
 
-@pytest.mark.parametrize("name", POLICIES)
+@pytest.mark.parametrize("name", shipped.POLICIES)
 def test_policy_summary(capsys, name):
-    out = run(capsys, "policy", "--policy", POLICIES[name])
-    p = bs.Policy.load(POLICIES[name])
+    out = run(capsys, "policy", "--policy", shipped.path(name))
+    p = shipped.load(name)
     assert f"Policy {name!r}" in out and " > ".join(p.levels) in out
     assert f"{name}.tests.yaml (branchsim check-policy)" in out
 
 
-@pytest.mark.parametrize("name", POLICIES)
+@pytest.mark.parametrize("name", shipped.POLICIES)
 def test_run_with_every_shipped_policy(capsys, name):
-    out = run(capsys, "run", "--policy", POLICIES[name], "--seed", "1")
-    p = bs.Policy.load(POLICIES[name])
+    out = run(capsys, "run", "--policy", shipped.path(name), "--seed", "1")
+    p = shipped.load(name)
     assert f"policy {name!r}" in out and "accuracy:" in out
     for level in p.levels:
         assert level in out
 
 
-@pytest.mark.parametrize("name", POLICIES)
+@pytest.mark.parametrize("name", shipped.POLICIES)
 def test_evaluate_with_every_shipped_policy(capsys, tmp_path, name):
-    out = run(capsys, "evaluate", "--policy", POLICIES[name], "--out", tmp_path / "e")
-    p = bs.Policy.load(POLICIES[name])
+    out = run(capsys, "evaluate", "--policy", shipped.path(name), "--out", tmp_path / "e")
+    p = shipped.load(name)
     b = pd.read_csv(tmp_path / "e" / "branches.csv")
     assert set(b["rating"]) <= set(p.levels)
     # The example tables hold the baseline's facts; another scheme is evaluated on its own city.
@@ -59,16 +58,16 @@ def test_evaluate_with_every_shipped_policy(capsys, tmp_path, name):
     assert (tmp_path / "e" / "members.csv").exists() == p.has_members
 
 
-@pytest.mark.parametrize("name", POLICIES)
+@pytest.mark.parametrize("name", shipped.POLICIES)
 def test_sweep_with_every_shipped_policy(capsys, tmp_path, name):
-    out = run(capsys, "sweep", "--policy", POLICIES[name], "--param", "branch.satisfaction_share",
+    out = run(capsys, "sweep", "--policy", shipped.path(name), "--param", "branch.satisfaction_share",
               "--values", "0.1,0.3", "--out", tmp_path / "s.csv")
     assert "swept branch.satisfaction_share" in out
     assert len(pd.read_csv(tmp_path / "s.csv")) >= 2
 
 
 def test_compare_with_a_reform_file(capsys, tmp_path):
-    out = run(capsys, "compare", "--reform", REFORM, "--data", EXAMPLES, "--out", tmp_path / "c")
+    out = run(capsys, "compare", "--reform", shipped.REFORM, "--data", EXAMPLES, "--out", tmp_path / "c")
     assert "compared 'baseline+kmeans_by_type'" in out and "with policy 'baseline'" in out
     files = sorted(p.name for p in (tmp_path / "c").iterdir())
     assert files == sorted(["level_counts.csv", "transitions.csv", "movers.csv", "designations.csv",
@@ -86,14 +85,14 @@ def test_compare_with_a_reform_file(capsys, tmp_path):
 
 
 def test_a_whole_policy_file_as_reform_is_named_after_its_changes(capsys, tmp_path):
-    doc = yaml.safe_load(POLICIES["baseline"].read_text(encoding="utf-8"))
+    doc = yaml.safe_load(shipped.path("baseline").read_text(encoding="utf-8"))
     doc["branch"]["rating"]["cuts"]["five_star"]["value"] = 92
     path = tmp_path / "stricter.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
     out = run(capsys, "compare", "--reform", path, "--data", EXAMPLES, "--out", tmp_path / "c")
     assert "compared 'baseline[branch.rating.cuts.five_star=92]'" in out
     # The same file unchanged compares to itself: nothing moves, and the name says so.
-    out = run(capsys, "compare", "--reform", POLICIES["baseline"], "--data", EXAMPLES, "--out", tmp_path / "d")
+    out = run(capsys, "compare", "--reform", shipped.path("baseline"), "--data", EXAMPLES, "--out", tmp_path / "d")
     assert "compared 'baseline[unchanged]'" in out
     assert pd.read_csv(tmp_path / "d" / "movers.csv").empty
 
@@ -107,22 +106,22 @@ def test_report_receives_the_reformed_policy(monkeypatch, capsys, tmp_path):
         (tmp_path / "r").mkdir()
         return tmp_path / "r" / "report.html"
     monkeypatch.setattr(report, "write_report", fake)
-    run(capsys, "report", "--reform", REFORM, "--out", tmp_path / "r")
+    run(capsys, "report", "--reform", shipped.REFORM, "--out", tmp_path / "r")
     # the file is read (and checked) by the command, and handed on by its path so the report names it
-    assert str(seen["reform"]) == str(REFORM)
+    assert str(seen["reform"]) == str(shipped.REFORM)
     from branchsim.report import _reform_arg
     reformed, source = _reform_arg(seen["reform"], bs.Policy.load())
-    assert reformed.name == "baseline+kmeans_by_type" and source == f"file {REFORM}"
+    assert reformed.name == "baseline+kmeans_by_type" and source == f"file {shipped.REFORM}"
     assert reformed.scheme.branch.rating.design == "kmeans"
 
 
 def test_check_policy_on_every_shipped_scheme(capsys):
-    for path in POLICIES.values():
+    for path in map(shipped.path, shipped.POLICIES):
         assert run(capsys, "check-policy", path).strip().endswith("all pass")
 
 
 def test_check_policy_with_another_tests_file(capsys, tmp_path):
-    shutil.copy(POLICIES["baseline"], tmp_path / "mine.yaml")
+    shutil.copy(shipped.path("baseline"), tmp_path / "mine.yaml")
     out = run(capsys, "check-policy", tmp_path / "mine.yaml", "--tests",
               bs.data_path("policies", "baseline.tests.yaml"))
     assert "all pass" in out

@@ -34,6 +34,7 @@ from branchsim.sensitivity.compare import Comparison, compare
 from branchsim.sensitivity.thresholds import (Fragility, fit_cut_points, fragility, fragility_curve,
                                               policy_with_cuts)
 from conftest import EXAMPLES, branch_row
+import shipped
 
 #: Facts that zero the institution dimension (every deduction's shortfall exceeds its points).
 NO_INSTITUTION = dict(standards_implemented=0, ledger_items_complete=0, dues_on_time_share=0,
@@ -51,16 +52,6 @@ HAND = {  # id: (survey, extra facts, score)
     "H": ((10, 0, 0), {"secretary_in_post": 0}, 85 + 15 * 21 / 25),
 }
 TOP = ["five_star", "four_star", "three_star"]
-REFORMS = bs.data_path("reforms")
-
-
-def shipped(name: str) -> bs.Policy:
-    if name == "kmeans_by_type":
-        return bs.Policy.load().update(REFORMS / "baseline_kmeans_by_type.yaml")
-    return bs.Policy.load(bs.data_path("policies", f"{name}.yaml"))
-
-
-SCHEMES = ["baseline", "star_quota", "member_points", "kmeans_by_type"]
 
 
 def hand_pop(policy, ids=tuple(HAND), extra=()) -> bs.Population:
@@ -107,10 +98,10 @@ def city_branches():
     return bs.generate(seed=11, n_branches=1500, members=False)
 
 
-@pytest.fixture(scope="module", params=SCHEMES)
+@pytest.fixture(scope="module", params=shipped.SCHEMES)
 def scheme(request):
     """(policy, a generated population of 240 branches with members) for each shipped scheme."""
-    p = shipped(request.param)
+    p = shipped.load(request.param)
     return p, bs.generate(p, seed=3, n_branches=240, members=p.has_members)
 
 
@@ -179,7 +170,7 @@ def test_compare_a_named_reform_file(examples_pop, policy, tmp_path):
     c = compare(examples_pop, policy, path)
     assert c.reform.policy.name == "baseline+survey_30"
     assert "baseline → baseline+survey_30" in c.summary()
-    km = compare(examples_pop, policy, REFORMS / "baseline_kmeans_by_type.yaml")
+    km = compare(examples_pop, policy, shipped.REFORM)
     assert km.reform.policy.scheme.branch.rating.design == "kmeans"
     assert int(km.transitions.to_numpy().sum()) == 12
 
@@ -327,7 +318,7 @@ def test_star_quota_fragility_on_a_hand_made_population():
 
     Quotas 10 / 40 / 30 %: one five-star (g 9), four at four stars or better (g 5-8), …
     """
-    p = shipped("star_quota")
+    p = shipped.load("star_quota")
     best, worst = p.scheme.branch.answers[0], p.scheme.branch.answers[-1]
     rows = [full_row(p, f"Q{g}", "community", {best: g, worst: 10 - g}) for g in range(10)]
     pop = bs.load_population(branches=pd.DataFrame(rows), policy=p)
@@ -357,7 +348,7 @@ def _design_and_lines(pop, policy, score=None):
 @pytest.mark.parametrize("name", ["baseline", "star_quota", "member_points"])
 def test_a_branch_far_from_every_boundary_is_not_fragile(name):
     """Moving a non-fragile branch by ±δ (others fixed) keeps its level; crossing its margin changes it."""
-    p = shipped(name)
+    p = shipped.load(name)
     pop = bs.generate(p, seed=4, n_branches=160, members=False)
     delta = 1.0
     f = fragility(pop, p, delta=delta).branches
@@ -381,9 +372,9 @@ def test_a_branch_far_from_every_boundary_is_not_fragile(name):
         assert d2[i] != design[i] or (l2[i] != lines[i]).any(), (i, f.iloc[i].to_dict())
 
 
-@pytest.mark.parametrize("name", SCHEMES)
+@pytest.mark.parametrize("name", shipped.SCHEMES)
 def test_fragility_uses_the_realised_cuts(name):
-    p = shipped(name)
+    p = shipped.load(name)
     pop = bs.generate(p, seed=5, n_branches=200, members=False)
     r = bs.evaluate(pop, p)
     f = fragility(pop, p, delta=1.5)
@@ -421,9 +412,9 @@ def test_fragility_curve_by_hand(hand, policy):
     assert df["n"].tolist() == [8, 8, 8]
 
 
-@pytest.mark.parametrize("name", SCHEMES)
+@pytest.mark.parametrize("name", shipped.SCHEMES)
 def test_fragility_curve_at_the_policy_share_equals_fragility(name):
-    p = shipped(name)
+    p = shipped.load(name)
     pop = bs.generate(p, seed=6, n_branches=200, members=False)
     f = fragility(pop, p, delta=1.5)
     share = p["branch.satisfaction_share"]
@@ -495,7 +486,7 @@ def test_fit_default_targets_scale_half_up(policy):
 
 def test_fit_any_number_of_levels_and_type_cuts():
     """member_points: three levels, village's own cut for the top level is kept."""
-    p = shipped("member_points")
+    p = shipped.load("member_points")
     pop = bs.generate(p, seed=7, n_branches=600, members=False)
     with pytest.raises(bs.BranchsimError, match="publishes no counts"):
         fit_cut_points(pop, p)
@@ -513,7 +504,7 @@ def test_fit_any_number_of_levels_and_type_cuts():
 @pytest.mark.parametrize("name, match", [("star_quota", "quotas are the targets"),
                                          ("kmeans_by_type", "'kmeans' design, which sets its own cut points")])
 def test_fit_refuses_a_relative_design(name, match):
-    p = shipped(name)
+    p = shipped.load(name)
     pop = bs.generate(p, seed=1, n_branches=100, members=False)
     with pytest.raises(bs.BranchsimError, match=match):
         fit_cut_points(pop, p)
@@ -572,21 +563,5 @@ def test_policy_with_cuts_is_the_policy_when_nothing_changes(policy):
 def test_no_scheme_is_named_in_the_code():
     """The ids of the shipped schemes' levels, grades, indicators, designations, types and consequences
     appear in no string of these modules (docstrings aside)."""
-    import ast
-    import re
-    from pathlib import Path
-    names = set()
-    for s in SCHEMES[:3]:
-        p = shipped(s)
-        names |= set(p.levels) | set(p.grades) | set(p.branch_indicators) | set(p.member_indicators)
-        names |= {d.id for d in p.scheme.branch.designations} | set(p.branch_types)
-        names |= {c.id for c in p.scheme.consequences}
-    folder = Path(bs.__file__).parent / "sensitivity"
-    for module in ("montecarlo", "mc_result", "compare", "fragility", "cutpoints", "thresholds"):
-        tree = ast.parse((folder / f"{module}.py").read_text(encoding="utf-8"))
-        docs = {id(n.body[0].value) for n in ast.walk(tree) if isinstance(n, (ast.Module, ast.FunctionDef,
-                ast.ClassDef)) and n.body and isinstance(n.body[0], ast.Expr)}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
-                words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", node.value))
-                assert not (words & names - {"all", "type", "level", "basic", "organ"}), (module, node.value)
+    shipped.assert_no_scheme_names(("montecarlo", "mc_result", "compare", "fragility", "cutpoints", "thresholds"),
+                                   "sensitivity")

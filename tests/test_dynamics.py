@@ -1,7 +1,7 @@
 """Years in sequence under every shipped scheme: streaks, consequences, interventions, accuracy, seeds.
 
 Each feature is checked on the three shipped policies and the baseline under
-``data/reforms/baseline_kmeans_by_type.yaml`` (``SCHEMES``); the seed city's
+``data/reforms/baseline_kmeans_by_type.yaml`` (``shipped.SCHEMES``); the seed city's
 consecutive-years rule is also worked by hand on tiny replays, and the
 baseline's numbers are checked against the implementation before the port
 (``test_baseline_history_equals_the_implementation_before_the_port``).
@@ -23,24 +23,18 @@ from branchsim.dynamics.evolve import latent
 from branchsim.dynamics.outcome import streak_ids
 from branchsim.errors import BranchsimError, DataError
 from conftest import branch_row
+import shipped
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "dynamics_golden_v1.json"
-SCHEMES = ("baseline", "star_quota", "member_points", "baseline_kmeans_by_type")
 # No drift and no shocks: year-to-year changes of quality are the effects alone.
 FROZEN = {"branch.persistence": 1.0, "branch.shock_sd": 0.0, "member.persistence": 1.0, "member.shock_sd": 0.0}
 WEAK_LINE = "branch.designations.weak.criteria.low_score.below"
 
 
-def load_scheme(name: str) -> bs.Policy:
-    if name == "baseline_kmeans_by_type":
-        return bs.Policy.load().update(bs.data_path("reforms", "baseline_kmeans_by_type.yaml"))
-    return bs.Policy.load(bs.data_path("policies", f"{name}.yaml"))
-
-
-@pytest.fixture(scope="module", params=SCHEMES)
+@pytest.fixture(scope="module", params=shipped.SCHEMES)
 def case(request) -> SimpleNamespace:
     """A town of 600 branches (three seed blocks) under one scheme, simulated for 3 years."""
-    policy = load_scheme(request.param)
+    policy = shipped.load(request.param)
     town = bs.generate(policy, seed=11, n_branches=600)
     return SimpleNamespace(name=request.param, policy=policy, scheme=policy.scheme, town=town,
                            history=dy.simulate(town, policy, years=3, seed=5))
@@ -123,7 +117,7 @@ def test_year_zero_is_the_population_as_evaluated(case):
 def test_later_years_records_are_scored_as_evaluate_scores_them(name, monkeypatch):
     """The period facts a later year draws, put in a member_months table, get the same record from evaluate."""
     from branchsim.dynamics import measure
-    policy = load_scheme(name)
+    policy = shipped.load(name)
     ms = policy.scheme.member
     pop = bs.generate(policy, seed=2, n_branches=40)
     ctx = measure.Context.build(pop, policy, np.random.SeedSequence(0), dy.DynamicsParams.load(), True, True)
@@ -247,7 +241,7 @@ def test_a_branch_weak_the_year_before_the_data_starts_counts(policy):
 
 def test_a_criterion_with_years_carries_over_by_branch_worked_by_hand():
     """member_points: no development candidates two years in a row designates a branch weak."""
-    p = load_scheme("member_points")
+    p = shipped.load("member_points")
     pop = bs.generate(p, seed=2, n_branches=12, members=False)
     b0 = pop.branches.drop(columns="true_quality")
     b0["development_candidates"] = 3.0
@@ -291,9 +285,9 @@ def _with_interventions(policy: bs.Policy) -> bs.Policy:
         policy.update({f"interventions.{k}": v for k, v in block.items()})
 
 
-@pytest.mark.parametrize("name", SCHEMES)
+@pytest.mark.parametrize("name", shipped.SCHEMES)
 def test_interventions_reach_the_configured_units(name):
-    policy = _with_interventions(load_scheme(name))
+    policy = _with_interventions(shipped.load(name))
     s = policy.scheme
     h = dy.simulate(bs.generate(policy, seed=3, n_branches=600, members=False), policy, years=2, seed=4)
     levels = s.branch.levels
@@ -387,7 +381,7 @@ def test_without_effects_the_calibrated_distribution_is_kept(policy):
 
 # -- relative designs and the guardrail -----------------------------------------------------------
 def test_a_quota_design_rates_each_year_on_that_years_scores():
-    case_policy = load_scheme("star_quota")
+    case_policy = shipped.load("star_quota")
     h = dy.simulate(bs.generate(case_policy, seed=6, n_branches=500), case_policy, years=3, seed=2)
     r = case_policy.scheme.branch.rating
     for year, y in h.branches.groupby("year"):
@@ -398,7 +392,7 @@ def test_a_quota_design_rates_each_year_on_that_years_scores():
 
 
 def test_the_guardrail_keeps_cut_points_near_last_years():
-    base = load_scheme("baseline_kmeans_by_type")
+    base = shipped.load("kmeans_by_type")
     guarded = base.update({"branch.rating.guardrail": {"value": 0.5, "assumption": "test"}})
     town = bs.generate(base, seed=9, n_branches=600, members=False)
 
@@ -570,7 +564,7 @@ def test_unknown_or_out_of_range_dynamics_parameter():
 
 
 def test_members_of_a_branch_only_scheme_are_refused():
-    p = load_scheme("star_quota")
+    p = shipped.load("star_quota")
     town = bs.generate(p, seed=1, n_branches=20)
     assert dy.simulate(town, p, years=1).members is None
     with pytest.raises(DataError, match="rates branches only"):

@@ -10,6 +10,7 @@ import branchsim as bs
 from branchsim.sensitivity import _kernels, engine
 from branchsim.sensitivity.engine import Scenarios, prepare, run
 from branchsim.sensitivity.sweep import fast_paths, scenario_arrays
+import shipped
 
 
 def _quota(policy):
@@ -17,16 +18,9 @@ def _quota(policy):
     return policy.update({"branch.rating.design": "quota", "branch.rating.quotas": q})
 
 
-def _schemes():
-    base = bs.Policy.load()
-    return {"baseline": base,
-            "star_quota": bs.Policy.load(bs.data_path("policies", "star_quota.yaml")),
-            "member_points": bs.Policy.load(bs.data_path("policies", "member_points.yaml")),
-            "kmeans_by_type": base.update(bs.data_path("reforms", "baseline_kmeans_by_type.yaml")),
-            "baseline_quota": _quota(base)}
-
-
-SCHEMES = _schemes()
+# the shipped schemes and the baseline under a quota design
+SCHEMES = {**{name: shipped.load(name) for name in shipped.SCHEMES},
+           "baseline_quota": _quota(shipped.load("baseline"))}
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ consequences and grade shown must be evaluate's.
 """
 from __future__ import annotations
 
-import ast
 import functools
 import re
 import shutil
@@ -22,18 +21,8 @@ from branchsim import DataError
 from branchsim._explain_lines import num
 from branchsim._explain_text import adds_note, cells, steps_text
 from branchsim.cli import build_parser, main
-from conftest import EXAMPLES, REPO
-
-SCHEMES = ["baseline", "star_quota", "member_points", "kmeans_by_type"]
-REFORM = REPO / "data" / "reforms" / "baseline_kmeans_by_type.yaml"
-
-
-@functools.lru_cache(maxsize=None)
-def load(name: str) -> bs.Policy:
-    if name == "kmeans_by_type":
-        return bs.Policy.load().update(REFORM)
-    return bs.Policy.load(bs.data_path("policies", f"{name}.yaml"))
-
+from conftest import EXAMPLES
+from shipped import SCHEMES, assert_no_scheme_names, load
 
 @functools.lru_cache(maxsize=None)
 def city(name: str, n: int = 16):
@@ -653,21 +642,10 @@ class TestText:
             assert any(cells(line) > len(line) for line in text.splitlines())   # CJK labels counted double
 
     def test_no_scheme_is_named_in_the_code(self):
-        """The ids of the shipped schemes' levels, grades, indicators and designations appear in no string."""
-        names = set()
-        for s in SCHEMES[:3]:
-            p = load(s)
-            names |= set(p.levels) | set(p.grades) | set(p.branch_indicators) | set(p.member_indicators)
-            names |= {d.id for d in p.scheme.branch.designations} | set(p.branch_types)
-        for module in ("explain", "_explain_lines", "_explain_branch", "_explain_member", "explorer",
-                       "_explorer_parts"):
-            tree = ast.parse((REPO / "branchsim" / f"{module}.py").read_text(encoding="utf-8"))
-            docs = {id(n.body[0].value) for n in ast.walk(tree) if isinstance(n, (ast.Module, ast.FunctionDef,
-                    ast.ClassDef)) and n.body and isinstance(n.body[0], ast.Expr)}
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
-                    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", node.value))
-                    assert not (words & names - {"all", "type", "level", "basic", "organ"}), (module, node.value)
+        """The ids of the shipped schemes' levels, grades, indicators, designations, types and consequences
+        appear in no string (docstrings aside)."""
+        assert_no_scheme_names(("explain", "_explain_lines", "_explain_branch", "_explain_member", "explorer",
+                                "_explorer_parts"))
 
 
 # -- the command line (runs through cli.py) -----------------------------------------------------------

@@ -9,19 +9,11 @@ import pytest
 
 import branchsim as bs
 from branchsim.explorer import Explorer, explore
-from conftest import REPO
+from shipped import SCHEMES, load
 
 widgets = pytest.importorskip("ipywidgets")
 
-SCHEMES = ["baseline", "star_quota", "member_points", "kmeans_by_type"]
 SHARE = "branch.satisfaction_share"
-
-
-@functools.lru_cache(maxsize=None)
-def load(name: str) -> bs.Policy:
-    if name == "kmeans_by_type":
-        return bs.Policy.load().update(REPO / "data" / "reforms" / "baseline_kmeans_by_type.yaml")
-    return bs.Policy.load(bs.data_path("policies", f"{name}.yaml"))
 
 
 @functools.lru_cache(maxsize=None)

@@ -16,6 +16,7 @@ from branchsim.sensitivity.discovery import discover, prim
 from branchsim.sensitivity.gsa import (default_factors, evaluate_samples, factor_problem,
                                        factor_values, main_effects, morris, scenarios, sobol,
                                        sobol_indices)
+import shipped
 
 ISHIGAMI = {"num_vars": 3, "names": ["x1", "x2", "x3"], "bounds": [[-np.pi, np.pi]] * 3}
 ISHIGAMI_S1 = np.array([0.3139, 0.4424, 0.0])
@@ -224,20 +225,12 @@ def test_invalid_condition_is_a_branchsim_error(pop, policy, condition):
 
 
 # -- every shipped scheme -----------------------------------------------------------------
-def _schemes():
-    base = bs.Policy.load()
-    return {"baseline": base,
-            "star_quota": bs.Policy.load(bs.data_path("policies", "star_quota.yaml")),
-            "member_points": bs.Policy.load(bs.data_path("policies", "member_points.yaml")),
-            "kmeans_by_type": base.update(bs.data_path("reforms", "baseline_kmeans_by_type.yaml"))}
-
-
-@pytest.mark.parametrize("name", list(_schemes()))
+@pytest.mark.parametrize("name", shipped.SCHEMES)
 def test_sobol_morris_and_prim_run_on_every_scheme(name):
     # The factors and outputs come from the scheme: its levels, designations and fast
     # parameters (a quota design's quotas, a cuts design's cuts); every sampled scenario is
     # scored, and the indices and boxes are finite.
-    policy = _schemes()[name]
+    policy = shipped.load(name)
     pop = bs.generate(policy, seed=2, n_branches=200, members=False)
     f = default_factors(policy, noise=False)
     kinds = set(f.kind)

@@ -13,23 +13,17 @@ import branchsim as bs
 from branchsim.measurement import _indicator_offsets, _state_column, _survey, branch_block, declared_facts
 from branchsim.sensitivity.montecarlo import measurement_mc
 from branchsim.streams import BLOCK
+import shipped
 
 GOLDEN = Path(__file__).parent / "data" / "mc_golden_v1"
 ZERO_NOISE = {"measurement.indicator_noise": 0, "measurement.survey_shock": 0,
               "measurement.proportion_noise": 0, "measurement.survey_size": 100_000}
-SCHEMES = ["baseline", "star_quota", "member_points", "kmeans_by_type"]
 
 
-def shipped(name: str) -> bs.Policy:
-    if name == "kmeans_by_type":
-        return bs.Policy.load().update(bs.data_path("reforms", "baseline_kmeans_by_type.yaml"))
-    return bs.Policy.load(bs.data_path("policies", f"{name}.yaml"))
-
-
-@pytest.fixture(scope="module", params=SCHEMES)
+@pytest.fixture(scope="module", params=shipped.SCHEMES)
 def scheme(request):
     """(policy, population of 300 branches — two seed blocks — with members, a run of 10 draws)."""
-    p = shipped(request.param)
+    p = shipped.load(request.param)
     pop = bs.generate(p, seed=5, n_branches=300, members=p.has_members)
     mc = measurement_mc(pop, p, draws=10, seed=11, progress=False, survey_sizes=[60], batch=4,
                         members=p.has_members)
@@ -182,7 +176,7 @@ def test_members_grades_for_member_schemes(scheme):
 
 def test_member_period_records_redrawn_for_every_member_scheme():
     for name in ("baseline", "member_points"):
-        p = shipped(name)
+        p = shipped.load(name)
         popm = bs.generate(p, seed=6, n_branches=30)
         a = measurement_mc(popm, p, draws=3, seed=1, progress=False, members="monthly", batch=1)
         b = measurement_mc(popm, p, draws=3, seed=1, progress=False, members="monthly", batch=3)
@@ -359,7 +353,7 @@ def test_bad_arguments_say_what_is_allowed(pop, kwargs, match):
 
 def test_a_population_of_another_scheme_is_refused(pop):
     with pytest.raises(bs.DataError, match="not types of policy 'star_quota'|no column"):
-        measurement_mc(pop, shipped("star_quota"), draws=1, progress=False)
+        measurement_mc(pop, shipped.load("star_quota"), draws=1, progress=False)
 
 
 def test_summary_and_html(mc):
@@ -381,7 +375,7 @@ def test_kept_records_with_the_population_appraisal_give_the_evaluated_grades(na
     member rules give evaluate's grades (exempt members none)."""
     from branchsim.evaluate import member_outcome
     from branchsim.sensitivity._mc_members import member_setup
-    p = shipped(name)
+    p = shipped.load(name)
     popm = bs.generate(p, seed=8, n_branches=30)
     t = pd.Categorical(popm.branches["type"], categories=p.scheme.branch.types).codes.astype(np.intp)
     m = member_setup(popm, p, t, "appraisal")

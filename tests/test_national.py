@@ -1,7 +1,7 @@
 """Country-scale runs under every shipped scheme: bit-identical whatever the chunking, workers or executor.
 
 Each feature is checked on the three shipped policies and the baseline under
-``data/reforms/baseline_kmeans_by_type.yaml`` (``SCHEMES``): a relative
+``data/reforms/baseline_kmeans_by_type.yaml`` (``shipped.SCHEMES``): a relative
 design and the places among all units (``rank``, ``last_place``) are settled
 by the first pass, so every scheme's national outputs equal what
 ``bs.evaluate`` gives the same generated population.
@@ -20,24 +20,18 @@ import pytest
 import branchsim as bs
 from branchsim import _national_blocks as nb
 from branchsim.cli import main
+import shipped
 
 N = 1100   # five seed blocks of 256 (the last one partial)
-SCHEMES = ("baseline", "star_quota", "member_points", "baseline_kmeans_by_type")
-
-
-def load_scheme(name: str) -> bs.Policy:
-    if name == "baseline_kmeans_by_type":
-        return bs.Policy.load().update(bs.data_path("reforms", "baseline_kmeans_by_type.yaml"))
-    return bs.Policy.load(bs.data_path("policies", f"{name}.yaml"))
 
 
 def _outputs(folder):
     return (pd.read_parquet(folder / "branches"), pd.read_parquet(folder / "members"))
 
 
-@pytest.fixture(scope="module", params=SCHEMES)
+@pytest.fixture(scope="module", params=shipped.SCHEMES)
 def reference(request, tmp_path_factory):
-    policy = load_scheme(request.param)
+    policy = shipped.load(request.param)
     out = tmp_path_factory.mktemp("national") / "ref"
     result = bs.national_run(policy, n_branches=N, seed=3, chunk_size=512, out_dir=out, workers=1, progress=False)
     return policy, result, out
@@ -91,7 +85,7 @@ def test_chunk_size_changes_nothing(reference, tmp_path, chunk_size):
 @pytest.mark.parametrize("workers", [2, 3])
 def test_worker_count_changes_nothing(tmp_path, workers):
     for name in ("baseline", "member_points"):
-        policy = load_scheme(name)
+        policy = shipped.load(name)
         a = bs.national_run(policy, n_branches=700, seed=3, chunk_size=512, out_dir=tmp_path / f"{name}1",
                             workers=1, progress=False)
         b = bs.national_run(policy, n_branches=700, seed=3, chunk_size=512, out_dir=tmp_path / f"{name}w",
@@ -103,7 +97,7 @@ def test_worker_count_changes_nothing(tmp_path, workers):
 
 @pytest.mark.parametrize("name", ["baseline", "star_quota"])
 def test_process_pool_equals_local(tmp_path, name):
-    policy = load_scheme(name)
+    policy = shipped.load(name)
     local = bs.national_run(policy, n_branches=700, seed=3, chunk_size=256, out_dir=tmp_path / "l", progress=False)
     with ProcessPoolExecutor(2) as pool:
         other = bs.national_run(policy, n_branches=700, seed=3, chunk_size=256, out_dir=tmp_path / "p",
@@ -115,7 +109,7 @@ def test_process_pool_equals_local(tmp_path, name):
 
 def test_dask_local_cluster_equals_local(tmp_path):
     distributed = pytest.importorskip("dask.distributed")
-    policy = load_scheme("member_points")
+    policy = shipped.load("member_points")
     local = bs.national_run(policy, n_branches=700, seed=3, chunk_size=256, out_dir=tmp_path / "l", progress=False)
     # In-process workers: the Dask executor path without starting processes (pickling to other
     # processes is what test_process_pool_equals_local checks).
@@ -128,11 +122,11 @@ def test_dask_local_cluster_equals_local(tmp_path):
     assert other.totals == local.totals
 
 
-@pytest.mark.parametrize("name", SCHEMES)
+@pytest.mark.parametrize("name", shipped.SCHEMES)
 def test_same_numbers_as_evaluate(tmp_path, name):
     # The national path rates blocks without building frames (places and relative cut points from the
     # first pass); it must agree with evaluate() on the same generated population, unit by unit.
-    policy = load_scheme(name)
+    policy = shipped.load(name)
     s = policy.scheme
     result = bs.national_run(policy, n_branches=600, seed=8, chunk_size=256, out_dir=tmp_path / "n", progress=False)
     ev = bs.evaluate(bs.generate(policy, seed=8, n_branches=600), policy)
@@ -159,7 +153,7 @@ def test_same_numbers_as_evaluate(tmp_path, name):
 def test_the_compiled_period_path_equals_the_numpy_path(tmp_path, monkeypatch):
     policy = bs.Policy.load()
     assert nb.kernel_allowed(policy.scheme)
-    assert not nb.kernel_allowed(load_scheme("member_points").scheme)       # 4 periods, summed: NumPy
+    assert not nb.kernel_allowed(shipped.load("member_points").scheme)       # 4 periods, summed: NumPy
     bs.national_run(policy, n_branches=400, seed=2, out_dir=tmp_path / "k", progress=False)
     monkeypatch.setattr(nb, "kernel_allowed", lambda scheme: False)
     bs.national_run(policy, n_branches=400, seed=2, out_dir=tmp_path / "n", progress=False)

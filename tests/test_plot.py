@@ -22,6 +22,7 @@ import branchsim as bs  # noqa: E402
 import branchsim.plot as bp  # noqa: E402
 from branchsim._result import at_published_scale, targets  # noqa: E402
 from branchsim.plot.style import FLOOR_COLOUR  # noqa: E402
+import shipped  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("error:Glyph .* missing from font:UserWarning")
 
@@ -29,19 +30,10 @@ CJK = re.compile("[\u2e80-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
 SHARE = "branch.satisfaction_share"
 
 
-def _policy(name):
-    if name == "kmeans_by_type":
-        return bs.Policy.load().update(bs.data_path("reforms", "baseline_kmeans_by_type.yaml"))
-    return bs.Policy.load(bs.data_path("policies", f"{name}.yaml"))
-
-
-SCHEMES = ["baseline", "star_quota", "member_points", "kmeans_by_type"]
-
-
-@pytest.fixture(scope="module", params=SCHEMES)
+@pytest.fixture(scope="module", params=shipped.SCHEMES)
 def scheme(request):
     """A shipped scheme and a small evaluation of it."""
-    p = _policy(request.param)
+    p = shipped.load(request.param)
     r = bs.evaluate(bs.generate(p, seed=0, n_branches=160, members=False), p)
     return p, r
 
@@ -87,15 +79,15 @@ def levels_and_designations(p):
 
 # -- names and colours come from the scheme ----------------------------------------------------
 def test_no_scheme_names_in_the_figure_vocabulary():
-    for name in SCHEMES:
-        p = _policy(name)
+    for name in shipped.SCHEMES:
+        p = shipped.load(name)
         levels, designations = levels_and_designations(p)
         assert not set(bp.labels.TERMS) & set(levels + designations + p.branch_types), name
 
 
-@pytest.mark.parametrize("name", SCHEMES)
+@pytest.mark.parametrize("name", shipped.SCHEMES)
 def test_labels_are_the_scheme_s_english_in_english_mode(name):
-    p = _policy(name)
+    p = shipped.load(name)
     lv = p.scheme.branch.levels
     bp.use_cjk = False
     try:
@@ -109,7 +101,7 @@ def test_labels_are_the_scheme_s_english_in_english_mode(name):
 
 def test_source_terms_with_english_when_the_fonts_draw_them(monkeypatch):
     # The composition of a label in Chinese mode, whatever fonts this machine has.
-    p = _policy("star_quota")
+    p = shipped.load("star_quota")
     lv = p.scheme.branch.levels
     monkeypatch.setattr(bp.labels, "cjk_enabled", lambda: True)
     monkeypatch.setattr(bp.labels, "fonts_draw", lambda families=None, text=None: True)
@@ -121,7 +113,7 @@ def test_source_terms_with_english_when_the_fonts_draw_them(monkeypatch):
 
 
 def test_a_type_named_like_a_dimension_keeps_its_own_label():
-    p = _policy("baseline")
+    p = shipped.load("baseline")
     clash = sorted(set(p.branch_types) & set(p.dimensions))
     assert clash, "the baseline has a type and a dimension of the same id"
     bp.use_cjk = False
@@ -152,7 +144,7 @@ def test_use_cjk_refuses_other_values():
 
 
 def test_auto_mode_follows_the_fonts_that_will_draw_the_label():
-    p = _policy("baseline")
+    p = shipped.load("baseline")
     en = p.scheme.branch.levels.en[0]
     with matplotlib.rc_context({"font.family": ["sans-serif"], "font.sans-serif": ["DejaVu Sans"]}):
         assert not bp.cjk_enabled() and bp.label(p.levels[0], p) == en
@@ -203,7 +195,7 @@ def test_star_counts_is_an_alias():
 
 @pytest.mark.parametrize("name", ["baseline", "star_quota"])
 def test_published_counts_only_at_the_published_scale(name, tmp_path):
-    p = _policy(name)
+    p = shipped.load(name)
     t = targets(p)
     at_scale = int(t["scale"])
     assert at_published_scale(at_scale, p) and not at_published_scale(at_scale // 2, p)
@@ -221,7 +213,7 @@ def test_published_counts_only_at_the_published_scale(name, tmp_path):
 
 
 def test_published_bars_of_a_result_at_scale(tmp_path):
-    p = _policy("star_quota")
+    p = shipped.load("star_quota")
     r = bs.evaluate(bs.generate(p, seed=0, n_branches=int(targets(p)["scale"]), members=False), p)
     ax = bp.level_counts(r)
     pub = [b for b in ax.patches if str(b.get_gid()).startswith("published_")]
@@ -263,7 +255,7 @@ def test_score_histogram_marks_the_design_s_cut_points(scheme, mode, tmp_path):
 
 
 def test_score_histogram_of_a_plain_frame_realises_relative_cuts():
-    p = _policy("star_quota")
+    p = shipped.load("star_quota")
     frame = pd.DataFrame({"score": [95.0, 80, 70, 60, 50], "rating": list(p.levels) + [p.levels[-1]]})
     lines = dict(cut_lines(bp.score_histogram(frame, policy=p)))
     assert lines[f"cut_{p.levels[0]}"] == 95.0 and lines[f"cut_{p.levels[2]}"] == 70.0
@@ -282,9 +274,9 @@ def probabilities(p, n=6, seed=0):
     return df
 
 
-@pytest.mark.parametrize("name", SCHEMES)
+@pytest.mark.parametrize("name", shipped.SCHEMES)
 def test_level_probabilities_one_segment_per_level(name, tmp_path):
-    p = _policy(name)
+    p = shipped.load(name)
     df = probabilities(p)
     ax = bp.level_probabilities(df, n=4, policy=p)
     assert len(ax.patches) == 4 * len(p.levels)
@@ -314,9 +306,9 @@ def sweep_frame(p, by=None):
     return pd.DataFrame(rows)
 
 
-@pytest.mark.parametrize("name", SCHEMES)
+@pytest.mark.parametrize("name", shipped.SCHEMES)
 def test_sweep_lines_every_level_but_the_floor_and_the_designations(name, tmp_path):
-    p = _policy(name)
+    p = shipped.load(name)
     levels, designations = levels_and_designations(p)
     df = sweep_frame(p)
     ax = bp.sweep_lines(df, policy=p)
@@ -331,7 +323,7 @@ def test_sweep_lines_every_level_but_the_floor_and_the_designations(name, tmp_pa
 
 
 def test_sweep_lines_by_type_small_multiples(tmp_path):
-    p = _policy("star_quota")
+    p = shipped.load("star_quota")
     df = sweep_frame(p, by="type")
     fig = bp.sweep_lines(df, by="type", policy=p)
     panels = [a for a in fig.axes if a.get_title(loc="left") or a.get_title()]
@@ -350,9 +342,9 @@ def test_heatmap_annotates_every_cell(tmp_path):
     render(ax, tmp_path)
 
 
-@pytest.mark.parametrize("name", SCHEMES)
+@pytest.mark.parametrize("name", shipped.SCHEMES)
 def test_transitions_in_the_scheme_s_levels(name, tmp_path):
-    p = _policy(name)
+    p = shipped.load(name)
     levels = list(p.levels)
     T = np.arange(len(levels) ** 2).reshape(len(levels), -1) + 1
     tab = pd.DataFrame(T, index=levels[::-1], columns=levels[::-1])      # any order in, best first out
@@ -365,9 +357,9 @@ def test_transitions_in_the_scheme_s_levels(name, tmp_path):
     render(ax, tmp_path)
 
 
-@pytest.mark.parametrize("name", SCHEMES)
+@pytest.mark.parametrize("name", shipped.SCHEMES)
 def test_level_flows_bars_flows_and_designations(name, tmp_path):
-    p = _policy(name)
+    p = shipped.load(name)
     levels, designations = levels_and_designations(p)
     rng = np.random.default_rng(1)
     rows = [(y, f"b{i}", levels[rng.integers(len(levels))], bool(rng.integers(2))) for i in range(12)
@@ -390,7 +382,7 @@ def test_level_flows_bars_flows_and_designations(name, tmp_path):
 
 
 def test_sobol_and_nominal_bars(tmp_path):
-    p = _policy("member_points")
+    p = shipped.load("member_points")
     s = pd.DataFrame({"output": p.levels[0], "factor": ["a", "b"], "S1": [0.7, 0.1], "S1_conf": [0.05, 0.02],
                       "ST": [0.8, 0.2], "ST_conf": [0.06, 0.03]})
     ax = bp.sobol_indices(s, policy=p)

@@ -24,15 +24,7 @@ from branchsim._result import targets
 from branchsim.cli import main
 from branchsim.report import REPORT_FILES, write_report
 from conftest import EXAMPLES
-
-SCHEMES = ["baseline", "star_quota", "member_points", "kmeans_by_type"]
-REFORM = bs.data_path("reforms", "baseline_kmeans_by_type.yaml")
-
-
-def _policy(name):
-    if name == "kmeans_by_type":
-        return bs.Policy.load().update(REFORM)
-    return bs.Policy.load(bs.data_path("policies", f"{name}.yaml"))
+import shipped
 
 
 def _text(page: str) -> str:
@@ -57,10 +49,10 @@ def _names(p) -> set[str]:
     return out
 
 
-@pytest.fixture(scope="module", params=SCHEMES)
+@pytest.fixture(scope="module", params=shipped.SCHEMES)
 def case(request):
     """A shipped scheme, a small generated population of it (members when it rates them) and its evaluation."""
-    p = _policy(request.param)
+    p = shipped.load(request.param)
     pop = bs.generate(p, seed=1, n_branches=100)
     return request.param, p, pop, bs.evaluate(pop, p)
 
@@ -98,7 +90,7 @@ def test_outcome_names_every_level_in_the_scheme_s_terms(case):
 
 
 def test_outcome_beside_the_targets_only_at_their_scale():
-    p = _policy("star_quota")
+    p = shipped.load("star_quota")
     t = targets(p)
     pop = bs.generate(p, seed=2, n_branches=int(t["scale"]), members=False)
     s = sections.outcome(pop, p)
@@ -196,7 +188,7 @@ def test_units_changed_are_those_of_a_full_evaluation(case, decided):
                                           ("star_quota", "branch.rating.quotas.{top}"),
                                           ("member_points", "branch.rating.cuts.{top}")])
 def test_the_swept_parameter(name, expect):
-    p = _policy(name)
+    p = shipped.load(name)
     key = sections.sweep_parameter(p)
     assert key == expect.format(top=p.levels[0])
     grid = sections.sweep_grid(p, key)
@@ -254,9 +246,9 @@ def test_consecutive_years_rules(case):
 
 
 def test_comparison_with_a_reform_file():
-    p = _policy("baseline")
+    p = shipped.load("baseline")
     pop = bs.generate(p, seed=3, n_branches=100, members=False)
-    reform, src = __import__("branchsim.report", fromlist=["_reform_arg"])._reform_arg(REFORM, p)
+    reform, src = __import__("branchsim.report", fromlist=["_reform_arg"])._reform_arg(shipped.REFORM, p)
     assert reform.name == p.name + "+kmeans_by_type"
     s = compared.comparison(pop, p, reform, src)
     c = bs.compare(pop, p, reform)
@@ -292,7 +284,7 @@ def test_a_report_of_each_scheme(case, report_of):
 
 @pytest.mark.parametrize("name", ["star_quota", "member_points"])
 def test_no_name_or_figure_of_the_seed_city_beside_another_scheme(name, tmp_path):
-    p, base = _policy(name), bs.Policy.load()
+    p, base = shipped.load(name), bs.Policy.load()
     foreign = _names(base) - _names(p)
     assert foreign
     pop = bs.generate(p, seed=4, n_branches=int(targets(p)["scale"]), members=False)
@@ -304,7 +296,7 @@ def test_no_name_or_figure_of_the_seed_city_beside_another_scheme(name, tmp_path
 
 
 def test_two_runs_are_byte_identical(tmp_path):
-    p = _policy("star_quota")
+    p = shipped.load("star_quota")
     pop = bs.generate(p, seed=5, n_branches=80)
     a = write_report(tmp_path / "a", policy=p, data=pop, draws=2).parent
     b = write_report(tmp_path / "b", policy=p, data=pop, draws=2).parent
@@ -318,7 +310,7 @@ def test_two_runs_are_byte_identical(tmp_path):
 class TestFolder:
     def test_an_earlier_report_is_replaced_whole(self, tmp_path):
         out = tmp_path / "r"
-        write_report(out, data=EXAMPLES, reform=REFORM, draws=2)
+        write_report(out, data=EXAMPLES, reform=shipped.REFORM, draws=2)
         assert "comparison_movers.csv" in {p.name for p in out.iterdir()}
         write_report(out, data=EXAMPLES, draws=2)
         assert not [p for p in out.iterdir() if p.name.startswith("comparison_")]
@@ -401,16 +393,16 @@ class TestReportCommand:
         out = tmp_path / "rep"
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf):
-            rc = main(["report", "--policy", str(bs.data_path("policies", f"{name}.yaml")), "--draws", "2",
+            rc = main(["report", "--policy", str(shipped.path(name)), "--draws", "2",
                        "--out", str(out)])
         assert rc == 0 and f"open {out / 'report.html'}" in buf.getvalue()
         text = _text((out / "report.html").read_text(encoding="utf-8"))
-        for term in _names(_policy(name)):
+        for term in _names(shipped.load(name)):
             assert term in text, term
 
     def test_report_with_a_reform_file(self, tmp_path, capsys):
         out = tmp_path / "rep"
-        assert main(["report", "--data", str(EXAMPLES), "--reform", str(REFORM), "--draws", "2", "--out",
+        assert main(["report", "--data", str(EXAMPLES), "--reform", str(shipped.REFORM), "--draws", "2", "--out",
                      str(out)]) == 0
         names = {p.name for p in out.iterdir()}
         assert {"comparison_transitions.csv", "comparison_movers.csv", "policy_diff.csv"} <= names

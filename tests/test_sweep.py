@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import branchsim as bs
+import shipped
 
 
 @pytest.fixture(scope="module")
@@ -18,17 +19,6 @@ def policy():
 @pytest.fixture(scope="module")
 def pop():
     return bs.generate(seed=11, n_branches=900, members=False)
-
-
-def _schemes():
-    base = bs.Policy.load()
-    return {"baseline": base,
-            "star_quota": bs.Policy.load(bs.data_path("policies", "star_quota.yaml")),
-            "member_points": bs.Policy.load(bs.data_path("policies", "member_points.yaml")),
-            "kmeans_by_type": base.update(bs.data_path("reforms", "baseline_kmeans_by_type.yaml"))}
-
-
-SCHEMES = _schemes()
 
 
 def _grid_of(policy):
@@ -45,11 +35,11 @@ def _grid_of(policy):
     return grid
 
 
-@pytest.mark.parametrize("name", list(SCHEMES))
+@pytest.mark.parametrize("name", shipped.SCHEMES)
 def test_every_scenario_equals_evaluate_in_every_scheme(name):
     # Each row of a sweep equals evaluate under the policy updated to that row's values: every
     # level, every designation, the changed count and the accuracy.
-    policy = SCHEMES[name]
+    policy = shipped.load(name)
     pop = bs.generate(policy, seed=4, n_branches=400, members=False)
     grid = _grid_of(policy)
     df = bs.sweep(pop, policy, grid, progress=False)
@@ -67,8 +57,7 @@ def test_every_scenario_equals_evaluate_in_every_scheme(name):
 
 def test_a_design_switch_is_a_sweep_axis(pop, policy):
     # A structural choice (the rating design) sweeps like a parameter: each value re-prepares.
-    reform = bs.data_path("reforms", "baseline_kmeans_by_type.yaml")
-    kmeans = policy.update(reform)
+    kmeans = shipped.load("kmeans_by_type")
     df = bs.sweep(pop, kmeans, {"branch.rating.design": ["kmeans", "cuts"],
                                 "branch.satisfaction_share": [0.4]}, progress=False)
     assert df["branch.rating.design"].tolist() == ["kmeans", "cuts"]
