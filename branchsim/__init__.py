@@ -11,6 +11,7 @@ SciPy, Numba and pyarrow load only when something needs them.
 from __future__ import annotations
 
 import importlib
+import sys
 import types
 
 __version__ = "0.1.0"
@@ -34,7 +35,6 @@ _WHERE = {
     "Policy": "policy", "data_path": "policy", "load_reform": "policy",
     "check_policy": "policytests", "targets": "_result",
 }
-_MODULES = ("calibration", "scoring", "dynamics", "sensitivity")
 
 __all__ = ["calibration", "Policy", "BranchsimError", "PolicyError", "DataError", "scoring", "data_path",
            "Result", "evaluate_tables", "published_counts", "explain",
@@ -46,39 +46,39 @@ __all__ = ["calibration", "Policy", "BranchsimError", "PolicyError", "DataError"
            "load_reform", "check_policy", "targets"]
 
 
-def _submodules() -> set[str]:
+def _lazy(package: str, where: dict[str, str], public: list[str], *, submodules: bool = False):
+    """``(__getattr__, __dir__)`` importing a package's names on first use (``where``: name -> module;
+    ``public``: its ``__all__``); used by ``branchsim.sensitivity`` too. A submodule named like a public
+    function (``evaluate``, ``sweep``) does not replace the function when it is imported."""
+    module = sys.modules[package]
+    namespace = vars(module)
+
+    def __getattr__(name: str):
+        if name in where:
+            value = getattr(importlib.import_module(f".{where[name]}", package), name)
+        elif submodules and not name.startswith("__") and name in _submodules(module):
+            value = importlib.import_module(f".{name}", package)
+        else:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        namespace[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(namespace) | set(public))
+
+    class _Package(types.ModuleType):
+        def __setattr__(self, name, value):
+            if name in where and isinstance(value, types.ModuleType):
+                return                      # the function stays, not its same-named module
+            super().__setattr__(name, value)
+
+    module.__class__ = _Package
+    return __getattr__, __dir__
+
+
+def _submodules(module) -> set[str]:
     import pkgutil
-    return {m.name for m in pkgutil.iter_modules(__path__)}
+    return {m.name for m in pkgutil.iter_modules(module.__path__)}
 
 
-def __getattr__(name: str):
-    if name in _WHERE:
-        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    elif name in _MODULES or (not name.startswith("__") and name in _submodules()):
-        value = importlib.import_module(f".{name}", __name__)
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
-
-class _Package(types.ModuleType):
-    """Keeps the functions ``evaluate`` and ``explain`` when their same-named modules are imported.
-
-    Importing a submodule binds it as an attribute of the package; for the
-    two modules named like a public function, the function must stay.
-    """
-
-    def __setattr__(self, name, value):
-        if name in _WHERE and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-import sys as _sys  # noqa: E402
-
-_sys.modules[__name__].__class__ = _Package
+__getattr__, __dir__ = _lazy(__name__, _WHERE, __all__, submodules=True)

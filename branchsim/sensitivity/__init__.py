@@ -12,8 +12,7 @@
 The scenario axis (:mod:`.engine`) evaluates many weight vectors and
 cut-point sets together.
 """
-import importlib
-import types
+from .. import _lazy
 
 # public name -> the module that defines it (imported on first use, PEP 562: the compiled kernels
 # and the engine can be imported without the analyses)
@@ -36,31 +35,4 @@ __all__ = ["sweep", "scenario_arrays", "prepare", "Prepared", "Scenarios", "comp
            "morris", "SensitivityResult", "default_factors", "effective_importance", "main_effects"]
 
 
-def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
-
-class _Package(types.ModuleType):
-    """Keeps the functions named like their modules (``sweep``, ``compare``) when a submodule is imported.
-
-    Importing a submodule binds it as an attribute of the package; for the
-    modules named like a public function, the function must stay.
-    """
-
-    def __setattr__(self, name, value):
-        if name in _WHERE and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-import sys as _sys  # noqa: E402
-
-_sys.modules[__name__].__class__ = _Package
+__getattr__, __dir__ = _lazy(__name__, _WHERE, __all__)
