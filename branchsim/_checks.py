@@ -8,7 +8,6 @@ with several defects reports them all at once (``docs/policy-format.md``,
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from ._schema import (EXTRA_RULES, MAX_NUMBER, RULE_KEYS, RULE_OPTIONS, RULE_PARAMS, _finite, _is_number,
                       _suggest, _val, range_problem, shown)
@@ -501,8 +500,3 @@ def semantic_problems(data: dict) -> list[str]:
     out += _intervention_problems(data, levels)
     out += _structure_problems(data)
     return out
-
-
-def value_of(node: Any, *keys, default=None):
-    """A parameter's value at ``keys`` inside ``node`` (``default`` when absent)."""
-    return _val(node, *keys, default=default)

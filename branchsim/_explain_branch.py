@@ -348,7 +348,7 @@ def _prev(u: _Unit, key: str) -> int:
 
 
 def _consequences(u: _Unit) -> None:
-    bs, L, i = u.bs, u.lines, u.i
+    L, i = u.lines, u.i
     for c in u.scheme.consequences_of("branch"):
         what = f"designation {c.target}" if c.kind == "designation" else \
             f"level {c.target}" + (" or below" if c.or_below else "")

@@ -17,7 +17,7 @@ from .errors import DataError
 from .policy import Policy
 from .scheme import BranchScheme, MemberScheme, Scheme
 from .scoring import (DECIMALS, annual_facts, annual_scores, answer_share, branch_scores, indicator_points,
-                      period_totals, record_scores, required_level, satisfaction_rate, type_codes)
+                      record_scores, required_level, satisfaction_rate, type_codes)
 from .tables import check_tables, positions
 
 __all__ = ["Result", "evaluate_tables", "evaluate_checked", "branch_outcome", "BranchInputs",

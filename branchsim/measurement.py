@@ -583,7 +583,6 @@ def truth(pop, policy) -> Truth | None:
         return None
     scheme = policy.scheme
     bs = scheme.branch
-    m = pop.params.values["measurement"]
     off = _indicator_offsets(pop.seed, bs.sheet, pop.params, 0)
     b = pop.branches
     from .scoring import type_codes

@@ -7,7 +7,6 @@ the generator parameters in :mod:`branchsim.params`.
 """
 from __future__ import annotations
 
-import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 
@@ -54,7 +53,6 @@ class BlockGenerator:
     def __init__(self, policy: Policy, params: GeneratorParams, root: np.random.SeedSequence, n: int):
         self.policy, self.params, self.root, self.n = policy, params, root, n
         self.scheme = scheme = policy.scheme
-        m = params.values["measurement"]
         self.b_off = _indicator_offsets(root, scheme.branch.sheet, params, 0)
         self.members = scheme.member is not None
         self.median = size_median(params, scheme)

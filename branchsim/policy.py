@@ -20,7 +20,7 @@ import yaml
 
 from ._checks import semantic_problems
 from ._migrate import FORMAT_2, is_format_1, migrate
-from ._schema import SCHEMA, Param, fact_range, shown, value_problem, walk, _suggest
+from ._schema import SCHEMA, fact_range, shown, value_problem, walk, _suggest
 from .errors import DataError, PolicyError
 
 __all__ = ["Policy", "data_path", "fact_range", "load_reform", "as_policy", "policy_path"]

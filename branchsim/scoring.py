@@ -28,7 +28,6 @@ __all__ = ["RULE_CODES", "DECIMALS", "type_codes", "indicator_points", "rank_poi
 #: Scores are rounded to this many decimals before any comparison, so a score that is exactly on a
 #: cut in decimal arithmetic (e.g. 70.0) is not 69.99999999999999 (docs/policy-format.md, "Rounding").
 DECIMALS = 9
-_DECIMALS = DECIMALS
 
 
 def type_codes(types, known: tuple[str, ...] | list[str], policy_name: str = "", what: str = "type") -> np.ndarray:

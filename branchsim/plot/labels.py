@@ -283,12 +283,6 @@ def fonts_draw(families=None, text: str | None = None) -> bool:
     return needed.issubset(_glyphs_of(tuple(fams)))
 
 
-def _forget_fonts() -> None:
-    """Drop the cached font look-ups (after fonts are installed or hidden in a session)."""
-    for f in (cjk_font, _glyphs_of, _charmap, _font_files):
-        f.cache_clear()
-
-
 @lru_cache(maxsize=1)
 def cjk_font() -> str | None:
     """The family name of an installed font that draws the figures' Chinese terms, or None.

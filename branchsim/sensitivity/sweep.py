@@ -89,7 +89,6 @@ def scenario_arrays(policy: Policy, table: pd.DataFrame) -> Scenarios:
             problems.append(f"{p}: not a fast parameter of policy {policy.name!r}")
     weights = _weights(policy, table, problems)
     r = bs.rating
-    L = bs.levels.n
     cuts = None
     if r.cuts is not None and r.design in ("cuts", "cuts_and_quota"):
         cuts = np.tile(r.cuts[None], (S, 1, 1))                         # (S, t, L-1)
