@@ -31,8 +31,8 @@ from .evaluate import BranchInputs, branch_outcome, member_outcome
 from .measurement import _SUB, _scales, declared_facts, member_draws, monthly_facts, period_share, truth_arrays
 from .model import BLOCK
 from .scheme import RULE_CODES, Scheme
-from .scoring import (DECIMALS, annual_facts, branch_components, indicator_points, record_scores,
-                      required_level)
+from .scoring import (DECIMALS, annual_facts, branch_components, indicator_points, record_from_totals,
+                      record_scores, required_level)
 from .streams import _MEMBER, _MEMBER_DECLARED, _MONTHS, block_stream
 
 __all__ = ["Plan", "check_scheme", "plan", "score_block", "kernel_allowed"]
@@ -261,7 +261,7 @@ def _kernel_arrays(gen) -> tuple:
         cached = (sheet.kind[0][order].astype(np.int8), sc["required"][order].astype(f32),
                   sc["bonus"][order].astype(f32), f32(gen.params.get("measurement.proportion_noise")),
                   np.ascontiguousarray(sheet.points[:, order]), sheet.per_shortfall[0][order],
-                  sheet.required[0][order], sheet.per_unit[0][order], sheet.group_max.sum(axis=1))
+                  sheet.required[0][order], sheet.per_unit[0][order])
         gen._kernel_arrays = cached
     return cached
 
@@ -272,7 +272,7 @@ def _records_compiled(gen, rng_mm, base, shock, profile) -> np.ndarray:
     ms = gen.scheme.member
     f32 = np.float32
     k, m = base.shape
-    kind, req32, scale32, prop, points, per_shortfall, required, per_unit, top_sum = _kernel_arrays(gen)
+    kind, req32, scale32, prop, points, per_shortfall, required, per_unit = _kernel_arrays(gen)
     total = np.empty((12, m))
     for lo in range(0, m, _SUB):
         hi = min(lo + _SUB, m)
@@ -282,11 +282,7 @@ def _records_compiled(gen, rng_mm, base, shock, profile) -> np.ndarray:
         _kernels.month_points(np.ascontiguousarray(base[:, lo:hi]), np.ascontiguousarray(shock[:, lo:hi]), u,
                               kind, req32, scale32, prop, topm, per_shortfall, required, per_unit, out)
         total[:, lo:hi] = out
-    top = top_sum[np.tile(profile, 12)]
-    monthly = 100.0 * total.ravel() / top
-    if not np.isnan(ms.cap):
-        monthly = np.minimum(monthly, ms.cap)
-    monthly = np.round(np.maximum(monthly, 0.0), DECIMALS)
+    monthly = record_from_totals(total.ravel(), np.tile(profile, 12), ms)
     return np.bincount(np.tile(np.arange(m), 12), monthly, m) / 12
 
 

@@ -36,7 +36,7 @@ from .evaluate import (_fact_columns, branch_inputs, branch_outcome, evaluate_ch
                        member_profiles)
 from ._schema import value_problem
 from .policy import Policy, _leaf, _share_groups
-from .scoring import DECIMALS, branch_scores, indicator_points, required_level, type_codes
+from .scoring import branch_scores, indicator_points, record_from_totals, required_level, type_codes
 from .tables import positions
 
 __all__ = ["deciding_assumptions", "step_of", "RULE_TEXT"]
@@ -250,11 +250,7 @@ class _Members:
     def _graded(self, policy: Policy, total: np.ndarray) -> list[np.ndarray]:
         scheme = policy.scheme
         ms = scheme.member
-        top = ms.sheet.group_max.sum(axis=1)[self.row_profile]
-        monthly = 100.0 * total / top
-        if not np.isnan(ms.cap):
-            monthly = np.minimum(monthly, ms.cap)
-        monthly = np.round(np.maximum(monthly, 0.0), DECIMALS)
+        monthly = record_from_totals(total, self.row_profile, ms)
         with np.errstate(invalid="ignore", divide="ignore"):
             record = np.bincount(self.member_idx, monthly, len(self.m)) / self.periods
         out = member_outcome(record, self.appraisal, self.profile, ms, scheme, veto_values=self.vetoes,

@@ -17,7 +17,7 @@ from .errors import DataError
 from .policy import Policy
 from .scheme import BranchScheme, MemberScheme, Scheme
 from .scoring import (DECIMALS, annual_facts, annual_scores, answer_share, branch_scores, indicator_points,
-                      record_scores, required_level, satisfaction_rate, type_codes)
+                      record_from_totals, record_scores, required_level, satisfaction_rate, type_codes)
 from .tables import check_tables, positions
 
 __all__ = ["Result", "evaluate_tables", "evaluate_checked", "branch_outcome", "BranchInputs",
@@ -280,7 +280,6 @@ def _member_frame(b: pd.DataFrame, m: pd.DataFrame, mm: pd.DataFrame, scheme: Sc
     row_chunk = member_chunk[member_idx]
     rorder, rstarts = _chunks(row_chunk, n_chunks)
     del row_chunk
-    top_sum = sheet.group_max.sum(axis=1)          # (P,) the points a period can reach, by profile
     from . import _month_kernel
     compiled = ms.accrual == "mean" and np.isnan(ms.bonus_cap) and _month_kernel.supports(sheet)
     cols = _month_kernel.fact_list(_fact_columns(mm, sheet.facts)) if compiled \
@@ -298,10 +297,7 @@ def _member_frame(b: pd.DataFrame, m: pd.DataFrame, mm: pd.DataFrame, scheme: Sc
         row_profile = profile[owner]
         if compiled:
             points = _month_kernel.row_totals(cols, sheet, rows, row_profile, prepared=prepared)
-            monthly = 100.0 * points / top_sum[row_profile]
-            if not np.isnan(ms.cap):
-                monthly = np.minimum(monthly, ms.cap)
-            monthly = np.round(np.maximum(monthly, 0.0), DECIMALS)
+            monthly = record_from_totals(points, row_profile, ms)
         else:
             facts = np.column_stack([np.asarray(col[rows], dtype=float) for col in cols]) if cols \
                 else np.empty((len(rows), 0))

@@ -23,7 +23,7 @@ from .scheme import EXTRA_CODES, RULE_CODES, BranchScheme, MemberScheme, Sheet, 
 
 __all__ = ["RULE_CODES", "DECIMALS", "type_codes", "indicator_points", "rank_points", "group_points",
            "satisfaction_rate", "answer_share", "branch_components", "weighted_scores", "branch_scores",
-           "record_scores", "period_totals", "annual_facts", "annual_scores", "required_level"]
+           "record_scores", "record_from_totals", "period_totals", "annual_facts", "annual_scores", "required_level"]
 
 #: Scores are rounded to this many decimals before any comparison, so a score that is exactly on a
 #: cut in decimal arithmetic (e.g. 70.0) is not 69.99999999999999 (docs/policy-format.md, "Rounding").
@@ -258,9 +258,13 @@ def period_totals(points: np.ndarray, profile: np.ndarray, ms: MemberScheme) -> 
 
 def record_scores(points: np.ndarray, profile: np.ndarray, ms: MemberScheme) -> np.ndarray:
     """Record score of each row on 100: ``clip(100 × counted / max, 0, cap)``, rounded."""
-    profile = np.asarray(profile)
-    top = ms.sheet.group_max[profile].sum(axis=1)
-    score = 100.0 * period_totals(points, profile, ms) / top
+    return record_from_totals(period_totals(points, profile, ms), profile, ms)
+
+
+def record_from_totals(counted: np.ndarray, profile: np.ndarray, ms: MemberScheme) -> np.ndarray:
+    """:func:`record_scores` from each row's counted points (:func:`period_totals`, or a compiled kernel's)."""
+    top = ms.sheet.group_max.sum(axis=1)[np.asarray(profile)]
+    score = 100.0 * np.asarray(counted) / top
     if not np.isnan(ms.cap):
         score = np.minimum(score, ms.cap)
     return np.round(np.maximum(score, 0.0), DECIMALS)

@@ -37,7 +37,7 @@ from ..measurement import (_indicator_offsets, _state_column, appraise, branch_b
 from ..model import BLOCK, GeneratorParams, block_stream
 from ..policy import Policy
 from ..scheme import Scheme
-from ..scoring import DECIMALS, annual_facts, indicator_points, record_scores, type_codes
+from ..scoring import annual_facts, indicator_points, record_from_totals, record_scores, type_codes
 from .evolve import evolve_branches, evolve_members, member_level
 from .params import DynamicsParams
 
@@ -188,10 +188,7 @@ def _records(ctx: Context, rng, q: np.ndarray, profile: np.ndarray) -> tuple[np.
         row_profile = profile[who]
         points = _month_kernel.row_totals([out[j].reshape(-1) for j in range(k)], sheet, np.arange(len(who)),
                                           row_profile)
-        scores = 100.0 * points / sheet.group_max.sum(axis=1)[row_profile]
-        if not np.isnan(ms.cap):
-            scores = np.minimum(scores, ms.cap)
-        record = np.bincount(who, np.round(np.maximum(scores, 0.0), DECIMALS), n) / periods
+        record = np.bincount(who, record_from_totals(points, row_profile, ms), n) / periods
     elif ms.accrual == "mean":
         total = np.zeros(n)
         for p in range(periods):                         # period by period: a small working set

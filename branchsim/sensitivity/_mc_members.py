@@ -16,7 +16,7 @@ from ..errors import BranchsimError, DataError
 from ..evaluate import member_outcome, member_profiles
 from ..measurement import _indicator_offsets, appraise, member_true_scores, monthly_facts, period_share
 from ..policy import Policy
-from ..scoring import DECIMALS, annual_facts, indicator_points, record_scores
+from ..scoring import annual_facts, indicator_points, record_from_totals, record_scores
 from ..streams import BLOCK
 
 __all__ = ["stream", "member_setup", "member_grades"]
@@ -47,10 +47,7 @@ def _period_scores(ms, cols: list, row_profile: np.ndarray) -> np.ndarray:
     if np.isnan(ms.bonus_cap) and _month_kernel.supports(ms.sheet) and len({c.dtype for c in cols}) == 1:
         points = _month_kernel.row_totals([np.ascontiguousarray(c) for c in cols], ms.sheet,
                                           np.arange(len(row_profile)), row_profile)
-        score = 100.0 * points / ms.sheet.group_max[row_profile].sum(axis=1)
-        if not np.isnan(ms.cap):
-            score = np.minimum(score, ms.cap)
-        return np.round(np.maximum(score, 0.0), DECIMALS)
+        return record_from_totals(points, row_profile, ms)
     return record_scores(indicator_points(np.column_stack(cols), row_profile, ms.sheet), row_profile, ms)
 
 
