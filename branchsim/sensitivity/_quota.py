@@ -58,21 +58,9 @@ def _scores(ct: np.ndarray, starts: np.ndarray, w: np.ndarray) -> np.ndarray:
     return x
 
 
-def _threshold(v: np.ndarray, a: int) -> float:
-    """The quota threshold for ``a`` units on scores ``v`` sorted descending (the module's rule)."""
-    n = len(v)
-    if a >= n:
-        return -np.inf
-    if a <= 0:
-        return np.inf
-    if v[a - 1] > v[a]:
-        return float(v[a - 1])
-    above = v[:a][v[:a] > v[a - 1]]          # descending: the last one is the next distinct score
-    return float(above[-1]) if len(above) else np.inf
-
-
 def quota_thresholds_reference(ct, starts, seg_group, w100, allowed) -> np.ndarray:
-    """Quota thresholds by sorting each group's scores (the plain statement of the rule).
+    """Quota thresholds by sorting each group's scores (the rule as :func:`branchsim.rating.quota_thresholds`
+    states it for evaluate).
 
     Parameters
     ----------
@@ -94,6 +82,7 @@ def quota_thresholds_reference(ct, starts, seg_group, w100, allowed) -> np.ndarr
         Thresholds (float64, possibly ``±inf``); a unit reaches level ``j``
         when its score is ``>=`` the threshold.
     """
+    from ..rating import quota_thresholds
     ct = np.asarray(ct, dtype=np.float64)
     starts = np.asarray(starts, dtype=np.int64)
     seg_group = np.asarray(seg_group, dtype=np.int64)
@@ -105,9 +94,7 @@ def quota_thresholds_reference(ct, starts, seg_group, w100, allowed) -> np.ndarr
     for s in range(S):
         x = _scores(ct, starts, np.asarray(w100[s], dtype=np.float64))
         for g in range(G):
-            v = np.sort(x[rows[g]])[::-1]
-            for j in range(L):
-                thr[s, g, j] = _threshold(v, int(allowed[s, g, j]))
+            thr[s, g] = quota_thresholds(x[rows[g]], allowed[s, g])
     return thr
 
 

@@ -279,7 +279,7 @@ def _quota_table(prep: Prepared, sc: Scenarios, comp: np.ndarray) -> np.ndarray:
     limits = np.repeat(starts[1:, None], L1, axis=1)
     G = len(prep.group_names)
     sizes = np.bincount(prep.group, minlength=G)
-    allowed = np.floor(sizes[None, :, None] * sc.quotas[:, None, :] + rt._QUOTA_EPS).astype(np.int64)
+    allowed = rt.allowed_counts(sizes[None, :, None], sc.quotas[:, None, :])
     thr, _, _ = quota_counts(np.ascontiguousarray(comp[order].T), starts, seg_group.astype(np.intp), limits,
                              starts[1:].copy(), np.ascontiguousarray(100.0 * sc.weights[:, seg_type, :]), allowed)
     return thr
@@ -430,7 +430,7 @@ def _compiled_counts(prep: Prepared, sc: Scenarios, out: dict, workers: int, des
         from ._quota import quota_counts
         G = len(prep.group_names)
         sizes = np.bincount(prep.group, minlength=G)
-        allowed = np.floor(sizes[None, :, None] * sc.quotas[:, None, :] + rt._QUOTA_EPS).astype(np.int64)
+        allowed = rt.allowed_counts(sizes[None, :, None], sc.quotas[:, None, :])
         thr, at_least, below = quota_counts(ct, seg_starts, seg_group, limits, weak_end, w100, allowed, line, ct32)
     S = len(sc)
     fixed_rows = np.flatnonzero(prep.fixed >= 0)
