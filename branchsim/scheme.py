@@ -118,8 +118,7 @@ class Sheet:
     @property
     def group_max(self) -> np.ndarray:
         """(P, g) maximum points of each group's scored indicators for each profile."""
-        onehot = np.eye(len(self.group_ids))[self.group]
-        return np.where(self.scored, self.points, 0.0) @ onehot
+        return np.where(self.scored, self.points, 0.0) @ self.onehot
 
     @property
     def onehot(self) -> np.ndarray:
