@@ -433,11 +433,9 @@ def _compiled_counts(prep: Prepared, sc: Scenarios, out: dict, workers: int, des
         allowed = rt.allowed_counts(sizes[None, :, None], sc.quotas[:, None, :])
         thr, at_least, below = quota_counts(ct, seg_starts, seg_group, limits, weak_end, w100, allowed, line, ct32)
     S = len(sc)
-    fixed_rows = np.flatnonzero(prep.fixed >= 0)
-    for level in range(L):
-        at_least_fixed = np.count_nonzero(prep.fixed[fixed_rows] >= level) if level else len(fixed_rows)
-        if level:
-            at_least[:, level - 1] += at_least_fixed
+    fixed = prep.fixed[prep.fixed >= 0]
+    for level in range(1, L):
+        at_least[:, level - 1] += np.count_nonzero(fixed >= level)
     des_rows = np.flatnonzero(prep.designated[:, 0]) if D else np.zeros(0, dtype=np.intp)
     free_des = des_rows[prep.fixed[des_rows] < 0]
     if len(free_des):                                   # pre-designated units still reach levels by score
