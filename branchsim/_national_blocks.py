@@ -28,12 +28,12 @@ import pandas as pd
 from . import rating as rt
 from .errors import BranchsimError
 from .evaluate import BranchInputs, branch_outcome, member_outcome
-from .measurement import _SUB, _scales, declared_facts, member_draws, monthly_facts, period_share, truth_arrays
+from .measurement import _SUB, _scales, member_draws, monthly_facts, period_share, truth_arrays
 from .model import BLOCK
 from .scheme import RULE_CODES, Scheme
 from .scoring import (DECIMALS, annual_facts, branch_components, indicator_points, record_from_totals,
                       record_scores, required_level)
-from .streams import _MEMBER, _MEMBER_DECLARED, _MONTHS, block_stream
+from .streams import _MEMBER, _MONTHS, block_stream
 
 __all__ = ["Plan", "check_scheme", "plan", "score_block", "kernel_allowed"]
 
@@ -325,11 +325,7 @@ def _members(gen, blk: int, raw: dict) -> dict:
         record, read = _records_compiled(gen, rng_mm, base, shock, profile), {}
     else:
         record, read = _records_numpy(gen, rng_mm, base, shock, profile)
-    facts = {}
-    if ms.fact_entries:
-        mqp = gen.params.values["member_quality"]
-        facts = declared_facts(block_stream(gen.root, _MEMBER_DECLARED, blk), mq, ms, gen.params,
-                               z=(mq - mqp["loc"]) / mqp["sd"])
+    facts = gen.member_facts(blk, mq)
     cols = [facts[f] if f in facts else read[f][1 if al else 0] for f, al in zip(ms.vetoes.fact, ms.vetoes.at_least)]
     vv = np.column_stack(cols) if cols else np.zeros((len(owner), 0))
     out = member_outcome(record, appraisal, profile, ms, scheme, veto_values=vv)

@@ -98,14 +98,17 @@ class BlockGenerator:
             monthly_facts(rng_mm, base, shock, self.scheme.member.sheet, self.order,
                           np.float32(self.params.get("measurement.proportion_noise")), months,
                           per_period=period_share(self.scheme.member))
-            ms = self.scheme.member
-            mdecl = {}
-            if ms.fact_entries:
-                mqp = self.params.values["member_quality"]
-                mdecl = declared_facts(block_stream(self.root, _MEMBER_DECLARED, blk), mq, ms, self.params,
-                                       z=(mq - mqp["loc"]) / mqp["sd"])
-            part_m = (blk * BLOCK, owner, mq, cat, appraisal, mdecl)
+            part_m = (blk * BLOCK, owner, mq, cat, appraisal, self.member_facts(blk, mq))
         return (t, size, level, q, facts, survey, declared), part_m
+
+    def member_facts(self, blk: int, mq: np.ndarray) -> dict:
+        """The declared member facts of a block's members (true qualities ``mq``), from their own stream."""
+        ms = self.scheme.member
+        if not ms.fact_entries:
+            return {}
+        mqp = self.params.values["member_quality"]
+        return declared_facts(block_stream(self.root, _MEMBER_DECLARED, blk), mq, ms, self.params,
+                              z=(mq - mqp["loc"]) / mqp["sd"])
 
 
 def generate(policy: Policy | None = None, *, seed=0, n_branches: int | None = None,
