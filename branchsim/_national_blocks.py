@@ -27,7 +27,7 @@ import pandas as pd
 
 from . import rating as rt
 from .errors import BranchsimError
-from .evaluate import BranchInputs, branch_outcome, member_outcome
+from .evaluate import BranchInputs, branch_outcome, member_outcome, member_veto_values
 from .measurement import _SUB, _scales, member_draws, monthly_facts, period_share, truth_arrays
 from .model import BLOCK
 from .scheme import RULE_CODES, Scheme
@@ -326,8 +326,7 @@ def _members(gen, blk: int, raw: dict) -> dict:
     else:
         record, read = _records_numpy(gen, rng_mm, base, shock, profile)
     facts = gen.member_facts(blk, mq)
-    cols = [facts[f] if f in facts else read[f][1 if al else 0] for f, al in zip(ms.vetoes.fact, ms.vetoes.at_least)]
-    vv = np.column_stack(cols) if cols else np.zeros((len(owner), 0))
+    vv = member_veto_values(ms, facts, read, len(owner))
     out = member_outcome(record, appraisal, profile, ms, scheme, veto_values=vv)
     return {"owner": owner, "mq": mq, "cat": cat, "appraisal": appraisal, "record": record, **out}
 

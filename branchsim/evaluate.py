@@ -21,7 +21,7 @@ from .scoring import (DECIMALS, annual_facts, annual_scores, answer_share, branc
 from .tables import check_tables, positions
 
 __all__ = ["Result", "evaluate_tables", "evaluate_checked", "branch_outcome", "BranchInputs",
-           "branch_inputs", "member_outcome", "published_counts", "at_published_scale", "targets"]
+           "branch_inputs", "member_outcome", "member_veto_values", "published_counts", "at_published_scale", "targets"]
 
 #: Branches scored at a time (with their members and member-months) by default.
 CHUNK_BRANCHES = 2048
@@ -207,14 +207,23 @@ def member_profiles(ms: MemberScheme, branch_type: np.ndarray, category) -> tupl
     return ms.profile_index(branch_type, cls), cls
 
 
-def _veto_values(ms: MemberScheme, annual_min: dict, annual_sum: dict, m: pd.DataFrame) -> np.ndarray:
+def member_veto_values(ms: MemberScheme, facts, read: dict, n: int) -> np.ndarray:
+    """``(n, v)``: what each member veto reads over the year.
+
+    A member fact (``facts``, by name) as it is; a period fact's year from
+    ``read[fact] = (lowest, sum)``: the sum for a veto that fires at or above
+    its value, the lowest for one that fires below it; NaN for a fact in
+    neither (not measured).
+    """
     cols = []
     for fact, at_least in zip(ms.vetoes.fact, ms.vetoes.at_least):
-        if fact in ms.facts:
-            cols.append(m[fact].to_numpy(float))
+        if fact in facts:
+            cols.append(np.asarray(facts[fact], float))
+        elif fact in read:
+            cols.append(read[fact][1 if at_least else 0])
         else:
-            cols.append((annual_sum if at_least else annual_min)[fact])
-    return np.column_stack(cols) if cols else np.zeros((len(m), 0))
+            cols.append(np.full(n, np.nan))
+    return np.column_stack(cols) if cols else np.zeros((n, 0))
 
 
 def member_outcome(record: np.ndarray, appraisal, profile: np.ndarray, ms: MemberScheme, scheme: Scheme, *,
@@ -285,10 +294,9 @@ def _member_frame(b: pd.DataFrame, m: pd.DataFrame, mm: pd.DataFrame, scheme: Sc
     cols = _month_kernel.fact_list(_fact_columns(mm, sheet.facts)) if compiled \
         else [mm[f].to_numpy() for f in sheet.facts]
     prepared = _month_kernel.prepare(sheet) if compiled else None
-    vfacts = [f for f, al in zip(ms.vetoes.fact, ms.vetoes.at_least) if f in sheet.facts]
+    vfacts = [f for f in ms.vetoes.fact if f in sheet.facts]
     record = np.empty(n_m)
-    annual_min = {f: np.empty(n_m) for f in vfacts}
-    annual_sum = {f: np.empty(n_m) for f in vfacts}
+    read = {f: (np.empty(n_m), np.empty(n_m)) for f in vfacts}          # a period fact's lowest and sum
     for c in range(n_chunks):
         rows = rorder[rstarts[c]:rstarts[c + 1]]               # in table order: sums as the whole table
         who = morder[mstarts[c]:mstarts[c + 1]]
@@ -313,8 +321,8 @@ def _member_frame(b: pd.DataFrame, m: pd.DataFrame, mm: pd.DataFrame, scheme: Sc
             col = np.asarray(mm[f].to_numpy()[rows], dtype=float)
             low = np.full(len(who), np.inf)
             np.minimum.at(low, li, col)
-            annual_min[f][who] = low
-            annual_sum[f][who] = np.bincount(li, col, len(who))
+            read[f][0][who] = low
+            read[f][1][who] = np.bincount(li, col, len(who))
     appraisal = m["appraisal"].to_numpy(float) if "appraisal" in m.columns else np.zeros(n_m)
     groups = names = None
     if ms.rating.design != "cuts":
@@ -325,7 +333,7 @@ def _member_frame(b: pd.DataFrame, m: pd.DataFrame, mm: pd.DataFrame, scheme: Sc
             groups, names = branch_type[mb], list(ms.types)
     prev = {c[5:]: m[c].to_numpy() for c in m.columns if isinstance(c, str) and c.startswith("prev_")}
     out = member_outcome(record, appraisal, profile, ms, scheme,
-                         veto_values=_veto_values(ms, annual_min, annual_sum, m), groups=groups,
+                         veto_values=member_veto_values(ms, {f: m[f] for f in ms.facts}, read, n_m), groups=groups,
                          group_names=names, prev=prev)
     frame = {"member_id": m["member_id"].to_numpy(), "branch_id": m["branch_id"].to_numpy(),
              "category": m["category"].to_numpy(), "periods": periods,

@@ -31,7 +31,7 @@ import pandas as pd
 
 from .. import _month_kernel
 from ..errors import DataError
-from ..evaluate import member_profiles
+from ..evaluate import member_profiles, member_veto_values
 from ..measurement import (_indicator_offsets, _state_column, appraise, branch_block, declared_facts,
                            member_true_scores, monthly_facts, period_share, state_facts)
 from ..model import BLOCK, GeneratorParams, block_stream
@@ -207,20 +207,6 @@ def _records(ctx: Context, rng, q: np.ndarray, profile: np.ndarray) -> tuple[np.
     return record, read
 
 
-def _veto_values(ctx: Context, read: dict, facts: dict, n: int) -> np.ndarray:
-    """``(n, v)``: what each member veto reads (a member fact; a period fact's lowest or summed value)."""
-    ms = ctx.scheme.member
-    cols = []
-    for fact, at_least in zip(ms.vetoes.fact, ms.vetoes.at_least):
-        if fact in facts:
-            cols.append(facts[fact])
-        elif fact in read:
-            cols.append(read[fact][1 if at_least else 0])
-        else:                                            # measured without noise: at its expectation
-            cols.append(np.full(n, np.nan))
-    return np.column_stack(cols) if cols else np.zeros((n, 0))
-
-
 def _member_facts(ctx: Context, rng, qm: np.ndarray) -> dict[str, np.ndarray]:
     """The member facts the scheme declares, drawn as the generator draws them (NaN: not measured)."""
     ms = ctx.scheme.member
@@ -301,7 +287,7 @@ def year_chunk(ctx: Context, year: int, blocks: range, qb_prev: np.ndarray, qm_p
             record, read = m_true[a:b], {}
             appraisal = _appraisal(None, m_true[a:b], owner[a:b], ctx.params)
         for key, v in (("record", record), ("appraisal", appraisal),
-                       ("veto_values", _veto_values(ctx, read, facts, b - a)), ("m_facts", facts)):
+                       ("veto_values", member_veto_values(ctx.scheme.member, facts, read, b - a)), ("m_facts", facts)):
             pieces[key].append(v)
     out.update(qm=qm, m_true=m_true, record=np.concatenate(pieces["record"]),
                appraisal=np.concatenate(pieces["appraisal"]), veto_values=np.vstack(pieces["veto_values"]),

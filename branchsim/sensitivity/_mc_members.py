@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BranchsimError, DataError
-from ..evaluate import member_outcome, member_profiles
+from ..evaluate import member_outcome, member_profiles, member_veto_values
 from ..measurement import _indicator_offsets, appraise, member_true_scores, monthly_facts, period_share
 from ..policy import Policy
 from ..scoring import annual_facts, indicator_points, record_from_totals, record_scores
@@ -32,10 +32,8 @@ def stream(root: np.random.SeedSequence, purpose: int, draw: int, block: int) ->
 
 
 def _veto_values(ms, m: dict, low: dict, total: dict) -> np.ndarray:
-    """Each member veto's value over the year: a member fact as it is, a period fact's minimum or sum."""
-    cols = [m["facts"][f] if f in m["facts"] else (total if at_least else low)[f]
-            for f, at_least in zip(ms.vetoes.fact, ms.vetoes.at_least)]
-    return np.column_stack(cols) if cols else np.zeros((len(m["q"]), 0))
+    """Each member veto's value over the year (:func:`branchsim.evaluate.member_veto_values`)."""
+    return member_veto_values(ms, m["facts"], {f: (low[f], total[f]) for f in low}, len(m["q"]))
 
 
 def _period_scores(ms, cols: list, row_profile: np.ndarray) -> np.ndarray:
