@@ -31,8 +31,8 @@ from .evaluate import BranchInputs, branch_outcome, member_outcome, member_veto_
 from .measurement import _SUB, _scales, member_draws, monthly_facts, period_share, truth_arrays
 from .model import BLOCK
 from .scheme import RULE_CODES, Scheme
-from .scoring import (DECIMALS, annual_facts, branch_components, indicator_points, record_from_totals,
-                      record_scores, required_level)
+from .scoring import (annual_facts, branch_components, indicator_points, record_from_totals, record_scores,
+                      required_level, scores_from_components)
 from .streams import _MEMBER, _MONTHS, block_stream
 
 __all__ = ["Plan", "check_scheme", "plan", "score_block", "kernel_allowed"]
@@ -145,9 +145,7 @@ def _scores(raw: dict, scheme: Scheme, plan: Plan) -> tuple[dict, dict, dict]:
             pts = _with_places(pts, facts, raw, scheme, plan, which)
         comp = tr.components if which == 1 and not len(_rank_columns(scheme)) else \
             branch_components(pts, t, survey, bs)
-        w = bs.weights[t]
-        score = np.round(100.0 * np.einsum("nc,nc->n", comp, w), DECIMALS)
-        out.append({"points": pts, "components": comp, "subscores": 100.0 * comp * w, "score": score})
+        out.append(scores_from_components(pts, comp, t, bs))
     values = {f: raw["facts"][:, j] for j, f in enumerate(bs.sheet.facts)}
     values.update(raw["declared"])
     return out[0], out[1], (values, dict(tr.facts), true_facts)

@@ -35,7 +35,7 @@ from .errors import BranchsimError, DataError
 from .evaluate import branch_inputs, branch_outcome
 from .policy import Policy, as_policy
 from .population import Population
-from .scoring import DECIMALS, branch_scores
+from .scoring import branch_scores, scores_from_components
 
 __all__ = ["explore", "Explorer"]
 
@@ -269,10 +269,7 @@ class Explorer:
         outcome is the one :func:`branchsim.evaluate` gives.
         """
         scheme = policy.scheme
-        w = scheme.branch.weights[self._inp.type_idx]
-        score = np.round(100.0 * np.einsum("nc,nc->n", self._components, w), DECIMALS)
-        scores = {"points": self._points, "components": self._components,
-                  "subscores": 100.0 * self._components * w, "score": score}
+        scores = scores_from_components(self._points, self._components, self._inp.type_idx, scheme.branch)
         return branch_outcome(self._inp, scheme, scores=scores)
 
     def _count(self, policy: Policy) -> pd.Series:

@@ -30,7 +30,7 @@ import numpy as np
 
 from .params import GeneratorParams
 from .scheme import RULE_CODES, BranchScheme, MemberScheme, Scheme, Sheet
-from .scoring import _columns_by_rule, rank_points, required_level
+from .scoring import _columns_by_rule, rank_points, required_level, scores_from_components
 from .streams import _INDICATORS, block_stream
 
 __all__ = ["Truth", "truth", "truth_arrays", "true_components", "state_facts", "state_problem_probability",
@@ -561,13 +561,10 @@ class Truth:
         from .evaluate import BranchInputs, branch_outcome
         bs = scheme.branch
         n = len(self.components)
-        w = bs.weights[inp.type_idx]
-        score = np.round(100.0 * np.einsum("nc,nc->n", self.components, w), 9)
         facts = np.column_stack([self.facts[f] for f in bs.sheet.facts]) if bs.sheet.k else np.zeros((n, 0))
         true_inp = BranchInputs(facts, self.facts, inp.type_idx, self.survey, inp.prev, inp.columns)
         return branch_outcome(true_inp, scheme, previous=previous,
-                              scores={"points": self.points, "components": self.components,
-                                      "subscores": 100.0 * self.components * w, "score": score})
+                              scores=scores_from_components(self.points, self.components, inp.type_idx, bs))
 
     def outcome(self, scheme: Scheme, inp, *, previous=None) -> dict[str, np.ndarray]:
         """``true_score``, ``true_rating`` and ``true_<designation>`` columns under the scheme."""

@@ -23,6 +23,7 @@ from .scheme import EXTRA_CODES, RULE_CODES, BranchScheme, MemberScheme, Sheet, 
 
 __all__ = ["RULE_CODES", "DECIMALS", "type_codes", "indicator_points", "rank_points", "group_points",
            "satisfaction_rate", "answer_share", "branch_components", "weighted_scores", "branch_scores",
+           "scores_from_components",
            "record_scores", "record_from_totals", "period_totals", "annual_facts", "annual_scores", "required_level"]
 
 #: Scores are rounded to this many decimals before any comparison, so a score that is exactly on a
@@ -239,10 +240,15 @@ def branch_scores(facts: np.ndarray, type_idx: np.ndarray, survey_counts, bs: Br
     """
     type_idx = np.asarray(type_idx)
     pts = indicator_points(facts, type_idx, bs.sheet, rank_groups=rank_groups)
-    comp = branch_components(pts, type_idx, survey_counts, bs)
-    w = bs.weights[type_idx]                                       # per-unit shares (type rules)
-    score = np.round(100.0 * np.einsum("nc,nc->n", comp, w), DECIMALS)
-    return {"points": pts, "components": comp, "subscores": 100.0 * comp * w, "score": score}
+    return scores_from_components(pts, branch_components(pts, type_idx, survey_counts, bs), type_idx, bs)
+
+
+def scores_from_components(points: np.ndarray, components: np.ndarray, type_idx: np.ndarray,
+                           bs: BranchScheme) -> dict[str, np.ndarray]:
+    """:func:`branch_scores` from points and components already computed (under the weights of ``bs``)."""
+    w = bs.weights[np.asarray(type_idx)]                           # per-unit shares (type rules)
+    score = np.round(100.0 * np.einsum("nc,nc->n", components, w), DECIMALS)
+    return {"points": points, "components": components, "subscores": 100.0 * components * w, "score": score}
 
 
 # -- members -----------------------------------------------------------------

@@ -40,7 +40,7 @@ from ..errors import BranchsimError, DataError, PolicyError
 from ..evaluate import branch_inputs, branch_outcome
 from ..policy import Policy
 from ..population import Population
-from ..scoring import DECIMALS
+from ..scoring import DECIMALS, scores_from_components
 
 __all__ = ["Fragility", "fragility", "fragility_curve"]
 
@@ -311,10 +311,8 @@ def fragility_curve(pop: Population, policy: Policy, shares=np.linspace(0.2, 0.6
     rows_of = [[] for _ in names]                          # rows of each group, in the order of the shares
     for s in shares.tolist():                               # a loop over the few shares
         p = policy if s == current else policy.update({"branch.satisfaction_share": s})
-        w = p.scheme.branch.weights[inp.type_idx]
-        score = np.round(100.0 * np.einsum("nc,nc->n", base["components"], w), DECIMALS)
-        out = branch_outcome(inp, p.scheme, scores={"points": base["points"], "components": base["components"],
-                                                    "subscores": 100.0 * base["components"] * w, "score": score})
+        out = branch_outcome(inp, p.scheme, scores=scores_from_components(base["points"], base["components"],
+                                                                          inp.type_idx, p.scheme.branch))
         bd = boundaries(inp, p.scheme, out)
         within = np.abs(bd["margins"]) <= delta
         any_hit = within.any(axis=1)
