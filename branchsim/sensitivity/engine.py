@@ -298,7 +298,7 @@ def _levels_block(score, table, key, shifted, cap, fixed) -> np.ndarray:
 
 def run(prep: Prepared, sc: Scenarios, *, groups: np.ndarray | None = None, n_groups: int = 1,
         baseline: np.ndarray | None = None, accuracy: bool = True,
-        block_rows: int = BLOCK_ROWS, workers: int = 1, designations: bool = True) -> dict[str, np.ndarray]:
+        block_rows: int = BLOCK_ROWS, designations: bool = True) -> dict[str, np.ndarray]:
     """Evaluate every scenario on every branch, block by block.
 
     Returns arrays shaped ``(G, S, ...)`` (``G`` groups; one group without
@@ -307,8 +307,8 @@ def run(prep: Prepared, sc: Scenarios, *, groups: np.ndarray | None = None, n_gr
     baseline), ``changed`` and ``abs_change``; with truth and ``accuracy``,
     ``correct`` (level = true level) and ``true_counts``. Without groups,
     baseline or accuracy only counts are needed and the compiled kernels count
-    without forming a level matrix (on ``workers`` threads; integer counts make
-    the result independent of them).
+    without forming a level matrix (on Numba's threads; integer counts make the
+    result independent of their number).
     """
     S = len(sc)
     L = prep.n_levels
@@ -317,7 +317,7 @@ def run(prep: Prepared, sc: Scenarios, *, groups: np.ndarray | None = None, n_gr
     groups = np.zeros(prep.n, dtype=np.intp) if groups is None else np.asarray(groups, dtype=np.intp)
     out = {"counts": np.zeros((n_groups, S, L)), "designated": np.zeros((n_groups, S, D)),
            "n": np.bincount(groups, minlength=n_groups).astype(float)}
-    if counts_only and _compiled_counts(prep, sc, out, workers, designations):
+    if counts_only and _compiled_counts(prep, sc, out, designations):
         return out
     if baseline is not None:
         out["changed"] = np.zeros((n_groups, S))
@@ -393,7 +393,7 @@ def _lowest_scores(prep: Prepared, sc: Scenarios, dep) -> dict:
     return out
 
 
-def _compiled_counts(prep: Prepared, sc: Scenarios, out: dict, workers: int, designations: bool) -> bool:
+def _compiled_counts(prep: Prepared, sc: Scenarios, out: dict, designations: bool) -> bool:
     """Counts with the compiled kernels, where they apply; False to take the NumPy path.
 
     Branches are sorted by segment (type, or peer group and type), then with
