@@ -46,6 +46,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+APPLY_HELP = ("a reform file (schema: branchsim-reform/1) applied to --policy before the command runs, e.g. "
+              "data/reforms/baseline_kmeans_by_type.yaml: the command then works on the reformed policy")
+
+
+def policy_options(p) -> None:
+    """--policy FILE and --apply FILE: the policy a command works on."""
+    p.add_argument("--policy", metavar="FILE", help=POLICY_HELP)
+    p.add_argument("--apply", metavar="FILE", help=APPLY_HELP)
+
+
 REFORM_HELP = ("a reform file (schema: branchsim-reform/1, only what changes) or a whole policy file to compare "
                "with --policy")
 POLICY_HELP = "policy YAML file (default: the built-in baseline, data/policies/baseline.yaml)"
@@ -68,7 +78,7 @@ def build(commands: dict, debug_env: str, connect_timeout: float) -> argparse.Ar
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     def common(p):
-        p.add_argument("--policy", metavar="FILE", help=POLICY_HELP)
+        policy_options(p)
         p.add_argument("--data", metavar="DIR",
                        help="folder with branches / members / member_months tables (.csv, .parquet, .xlsx); "
                             "default: the built-in example tables when they hold the policy's facts, else the "
@@ -80,7 +90,7 @@ def build(commands: dict, debug_env: str, connect_timeout: float) -> argparse.Ar
 
     p = sub.add_parser("run", help="generate the default city, evaluate it, print the outcome "
                                    "(the default with no command)")
-    p.add_argument("--policy", metavar="FILE", help=POLICY_HELP)
+    policy_options(p)
     _seed(p)
     p.set_defaults(func=commands["run"])
     p = sub.add_parser("evaluate", help="score a population's tables: levels, grades, consequences")
@@ -110,7 +120,7 @@ def build(commands: dict, debug_env: str, connect_timeout: float) -> argparse.Ar
                    help="also list where each parameter used comes from (quote or assumption)")
     p.set_defaults(func=commands["explain"])
     p = sub.add_parser("calibrate", help="fit the generator to the published figures (docs/calibration.md)")
-    p.add_argument("--policy", metavar="FILE", help=POLICY_HELP)
+    policy_options(p)
     p.add_argument("--seeds", type=_whole(1), default=60,
                    help="seeds 0..N-1 estimate the expectation (default 60)")
     p.add_argument("--maxiter", type=_whole(1), default=600, help="Nelder-Mead iterations (default 600)")
@@ -119,7 +129,7 @@ def build(commands: dict, debug_env: str, connect_timeout: float) -> argparse.Ar
                         "policy), atomically; a file inside the package is refused")
     p.set_defaults(func=commands["calibrate"])
     p = sub.add_parser("national", help="country-scale run, chunk by chunk, outputs as Parquet (resumable)")
-    p.add_argument("--policy", metavar="FILE", help=POLICY_HELP)
+    policy_options(p)
     p.add_argument("--branches", type=_whole(1), default=None,
                    help="branches (default: the national total in data/national.yaml)")
     p.add_argument("--members", type=_whole(1), default=None,
@@ -139,7 +149,7 @@ def build(commands: dict, debug_env: str, connect_timeout: float) -> argparse.Ar
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=commands["national"])
     p = sub.add_parser("policy", help="show a policy; --parameters lists every parameter with provenance")
-    p.add_argument("--policy", metavar="FILE", help=POLICY_HELP)
+    policy_options(p)
     p.add_argument("--parameters", action="store_true",
                    help="also list every parameter: path, value and provenance (a quote or an assumption)")
     p.set_defaults(func=commands["policy"])

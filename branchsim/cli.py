@@ -34,7 +34,11 @@ def _policy(args):
     """The policy of ``--policy`` (default: the baseline), read before any heavy import: a bad file is
     reported at once, whatever the command."""
     from .policy import Policy
-    return Policy.load(args.policy) if args.policy else Policy.load()
+    policy = Policy.load(args.policy) if args.policy else Policy.load()
+    if getattr(args, "apply", None):
+        from ._commands import reform_policy
+        policy = reform_policy(args.apply, policy, flag="--apply")
+    return policy
 
 
 def _reform(args, policy):
@@ -81,7 +85,7 @@ def cmd_evaluate(args) -> int:
     from .policy import data_path
     from .population import evaluate
     folder = Path(args.data) if args.data else data_path("examples")
-    stage = (_Staging(args.out, EVALUATE_FILES, inputs=[folder, args.policy], flag="--out",
+    stage = (_Staging(args.out, EVALUATE_FILES, inputs=[folder, args.policy, args.apply], flag="--out",
                       writer="evaluate") if args.out else None)
     with stage or contextlib.nullcontext():
         pop, source = _population(args, policy)
@@ -225,7 +229,7 @@ def cmd_report(args) -> int:
     reform = _reform(args, policy) if args.reform else None
     from .report import write_report
     # the reform was read above (its errors come first); the report names the file it came from
-    path = write_report(args.out, policy=args.policy or policy, data=args.data,
+    path = write_report(args.out, policy=policy if args.apply else (args.policy or policy), data=args.data,
                         reform=args.reform if reform is not None else None, seed=args.seed,
                         draws=args.draws, years=args.years, progress=args.progress, encoding=args.encoding)
     print(f"branchsim: report written to {path.parent}{os.sep} (report.html and CSV tables); open it with\n"
@@ -260,7 +264,7 @@ def cmd_sweep(args) -> int:
     grid = {p: sweep_values(v, p, policy) for p, v in zip(args.param, args.values)}
     out = Path(args.out)
     from ._output import atomic_file, refuse_inputs
-    refuse_inputs(out, [args.policy, args.data], flag="--out")
+    refuse_inputs(out, [args.policy, args.apply, args.data], flag="--out")
     check_file_out(out)
     from .sensitivity import sweep
     pop, source = _city(args, policy, members=False)
@@ -282,7 +286,7 @@ def cmd_compare(args) -> int:
     from ._commands import COMPARE_FILES, comparison_tables
     from ._output import _Staging
     from .sensitivity import compare
-    with _Staging(args.out, COMPARE_FILES, inputs=[args.data, args.policy, args.reform], flag="--out",
+    with _Staging(args.out, COMPARE_FILES, inputs=[args.data, args.policy, args.apply, args.reform], flag="--out",
                   writer="compare") as stage:
         pop, source = _city(args, policy)
         c = compare(pop, policy, reform)

@@ -663,9 +663,10 @@ class Policy:
         rating = br["rating"]
         design = rating["design"] + (f" within {rating['peer_groups']}" if rating.get("peer_groups") and rating["design"] != "cuts" else "")
         levels = br["levels"]
-        if rating.get("cuts"):
+        if rating.get("cuts") and rating["design"] in ("cuts", "cuts_and_quota"):
             cuts = ", ".join(f"{lv} ≥ {rating['cuts'][lv]['value']:g}" for lv in levels if lv in rating["cuts"])
-            design += f" ({cuts})"
+            own = [t for t, d in br["types"].items() if ((d or {}).get("rating") or {}).get("cuts")]
+            design += f" ({cuts}" + (f"; own cuts for {', '.join(own)})" if own else ")")
         if rating.get("quotas") and rating["design"] in ("quota", "cuts_and_quota"):
             design += " (" + ", ".join(f"{lv} {rating['quotas'][lv]['value']:.0%}" for lv in levels
                                        if lv in rating["quotas"]) + ")"

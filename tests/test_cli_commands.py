@@ -125,3 +125,21 @@ def test_check_policy_with_another_tests_file(capsys, tmp_path):
     out = run(capsys, "check-policy", tmp_path / "mine.yaml", "--tests",
               bs.data_path("policies", "baseline.tests.yaml"))
     assert "all pass" in out
+
+
+@pytest.mark.parametrize("command", [["run"], ["evaluate"], ["policy"], ["explain", "--branch", "B000001", "--seed", "0"],
+                                     ["sweep", "--param", "branch.satisfaction_share", "--values", "0.3,0.4"]])
+def test_apply_runs_a_command_under_a_reform(capsys, tmp_path, command):
+    # --apply FILE: every command works on the policy with the reform file applied (here the k-means
+    # reform), so a reform runs through every analysis from the command line.
+    args = list(command) + (["--out", tmp_path / "s.csv"] if command[0] == "sweep" else [])
+    out = run(capsys, *args, "--apply", shipped.REFORM)
+    assert "baseline+kmeans_by_type" in out or "kmeans" in out
+
+
+def test_apply_with_a_file_that_is_no_reform_is_one_line(capsys, tmp_path):
+    bad = tmp_path / "r.yaml"
+    bad.write_text("schema: something/1\n", encoding="utf-8")
+    assert main(["run", "--apply", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--apply takes a reform file" in err
