@@ -33,7 +33,7 @@ _WHERE = {
     "measurement_mc": "sensitivity", "morris": "sensitivity", "policy_with_cuts": "sensitivity",
     "sobol": "sensitivity", "sweep": "sensitivity",
     "Policy": "policy", "data_path": "policy", "load_reform": "policy",
-    "check_policy": "policytests", "targets": "_result",
+    "check_policy": "policytests", "targets": "_result", "calibrate": "calibration",
 }
 
 __all__ = ["calibration", "Policy", "BranchsimError", "PolicyError", "DataError", "scoring", "data_path",
@@ -43,7 +43,7 @@ __all__ = ["calibration", "Policy", "BranchsimError", "PolicyError", "DataError"
            "policy_with_cuts", "measurement_mc", "national_run", "NationalResult",
            "discover", "sobol", "morris", "effective_importance", "dynamics", "simulate", "History",
            "rule_accuracy", "compare_member_schemes", "replay", "write_report", "explore", "Explorer",
-           "load_reform", "check_policy", "targets"]
+           "load_reform", "check_policy", "targets", "calibrate"]
 
 
 def _lazy(package: str, where: dict[str, str], public: list[str], *, submodules: bool = False):

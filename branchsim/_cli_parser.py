@@ -119,14 +119,22 @@ def build(commands: dict, debug_env: str, connect_timeout: float) -> argparse.Ar
     p.add_argument("--provenance", action="store_true",
                    help="also list where each parameter used comes from (quote or assumption)")
     p.set_defaults(func=commands["explain"])
-    p = sub.add_parser("calibrate", help="fit the generator to the published figures (docs/calibration.md)")
+    p = sub.add_parser("calibrate", help="fit the generator to published figures (docs/calibration.md)")
     policy_options(p)
+    p.add_argument("--targets", metavar="FILE",
+                   help="a targets file (branchsim-targets/1: counts per level, designation, upgrade_<level>; "
+                        "default: the policy's own NAME.targets.yaml)")
+    p.add_argument("--scale", type=float, default=None, metavar="N",
+                   help="branches the counts refer to (default: the targets file's scale.branches)")
+    p.add_argument("--fit", metavar="PARAM", nargs="+", default=None,
+                   help="generator parameters to fit (default: as many as the targets identify)")
     p.add_argument("--seeds", type=_whole(1), default=60,
                    help="seeds 0..N-1 estimate the expectation (default 60)")
-    p.add_argument("--maxiter", type=_whole(1), default=600, help="Nelder-Mead iterations (default 600)")
-    p.add_argument("--write", metavar="FILE",
-                   help="write the fitted values to this generator file (e.g. NAME.generator.yaml beside your "
-                        "policy), atomically; a file inside the package is refused")
+    p.add_argument("--maxiter", type=_whole(1), default=400,
+                   help="evaluations of the expected counts at most (default 400)")
+    p.add_argument("--out", "--write", dest="write", metavar="FILE",
+                   help="write the fitted values to this generator file of your own (e.g. NAME.generator.yaml "
+                        "beside your policy), atomically; a file inside the package is refused")
     p.set_defaults(func=commands["calibrate"])
     p = sub.add_parser("national", help="country-scale run, chunk by chunk, outputs as Parquet (resumable)")
     policy_options(p)

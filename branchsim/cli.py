@@ -136,12 +136,11 @@ def cmd_calibrate(args) -> int:
     policy = _policy(args)
     import pandas as pd
     from .calibration import calibrate
-    result = calibrate(policy, seeds=range(args.seeds), maxiter=args.maxiter, write=args.write,
-                       progress=True)
+    result = calibrate(policy, args.targets, scale=args.scale, fit=args.fit, seeds=range(args.seeds),
+                       maxiter=args.maxiter, out=args.write, progress=True)
     with pd.option_context("display.width", 200):
         print(result.fit.to_string(float_format=lambda v: f"{v:.4g}"))
-    print("\nfitted:", {k: round(v, 6) for k, v in result.params.values["branch_quality"].items()},
-          {k: round(v, 6) for k, v in result.params.values["structure"].items()})
+    print("\nfitted: " + ", ".join(f"{k} = {result.params.get(k):.6g}" for k in result.fitted))
     if args.write:
         print(f"written to {args.write}")
     return 0

@@ -199,7 +199,8 @@ def test_write_goes_to_a_file_of_the_users_never_into_the_package(tmp_path, poli
                    encoding="utf-8")
     result = calibration.calibrate(policy, seeds=range(1), n_branches=300, maxiter=2, write=out)
     written = GeneratorParams.load(out)
-    for key in calibration.QUALITY + calibration.STRUCTURE:
+    assert result.fitted                                          # what was fitted is what is written
+    for key in result.fitted:
         assert written.get(key) == pytest.approx(result.params.get(key), abs=1e-9), key
     assert written.get("measurement.survey_size") == 30            # the file's other entries are kept
     assert [p.name for p in out.parent.iterdir()] == ["mine.generator.yaml"]    # no temporary file left

@@ -143,3 +143,21 @@ def test_apply_with_a_file_that_is_no_reform_is_one_line(capsys, tmp_path):
     assert main(["run", "--apply", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--apply takes a reform file" in err
+
+
+def test_calibrate_reads_the_users_targets_and_writes_the_users_file(capsys, tmp_path):
+    shutil.copy(shipped.path("member_points"), tmp_path / "mine.yaml")
+    targets = tmp_path / "figures.yaml"
+    targets.write_text(yaml.safe_dump({"schema": "branchsim-targets/1", "source": "my city",
+                                       "scale": {"branches": {"value": 300, "assumption": "test"}},
+                                       "counts": {"weak": {"value": 12, "assumption": "test"}}}), encoding="utf-8")
+    out_file = tmp_path / "out" / "mine.generator.yaml"
+    out_file.parent.mkdir()
+    before = {p: p.read_bytes() for p in bs.data_path().rglob("*") if p.is_file()}
+    out = run(capsys, "calibrate", "--policy", tmp_path / "mine.yaml", "--targets", targets, "--out", out_file,
+              "--seeds", 2, "--maxiter", 8)
+    assert "weak" in out and "fitted: branch_quality.loc = " in out and f"written to {out_file}" in out
+    written = bs.GeneratorParams.load(out_file)
+    fitted = float(out.split("branch_quality.loc = ")[1].split()[0])
+    assert written.get("branch_quality.loc") == pytest.approx(fitted, rel=1e-5)
+    assert {p: p.read_bytes() for p in bs.data_path().rglob("*") if p.is_file()} == before
