@@ -435,12 +435,14 @@ def _intervention_problems(data: dict, levels: list[str]) -> list[str]:
         if not isinstance(iv, dict):
             continue
         where = f"interventions.{iid}"
-        size = "count" if iv.get("select") == "lowest" else "coverage"
-        other = "coverage" if size == "count" else "count"
-        if size not in iv:
-            out.append(f"{where}.{size}: missing (select {iv.get('select')!r} needs it)")
-        if other in iv:
-            out.append(f"{where}.{other}: not used by select {iv.get('select')!r}")
+        if iv.get("select") == "lowest":     # a count, a coverage share of the `among` units, or both
+            if "count" not in iv and "coverage" not in iv:
+                out.append(f"{where}.count: missing (select 'lowest' needs a count, a coverage or both)")
+        else:
+            if "coverage" not in iv:
+                out.append(f"{where}.coverage: missing (select {iv.get('select')!r} needs it)")
+            if "count" in iv:
+                out.append(f"{where}.count: not used by select {iv.get('select')!r}")
         among = iv.get("among") or {}
         if "designation" in among and among["designation"] not in designations:
             out.append(f"{where}.among.designation: {shown(among['designation'])} is not a designation")

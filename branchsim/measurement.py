@@ -17,7 +17,10 @@ scheme's ``NAME.generator.yaml``):
 * members' period records are measured the same way from the member's
   quality; the year-end appraisal carries the impression bias the source
   complains of (打印象分: a halo towards the branch's standing; 感情分: a
-  personal affinity term).
+  personal affinity term). The period records can carry the same two
+  biases (``monthly_halo``, ``monthly_affinity``; 0 by default, see
+  :func:`record_quality`), so that the claim that monthly records curb
+  impression scores is tested, not assumed.
 
 :class:`Truth` is what a branch deserves: every fact at its expectation.
 """
@@ -34,7 +37,7 @@ from .scoring import _columns_by_rule, rank_points, required_level, scores_from_
 from .streams import _INDICATORS, block_stream
 
 __all__ = ["Truth", "truth", "truth_arrays", "true_components", "state_facts", "state_problem_probability",
-           "categories", "facts_from_attainment", "survey_probabilities"]
+           "categories", "facts_from_attainment", "survey_probabilities", "record_quality"]
 
 MIN_SIZE = 3   # a branch needs at least three full members; smaller draws are set to 3
 _SUB = 1024    # members per cache-sized piece of the monthly hot path (fixed: part of the stream)
@@ -355,7 +358,7 @@ def member_draws(rng_m, rng_mm, q_branch, t_branch, size, ms: MemberScheme, offs
                          z_affinity, z_noise)
     f32 = np.float32
     # Indicator-major layout (k, periods, n): every rule form works on long contiguous runs.
-    base = offsets.astype(f32)[order, None] + q.astype(f32)[None, :] \
+    base = offsets.astype(f32)[order, None] + record_quality(q, owner, params, z_affinity).astype(f32)[None, :] \
         + f32(mm["indicator_noise"]) * rng_m.standard_normal((k, n), dtype=f32)
     shock = f32(mm["month_noise"]) * rng_mm.standard_normal((ms.periods, n), dtype=f32)
     return owner, q, cat, appraisal, base, shock
@@ -432,6 +435,16 @@ def appraise(true_score: np.ndarray, branch: np.ndarray, params: GeneratorParams
     """
     mm = params.values["member_measurement"]
     true_score = np.asarray(true_score, float)
+    a = true_score + mm["impression_halo"] * (_standing(true_score, branch) - true_score)
+    if z_affinity is not None:
+        a = a + 100.0 * mm["affinity_bias"] * z_affinity
+    if z_noise is not None:
+        a = a + 100.0 * mm["appraisal_noise"] * z_noise
+    return np.clip(np.round(a, 1), 0, 100)
+
+
+def _standing(values: np.ndarray, branch) -> np.ndarray:
+    """Each member's branch mean of ``values`` (``branch``: any key of the member's branch)."""
     branch = np.asarray(branch)
     if np.issubdtype(branch.dtype, np.integer) and len(branch) and 0 <= branch.min() \
             and branch.max() < 4 * len(branch) + 1024:
@@ -440,13 +453,36 @@ def appraise(true_score: np.ndarray, branch: np.ndarray, params: GeneratorParams
         keys, inverse = np.unique(branch, return_inverse=True)
         k = len(keys)
     with np.errstate(invalid="ignore", divide="ignore"):
-        standing = (np.bincount(inverse, true_score, k) / np.bincount(inverse, minlength=k))[inverse]
-    a = true_score + mm["impression_halo"] * (standing - true_score)
-    if z_affinity is not None:
-        a = a + 100.0 * mm["affinity_bias"] * z_affinity
-    if z_noise is not None:
-        a = a + 100.0 * mm["appraisal_noise"] * z_noise
-    return np.clip(np.round(a, 1), 0, 100)
+        return (np.bincount(inverse, values, k) / np.bincount(inverse, minlength=k))[inverse]
+
+
+def record_quality(q: np.ndarray, branch, params: GeneratorParams, z_affinity: np.ndarray | None) -> np.ndarray:
+    """The quality a member's period records measure: the true quality, or it with impression bias.
+
+    The period records carry the year-end appraisal's two biases when the
+    generator file says so (both 0 by default: the records then measure the
+    member's own quality): ``member_measurement.monthly_halo`` pulls it
+    towards the standing of the member's branch (its members' mean true
+    quality), ``member_measurement.monthly_affinity`` adds that many units of
+    attainment (0.01 ≈ one record point) times the member's affinity draw
+    ``z_affinity`` — the same draw as the appraisal's 感情分, as the same
+    secretary keeps the records and appraises. With both at the appraisal's
+    values (``impression_halo``, ``affinity_bias``) the records are about as
+    biased as the appraisal.
+
+    >>> p = GeneratorParams.load().with_values({"member_measurement.monthly_halo": 0.5})
+    >>> record_quality(np.array([0.6, 0.8, 0.5]), np.array([0, 0, 1]), p, None).round(3).tolist()
+    [0.65, 0.75, 0.5]
+    """
+    mm = params.values["member_measurement"]
+    halo, affinity = float(mm.get("monthly_halo", 0.0)), float(mm.get("monthly_affinity", 0.0))
+    q = np.asarray(q, float)
+    if halo == 0 and affinity == 0:            # the default: the records measure the truth (no extra work)
+        return q
+    out = q + halo * (_standing(q, branch) - q) if halo else q.copy()
+    if affinity and z_affinity is not None:
+        out = out + affinity * np.asarray(z_affinity, float)
+    return out
 
 
 def _compiled():

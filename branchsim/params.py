@@ -120,7 +120,8 @@ class GeneratorParams:
 
 _INTEGER = ("scale.n_branches", "measurement.survey_size")
 _SIGNED = ("branch_quality.skew",)
-_PROBABILITIES = ("structure.p_underlevel", "state.problem_rate", "member_measurement.impression_halo")
+_PROBABILITIES = ("structure.p_underlevel", "state.problem_rate", "member_measurement.impression_halo",
+                  "member_measurement.monthly_halo")
 
 
 def _merged(base: dict, over: dict) -> dict:

@@ -222,9 +222,9 @@ class Intervention:
     among: str | None
     among_code: int
     or_below: bool
-    count: int
-    coverage: float
-    effect: float
+    count: int                   # lowest: at most this many (-1: no cap); random: unused (0)
+    coverage: float              # lowest: the share of the `among` units reached, lowest first (1 when
+    effect: float                # not given); random: each `among` unit's chance
 
 
 @dataclass(frozen=True)
@@ -539,7 +539,9 @@ def _interventions(data: dict, branch: BranchScheme) -> tuple[Intervention, ...]
         out.append(Intervention(
             iid, str(iv.get("label", iid)), iv["select"], kind, among.get(kind) if kind else None,
             branch.levels.code(among["level"]) if kind == "level" else -1, bool(among.get("or_below", False)),
-            int(_v(iv, "count", 0)), float(_v(iv, "coverage", 0.0)), float(_v(iv, "effect", 0.0))))
+            # a lowest-first intervention without a count reaches its coverage share; without a coverage, its count
+            int(_v(iv, "count", -1 if iv["select"] == "lowest" else 0)),
+            float(_v(iv, "coverage", 1.0 if iv["select"] == "lowest" else 0.0)), float(_v(iv, "effect", 0.0))))
     return tuple(out)
 
 

@@ -130,7 +130,7 @@ def test_later_years_records_are_scored_as_evaluate_scores_them(name, monkeypatc
     real = measure.monthly_facts
     monkeypatch.setattr(measure, "monthly_facts", spy)
     q = pop.members["true_quality"].to_numpy()[ctx.m_perm]
-    record, read = measure._records(ctx, np.random.default_rng(5), q, ctx.m_profile)
+    record, read = measure._records(ctx, np.random.default_rng(5), q, ctx.m_profile, ctx.m_owner, None)
     facts = drawn["facts"]                                   # (k, periods, members) in the policy's order
     members = pop.members.iloc[ctx.m_perm].reset_index(drop=True)
     mm = pd.DataFrame({"member_id": np.tile(members["member_id"].to_numpy(), ms.periods),
@@ -315,8 +315,9 @@ def test_interventions_reach_the_configured_units(name):
 
 def test_the_baseline_interventions_are_the_published_numbers(policy):
     sizes = {iv.id: (iv.count, iv.coverage) for iv in policy.scheme.interventions}
-    assert sizes == {"rectification": (19, 0.0), "training": (0, 1.0), "first_secretaries": (21, 0.0),
-                     "instructors": (100, 0.0)}
+    # lowest-first ones reach every unit aimed at (coverage 1, the default) up to their published count
+    assert sizes == {"rectification": (19, 1.0), "training": (0, 1.0), "first_secretaries": (21, 1.0),
+                     "instructors": (100, 1.0)}
     for path in policy.parameters()["path"]:
         if path.endswith(".effect"):
             assert policy.provenance(path).startswith("assumption:")

@@ -14,7 +14,9 @@ designations and their criteria, its consequences (with their ``years`` and
   every consecutive-years rule over years and seeds.
 * :func:`replay` — the same rules over a researcher's own yearly tables.
 * :func:`compare_member_schemes` — the period record's share versus the
-  year-end appraisal, against the truth.
+  year-end appraisal, against the truth; :func:`member_scheme_grid` and
+  :func:`scheme_reversals` — that comparison over monthly noise and monthly
+  impression bias, and where it reverses.
 
 Modules: :mod:`.params` (evolution parameters), :mod:`.evolve` (pure
 yearly rules), :mod:`.measure` (seeded measurement per seed block),
@@ -24,8 +26,8 @@ History's columns), :mod:`.simulation` (simulate, replay, rule_accuracy),
 """
 from .history import History, pool_accuracy
 from .params import DynamicsParams
-from .schemes import compare_member_schemes
+from .schemes import compare_member_schemes, member_scheme_grid, scheme_reversals
 from .simulation import replay, rule_accuracy, simulate
 
-__all__ = ["simulate", "replay", "rule_accuracy", "compare_member_schemes", "History",
-           "DynamicsParams", "pool_accuracy"]
+__all__ = ["simulate", "replay", "rule_accuracy", "compare_member_schemes", "member_scheme_grid",
+           "scheme_reversals", "History", "DynamicsParams", "pool_accuracy"]

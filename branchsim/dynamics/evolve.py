@@ -34,7 +34,7 @@ import numpy as np
 from ..measurement import _quality
 from ..scheme import Intervention, Scheme
 
-__all__ = ["latent", "evolve_branches", "member_level", "evolve_members", "lowest", "eligible", "select",
+__all__ = ["latent", "evolve_branches", "member_level", "evolve_members", "lowest", "eligible", "reached", "select",
            "branch_effects", "member_effects"]
 
 
@@ -107,11 +107,25 @@ def eligible(iv: Intervention, level: np.ndarray, designations: dict[str, np.nda
     return np.ones(len(level), dtype=bool)
 
 
+def reached(iv: Intervention, eligible_units: int) -> int:
+    """How many of ``eligible_units`` a lowest-first intervention reaches: its coverage share, within its count.
+
+    >>> from branchsim.scheme import Intervention
+    >>> [reached(Intervention("x", "x", "lowest", None, None, -1, False, c, s, 0.0), 15)
+    ...  for c, s in [(19, 1.0), (19, 0.5), (5, 0.5), (-1, 0.0)]]
+    [15, 8, 5, 0]
+    """
+    n = eligible_units if iv.coverage >= 1 else int(np.floor(iv.coverage * eligible_units + 0.5))
+    return n if iv.count < 0 else min(n, iv.count)
+
+
 def select(iv: Intervention, score: np.ndarray, among: np.ndarray, u: np.ndarray | None) -> np.ndarray:
     """Units an intervention reaches on one year's evaluation.
 
-    ``lowest``: the ``count`` lowest measured scores among the eligible units
-    (ties go to the earlier unit). ``random``: each eligible unit with
+    ``lowest``: the lowest measured scores among the eligible units (ties go
+    to the earlier unit), as many as ``coverage`` × the eligible units
+    (rounded to the nearest unit, halves up; all of them at the default 1)
+    and at most ``count`` (no cap at -1). ``random``: each eligible unit with
     probability ``coverage``, from the uniforms ``u`` (one per unit; a
     coverage of 0 or 1 needs none).
 
@@ -119,10 +133,13 @@ def select(iv: Intervention, score: np.ndarray, among: np.ndarray, u: np.ndarray
     >>> iv = Intervention("x", "x", "random", None, None, -1, False, 0, 0.5, 0.0)
     >>> select(iv, np.zeros(4), np.array([True, True, True, False]), np.array([0.1, 0.7, 0.2, 0.0])).tolist()
     [True, False, True, False]
+    >>> half = Intervention("x", "x", "lowest", None, None, -1, False, -1, 0.5, 0.0)
+    >>> select(half, np.array([50., 40, 70, 45, 60]), np.ones(5, bool), None).tolist()   # 2.5 -> 3 units
+    [True, True, False, True, False]
     """
     among = np.asarray(among, bool)
     if iv.select == "lowest":
-        return lowest(score, iv.count, among=among)
+        return lowest(score, reached(iv, int(among.sum())), among=among)
     if iv.coverage <= 0:
         return np.zeros(len(among), dtype=bool)
     if iv.coverage >= 1:

@@ -33,7 +33,7 @@ from .. import _month_kernel
 from ..errors import DataError
 from ..evaluate import member_profiles, member_veto_values
 from ..measurement import (_indicator_offsets, _state_column, appraise, branch_block, declared_facts,
-                           member_true_scores, monthly_facts, period_share, state_facts)
+                           member_true_scores, monthly_facts, period_share, record_quality, state_facts)
 from ..model import BLOCK, GeneratorParams, block_stream
 from ..policy import Policy
 from ..scheme import Scheme
@@ -157,25 +157,32 @@ def uniforms(ctx: Context, year: int, j: int) -> np.ndarray:
                            for blk in range(ctx.n_blocks)])
 
 
-def _appraisal(rng, true_score: np.ndarray, branch: np.ndarray, params) -> np.ndarray:
-    """Year-end appraisal as the generator draws it (:func:`branchsim.measurement.appraise`).
+def _appraisal(rng, true_score: np.ndarray, branch: np.ndarray, params) -> tuple[np.ndarray, np.ndarray | None]:
+    """Year-end appraisal as the generator draws it (:func:`branchsim.measurement.appraise`), and its
+    affinity draws (which the period records share when they carry affinity too).
 
     Without ``rng`` (no measurement noise) only the systematic impression pull remains.
     """
     if rng is None:
-        return appraise(true_score, branch, params)
+        return appraise(true_score, branch, params), None
     z_affinity = rng.standard_normal(len(true_score))
-    return appraise(true_score, branch, params, z_affinity, rng.standard_normal(len(true_score)))
+    return appraise(true_score, branch, params, z_affinity, rng.standard_normal(len(true_score))), z_affinity
 
 
-def _records(ctx: Context, rng, q: np.ndarray, profile: np.ndarray) -> tuple[np.ndarray, dict]:
-    """One seed block's period records → (the year's record score, {period fact: (lowest, sum)})."""
+def _records(ctx: Context, rng, q: np.ndarray, profile: np.ndarray, branch: np.ndarray,
+             z_affinity: np.ndarray | None) -> tuple[np.ndarray, dict]:
+    """One seed block's period records → (the year's record score, {period fact: (lowest, sum)}).
+
+    The records measure :func:`~branchsim.measurement.record_quality` (the
+    true quality unless the generator gives the records impression bias).
+    """
     f32 = np.float32
     ms = ctx.scheme.member
     sheet = ms.sheet
     mm = ctx.params.values["member_measurement"]
     n, k, periods = len(q), sheet.k, ms.periods
-    base = ctx.m_off.astype(f32)[ctx.m_order, None] + q.astype(f32)[None, :] \
+    seen = record_quality(q, branch, ctx.params, z_affinity)
+    base = ctx.m_off.astype(f32)[ctx.m_order, None] + seen.astype(f32)[None, :] \
         + f32(mm["indicator_noise"]) * rng.standard_normal((k, n), dtype=f32)
     shock = f32(mm["month_noise"]) * rng.standard_normal((periods, n), dtype=f32)
     out = np.empty((k, periods, n), dtype=f32)
@@ -280,12 +287,14 @@ def year_chunk(ctx: Context, year: int, blocks: range, qb_prev: np.ndarray, qm_p
             facts = {f: v[ms_ + a:ms_ + b] for f, v in ctx.m_facts0.items()}
         else:
             facts = _member_facts(ctx, block_stream(ys, _M_DECLARED, blk), qm[a:b])
-        if ctx.noise:
-            record, read = _records(ctx, block_stream(ys, _M_MONTHS, blk), qm[a:b], profile[a:b])
-            appraisal = _appraisal(block_stream(ys, _M_APPRAISAL, blk), m_true[a:b], owner[a:b], ctx.params)
+        if ctx.noise:   # the appraisal's own stream first: its affinity draws may bias the records too
+            appraisal, z_affinity = _appraisal(block_stream(ys, _M_APPRAISAL, blk), m_true[a:b], owner[a:b],
+                                               ctx.params)
+            record, read = _records(ctx, block_stream(ys, _M_MONTHS, blk), qm[a:b], profile[a:b], owner[a:b],
+                                    z_affinity)
         else:
             record, read = m_true[a:b], {}
-            appraisal = _appraisal(None, m_true[a:b], owner[a:b], ctx.params)
+            appraisal, _ = _appraisal(None, m_true[a:b], owner[a:b], ctx.params)
         for key, v in (("record", record), ("appraisal", appraisal),
                        ("veto_values", member_veto_values(ctx.scheme.member, facts, read, b - a)), ("m_facts", facts)):
             pieces[key].append(v)

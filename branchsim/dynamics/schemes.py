@@ -14,10 +14,17 @@ its expectation given the member's true quality, see
 :func:`branchsim.measurement.member_true_scores`); the **true grade** is the
 grade of that score under the policy's design (and the vetoes of the
 member's true state).
+
+Which scheme wins is not a fact of the rules but of the measurement: it
+rests on how noisy the period records are (``member_measurement.month_noise``)
+and on whether they carry impression bias too (``monthly_halo``,
+``monthly_affinity``; none by default). :func:`member_scheme_grid` re-measures
+the same members over a grid of both, and :func:`scheme_reversals` finds
+where the conclusion reverses.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,7 +37,7 @@ from ..policy import Policy, as_policy
 from ..scoring import annual_scores, type_codes
 from .history import History
 
-__all__ = ["compare_member_schemes"]
+__all__ = ["compare_member_schemes", "member_scheme_grid", "scheme_reversals"]
 
 
 def _label(share: float, current: float) -> str:
@@ -58,7 +65,8 @@ def _grades(annual, profile, ms, fired, groups, names) -> np.ndarray:
 
 
 def compare_member_schemes(data, policy: Policy | None = None,
-                           shares: Sequence[float] = (0.8, 0.0, 0.5, 1.0)) -> pd.DataFrame:
+                           shares: Sequence[float] = (0.8, 0.0, 0.5, 1.0), *,
+                           generator: Mapping | None = None) -> pd.DataFrame:
     """Bias, rank correlation and misgrading of member scoring schemes.
 
     Parameters
@@ -71,6 +79,12 @@ def compare_member_schemes(data, policy: Policy | None = None,
         each scheme is ``policy.update({"member.record_share": s})``.
     shares : sequence of float
         Record shares to compare; 0.0 is the year-end appraisal only.
+    generator : mapping, optional
+        Generator parameters to change (dotted paths, e.g.
+        ``{"member_measurement.month_noise": 0.3}``): the population is
+        generated again under ``policy`` from its own seed and parameters with
+        these changes, so the members and their truth are the same and only
+        what the changes touch is measured differently. A population only.
 
     Returns
     -------
@@ -91,6 +105,8 @@ def compare_member_schemes(data, policy: Policy | None = None,
     >>> bool(cmp.loc[0.0, "misclassified"] > cmp.loc[0.8, "misclassified"])
     True
     """
+    if generator is not None:
+        data = remeasured(data, policy, generator)
     if isinstance(data, History):
         frame, branches = data.members, data.branches
         policy = data.policy if policy is None else as_policy(policy)
@@ -141,3 +157,129 @@ def compare_member_schemes(data, policy: Policy | None = None,
         row.update({f"misclassified_{g}": float(rates[ms.grades.code(g)]) for g in ms.grades.ids})
         rows.append(row)
     return pd.DataFrame(rows).set_index("record_share")
+
+
+def remeasured(pop, policy: Policy | None, changes: Mapping):
+    """``pop`` generated again from its seed and generator parameters with ``changes`` (dotted paths)."""
+    if not (hasattr(pop, "has_truth") and pop.has_truth and pop.seed is not None and pop.params is not None):
+        raise DataError("changing generator parameters needs a generated population (its seed and generator "
+                        "parameters), from bs.generate")
+    from ..model import generate
+    return generate(as_policy(policy), seed=pop.seed, n_branches=len(pop.branches),
+                    params=pop.params.with_values(dict(changes)), members=True)
+
+
+def member_scheme_grid(pop, policy: Policy | None = None, *,
+                       month_noise: Sequence[float] = (0.05, 0.1, 0.2, 0.3, 0.4),
+                       monthly_bias: Sequence[float] = (0.0, 0.5, 1.0, 1.5, 2.0),
+                       share: float | None = None) -> pd.DataFrame:
+    """The period records' scheme against the year-end appraisal over monthly noise and monthly bias.
+
+    Each cell re-measures the population's members (:func:`compare_member_schemes`
+    with ``generator=``: same seed, same members and truth) with the period
+    shock ``member_measurement.month_noise`` and a **monthly bias level**
+    ``b``: the period records carry ``b`` times the appraisal's impression
+    bias, ``monthly_halo = b × impression_halo`` and ``monthly_affinity = b ×
+    affinity_bias`` (``b = 0``: unbiased records, the generator's default;
+    ``b = 1``: records as biased as the year-end appraisal; above 1, more).
+
+    Parameters
+    ----------
+    pop : Population
+        A generated population with members.
+    policy : Policy or path, optional
+        Default: the baseline.
+    month_noise, monthly_bias : sequence of float
+        The grid's axes.
+    share : float, optional
+        The record share compared with the year-end appraisal (share 0);
+        default: the policy's ``member.record_share``.
+
+    Returns
+    -------
+    DataFrame
+        One row per cell: ``month_noise, monthly_bias, monthly_halo,
+        monthly_affinity``; ``records`` and ``year_end``, the share of
+        members misgraded under each scheme; ``records_rmse``,
+        ``year_end_rmse``; ``difference`` = records − year_end (below 0: the
+        record scheme misgrades fewer); ``better`` (``records``, ``year-end``
+        or ``tie``).
+
+    Examples
+    --------
+    >>> import branchsim as bs
+    >>> pop = bs.generate(seed=1, n_branches=60)
+    >>> g = member_scheme_grid(pop, month_noise=(0.05,), monthly_bias=(0.0, 2.0))
+    >>> g["better"].tolist()
+    ['records', 'year-end']
+    """
+    policy = as_policy(policy)
+    if policy.scheme.member is None:
+        raise DataError(f"policy {policy.name!r} rates branches only: there are no member schemes to compare")
+    share = policy.scheme.member.record_share if share is None else float(share)
+    if not 0 < share <= 1:
+        raise DataError(f"share: got {share!r}; allowed: a record share in (0, 1] (0 is the year-end appraisal)")
+    if not len(month_noise) or not len(monthly_bias):
+        raise DataError("month_noise and monthly_bias: give at least one value each")
+    params = pop.params
+    halo, affinity = params.get("member_measurement.impression_halo"), params.get("member_measurement.affinity_bias")
+    rows = []
+    for noise in month_noise:
+        for b in monthly_bias:
+            change = {"member_measurement.month_noise": float(noise),
+                      "member_measurement.monthly_halo": float(b) * halo,
+                      "member_measurement.monthly_affinity": float(b) * affinity}
+            c = compare_member_schemes(pop, policy, shares=(share, 0.0), generator=change)
+            rec, ye = c.loc[share], c.loc[0.0]
+            diff = float(rec["misclassified"] - ye["misclassified"])
+            rows.append({"month_noise": float(noise), "monthly_bias": float(b),
+                         "monthly_halo": change["member_measurement.monthly_halo"],
+                         "monthly_affinity": change["member_measurement.monthly_affinity"],
+                         "records": float(rec["misclassified"]), "year_end": float(ye["misclassified"]),
+                         "records_rmse": float(rec["rmse"]), "year_end_rmse": float(ye["rmse"]),
+                         "difference": diff,
+                         "better": "records" if diff < 0 else "year-end" if diff > 0 else "tie"})
+    return pd.DataFrame(rows)
+
+
+def scheme_reversals(grid: pd.DataFrame, along: str = "monthly_bias") -> pd.DataFrame:
+    """Where the better scheme changes along one axis of :func:`member_scheme_grid`, for each value of the other.
+
+    The crossing is where ``difference`` (records − year-end misgraded)
+    changes sign, interpolated linearly between the two grid points around
+    the first change; NaN when one scheme is better over the whole axis.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by the other axis: ``better_at_start`` (the better scheme at
+        the axis's first value), ``crossing`` (the value of ``along`` where it
+        reverses), ``between`` (the grid values around it, text) and
+        ``better_after``.
+
+    Examples
+    --------
+    >>> g = pd.DataFrame({"month_noise": [0.1] * 3, "monthly_bias": [0.0, 1.0, 2.0],
+    ...                   "difference": [-0.2, -0.1, 0.1]})
+    >>> scheme_reversals(g).loc[0.1, "crossing"].round(3)
+    np.float64(1.5)
+    """
+    axes = ("month_noise", "monthly_bias")
+    if along not in axes:
+        raise DataError(f"along: {along!r}; allowed: {', '.join(axes)}")
+    other = axes[1 - axes.index(along)]
+    label = {True: "records", False: "year-end"}
+    rows = {}
+    for key, g in grid.sort_values([other, along], kind="stable").groupby(other, sort=True):
+        x, d = g[along].to_numpy(float), g["difference"].to_numpy(float)
+        row = {"better_at_start": label[bool(d[0] < 0)] if d[0] != 0 else "tie", "crossing": np.nan,
+               "between": "", "better_after": ""}
+        flips = np.flatnonzero(np.sign(d[1:]) != np.sign(d[:-1]))
+        if len(flips):
+            i = int(flips[0])
+            row.update(crossing=float(x[i] + (x[i + 1] - x[i]) * d[i] / (d[i] - d[i + 1])),
+                       between=f"{x[i]:g}-{x[i + 1]:g}", better_after=label[bool(d[i + 1] < 0)])
+        rows[key] = row
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = other
+    return out

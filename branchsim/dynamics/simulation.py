@@ -16,10 +16,12 @@ Year 0 is the population as generated (its own measurements, rated as
    consequence with ``years: N`` fires after N years in a row (an N + 1-th
    year in a row fires it again: the rule is read literally);
 4. consequences follow from the rules; each intervention reaches the
-   ``count`` lowest-scoring units ``among`` those it names, or a drawn
+   lowest-scoring units ``among`` those it names — its ``coverage`` share of
+   them (all by default), at most ``count`` — or, ``select: random``, a drawn
    ``coverage`` share of them. Counts are absolute, as the policy states them
    (the published city's): for a population of another size, scale them with
-   ``policy.update({"interventions.<id>.count": ...})``.
+   ``policy.update({"interventions.<id>.count": ...})``; a coverage share
+   scales by itself.
 """
 from __future__ import annotations
 
