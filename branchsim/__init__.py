@@ -27,7 +27,8 @@ _WHERE = {
     "Explorer": "explorer", "explore": "explorer",
     "write_report": "report",
     "History": "dynamics", "compare_member_schemes": "dynamics", "replay": "dynamics",
-    "rule_accuracy": "dynamics", "simulate": "dynamics",
+    "rule_accuracy": "dynamics", "simulate": "dynamics", "member_scheme_grid": "dynamics",
+    "scheme_reversals": "dynamics",
     "compare": "sensitivity", "discover": "sensitivity", "effective_importance": "sensitivity",
     "fit_cut_points": "sensitivity", "fragility": "sensitivity", "fragility_curve": "sensitivity",
     "measurement_mc": "sensitivity", "morris": "sensitivity", "policy_with_cuts": "sensitivity",
@@ -42,8 +43,8 @@ __all__ = ["calibration", "Policy", "BranchsimError", "PolicyError", "DataError"
            "sensitivity", "sweep", "compare", "fragility", "fragility_curve", "fit_cut_points",
            "policy_with_cuts", "measurement_mc", "national_run", "NationalResult",
            "discover", "sobol", "morris", "effective_importance", "dynamics", "simulate", "History",
-           "rule_accuracy", "compare_member_schemes", "replay", "write_report", "explore", "Explorer",
-           "load_reform", "check_policy", "targets", "calibrate"]
+           "rule_accuracy", "compare_member_schemes", "member_scheme_grid", "scheme_reversals", "replay",
+           "write_report", "explore", "Explorer", "load_reform", "check_policy", "targets", "calibrate"]
 
 
 def _lazy(package: str, where: dict[str, str], public: list[str], *, submodules: bool = False):

@@ -159,11 +159,15 @@ def compare_member_schemes(data, policy: Policy | None = None,
     return pd.DataFrame(rows).set_index("record_share")
 
 
-def remeasured(pop, policy: Policy | None, changes: Mapping):
-    """``pop`` generated again from its seed and generator parameters with ``changes`` (dotted paths)."""
+def _check_generated(pop) -> None:
     if not (hasattr(pop, "has_truth") and pop.has_truth and pop.seed is not None and pop.params is not None):
         raise DataError("changing generator parameters needs a generated population (its seed and generator "
                         "parameters), from bs.generate")
+
+
+def remeasured(pop, policy: Policy | None, changes: Mapping):
+    """``pop`` generated again from its seed and generator parameters with ``changes`` (dotted paths)."""
+    _check_generated(pop)
     from ..model import generate
     return generate(as_policy(policy), seed=pop.seed, n_branches=len(pop.branches),
                     params=pop.params.with_values(dict(changes)), members=True)
@@ -201,9 +205,23 @@ def member_scheme_grid(pop, policy: Policy | None = None, *,
         One row per cell: ``month_noise, monthly_bias, monthly_halo,
         monthly_affinity``; ``records`` and ``year_end``, the share of
         members misgraded under each scheme; ``records_rmse``,
-        ``year_end_rmse``; ``difference`` = records − year_end (below 0: the
-        record scheme misgrades fewer); ``better`` (``records``, ``year-end``
-        or ``tie``).
+        ``year_end_rmse``; ``records_spearman``, ``year_end_spearman`` (rank
+        correlation of the annual score with true quality); ``difference`` =
+        records − year_end (below 0: the record scheme misgrades fewer);
+        ``rank_difference`` = year_end_spearman − records_spearman (below 0:
+        the record scheme ranks members closer to their true order; it does
+        not depend on where the grade cuts fall); ``better`` (``records``,
+        ``year-end`` or ``tie``, by ``difference``).
+
+    Notes
+    -----
+    Only the period records change from cell to cell (the year-end appraisal,
+    its impression bias and the members' truth are drawn from the same
+    streams), so ``year_end_spearman`` is the same in every cell, and so is
+    ``year_end`` unless member vetoes read facts of the records (then the
+    vetoes that fire change with them). Each cell generates
+    the population again: about 0.4 s a cell for the default city (1,500
+    branches, 32,000 members) on one core.
 
     Examples
     --------
@@ -221,6 +239,7 @@ def member_scheme_grid(pop, policy: Policy | None = None, *,
         raise DataError(f"share: got {share!r}; allowed: a record share in (0, 1] (0 is the year-end appraisal)")
     if not len(month_noise) or not len(monthly_bias):
         raise DataError("month_noise and monthly_bias: give at least one value each")
+    _check_generated(pop)
     params = pop.params
     halo, affinity = params.get("member_measurement.impression_halo"), params.get("member_measurement.affinity_bias")
     rows = []
@@ -237,17 +256,30 @@ def member_scheme_grid(pop, policy: Policy | None = None, *,
                          "monthly_affinity": change["member_measurement.monthly_affinity"],
                          "records": float(rec["misclassified"]), "year_end": float(ye["misclassified"]),
                          "records_rmse": float(rec["rmse"]), "year_end_rmse": float(ye["rmse"]),
-                         "difference": diff,
+                         "records_spearman": float(rec["spearman"]), "year_end_spearman": float(ye["spearman"]),
+                         "difference": diff, "rank_difference": float(ye["spearman"] - rec["spearman"]),
                          "better": "records" if diff < 0 else "year-end" if diff > 0 else "tie"})
     return pd.DataFrame(rows)
 
 
-def scheme_reversals(grid: pd.DataFrame, along: str = "monthly_bias") -> pd.DataFrame:
+def scheme_reversals(grid: pd.DataFrame, along: str = "monthly_bias", *,
+                     measure: str = "misclassified") -> pd.DataFrame:
     """Where the better scheme changes along one axis of :func:`member_scheme_grid`, for each value of the other.
 
-    The crossing is where ``difference`` (records − year-end misgraded)
-    changes sign, interpolated linearly between the two grid points around
-    the first change; NaN when one scheme is better over the whole axis.
+    The crossing is where the difference between the schemes changes sign,
+    interpolated linearly between the two grid points around the first
+    change; NaN when one scheme is better over the whole axis.
+
+    Parameters
+    ----------
+    grid : DataFrame
+        From :func:`member_scheme_grid`.
+    along : {"monthly_bias", "month_noise"}
+        The axis to look along.
+    measure : {"misclassified", "spearman"}
+        Which scheme is better: the one misgrading fewer members
+        (``difference``), or the one whose scores rank members closer to
+        their true quality (``rank_difference``).
 
     Returns
     -------
@@ -265,13 +297,21 @@ def scheme_reversals(grid: pd.DataFrame, along: str = "monthly_bias") -> pd.Data
     np.float64(1.5)
     """
     axes = ("month_noise", "monthly_bias")
+    measures = {"misclassified": "difference", "spearman": "rank_difference"}
     if along not in axes:
-        raise DataError(f"along: {along!r}; allowed: {', '.join(axes)}")
+        raise DataError(f"scheme_reversals: along={along!r}; allowed: {', '.join(axes)}")
+    if measure not in measures:
+        raise DataError(f"scheme_reversals: measure={measure!r}; allowed: {', '.join(measures)}")
+    column = measures[measure]
+    missing = [c for c in (*axes, column) if c not in grid.columns]
+    if missing:
+        raise DataError(f"scheme_reversals: the grid has no column {', '.join(missing)}; "
+                        "pass the frame of member_scheme_grid()")
     other = axes[1 - axes.index(along)]
     label = {True: "records", False: "year-end"}
     rows = {}
     for key, g in grid.sort_values([other, along], kind="stable").groupby(other, sort=True):
-        x, d = g[along].to_numpy(float), g["difference"].to_numpy(float)
+        x, d = g[along].to_numpy(float), g[column].to_numpy(float)
         row = {"better_at_start": label[bool(d[0] < 0)] if d[0] != 0 else "tie", "crossing": np.nan,
                "between": "", "better_after": ""}
         flips = np.flatnonzero(np.sign(d[1:]) != np.sign(d[:-1]))

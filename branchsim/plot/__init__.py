@@ -29,6 +29,7 @@ from .dynamics import level_flows, star_flows
 from .gsa import nominal_vs_effective, sobol_indices
 from .labels import cjk_enabled, cjk_font, font_families, label, scheme_terms
 from .outcomes import level_counts, level_probabilities, score_histogram, star_counts, star_probabilities
+from .schemes import scheme_grid
 from .sensitivity import heatmap, sweep_lines, transitions
 from .style import colour, level_colours, style
 
@@ -37,5 +38,5 @@ use_cjk: bool | str = "auto"
 
 __all__ = ["level_counts", "star_counts", "sweep_lines", "heatmap", "transitions", "score_histogram",
            "level_probabilities", "star_probabilities", "sobol_indices", "nominal_vs_effective", "level_flows",
-           "star_flows", "label", "scheme_terms", "use_cjk", "cjk_font", "cjk_enabled", "font_families", "style",
-           "colour", "level_colours"]
+           "star_flows", "scheme_grid", "label", "scheme_terms", "use_cjk", "cjk_font", "cjk_enabled",
+           "font_families", "style", "colour", "level_colours"]
