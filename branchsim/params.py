@@ -48,7 +48,7 @@ class GeneratorParams:
             raise BranchsimError(f"{path}: a generator parameter file must be a mapping, "
                                  f"got {type(doc).__name__}")
         values = _values(doc)
-        problems = [p for path in _leaf_paths(values) if path != "schema"
+        problems = [p for path in _leaf_paths(values) if path not in _TEXT
                     for p in [_param_problem(path, GeneratorParams(values, doc).get(path))] if p]
         if problems:
             raise BranchsimError(f"{path}: " + "; ".join(problems))
@@ -68,14 +68,19 @@ class GeneratorParams:
         """
         base = cls.load()
         path = policy.companion("generator") if hasattr(policy, "companion") else None
-        if path is None:
-            return base
-        own = cls.load(path)
-        doc = _merged(base.document, own.document)
-        for block in ("types", "categories"):          # a scheme's own types replace the defaults'
-            if block in own.document:
-                doc[block] = copy.deepcopy(own.document[block])
-        return cls(_values(doc), doc)
+        own = cls.load(path) if path is not None else None
+        out = base
+        if own is not None:
+            doc = _merged(base.document, own.document)
+            for block in ("types", "categories"):          # a scheme's own types replace the defaults'
+                if block in own.document:
+                    doc[block] = copy.deepcopy(own.document[block])
+            out = cls(_values(doc), doc)
+        own_loc = own is not None and "loc" in (own.values.get("branch_quality") or {})
+        if not own_loc and hasattr(policy, "scheme") and _base_name(policy.name) != base.document.get(
+                "calibrated_for"):
+            out = _centred(out, policy)
+        return out
 
     def get(self, dotted: str):
         node = self.values
@@ -118,6 +123,7 @@ class GeneratorParams:
         return GeneratorParams(values, doc)
 
 
+_TEXT = ("schema", "calibrated_for")      # top-level entries that are not parameters
 _INTEGER = ("scale.n_branches", "measurement.survey_size")
 _SIGNED = ("branch_quality.skew",)
 _PROBABILITIES = ("structure.p_underlevel", "state.problem_rate", "member_measurement.impression_halo",
@@ -156,3 +162,81 @@ def _param_problem(path: str, v) -> str | None:
     return None
 
 
+
+
+def _base_name(name: str) -> str:
+    """A policy's name without what a reform added (``baseline[...]``, ``baseline+reform`` → ``baseline``)."""
+    return str(name).split("[")[0].split("+")[0]
+
+
+_CENTRED: dict = {}
+_GRID = 128      # quality quantiles per branch type in the centring
+
+
+def _centred(params: GeneratorParams, policy) -> GeneratorParams:
+    """``params`` with ``branch_quality.loc`` set so a typical branch of ``policy`` scores ``typical_score``.
+
+    The default generator's quality location was calibrated to one scheme
+    (``calibrated_for`` in ``data/generator.yaml``); on another scheme's sheet
+    it can put most branches under the pass mark. A scheme that gives no
+    ``branch_quality.loc`` of its own gets the location at which the typical
+    branch sits mid-way between the lowest and the highest cut point of its
+    type: the median, over the quality distribution and the branch types by
+    their shares, of the true score minus that mid-point is 0 (every
+    indicator at its difficulty offset of the generator file, every state in
+    order). A design without cut points (quotas, clustering) aims the median
+    true score at ``uncalibrated.typical_score`` × 100 instead. A sensible
+    population before any calibration, not a calibrated one. The shape (scale, skew,
+    tail) is the default's. Kept per policy and parameters.
+
+    >>> import branchsim as bs
+    >>> p = bs.Policy.load(bs.data_path("policies", "member_points.yaml"))     # its file gives no location
+    >>> g = GeneratorParams.for_policy(p)
+    >>> g.document["branch_quality"]["loc"]["assumption"].startswith("centred"), g.get("branch_quality.loc") > 0.5
+    (True, True)
+    >>> GeneratorParams.for_policy(bs.Policy.load()) == GeneratorParams.load()   # the calibrated scheme's own
+    True
+    """
+    from scipy import optimize, stats
+    from .measurement import _quality, _type_table, truth_arrays
+    from .scoring import scores_from_components
+    key = (hash(policy), repr(params.values))
+    if key in _CENTRED:
+        return _CENTRED[key]
+    scheme = policy.scheme
+    bs = scheme.branch
+    _, share, _ = _type_table(params, bs)
+    target = np.full(len(bs.types), 100.0 * params.get("uncalibrated.typical_score"))
+    cuts = bs.rating.cuts
+    if cuts is not None and bs.rating.design in ("cuts", "cuts_and_quota"):
+        for i in range(len(bs.types)):
+            c = cuts[min(i, len(cuts) - 1)]
+            c = c[np.isfinite(c)]
+            if len(c):
+                target[i] = (c.min() + c.max()) / 2
+    z = stats.norm.ppf((np.arange(_GRID) + 0.5) / _GRID)          # quality quantiles, the same for each type
+    t = np.repeat(np.arange(len(bs.types)), _GRID)
+    weight = np.repeat(share, _GRID) / _GRID
+    given = params.values.get("facts") or {}
+    offsets = np.array([float((given.get(f) or {}).get("offset", 0.0)) for f in bs.sheet.facts])
+    state = np.ones((len(t), len(bs.state_facts)))
+    shape = dict(params.values["branch_quality"])
+
+    def median_gap(loc: float) -> float:
+        tr = truth_arrays(_quality(np.tile(z, len(bs.types)), {**shape, "loc": loc}), t, state, offsets, params,
+                          scheme)
+        gap = scores_from_components(tr.points, tr.components, t, bs)["score"] - target[t]
+        order = np.argsort(gap, kind="stable")
+        return float(gap[order][np.searchsorted(np.cumsum(weight[order]), 0.5)])
+
+    lo, hi = -1.0, 2.0
+    g_lo, g_hi = median_gap(lo), median_gap(hi)
+    loc = lo if g_lo >= 0 else hi if g_hi <= 0 else optimize.brentq(median_gap, lo, hi, xtol=1e-6)
+    note = (f"centred (no location of scheme {policy.name!r}'s own): the median branch sits mid-way between "
+            f"the lowest and highest cut point (or at uncalibrated.typical_score without cut points)")
+    out = params.with_values({"branch_quality.loc": round(float(loc), 6)})
+    out.document["branch_quality"]["loc"] = {"value": out.values["branch_quality"]["loc"], "assumption": note}
+    if len(_CENTRED) > 64:
+        _CENTRED.clear()
+    _CENTRED[key] = out
+    return out
