@@ -315,13 +315,12 @@ def test_member_appraisal_noise_off_makes_grades_certain(pop_members):
 
 
 # -- errors and display -------------------------------------------------------------------
-def test_population_without_truth_is_refused(pop):
-    loaded = bs.load_population(bs.data_path("examples"))
-    with pytest.raises(bs.DataError, match="truth"):
-        measurement_mc(loaded, draws=2, progress=False)
-    stripped = bs.Population(pop.branches.drop(columns="true_quality"), seed=pop.seed, params=pop.params)
-    with pytest.raises(bs.DataError, match="truth"):
+def test_truth_without_its_generator_is_refused(pop):
+    stripped = bs.Population(pop.branches)                  # true_quality, but no seed or parameters
+    with pytest.raises(bs.DataError, match="seed and generator parameters"):
         measurement_mc(stripped, draws=2, progress=False)
+    with pytest.raises(bs.DataError, match="takes a Population"):
+        measurement_mc(pop.branches, draws=2, progress=False)
 
 
 def test_members_need_a_population_with_members(pop):
@@ -385,3 +384,234 @@ def test_kept_records_with_the_population_appraisal_give_the_evaluated_grades(na
                          p.scheme, veto_values=m["veto_values"], groups=m["groups"], group_names=m["names"])
     got = pd.Series(p.scheme.member.grades.id_of(out["grade"])).fillna("exempt")
     assert got.tolist() == ev["grade"].fillna("exempt").tolist()
+
+
+# -- loaded tables: redrawn around what was observed ----------------------------------------
+from branchsim.sensitivity import _mc_tables  # noqa: E402
+
+#: A noise model for any scheme, by kind of fact.
+KIND_NOISE = {"binary": {"model": "flip", "p": 0.05}, "count": "poisson",
+              "share": {"model": "binomial", "n": "n_members"}, "number": {"model": "normal", "sd": 5}}
+
+
+def written_tables(p, pop, folder) -> bs.Population:
+    """The generated branches without their truth, written as CSV and loaded back as a researcher's tables."""
+    pop.branches.drop(columns=["true_quality"]).to_csv(folder / "branches.csv", index=False)
+    return bs.load_population(folder, policy=p)
+
+
+def mimic_noise(p) -> dict:
+    """A declared noise model close to the generator's measurement (attainment noise 0.08 around quality)."""
+    from branchsim.measurement import _scales
+    b = p.scheme.branch
+    kinds, sc = _mc_tables.fact_kinds(b), _scales(b.sheet)
+    out = {}
+    for j, f in enumerate(b.sheet.facts):
+        code, kind = int(b.sheet.kind[0, j]), kinds[f]
+        if f in b.state_facts:
+            continue
+        if kind == "binary":
+            out[f] = {"model": "flip", "p": 0.1}
+        elif kind == "share":
+            out[f] = {"model": "normal", "sd": 0.085}
+        elif kind == "count":
+            n = {1: sc["required"], 3: sc["bonus"], 4: sc["per_event"]}.get(code, sc["occurrences"])[j]
+            out[f] = {"model": "binomial", "n": int(np.ceil(n))}
+    return out
+
+
+@pytest.fixture(scope="module", params=[*shipped.POLICIES, "docs_only"])
+def on_tables(request, tmp_path_factory):
+    p = bs.Policy.load(Path(__file__).parent / "data" / "docs_only" / "county.yaml") \
+        if request.param == "docs_only" else shipped.load(request.param)
+    pop = bs.generate(p, seed=5, n_branches=300, members=False)
+    tables = written_tables(p, pop, tmp_path_factory.mktemp(request.param))
+    mc = measurement_mc(tables, p, draws=30, seed=3, progress=False, batch=7, noise=KIND_NOISE)
+    return p, tables, mc
+
+
+def test_tables_probabilities_sum_to_one_and_compare_with_the_observed_level(on_tables):
+    p, tables, mc = on_tables
+    assert not tables.has_truth and mc.reference == "observed"
+    lp = mc.level_probabilities
+    n = len(tables.branches)
+    pcols = [f"p_{lv}" for lv in p.levels]
+    np.testing.assert_allclose(lp[pcols].sum(axis=1), 1.0)
+    seen = bs.evaluate(tables, p).branches
+    np.testing.assert_array_equal(lp["observed_rating"], seen["rating"])
+    np.testing.assert_array_equal(lp["observed_score"], seen["score"])
+    probs = lp[pcols].to_numpy()
+    np.testing.assert_array_equal(lp["p_observed"], probs[np.arange(n), [p.levels.index(v) for v in seen["rating"]]])
+    for d in mc.designations:
+        np.testing.assert_array_equal(lp[f"observed_{d}"], seen[d])
+        assert lp[f"p_{d}"].between(0, 1).all()
+        assert {f"{d}_gained", f"{d}_lost"} <= set(mc.counts.columns)
+    mis = mc.misclassification.iloc[0]
+    assert mis["survey_size"] == "observed"
+    np.testing.assert_allclose(mis["misclassified"], 1 - lp["p_observed"].mean())
+    np.testing.assert_allclose(mc.counts["agreement"].mean(), lp["p_observed"].mean())
+    assert (mc.counts[list(p.levels)].sum(axis=1) == n).all()
+    assert 0 < mis["misclassified"] < 0.6                       # the declared noise moves some levels
+    assert "redraw gives a level other than the tables' own" in mc.summary()
+    assert repr(mc).startswith("<MonteCarlo on observed tables")
+    assert "observed" in mc.count_summary().columns and "true_rating" not in lp.columns
+
+
+def test_tables_draws_do_not_depend_on_batches_or_executor(on_tables):
+    p, tables, mc = on_tables
+    again = measurement_mc(tables, p, draws=30, seed=3, progress=False, batch=1, noise=KIND_NOISE)
+    assert_same(mc, again)
+    with ThreadPoolExecutor(2) as ex:
+        assert_same(mc, measurement_mc(tables, p, draws=30, seed=3, progress=False, batch=30, noise=KIND_NOISE,
+                                       executor=ex))
+    other = measurement_mc(tables, p, draws=30, seed=4, progress=False, batch=7, noise=KIND_NOISE)
+    assert not other.counts["agreement"].equals(mc.counts["agreement"])
+
+
+def test_tables_without_noise_hold_the_facts_and_redraw_the_survey(on_tables):
+    p, tables, _ = on_tables
+    mc = measurement_mc(tables, p, draws=20, seed=1, progress=False)
+    assert mc.noise == []
+    if not p.scheme.branch.survey:                  # nothing varies: every draw gives the observed level
+        assert (mc.level_probabilities["p_observed"] == 1).all()
+        assert mc.misclassification["misclassified"].iloc[0] == 0
+    else:
+        assert (mc.level_probabilities["p_observed"] < 1).any()
+
+
+@pytest.mark.parametrize("name", ["baseline", "star_quota"])
+def test_tables_from_generate_agree_with_the_generated_path(name, tmp_path):
+    """Both paths estimate how measurement noise spreads each branch over levels, from the same population:
+    one around the truth, the other around the one measurement written to the tables (so wider by up to √2).
+    Agreement: the expected share at each level within 0.03, the per-branch expected level (probability-
+    weighted level index) correlated above 0.8, and the expected misclassification (vs truth; vs the observed
+    level) within 0.05. The same tables with their rows' measurements shuffled fail the correlation."""
+    p = shipped.load(name)
+    pop = bs.generate(p, seed=5, n_branches=600, members=False)
+    gen = measurement_mc(pop, p, draws=100, seed=1, progress=False)
+    tables = written_tables(p, pop, tmp_path)
+    obs = measurement_mc(tables, p, draws=100, seed=1, progress=False, noise=mimic_noise(p))
+    cols, steps = [f"p_{lv}" for lv in p.levels], np.arange(len(p.levels))
+    g, o = gen.level_probabilities[cols].to_numpy(), obs.level_probabilities[cols].to_numpy()
+    np.testing.assert_allclose(o.mean(axis=0), g.mean(axis=0), atol=0.03)
+    assert np.corrcoef(g @ steps, o @ steps)[0, 1] > 0.8
+    assert abs(obs.misclassification["misclassified"].iloc[0] - gen.misclassification["misclassified"].iloc[0]) \
+        < 0.05
+    shuffled = tables.branches.copy()
+    measured = [c for c in shuffled.columns if c not in ("branch_id", "type", "level", "n_members", "parent")]
+    shuffled[measured] = shuffled[measured].sample(frac=1, random_state=0).to_numpy()
+    wrong = measurement_mc(bs.Population(shuffled), p, draws=20, seed=1, progress=False, noise=mimic_noise(p))
+    assert np.corrcoef(g @ steps, wrong.level_probabilities[cols].to_numpy() @ steps)[0, 1] < 0.3
+
+
+def test_survey_redraw_is_dirichlet_multinomial():
+    counts = np.array([[20, 5, 0], [3, 3, 3], [0, 0, 0]])
+    rng = np.random.default_rng(0)
+    got = np.stack([_mc_tables.redraw_survey(rng, counts, 0.5) for _ in range(4000)])
+    np.testing.assert_array_equal(got.sum(axis=2), np.broadcast_to(counts.sum(axis=1), (4000, 3)))
+    # E[answers] = N (c + prior) / (N + a prior); the variance exceeds the multinomial's (the shares vary too)
+    expected = counts.sum(axis=1, keepdims=True) * (counts + 0.5) / (counts.sum(axis=1, keepdims=True) + 1.5)
+    np.testing.assert_allclose(got[:, :2].mean(axis=0), expected[:2], atol=0.15)
+    share = (counts[0] + 0.5) / 26.5
+    assert got[:, 0, 0].var() > 1.5 * 25 * share[0] * (1 - share[0])
+    assert (got[:, 0, 2] > 0).mean() > 0.05                # an answer nobody gave can be given
+
+
+def test_noise_models_draw_what_they_say(pop):
+    b = pop.branches.drop(columns="true_quality").copy()
+    policy = bs.Policy.load()
+    scheme = policy.scheme.branch
+    models, _ = _mc_tables.noise_model({"secretary_trained": {"model": "flip", "p": 0.2}, "committee_meetings":
+                                        "poisson", "dues_on_time_share": {"model": "binomial", "n": 40},
+                                        "share": {"model": "normal", "sd": 0.05}, "binary": {"model": "flip",
+                                                                                             "p": 0.5}},
+                                       scheme, b.columns, "baseline")
+    by = {m.fact: m for m in models}
+    assert by["secretary_trained"].value == 0.2 and by["dues_on_time_share"].model == "binomial"
+    assert by["mobile_registered_share"].model == "normal"
+    assert not set(scheme.state_facts) & set(by)           # a kind's model leaves the state facts alone
+    prep = _mc_tables.prepare(models, b)
+    rng = np.random.default_rng(1)
+    kinds = _mc_tables.fact_kinds(scheme)
+    draws = [_mc_tables.redraw_facts(rng, prep, kinds) for _ in range(200)]
+    flip = np.mean([d["secretary_trained"] != b["secretary_trained"].to_numpy() for d in draws])
+    assert abs(flip - 0.2) < 0.02
+    pois = np.stack([d["committee_meetings"] for d in draws])
+    np.testing.assert_allclose(pois.mean(), b["committee_meetings"].mean(), rtol=0.02)
+    share = np.stack([d["dues_on_time_share"] for d in draws])
+    assert np.allclose(share * 40, np.round(share * 40)) and abs(share.mean() - b["dues_on_time_share"].mean()) < 0.01
+    named, _ = _mc_tables.noise_model({"binary": {"model": "flip", "p": 0.1}, "secretary_in_post":
+                                       {"model": "flip", "p": 0.1}}, scheme, b.columns, "baseline")
+    assert "secretary_in_post" in {m.fact for m in named}  # named, a state fact is redrawn
+
+
+@pytest.mark.parametrize("noise, match", [
+    ({"no_such_fact": "poisson"}, "'no_such_fact' is neither a fact of policy 'baseline' nor a kind"),
+    ({"count": "gaussian"}, "count: unknown model 'gaussian'; allowed: fixed, flip"),
+    ({"count": {"model": "flip", "p": 0.1}}, "model 'flip' applies to binary facts"),
+    ({"committee_meetings": "normal"}, "committee_meetings: model 'normal' applies to share and number"),
+    ({"binary": {"model": "flip"}}, "binary: model 'flip' needs 'p'"),
+    ({"binary": {"model": "flip", "p": 1.5}}, "p must be a number between 0 and 1"),
+    ({"share": {"model": "binomial", "n": "no_column"}}, "n='no_column' is not a column"),
+    ({"share": {"model": "binomial", "n": 0}}, "n must be a whole number >= 1"),
+    ({"count": {"model": "poisson", "rate": 2}}, "takes no parameter, not 'rate'"),
+    ({"count": 3}, "a model is a name or a mapping"),
+    (["count"], "noise must be a mapping"),
+    ({"facts": ["count"]}, "facts must be a mapping"),
+    ("/no/such/noise.yaml", "no such file"),
+])
+def test_bad_noise_models_say_what_is_allowed(noise, match):
+    tables = bs.load_population(bs.data_path("examples"))
+    with pytest.raises(bs.BranchsimError, match=match):
+        measurement_mc(tables, draws=2, progress=False, noise=noise)
+
+
+def test_noise_model_that_does_not_fit_the_data_names_column_and_rows():
+    tables = bs.load_population(bs.data_path("examples"))
+    with pytest.raises(bs.DataError, match=r"column 'committee_meetings': rows \[.*\] are negative or above n"):
+        measurement_mc(tables, draws=2, progress=False, noise={"committee_meetings": {"model": "binomial", "n": 2}})
+    b = tables.branches.copy()
+    b.loc[3, "secretary_trained"] = 2
+    with pytest.raises(bs.DataError, match=r"column 'secretary_trained': rows \[3\] are not 0 or 1"):
+        measurement_mc(bs.Population(b), draws=2, progress=False, noise={"binary": {"model": "flip", "p": 0.1}})
+
+
+def test_noise_file_and_survey_prior(tmp_path):
+    tables = bs.load_population(bs.data_path("examples"))
+    f = tmp_path / "noise.yaml"
+    f.write_text("survey_prior: 2\nfacts:\n  count: poisson\n", encoding="utf-8")
+    a = measurement_mc(tables, draws=20, seed=2, progress=False, noise=f)
+    b = measurement_mc(tables, draws=20, seed=2, progress=False, noise={"count": "poisson"}, survey_prior=2)
+    assert_same(a, b)
+    assert a.survey_prior == 2.0 and {m.model for m in a.noise} == {"poisson"}
+    jeffreys = measurement_mc(tables, draws=20, seed=2, progress=False, noise={"count": "poisson"})
+    assert jeffreys.survey_prior == 0.5 and not jeffreys.counts.equals(a.counts)
+    with pytest.raises(bs.BranchsimError, match="survey_prior is given twice"):
+        measurement_mc(tables, draws=2, progress=False, noise=f, survey_prior=1)
+    with pytest.raises(bs.BranchsimError, match="survey_prior must be a number > 0"):
+        measurement_mc(tables, draws=2, progress=False, survey_prior=0)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"members": True}, "needs a generated population"),
+    ({"survey_sizes": [30]}, "keeps its observed number of respondents"),
+    ({"params": {"measurement.survey_shock": 0}}, "declare the measurement noise"),
+    ({"draws": 0}, "draws"),
+])
+def test_tables_refuse_what_needs_the_truth(kwargs, match):
+    tables = bs.load_population(bs.data_path("examples"))
+    with pytest.raises(bs.BranchsimError, match=match):
+        measurement_mc(tables, progress=False, **{"draws": 2, **kwargs})
+
+
+def test_noise_on_a_generated_population_is_refused(pop):
+    with pytest.raises(bs.BranchsimError, match="noise and survey_prior apply to loaded tables"):
+        measurement_mc(pop, draws=2, progress=False, noise={"count": "poisson"})
+
+
+def test_survey_prior_on_a_scheme_without_survey_is_refused():
+    p = bs.Policy.load(Path(__file__).parent / "data" / "docs_only" / "county.yaml")
+    pop = bs.generate(p, seed=1, n_branches=20, members=False)
+    with pytest.raises(bs.BranchsimError, match="has no survey: survey_prior does not apply"):
+        measurement_mc(bs.Population(pop.branches.drop(columns="true_quality")), p, draws=2, progress=False,
+                       survey_prior=1.0)

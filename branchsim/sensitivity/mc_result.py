@@ -61,6 +61,22 @@ class MonteCarlo:
         Each count under the truth (branches per true level, truly designated).
     draws, seed
         What the run used (``seed`` reproduces it).
+    reference : {"truth", "observed"}
+        What a draw is compared with. ``"observed"`` (a run on loaded
+        tables, which have no truth): the level the tables give. The
+        columns above are then named ``observed_score``,
+        ``observed_rating``, ``observed_<designation>``, ``p_observed``
+        (``1 - p_observed``: the probability that a redraw gives another
+        level — how firmly the data fix the branch's level, not an
+        accuracy); ``counts`` has ``agreement`` and
+        ``<designation>_gained`` / ``_lost`` (designated in a draw but not in
+        the tables, and the reverse); ``designation_errors`` has
+        ``observed``, ``observed_not``, ``gained_rate``, ``lost_rate``; the
+        only survey size is ``"observed"`` (each branch's own respondents;
+        ``misclassification["respondents"]`` is their mean).
+    noise, survey_prior
+        On loaded tables: the facts' declared noise (``FactNoise`` of each
+        fact that varies) and the Dirichlet prior per answer.
 
     Examples
     --------
@@ -75,7 +91,8 @@ class MonteCarlo:
 
     def __init__(self, level_probabilities, counts, misclassification, designation_errors, member_probabilities,
                  grade_counts, *, probabilities_by_size, confusions, true_counts, survey_sizes, baseline_size,
-                 draws, seed, members, policy_name, levels, designations, grades):
+                 draws, seed, members, policy_name, levels, designations, grades, reference="truth", noise=None,
+                 survey_prior=None):
         self.level_probabilities = level_probabilities
         self.counts = counts
         self.misclassification = misclassification
@@ -92,6 +109,7 @@ class MonteCarlo:
         self.members = members
         self.policy_name = policy_name
         self.levels, self.designations, self.grades = levels, designations, grades
+        self.reference, self.noise, self.survey_prior = reference, noise or [], survey_prior
 
     @property
     def star_probabilities(self) -> pd.DataFrame:
@@ -119,14 +137,15 @@ class MonteCarlo:
     def count_summary(self) -> pd.DataFrame:
         """Mean, sd and 5/50/95% quantiles of each count over draws, per survey size.
 
-        ``true`` is the count under the truth (true levels, true designations).
+        ``true`` is the count under the truth (true levels, true designations);
+        on loaded tables the column is ``observed``: the count the tables give.
         """
         cols = [c for c in self.counts.columns if c not in ("survey_size", "draw")]
         long = self.counts.melt(id_vars=["survey_size"], value_vars=cols, var_name="measure")
         g = long.groupby(["survey_size", "measure"], sort=False)["value"]
         out = pd.DataFrame({"mean": g.mean(), "sd": g.std(ddof=1), "q05": g.quantile(0.05),
                             "median": g.median(), "q95": g.quantile(0.95)}).reset_index()
-        out.insert(2, "true", out["measure"].map(self.true_counts))
+        out.insert(2, "true" if self.reference == "truth" else "observed", out["measure"].map(self.true_counts))
         return out
 
     def _base_counts(self) -> pd.DataFrame:
@@ -138,10 +157,22 @@ class MonteCarlo:
 
     def summary(self) -> str:
         """A plain-text summary (what ``print(mc)`` shows)."""
-        parts = [f"Monte Carlo over measurement noise: {len(self.level_probabilities)} branches, "
-                 f"{self.draws} draws, policy {self.policy_name!r}, survey sizes {self.survey_sizes} "
-                 f"respondents per branch (baseline {self.baseline_size})", "",
-                 "Counts at the baseline survey size:", self._base_counts().round(3).to_string(), "",
+        if self.reference == "truth":
+            head = [f"Monte Carlo over measurement noise: {len(self.level_probabilities)} branches, "
+                    f"{self.draws} draws, policy {self.policy_name!r}, survey sizes {self.survey_sizes} "
+                    f"respondents per branch (baseline {self.baseline_size})"]
+        else:
+            varied = ", ".join(f"{m.fact} ({m.model})" for m in self.noise[:6]) + (", …" if len(self.noise) > 6
+                                                                                    else "")
+            head = [f"Monte Carlo on the tables as observed: {len(self.level_probabilities)} branches, "
+                    f"{self.draws} draws, policy {self.policy_name!r}",
+                    ("survey redrawn from each branch's answers (Dirichlet-multinomial, prior "
+                     f"{self.survey_prior} per answer); " if self.survey_prior is not None else "")
+                    + f"facts redrawn: {varied or 'none (all held as observed)'}",
+                    "Misclassified: the probability that a redraw gives a level other than the tables' own "
+                    "(no truth: how firmly the data fix the level, not an accuracy)"]
+        parts = [*head, "", "Counts at the baseline survey size:" if self.reference == "truth" else "Counts:",
+                 self._base_counts().round(3).to_string(), "",
                  "Misclassification:", self.misclassification.round(4).to_string(index=False)]
         if len(self.designation_errors):
             parts += ["", "Designations:", self.designation_errors.round(4).to_string(index=False)]
@@ -153,6 +184,9 @@ class MonteCarlo:
 
     def __repr__(self) -> str:
         mis = self.misclassification.set_index("survey_size")["misclassified"]
+        if self.reference == "observed":
+            return (f"<MonteCarlo on observed tables: {len(self.level_probabilities)} branches × {self.draws} "
+                    f"draws; a redraw changes the level {mis.iloc[0]:.1%} of the time>")
         return (f"<MonteCarlo: {len(self.level_probabilities)} branches × {self.draws} draws; misclassified "
                 + ", ".join(f"{v:.1%} at {k} respondents" for k, v in mis.items()) + ">")
 
@@ -175,11 +209,31 @@ def _joined(parts, key: str) -> np.ndarray:
     return np.concatenate([p[key] for p in parts], axis=1)
 
 
-def assemble(parts, pop, policy, setup, *, sizes, base_size, true_score, draws, root, mode) -> MonteCarlo:
-    """Tidy frames from the integer tallies of every batch (summed, or laid out by draw)."""
+#: The survey size of a run on loaded tables: each branch's observed respondents.
+OBSERVED = "observed"
+
+#: Column names by what a draw is compared with: the truth, or the level the tables give.
+_LABELS = {"truth": dict(ref="true", p="p_true", accuracy="accuracy", alarms="false_alarms", misses="misses",
+                         truly="truly", truly_not="truly_not", alarm_rate="false_alarm_rate",
+                         miss_rate="miss_rate"),
+           "observed": dict(ref="observed", p="p_observed", accuracy="agreement", alarms="gained", misses="lost",
+                            truly="observed", truly_not="observed_not", alarm_rate="gained_rate",
+                            miss_rate="lost_rate")}
+
+
+def assemble(parts, pop, policy, setup, *, sizes, base_size, true_score, draws, root, mode, reference="truth",
+             respondents=None, noise=None, prior=None) -> MonteCarlo:
+    """Tidy frames from the integer tallies of every batch (summed, or laid out by draw).
+
+    ``reference`` ``"truth"`` compares each draw with the truth (``true_*``
+    columns); ``"observed"`` with the level the loaded tables give
+    (``observed_*`` columns, ``p_observed``, ``agreement``, designations
+    ``gained`` and ``lost``).
+    """
+    lab = _LABELS[reference]
     bs = setup.scheme.branch
     lv = bs.levels
-    L, n = lv.n, len(setup.q)
+    L, n = lv.n, len(setup.true_level)
     best_first = np.arange(L)[::-1]                       # codes of lv.ids, in order
     des = [x.id for x in bs.designations]
     hits = sum(p["hits"] for p in parts)
@@ -189,10 +243,11 @@ def assemble(parts, pop, policy, setup, *, sizes, base_size, true_score, draws, 
     alarms, misses = _joined(parts, "false_alarms"), _joined(parts, "misses")
     true_level, true_des = setup.true_level, setup.true_designated
     b = pop.branches
+    ref = lab["ref"]
     head = pd.DataFrame({"branch_id": b["branch_id"].to_numpy(), "type": b["type"].to_numpy(),
-                         "true_score": true_score, "true_rating": lv.id_of(true_level)})
+                         f"{ref}_score": true_score, f"{ref}_rating": lv.id_of(true_level)})
     for k, d in enumerate(des):
-        head[f"true_{d}"] = true_des[:, k]
+        head[f"{ref}_{d}"] = true_des[:, k]
     truly = true_des.sum(axis=0)
     by_size, confusions, counts, mis, des_err = {}, {}, [], [], []
     total = draws * n
@@ -203,10 +258,10 @@ def assemble(parts, pop, policy, setup, *, sizes, base_size, true_score, draws, 
         for k, d in enumerate(des):
             f[f"p_{d}"] = dhits[j, :, k] / draws
         f["modal_rating"] = lv.id_of(np.argmax(hits[j], axis=1))     # argmax: the lower level on a tie
-        f["p_true"] = hits[j, np.arange(n), true_level] / draws
+        f[lab["p"]] = hits[j, np.arange(n), true_level] / draws
         by_size[s] = f
         conf = np.stack([hits[j][true_level == c].sum(axis=0) for c in best_first])[:, best_first] / draws
-        confusions[s] = pd.DataFrame(conf, index=pd.Index(lv.ids, name="true"),
+        confusions[s] = pd.DataFrame(conf, index=pd.Index(lv.ids, name=ref),
                                      columns=pd.Index(lv.ids, name="measured"))
         c = pd.DataFrame({"survey_size": s, "draw": np.arange(draws)})
         for code, name in zip(best_first, lv.ids):
@@ -214,22 +269,23 @@ def assemble(parts, pop, policy, setup, *, sizes, base_size, true_score, draws, 
         for k, d in enumerate(des):
             c[d] = designated[j, :, k]
         wrong = too_high[j] + too_low[j]
-        c["accuracy"] = 1 - wrong / n
+        c[lab["accuracy"]] = 1 - wrong / n
         c["too_high"], c["too_low"] = too_high[j], too_low[j]
         for k, d in enumerate(des):
-            c[f"{d}_false_alarms"], c[f"{d}_misses"] = alarms[j, :, k], misses[j, :, k]
+            c[f"{d}_{lab['alarms']}"], c[f"{d}_{lab['misses']}"] = alarms[j, :, k], misses[j, :, k]
         counts.append(c)
-        mis.append({"survey_size": s, "respondents": float(s), "misclassified": wrong.sum() / total,
+        mis.append({"survey_size": s, "respondents": float(s) if respondents is None else respondents,
+                    "misclassified": wrong.sum() / total,
                     "too_high": too_high[j].sum() / total, "too_low": too_low[j].sum() / total})
         for k, d in enumerate(des):
             fine = n - int(truly[k])
-            des_err.append({"survey_size": s, "designation": d, "truly": int(truly[k]), "truly_not": fine,
-                            "false_alarm_rate": alarms[j, :, k].sum() / (draws * fine) if fine else np.nan,
-                            "miss_rate": misses[j, :, k].sum() / (draws * truly[k]) if truly[k] else np.nan})
+            des_err.append({"survey_size": s, "designation": d, lab["truly"]: int(truly[k]), lab["truly_not"]: fine,
+                            lab["alarm_rate"]: alarms[j, :, k].sum() / (draws * fine) if fine else np.nan,
+                            lab["miss_rate"]: misses[j, :, k].sum() / (draws * truly[k]) if truly[k] else np.nan})
     true_counts = {name: int((true_level == code).sum()) for code, name in zip(best_first, lv.ids)}
     true_counts.update({d: int(truly[k]) for k, d in enumerate(des)})
-    true_counts.update(accuracy=1.0, too_high=0, too_low=0)
-    true_counts.update({f"{d}_{e}": 0 for d in des for e in ("false_alarms", "misses")})
+    true_counts.update({lab["accuracy"]: 1.0, "too_high": 0, "too_low": 0})
+    true_counts.update({f"{d}_{lab[e]}": 0 for d in des for e in ("alarms", "misses")})
     member_p = grade_counts = None
     grades = []
     if mode:
@@ -248,8 +304,9 @@ def assemble(parts, pop, policy, setup, *, sizes, base_size, true_score, draws, 
         grade_counts = pd.DataFrame(np.concatenate([p["grades"] for p in parts])[:, gbest], columns=grades)
         grade_counts.insert(0, "draw", np.arange(draws))
     return MonteCarlo(by_size[base_size], pd.concat(counts, ignore_index=True), pd.DataFrame(mis),
-                      pd.DataFrame(des_err, columns=["survey_size", "designation", "truly", "truly_not",
-                                                     "false_alarm_rate", "miss_rate"]),
+                      pd.DataFrame(des_err, columns=["survey_size", "designation", lab["truly"], lab["truly_not"],
+                                                     lab["alarm_rate"], lab["miss_rate"]]),
                       member_p, grade_counts, probabilities_by_size=by_size, confusions=confusions,
                       true_counts=true_counts, survey_sizes=sizes, baseline_size=base_size, draws=draws, seed=root,
-                      members=mode, policy_name=policy.name, levels=list(lv.ids), designations=des, grades=grades)
+                      members=mode, policy_name=policy.name, levels=list(lv.ids), designations=des, grades=grades,
+                      reference=reference, noise=noise, survey_prior=prior)

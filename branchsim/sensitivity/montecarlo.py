@@ -30,10 +30,12 @@ from ..evaluate import BranchInputs, branch_inputs, branch_outcome
 from ..measurement import _indicator_offsets, _state_column, _survey, branch_block, declared_facts, truth
 from ..params import GeneratorParams
 from ..policy import Policy, as_policy
+from ..population import Population
 from ..scoring import type_codes
 from ..streams import BLOCK, as_seed_sequence
+from . import _mc_tables
 from ._mc_members import member_grades, member_setup, stream
-from .mc_result import MonteCarlo, assemble
+from .mc_result import OBSERVED, MonteCarlo, assemble
 
 __all__ = ["measurement_mc", "MonteCarlo", "MEASUREMENT_PARAMS"]
 
@@ -88,26 +90,36 @@ def _measure(s: _Setup, root, d: int):
     return facts, values, survey
 
 
+def _tally(out: dict, j: int, i: int, o: dict, bs, true_level: np.ndarray, true_des: np.ndarray) -> None:
+    """Add one rated draw ``o`` (size ``j``, draw ``i`` of the batch) to the batch's integer tallies."""
+    n, L = len(true_level), bs.levels.n
+    level = o["level"].astype(np.intp)
+    des = np.column_stack([o["designations"][x.id] for x in bs.designations]) if bs.designations \
+        else np.zeros((n, 0), dtype=bool)
+    out["hits"][j] += np.bincount(np.arange(n) * L + level, minlength=n * L).reshape(n, L)
+    out["designated_hits"][j] += des
+    out["levels"][j, i] = np.bincount(level, minlength=L)
+    out["designated"][j, i] = des.sum(axis=0)
+    out["too_high"][j, i] = (level > true_level).sum()
+    out["too_low"][j, i] = (level < true_level).sum()
+    out["false_alarms"][j, i] = (des & ~true_des).sum(axis=0)
+    out["misses"][j, i] = (~des & true_des).sum(axis=0)
+
+
 def _branch_part(s: _Setup, root, first: int, stop: int, out: dict) -> None:
     bs = s.scheme.branch
-    n, L = len(s.q), bs.levels.n
-    unit = np.arange(n) * L
     for i, d in enumerate(range(first, stop)):
         facts, values, survey = _measure(s, root, d)
         for j in range(len(s.params)):
             inp = BranchInputs(facts, values, s.t, survey[j] if bs.survey else None, s.prev, s.columns)
-            o = branch_outcome(inp, s.scheme)
-            level = o["level"].astype(np.intp)
-            des = np.column_stack([o["designations"][x.id] for x in bs.designations]) if bs.designations \
-                else np.zeros((n, 0), dtype=bool)
-            out["hits"][j] += np.bincount(unit + level, minlength=n * L).reshape(n, L)
-            out["designated_hits"][j] += des
-            out["levels"][j, i] = np.bincount(level, minlength=L)
-            out["designated"][j, i] = des.sum(axis=0)
-            out["too_high"][j, i] = (level > s.true_level).sum()
-            out["too_low"][j, i] = (level < s.true_level).sum()
-            out["false_alarms"][j, i] = (des & ~s.true_designated).sum(axis=0)
-            out["misses"][j, i] = (~des & s.true_designated).sum(axis=0)
+            _tally(out, j, i, branch_outcome(inp, s.scheme), bs, s.true_level, s.true_designated)
+
+
+def _tallies(S: int, n: int, B: int, L: int, D: int) -> dict:
+    return {"hits": np.zeros((S, n, L), np.int64), "designated_hits": np.zeros((S, n, D), np.int64),
+            "levels": np.zeros((S, B, L), np.int64), "designated": np.zeros((S, B, D), np.int64),
+            "too_high": np.zeros((S, B), np.int64), "too_low": np.zeros((S, B), np.int64),
+            "false_alarms": np.zeros((S, B, D), np.int64), "misses": np.zeros((S, B, D), np.int64)}
 
 
 def _member_part(s: _Setup, root, first: int, stop: int, out: dict) -> None:
@@ -124,10 +136,7 @@ def _run_batch(s: _Setup, root: np.random.SeedSequence, first: int, stop: int) -
     """Draws ``first`` … ``stop - 1``: integer tallies only, so batches add up exactly."""
     bs = s.scheme.branch
     S, n, B, L, D = len(s.params), len(s.q), stop - first, bs.levels.n, len(bs.designations)
-    out = {"hits": np.zeros((S, n, L), np.int64), "designated_hits": np.zeros((S, n, D), np.int64),
-           "levels": np.zeros((S, B, L), np.int64), "designated": np.zeros((S, B, D), np.int64),
-           "too_high": np.zeros((S, B), np.int64), "too_low": np.zeros((S, B), np.int64),
-           "false_alarms": np.zeros((S, B, D), np.int64), "misses": np.zeros((S, B, D), np.int64)}
+    out = _tallies(S, n, B, L, D)
     _branch_part(s, root, first, stop, out)
     if s.members:
         G = s.scheme.member.grades.n
@@ -181,8 +190,8 @@ def _mode(members) -> str | None:
 def measurement_mc(pop, policy: Policy | None = None, *, draws: int = 200, seed=0,
                    survey_sizes=None, params: dict | GeneratorParams | None = None,
                    members: bool | str = False, executor=None, progress: bool = True,
-                   batch: int = 20) -> MonteCarlo:
-    """Monte Carlo over measurement noise with the truth held fixed, for any scheme and design.
+                   batch: int = 20, noise=None, survey_prior: float | None = None) -> MonteCarlo:
+    """Monte Carlo over measurement noise, for any scheme and design: around the truth, or around real tables.
 
     Each draw measures every branch again from its true quality: indicator
     facts, survey answers and the declared facts that are not part of the
@@ -193,11 +202,25 @@ def measurement_mc(pop, policy: Policy | None = None, *, draws: int = 200, seed=
     the branch's true quality earns (``true_rating``, ``true_<designation>``
     of :func:`branchsim.evaluate`).
 
+    On **loaded tables** (a population without the truth: a researcher's
+    own, from :func:`branchsim.load_population`) each draw redraws every
+    branch's survey from its own observed answer counts (a
+    Dirichlet-multinomial: answer shares ``~ Dirichlet(survey_prior +
+    counts)``, the same number of respondents) and the facts ``noise``
+    declares (every other fact stays as observed; see
+    :mod:`branchsim.sensitivity._mc_tables`). A draw is compared with the
+    level the tables give: the columns are named ``observed_*`` (not
+    ``true_*``), ``p_observed`` is the probability that a redraw gives the
+    observed level, and ``misclassification`` the probability that it
+    gives another — how firmly the data fix a level, not an accuracy,
+    which needs the truth.
+
     Parameters
     ----------
     pop : Population
         A generated population (it carries the truth: ``true_quality``, its
-        seed and generator parameters), generated with this policy's facts.
+        seed and generator parameters), generated with this policy's facts;
+        or loaded tables (without ``true_quality``).
     policy : Policy or path, optional
         Rules to rate with (default: the baseline).
     draws : int
@@ -229,6 +252,17 @@ def measurement_mc(pop, policy: Policy | None = None, *, draws: int = 200, seed=
         Show a progress bar over draws (notebook or terminal).
     batch : int
         Draws per task; changes memory and scheduling, never the numbers.
+    noise : mapping or path, optional
+        Loaded tables only: how the facts are measured, by fact or kind of
+        fact (``binary``, ``count``, ``share``, ``number``), e.g.
+        ``{"binary": {"model": "flip", "p": 0.05}, "count": "poisson",
+        "share": {"model": "binomial", "n": "n_members"}}``; or a YAML file
+        of it. Models: ``fixed`` (the default), ``flip``, ``poisson``,
+        ``binomial``, ``normal`` (see :mod:`~branchsim.sensitivity._mc_tables`).
+        State facts stay fixed unless named.
+    survey_prior : float, optional
+        Loaded tables only: the Dirichlet prior per answer (default 0.5,
+        Jeffreys').
 
     Returns
     -------
@@ -245,11 +279,29 @@ def measurement_mc(pop, policy: Policy | None = None, *, draws: int = 200, seed=
     >>> p = mc.level_probabilities[[f"p_{lv}" for lv in mc.levels]]
     >>> bool(p.sum(axis=1).round(9).eq(1).all()), len(mc.counts)
     (True, 20)
+
+    On loaded tables, around what was observed:
+
+    >>> tables = bs.load_population(bs.data_path("examples"))
+    >>> mc = measurement_mc(tables, draws=50, seed=1, progress=False, noise={"count": "poisson"})
+    >>> p = mc.level_probabilities[[f"p_{lv}" for lv in mc.levels]]
+    >>> bool(p.sum(axis=1).round(9).eq(1).all()), mc.reference, "p_observed" in mc.level_probabilities
+    (True, 'observed', True)
     """
-    if not getattr(pop, "has_truth", False) or getattr(pop, "params", None) is None or pop.seed is None:
-        raise DataError("measurement_mc needs the truth: a population from branchsim.generate() (with "
-                        "true_quality, its seed and generator parameters); loaded tables without truth "
-                        "cannot be redrawn")
+    if not isinstance(pop, Population):
+        raise DataError(f"measurement_mc takes a Population (from generate or load_population), "
+                        f"got {type(pop).__name__}")
+    if not pop.has_truth:
+        return _on_tables(pop, policy, draws=draws, seed=seed, survey_sizes=survey_sizes, params=params,
+                          members=members, noise=noise, survey_prior=survey_prior, executor=executor,
+                          progress=progress, batch=batch)
+    if getattr(pop, "params", None) is None or pop.seed is None:
+        raise DataError("measurement_mc: the population has true_quality but not the seed and generator "
+                        "parameters that drew it (a generated population saved with Population.save keeps "
+                        "them); drop true_quality to redraw around the tables as observed")
+    if noise is not None or survey_prior is not None:
+        raise BranchsimError("noise and survey_prior apply to loaded tables; a generated population is redrawn "
+                             "from its generator (change its measurement with params=)")
     policy = as_policy(policy)
     draws, batch = _whole(draws, "draws", 1), _whole(batch, "batch", 1)
     mode = _mode(members)
@@ -279,11 +331,18 @@ def measurement_mc(pop, policy: Policy | None = None, *, draws: int = 200, seed=
         true_level=true["level"].astype(np.intp), true_designated=true_des, members=mode,
         m=member_setup(pop, policy, t, mode) if mode else None)
 
+    parts = _collect(_run_batch, setup, root, draws, batch, executor, progress)
+    return assemble(parts, pop, policy, setup, sizes=sizes, base_size=base_size, true_score=true["score"],
+                    draws=draws, root=root, mode=mode)
+
+
+def _collect(run, setup, root, draws: int, batch: int, executor, progress: bool) -> list:
+    """The batches' tallies, in order (sequentially or on ``executor``), with a progress bar."""
     spans = [(lo, min(draws, lo + batch)) for lo in range(0, draws, batch)]
     if executor is None:
-        results = (_run_batch(setup, root, lo, hi) for lo, hi in spans)
+        results = (run(setup, root, lo, hi) for lo, hi in spans)
     else:
-        futures = [executor.submit(_run_batch, setup, root, lo, hi) for lo, hi in spans]
+        futures = [executor.submit(run, setup, root, lo, hi) for lo, hi in spans]
         results = (f.result() for f in futures)
     bar = None
     if progress:
@@ -296,5 +355,87 @@ def measurement_mc(pop, policy: Policy | None = None, *, draws: int = 200, seed=
             bar.update(r["levels"].shape[1])
     if bar is not None:
         bar.close()
-    return assemble(parts, pop, policy, setup, sizes=sizes, base_size=base_size, true_score=true["score"],
-                    draws=draws, root=root, mode=mode)
+    return parts
+
+
+# -- loaded tables: redrawn around what was observed (see _mc_tables) -----------------------
+@dataclass(frozen=True)
+class _Tables:
+    """What a batch of draws on loaded tables needs (picklable)."""
+
+    scheme: object
+    t: np.ndarray
+    facts: np.ndarray        # observed sheet facts (n, k)
+    values: dict             # observed fact columns by name
+    survey: np.ndarray | None
+    prior: float
+    noisy: list              # _mc_tables.prepare(...)
+    kinds: dict
+    prev: dict
+    columns: pd.DataFrame
+    true_level: np.ndarray   # the observed level: what a redraw is compared with
+    true_designated: np.ndarray
+
+
+def _run_tables_batch(s: _Tables, root, first: int, stop: int) -> dict:
+    """Draws ``first`` … ``stop - 1`` on loaded tables: integer tallies, as :func:`_run_batch`."""
+    bs = s.scheme.branch
+    n = len(s.t)
+    out = _tallies(1, n, stop - first, bs.levels.n, len(bs.designations))
+    col = {f: j for j, f in enumerate(bs.sheet.facts)}
+    for i, d in enumerate(range(first, stop)):
+        got = _mc_tables.redraw_facts(stream(root, _mc_tables.FACTS, d, 0), s.noisy, s.kinds)
+        facts, values = s.facts, s.values
+        if got:
+            facts, values = s.facts.copy(), {**s.values, **got}
+            for f, v in got.items():
+                if f in col:
+                    facts[:, col[f]] = v
+        survey = (_mc_tables.redraw_survey(stream(root, _mc_tables.SURVEY, d, 0), s.survey, s.prior)
+                  if bs.survey else None)
+        o = branch_outcome(BranchInputs(facts, values, s.t, survey, s.prev, s.columns), s.scheme)
+        _tally(out, 0, i, o, bs, s.true_level, s.true_designated)
+    return out
+
+
+def _on_tables(pop, policy: Policy, *, draws, seed, survey_sizes, params, members, noise, survey_prior,
+               executor, progress, batch) -> MonteCarlo:
+    """:func:`measurement_mc` on loaded tables (no truth): the observed survey and declared facts redrawn."""
+    if members is not None and members is not False:
+        raise DataError(f"members={members!r} needs a generated population (members' true quality); on loaded "
+                        "tables the branches are redrawn, run with members=False")
+    if survey_sizes is not None:
+        raise BranchsimError("survey_sizes applies to a generated population; on loaded tables each branch's "
+                             "survey keeps its observed number of respondents")
+    if params is not None:
+        raise BranchsimError("params are generator parameters, which loaded tables do not have; declare the "
+                             "measurement noise of the facts with noise=")
+    policy = as_policy(policy)
+    draws, batch = _whole(draws, "draws", 1), _whole(batch, "batch", 1)
+    scheme = policy.scheme
+    bs = scheme.branch
+    b = pop.branches
+    inp = branch_inputs(b, scheme, policy_name=policy.name)
+    models, file_prior = _mc_tables.noise_model(noise, bs, b.columns, policy.name)
+    if survey_prior is not None and file_prior is not None:
+        raise BranchsimError("survey_prior is given twice: as an argument and in the noise model; give it once")
+    prior = _mc_tables.JEFFREYS if survey_prior is None and file_prior is None else \
+        (survey_prior if survey_prior is not None else file_prior)
+    if isinstance(prior, bool) or not isinstance(prior, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(prior) or prior <= 0:
+        raise BranchsimError(f"survey_prior must be a number > 0 (Jeffreys: 0.5 per answer), got {prior!r}")
+    if (prior != _mc_tables.JEFFREYS or file_prior is not None) and not bs.survey:
+        raise BranchsimError(f"policy {policy.name!r} has no survey: survey_prior does not apply")
+    seen = branch_outcome(inp, scheme)
+    des = (np.column_stack([seen["designations"][x.id] for x in bs.designations]) if bs.designations
+           else np.zeros((len(b), 0), dtype=bool))
+    setup = _Tables(scheme=scheme, t=inp.type_idx, facts=inp.facts, values=inp.values,
+                    survey=None if inp.survey is None else np.rint(inp.survey).astype(np.int64),
+                    prior=float(prior), noisy=_mc_tables.prepare(models, b), kinds=_mc_tables.fact_kinds(bs),
+                    prev=inp.prev, columns=b, true_level=seen["level"].astype(np.intp), true_designated=des)
+    root = as_seed_sequence(seed)
+    parts = _collect(_run_tables_batch, setup, root, draws, batch, executor, progress)
+    respondents = float(setup.survey.sum(axis=1).mean()) if bs.survey else 0.0
+    return assemble(parts, pop, policy, setup, sizes=[OBSERVED], base_size=OBSERVED, true_score=seen["score"],
+                    draws=draws, root=root, mode=None, reference="observed", respondents=respondents,
+                    noise=models, prior=float(prior) if bs.survey else None)
