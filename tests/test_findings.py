@@ -155,5 +155,101 @@ def test_top_level_and_plot():
 
 
 def test_no_scheme_names_in_the_modules_of_these_findings():
-    shipped.assert_no_scheme_names(("schemes", "simulation", "history"), "dynamics")
+    shipped.assert_no_scheme_names(("schemes", "simulation", "history", "levers"), "dynamics")
     shipped.assert_no_scheme_names(("schemes",), "plot")
+
+
+# -- the two-year rule: intervals, events, and the coverage lever -------------------------------------
+def test_clopper_pearson_matches_the_exact_binomial_interval():
+    from scipy.stats import binomtest
+    from branchsim.dynamics.history import clopper_pearson
+    k, n = np.array([0, 1, 5, 9, 2]), np.array([2, 9, 10, 9, 40])
+    low, high = clopper_pearson(k, n, 0.9)
+    for i in range(len(k)):
+        ci = binomtest(int(k[i]), int(n[i])).proportion_ci(confidence_level=0.9, method="exact")
+        assert (low[i], high[i]) == pytest.approx((ci.low, ci.high), abs=1e-12)
+    # closed forms at the edges: 0 of n has upper bound 1 - (α/2)^(1/n); n of n lower bound (α/2)^(1/n)
+    assert high[0] == pytest.approx(1 - 0.05 ** 0.5) and low[3] == pytest.approx(0.05 ** (1 / 9))
+    lo, hi = clopper_pearson([0], [0])
+    assert np.isnan(lo[0]) and np.isnan(hi[0])
+    with pytest.raises(DataError, match="confidence"):
+        clopper_pearson([1], [2], 1.5)
+
+
+@pytest.fixture(scope="module")
+def strict_town():
+    """600 branches with the weak line at 60 (many weak designations) and no lowest-first help but the one
+    aimed at the weak (rectification), so its reach is the only lever."""
+    policy = shipped.load("baseline")
+    weak = policy.scheme.branch.designations[0]
+    line = next(c for c in weak.criteria if c.kind == "score_below")
+    aimed = dy_levers().aimed_interventions(policy.scheme)
+    change = {f"branch.designations.{weak.id}.criteria.{line.id}.below": 60}
+    change.update({f"interventions.{iv.id}.count": 0 if iv.id not in aimed else 600
+                   for iv in policy.scheme.interventions if iv.select == "lowest"})     # no cap on the aimed
+    return SimpleNamespace(policy=policy.update(change), pop=bs.generate(policy, seed=11, n_branches=600,
+                                                                        members=False), aimed=aimed)
+
+
+def dy_levers():
+    from branchsim.dynamics import levers
+    return levers
+
+
+def test_pooled_rule_accuracy_has_intervals_and_events_and_counts_year_zero_once(strict_town):
+    t = strict_town
+    acc = bs.rule_accuracy(t.pop, t.policy, years=3, seeds=[1, 2])
+    pooled = bs.rule_accuracy(t.pop, t.policy, years=3, seeds=[1, 2], pooled=True)
+    year0 = acc[acc["year"] == 0]
+    # year 0 is the population as generated: the same under both seeds, counted once
+    assert year0["designated_weak"].nunique() == 1 and year0["designated_weak"].iloc[0] > 0
+    assert pooled["designated_weak"] == acc["designated_weak"].sum() - year0["designated_weak"].iloc[0]
+    table = bs.dynamics.rate_table(pooled)
+    assert set(table.index) == {"miss_rate_weak", "false_rate_weak", "false_alarm_rate_reorganise",
+                                "miss_rate_reorganise"}
+    row = table.loc["false_alarm_rate_reorganise"]
+    assert row["n"] == pooled["fired_reorganise"] == pooled["false_alarm_rate_reorganise_n"] > 0
+    assert row["events"] == pooled["false_alarms_reorganise"]
+    assert row["rate"] == pytest.approx(row["events"] / row["n"]) and row["low"] <= row["rate"] <= row["high"]
+    wide = bs.rule_accuracy(t.pop, t.policy, years=3, seeds=[1, 2], pooled=True, confidence=0.99)
+    assert wide["false_rate_weak_low"] < pooled["false_rate_weak_low"] < pooled["false_rate_weak_high"] \
+        < wide["false_rate_weak_high"]
+
+
+def test_rectification_coverage_is_a_lever_of_the_two_year_rule(strict_town):
+    t = strict_town
+    assert t.aimed == ("rectification",)
+    g = dy_levers().coverage_grid(t.pop, t.policy, coverage=(1.0, 0.5, 0.0), years=4, seeds=range(3))
+    reached = g["reached_rectification"].to_numpy()
+    assert reached[0] > reached[1] > reached[2] == 0
+    fired = g["fired_reorganise"].to_numpy()
+    assert fired[0] < fired[2]                       # rectifying every weak unit is what keeps the rule quiet
+    for rate in ("false_alarm_rate_reorganise", "miss_rate_reorganise", "false_rate_weak"):
+        ok = g[f"{rate}_n"] > 0
+        assert ((g[f"{rate}_low"] <= g[rate]) & (g[rate] <= g[f"{rate}_high"]))[ok].all()
+    assert (g["fired_reorganise"] == g["false_alarm_rate_reorganise_n"]).all()
+    assert (g["branch_years"] == (1 + 3 * 3) * 600).all()    # year 0 once, years 1-3 under each seed
+    again = dy_levers().coverage_grid(t.pop, t.policy, coverage=(0.5,), years=4, seeds=range(3))
+    pd.testing.assert_series_equal(again.iloc[0], g.iloc[1], check_names=False)
+
+
+@pytest.mark.parametrize("scheme", shipped.SCHEMES)
+def test_coverage_grid_on_every_shipped_scheme(scheme):
+    policy = shipped.load(scheme)
+    levers = dy_levers()
+    rules = bs.dynamics.history.rule_consequences(policy.scheme)
+    aimed = levers.aimed_interventions(policy.scheme)
+    pop = bs.generate(policy, seed=2, n_branches=256, members=False)
+    if not rules:
+        with pytest.raises(DataError, match="no consecutive-years rule"):
+            levers.coverage_grid(pop, policy, years=2, seeds=[0])
+    elif not aimed:
+        with pytest.raises(DataError, match=f"no intervention aimed at {rules[0].target}"):
+            levers.coverage_grid(pop, policy, years=2, seeds=[0])
+    else:
+        g = levers.coverage_grid(pop, policy, coverage=(1.0, 0.0), years=2, seeds=[0])
+        assert g["coverage"].tolist() == [1.0, 0.0] and (g[[f"reached_{i}" for i in aimed]].iloc[1] == 0).all()
+        for c in rules:
+            assert {f"fired_{c.id}", f"false_alarm_rate_{c.id}_high", f"miss_rate_{c.id}_n"} <= set(g.columns)
+        with pytest.raises(DataError, match="interventions"):
+            levers.coverage_grid(pop, policy, interventions=["nope"], years=2, seeds=[0])

@@ -12,6 +12,8 @@ designations and their criteria, its consequences (with their ``years`` and
   distributions, transitions, consequence counts and the rules' accuracy.
 * :func:`rule_accuracy` — false alarms and misses of the designations and of
   every consecutive-years rule over years and seeds.
+* :func:`coverage_grid` — how often those rules fire, and how accurately,
+  as the interventions aimed at their condition reach fewer units.
 * :func:`replay` — the same rules over a researcher's own yearly tables.
 * :func:`compare_member_schemes` — the period record's share versus the
   year-end appraisal, against the truth; :func:`member_scheme_grid` and
@@ -22,12 +24,13 @@ Modules: :mod:`.params` (evolution parameters), :mod:`.evolve` (pure
 yearly rules), :mod:`.measure` (seeded measurement per seed block),
 :mod:`.outcome` (a year rated, what carries over), :mod:`.frames` (the
 History's columns), :mod:`.simulation` (simulate, replay, rule_accuracy),
-:mod:`.history`, :mod:`.schemes`.
+:mod:`.history`, :mod:`.schemes`, :mod:`.levers`.
 """
-from .history import History, pool_accuracy
+from .history import History, pool_accuracy, rate_table
+from .levers import coverage_grid
 from .params import DynamicsParams
 from .schemes import compare_member_schemes, member_scheme_grid, scheme_reversals
 from .simulation import replay, rule_accuracy, simulate
 
 __all__ = ["simulate", "replay", "rule_accuracy", "compare_member_schemes", "member_scheme_grid",
-           "scheme_reversals", "History", "DynamicsParams", "pool_accuracy"]
+           "scheme_reversals", "History", "DynamicsParams", "pool_accuracy", "rate_table", "coverage_grid"]

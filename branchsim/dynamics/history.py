@@ -24,6 +24,18 @@ e.g. a reorganisation after two weak years:
 * ``missed_<c>``: deserved but not decided; ``miss_rate_<c>`` = missed / deserved.
 
 Rates are NaN when their denominator is 0; pooled rates divide summed counts.
+
+Confidence intervals (pooled rates)
+-----------------------------------
+:func:`pool_accuracy` gives each rate ``r`` its exact (Clopper–Pearson)
+interval, ``r_low`` and ``r_high`` at ``confidence`` (95% by default), and
+``r_n``, the number of events it rests on (its denominator: designations,
+truly weak branch-years, decisions or deserved decisions). The interval
+treats those events as independent trials with one probability; events of
+the same branch in consecutive years, or of one town re-simulated under
+several seeds, are not independent, so it is if anything too narrow. With
+``r_n = 0`` the rate and its interval are NaN; with few events the interval
+is wide (0 of 2 gives 0–0.84), which is the point of reporting it.
 """
 from __future__ import annotations
 
@@ -35,7 +47,7 @@ import pandas as pd
 from ..errors import DataError
 from ..policy import Policy
 
-__all__ = ["History", "pool_accuracy", "rule_consequences"]
+__all__ = ["History", "pool_accuracy", "rate_table", "clopper_pearson", "rule_consequences"]
 
 _COUNT_PREFIXES = ("designated_", "truly_", "missed_", "false_", "fired_", "false_alarms_", "deserved_")
 _RATE_PREFIXES = ("miss_rate_", "false_rate_", "false_alarm_rate_")
@@ -51,37 +63,110 @@ def _ratio(a, b):
     return np.where(b > 0, a / np.where(b > 0, b, 1), np.nan)
 
 
-def _rates(c: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
-    """Rates from the counts (ids are distinct across designations and consequences: see frames.check_names)."""
-    keys = list(c.index if isinstance(c, pd.Series) else c.columns)
-    out = {}
+def _rate_parts(keys) -> list[tuple[str, str, str]]:
+    """``(rate, numerator, denominator)`` for each rate the counts ``keys`` define (ids are distinct across
+    designations and consequences: see frames.check_names)."""
+    keys = list(keys)
+    out = []
     for key in keys:
         if key.startswith("designated_"):
             d = key[len("designated_"):]
-            out[f"miss_rate_{d}"] = _ratio(c[f"missed_{d}"], c[f"truly_{d}"])
-            out[f"false_rate_{d}"] = _ratio(c[f"false_{d}"], c[key])
+            out += [(f"miss_rate_{d}", f"missed_{d}", f"truly_{d}"), (f"false_rate_{d}", f"false_{d}", key)]
     for key in keys:
         if key.startswith("fired_"):
             a = key[len("fired_"):]
-            out[f"false_alarm_rate_{a}"] = _ratio(c[f"false_alarms_{a}"], c[key])
-            out[f"miss_rate_{a}"] = _ratio(c[f"missed_{a}"], c[f"deserved_{a}"])
+            out += [(f"false_alarm_rate_{a}", f"false_alarms_{a}", key),
+                    (f"miss_rate_{a}", f"missed_{a}", f"deserved_{a}")]
+    return out
+
+
+def _rates(c: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
+    """Rates from the counts."""
+    keys = c.index if isinstance(c, pd.Series) else c.columns
+    out = {rate: _ratio(c[num], c[den]) for rate, num, den in _rate_parts(keys)}
     if isinstance(c, pd.Series):
         return pd.Series({k: float(v) for k, v in out.items()}, dtype=float)
     return pd.DataFrame(out, index=c.index)
 
 
-def pool_accuracy(frame: pd.DataFrame) -> pd.Series:
-    """Rates from counts summed over the rows of an accuracy frame (years, seeds).
+def clopper_pearson(k, n, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Exact binomial interval of a rate ``k / n``: the Clopper–Pearson bounds (NaN where ``n = 0``).
+
+    >>> lo, hi = clopper_pearson([0, 5, 3], [2, 10, 0])
+    >>> np.round(lo, 3).tolist(), np.round(hi, 3).tolist()
+    ([0.0, 0.187, nan], [0.842, 0.813, nan])
+    """
+    from scipy.stats import beta
+    if not 0 < confidence < 1:
+        raise DataError(f"confidence: got {confidence!r}; allowed: a share in (0, 1), e.g. 0.95")
+    k, n = np.asarray(k, float), np.asarray(n, float)
+    a = (1 - confidence) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        low = np.where(k > 0, beta.ppf(a, k, n - k + 1), 0.0)
+        high = np.where(k < n, beta.ppf(1 - a, k + 1, n - k), 1.0)
+    empty = n <= 0
+    return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
+
+
+def pool_accuracy(frame: pd.DataFrame, *, confidence: float = 0.95) -> pd.Series:
+    """Rates from counts summed over the rows of an accuracy frame (years, seeds), with their intervals.
+
+    Each rate ``r`` comes with ``r_low``, ``r_high`` (Clopper–Pearson at
+    ``confidence``) and ``r_n``, the events it rests on (module docstring).
 
     >>> f = pd.DataFrame({"designated_w": [5, 3], "truly_w": [4, 0], "missed_w": [1, 0], "false_w": [2, 3],
     ...                   "fired_r": [2, 2], "false_alarms_r": [1, 0], "deserved_r": [1, 1], "missed_r": [0, 1]})
-    >>> pool_accuracy(f)[["miss_rate_w", "false_alarm_rate_r", "miss_rate_r"]].tolist()
+    >>> p = pool_accuracy(f)
+    >>> p[["miss_rate_w", "false_alarm_rate_r", "miss_rate_r"]].tolist()
     [0.25, 0.25, 0.5]
+    >>> p[["miss_rate_r_n", "miss_rate_r_low", "miss_rate_r_high"]].round(3).tolist()
+    [2.0, 0.013, 0.987]
     """
     cols = [c for c in frame.columns if isinstance(c, str) and c.startswith(_COUNT_PREFIXES)
             and not c.startswith(_RATE_PREFIXES)]
     total = frame[cols].sum().astype(int)
-    return pd.concat([total, _rates(total)])
+    parts = _rate_parts(total.index)
+    low, high = clopper_pearson([total[num] for _, num, _ in parts], [total[den] for _, _, den in parts],
+                                confidence)
+    extra = {}
+    for (rate, _, den), lo, hi in zip(parts, low, high):
+        extra.update({f"{rate}_low": float(lo), f"{rate}_high": float(hi), f"{rate}_n": float(total[den])})
+    return pd.concat([total, _rates(total), pd.Series(extra, dtype=float)])
+
+
+def year_zero_once(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of an accuracy frame over ``seed`` and ``year`` with year 0 kept for the first seed only: every
+    seed's year 0 is the same population as generated, so pooling it once per seed would count it again."""
+    first = frame["seed"].iloc[0]
+    return frame[(frame["year"] != 0) | (frame["seed"] == first)]
+
+
+def rate_table(pooled: pd.Series) -> pd.DataFrame:
+    """The rates of a pooled accuracy (:func:`pool_accuracy`) as a table: one row per rate.
+
+    Columns ``events`` (the numerator: misses, false designations, false
+    alarms), ``n`` (the events the rate rests on), ``rate``, ``low``, ``high``.
+
+    >>> f = pd.DataFrame({"fired_r": [2, 2], "false_alarms_r": [1, 0], "deserved_r": [1, 1], "missed_r": [0, 1]})
+    >>> rate_table(pool_accuracy(f)).round(3).to_dict("index")["false_alarm_rate_r"]
+    {'events': 1, 'n': 4, 'rate': 0.25, 'low': 0.006, 'high': 0.806}
+    """
+    if not isinstance(pooled, pd.Series):
+        raise DataError(f"rate_table() takes the Series of pool_accuracy() or rule_accuracy(pooled=True), "
+                        f"got {type(pooled).__name__}")
+    parts = _rate_parts(k for k in pooled.index if isinstance(k, str) and k.startswith(("designated_", "fired_")))
+    if not parts:
+        raise DataError("rate_table(): no designated_<id> or fired_<id> counts in this Series")
+    rows = {}
+    for rate, num, den in parts:
+        lo, hi = (pooled.get(f"{rate}_low"), pooled.get(f"{rate}_high"))
+        if lo is None:
+            lo, hi = (float(v[0]) for v in clopper_pearson([pooled[num]], [pooled[den]]))
+        rows[rate] = {"events": int(pooled[num]), "n": int(pooled[den]), "rate": float(pooled[rate]),
+                      "low": float(lo), "high": float(hi)}
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "rate"
+    return out
 
 
 class History:

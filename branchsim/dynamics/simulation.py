@@ -39,7 +39,7 @@ from ..model import BLOCK, _workers, as_seed_sequence
 from ..policy import Policy, as_policy
 from .evolve import branch_effects, member_effects
 from .frames import branch_rows, check_names, member_rows
-from .history import History, pool_accuracy
+from .history import History, pool_accuracy, year_zero_once
 from .measure import Context, uniforms, year_chunk
 from .outcome import Carry, from_result, interventions, score_year, streak_ids, with_truth, year_zero
 from .params import DynamicsParams
@@ -284,7 +284,7 @@ def _member_streak_frame(scheme, st: dict, m: pd.DataFrame, back) -> dict:
 
 
 def rule_accuracy(pop, policy: Policy | None = None, *, years: int = 5, seeds: Iterable = range(5),
-                  pooled: bool = False, **kwargs) -> pd.DataFrame | pd.Series:
+                  pooled: bool = False, confidence: float = 0.95, **kwargs) -> pd.DataFrame | pd.Series:
     """Accuracy of the designations and the consecutive-years rules over years and seeds.
 
     Simulates the branches (members are not needed: their consequences do
@@ -299,12 +299,19 @@ def rule_accuracy(pop, policy: Policy | None = None, *, years: int = 5, seeds: I
         ``workers``, ...) are passed on.
     seeds : iterable of seeds
     pooled : bool
-        Return one Series of counts summed over seeds and years, and their rates.
+        Return one Series of counts summed over seeds and years, their rates,
+        and each rate's Clopper–Pearson interval and number of events
+        (:func:`~branchsim.dynamics.pool_accuracy`). Year 0, the population
+        as generated and the same under every seed, is counted once.
+    confidence : float
+        Of the pooled intervals.
 
     Returns
     -------
     DataFrame
-        One row per seed and year: ``seed, year`` and the counts and rates.
+        One row per seed and year: ``seed, year`` and the counts and rates
+        (or, pooled, a Series; :func:`~branchsim.dynamics.rate_table` lays
+        its rates out as a table).
 
     Examples
     --------
@@ -322,4 +329,6 @@ def rule_accuracy(pop, policy: Policy | None = None, *, years: int = 5, seeds: I
     if not frames:
         raise DataError("rule_accuracy() needs at least one seed")
     out = pd.concat(frames, ignore_index=True)
-    return pool_accuracy(out) if pooled else out
+    if not pooled:
+        return out
+    return pool_accuracy(year_zero_once(out), confidence=confidence)

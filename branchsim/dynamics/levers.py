@@ -1,0 +1,117 @@
+"""Levers of the consecutive-years rules: how far the interventions reach decides how often the rules fire.
+
+A rule such as "reorganise after two weak years" fires only for a unit
+that is designated two years running. An intervention aimed at the units so
+designated (the seed city rectifies every weak branch, ``select: lowest``
+among the weak designation) lifts them before the second year, so the rule
+"almost never fires" — a consequence of assuming that every such unit is
+reached, not a property of the rule. :func:`coverage_grid` makes that reach
+a lever: each intervention's ``coverage`` (the share of the units it aims
+at that it reaches, lowest scores first) is set to each value in turn, and
+the rules' decisions, false alarms and misses are counted over years and
+seeds, with their intervals (:func:`branchsim.dynamics.pool_accuracy`).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import pandas as pd
+
+from ..errors import DataError
+from ..policy import Policy, as_policy
+from .history import pool_accuracy, rule_consequences, year_zero_once
+from .simulation import simulate
+
+__all__ = ["aimed_interventions", "coverage_grid"]
+
+
+def aimed_interventions(scheme) -> tuple[str, ...]:
+    """Ids of the interventions aimed at the condition of a consecutive-years rule.
+
+    Those whose ``among`` is the designation (or level) a branch consequence
+    with ``years > 1`` waits for.
+
+    >>> import branchsim as bs
+    >>> p = bs.Policy.load()
+    >>> ids = aimed_interventions(p.scheme)
+    >>> [iv.among for iv in p.scheme.interventions if iv.id in ids] == [c.target for c in rule_consequences(p.scheme)]
+    True
+    """
+    conditions = {(c.kind, c.target) for c in rule_consequences(scheme)}
+    return tuple(iv.id for iv in scheme.interventions if (iv.among_kind, iv.among) in conditions)
+
+
+def coverage_grid(pop, policy: Policy | None = None, coverage: Sequence[float] = (1.0, 0.75, 0.5, 0.25), *,
+                  interventions: Iterable[str] | None = None, years: int = 5, seeds: Iterable = range(5),
+                  confidence: float = 0.95, **kwargs) -> pd.DataFrame:
+    """How often the consecutive-years rules fire, and how accurately, as the interventions reach fewer units.
+
+    Parameters
+    ----------
+    pop : Population
+        A generated population (as for :func:`~branchsim.dynamics.simulate`).
+    policy : Policy or path, optional
+        Default: the baseline.
+    coverage : sequence of float
+        Values of ``interventions.<id>.coverage``, each in [0, 1] (1: every
+        unit aimed at is reached, up to the intervention's ``count``).
+    interventions : iterable of str, optional
+        Intervention ids to vary (default: :func:`aimed_interventions`, those
+        aimed at a consecutive-years rule's condition).
+    years, seeds, confidence
+        As for :func:`~branchsim.dynamics.rule_accuracy`; other keywords
+        (``noise``, ``dynamics``, ...) go to ``simulate``.
+
+    Returns
+    -------
+    DataFrame
+        One row per coverage: ``coverage``, ``branch_years`` (pooled; year 0,
+        the same under every seed, once), ``reached_<id>`` (units each
+        intervention reached) and the pooled counts, rates, intervals
+        (``<rate>_low``, ``<rate>_high``) and events (``<rate>_n``) of
+        :func:`~branchsim.dynamics.pool_accuracy`, e.g.
+        ``fired_<rule>``, ``false_alarm_rate_<rule>``, ``miss_rate_<rule>``.
+
+    Examples
+    --------
+    >>> import branchsim as bs
+    >>> pop = bs.generate(seed=1, n_branches=300, members=False)
+    >>> g = coverage_grid(pop, coverage=(1.0, 0.0), years=3, seeds=range(2))
+    >>> g["coverage"].tolist(), bool(g["reached_rectification"].iloc[1] == 0)
+    ([1.0, 0.0], True)
+    """
+    policy = as_policy(policy)
+    scheme = policy.scheme
+    rules = rule_consequences(scheme)
+    if not rules:
+        raise DataError(f"coverage_grid: policy {policy.name!r} has no consecutive-years rule (a branch "
+                        "consequence with years > 1) to measure")
+    ids = tuple(aimed_interventions(scheme) if interventions is None else interventions)
+    known = [iv.id for iv in scheme.interventions]
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise DataError(f"coverage_grid: interventions {unknown}; allowed: {', '.join(known) or 'none'}")
+    if not ids:
+        raise DataError(f"coverage_grid: policy {policy.name!r} has no intervention aimed at "
+                        f"{', '.join(sorted({c.target for c in rules}))}; name them with interventions=")
+    seeds = list(seeds)
+    if not seeds:
+        raise DataError("coverage_grid: seeds: give at least one seed")
+    coverage = [float(c) for c in coverage]
+    if not coverage:
+        raise DataError("coverage_grid: coverage: give at least one share in [0, 1]")
+    rows = []
+    for c in coverage:
+        change = {"value": c, "assumption": f"coverage grid: the share of the units aimed at reached, {c:g}"}
+        p = policy.update({f"interventions.{i}.coverage": dict(change) for i in ids}, reason=f"coverage {c:g}")
+        frames = []
+        for s in seeds:
+            h = simulate(pop, p, years=years, seed=s, members=False, **kwargs)
+            acc = h.accuracy().join(h.branches.groupby("year")[list(ids)].sum().add_prefix("reached_"))
+            frames.append(acc.reset_index().assign(seed=s))
+        out = year_zero_once(pd.concat(frames, ignore_index=True))
+        row = {"coverage": c, "branch_years": int(len(out)) * len(pop.branches)}
+        row.update({f"reached_{i}": int(out[f"reached_{i}"].sum()) for i in ids})
+        row.update(pool_accuracy(out, confidence=confidence).to_dict())
+        rows.append(row)
+    return pd.DataFrame(rows)
