@@ -253,3 +253,40 @@ def test_coverage_grid_on_every_shipped_scheme(scheme):
             assert {f"fired_{c.id}", f"false_alarm_rate_{c.id}_high", f"miss_rate_{c.id}_n"} <= set(g.columns)
         with pytest.raises(DataError, match="interventions"):
             levers.coverage_grid(pop, policy, interventions=["nope"], years=2, seeds=[0])
+
+
+# -- the survey's effective weight ---------------------------------------------------------------------
+@pytest.mark.parametrize("scheme", shipped.SCHEMES)
+def test_covariance_shares_add_up_to_one_and_match_a_hand_computation(scheme):
+    policy = shipped.load(scheme)
+    pop = bs.generate(policy, seed=0, n_branches=400, members=False)
+    e = bs.effective_importance(pop, policy).set_index("component")
+    assert e["covariance_share"].sum() == pytest.approx(1.0, abs=1e-12)
+    b = bs.evaluate(pop, policy).branches
+    parts = b[[f"sub_{c}" for c in e.index]].to_numpy(float)        # each component's points, as evaluated
+    total = parts.sum(axis=1)
+    for j, c in enumerate(e.index):
+        by_hand = np.cov(parts[:, j], total)[0, 1] / np.var(total, ddof=1)
+        assert e.loc[c, "covariance_share"] == pytest.approx(by_hand, abs=1e-6)
+        rest = total - parts[:, j]
+        assert e.loc[c, "correlation_rest"] == pytest.approx(np.corrcoef(parts[:, j], rest)[0, 1], abs=1e-6)
+        assert e.loc[c, "linear_share"] == pytest.approx(parts[:, j].var() / parts.var(axis=0).sum(), abs=1e-6)
+
+
+def test_the_survey_weighs_less_than_its_linear_share_because_it_moves_with_the_dimensions():
+    """The finding rests on the survey and the dimensions both following the branch's true quality
+    (correlation about 0.6 on the default city). Changing that assumption — a survey driven mostly by
+    the branch's mood (``measurement.survey_shock`` 0.05 → 0.3) — weakens the correlation, and the
+    survey's covariance share moves towards its linear share."""
+    policy = shipped.load("baseline")
+    pop = bs.generate(policy, seed=0, members=False)
+    survey = policy.scheme.branch.components[-1]
+    base = bs.effective_importance(pop, policy).set_index("component").loc[survey]
+    assert 0.5 < base["correlation_rest"] < 0.75
+    assert base["covariance_share"] < base["linear_share"] - 0.1
+    assert base["nominal_share"] < base["covariance_share"] < base["linear_share"]
+    moody = bs.generate(policy, seed=0, members=False,
+                        params=pop.params.with_values({"measurement.survey_shock": 0.3}))
+    mood = bs.effective_importance(moody, policy).set_index("component").loc[survey]
+    assert mood["correlation_rest"] < base["correlation_rest"] / 2
+    assert mood["linear_share"] - mood["covariance_share"] < base["linear_share"] - base["covariance_share"]

@@ -117,7 +117,8 @@ def nominal_vs_effective(frame, ax=None, *, effective=("linear_share", "main_eff
     ax : matplotlib Axes, optional
     effective : str or sequence of str
         Importance columns beside the nominal share (``linear_share``,
-        ``main_effect_score``, ``main_effect_star``, ``unique_score``).
+        ``covariance_share``, ``main_effect_score``, ``main_effect_star``,
+        ``unique_score``).
     policy : Policy, optional
         Names of the components (the policy's dimensions).
 

@@ -58,6 +58,7 @@ TERMS: dict[str, tuple[str | None, str]] = {
     "mean_abs_change": (None, "mean |change| (levels)"),
     "accuracy": (None, "accuracy (share at the true level)"),
     "linear_share": (None, "effective share (linear)"),
+    "covariance_share": (None, "effective share (covariance)"),
     "main_effect_score": (None, "main effect on score (η²)"),
     "main_effect_star": (None, "main effect on level (η²)"),
     "main_effect_level": (None, "main effect on level (η²)"),

@@ -325,7 +325,15 @@ def effective_importance(pop, policy: Policy, *, bins: int = 20) -> pd.DataFrame
     One row per component of the score (the dimensions and the survey, or
     the sheet and the survey): ``nominal_share`` (the policy's share);
     ``linear_share`` = Var(w_c x_c) / Σ Var(w_j x_j), what the share would
-    mean if components were independent; ``main_effect_score`` and
+    mean if components were independent; ``covariance_share`` =
+    Cov(w_c x_c, S) / Var(S), with S = Σ w_j x_j the score: the share of
+    the score's variance the component carries once the covariances are
+    counted, each pair's covariance split equally between its two
+    components (the shares add up to 1 exactly, because Σ_c Cov(w_c x_c, S)
+    = Var(S); a component negatively correlated with the rest can get less
+    than its linear share, or below 0); ``correlation_rest``, the
+    correlation of the component with the sum of the others (0 for all:
+    ``covariance_share`` = ``linear_share``); ``main_effect_score`` and
     ``main_effect_level``, the correlation ratio of the score and of the level
     given the component (:func:`main_effects`: how much of the spread knowing
     it alone explains; components share the branch's quality, so these
@@ -337,8 +345,11 @@ def effective_importance(pop, policy: Policy, *, bins: int = 20) -> pd.DataFrame
     >>> import branchsim as bs
     >>> pop = bs.generate(seed=0, n_branches=500, members=False)
     >>> e = effective_importance(pop, bs.Policy.load())
-    >>> e.component.tolist()[-1], e.nominal_share.sum().round(6)
-    ('satisfaction', np.float64(1.0))
+    >>> e.component.tolist()[-1], e.nominal_share.sum().round(6), e.covariance_share.sum().round(6)
+    ('satisfaction', np.float64(1.0), np.float64(1.0))
+
+    The contributions ``w_c x_c`` are the component's points before the
+    score's own caps, bonus and rounding (``S`` is their sum).
     """
     prep = prepare(pop, policy)
     bs = policy.scheme.branch
@@ -352,13 +363,20 @@ def effective_importance(pop, policy: Policy, *, bins: int = 20) -> pd.DataFrame
     else:
         nominal = [1 - s] + ([s] if bs.survey else [])
     var = contrib.var(axis=0)
+    centred = contrib - contrib.mean(axis=0)
+    dev = score - score.mean()
+    covariance = centred.T @ dev / len(score) / score.var()          # Cov(w_c x_c, S) / Var(S)
+    rest = dev[:, None] - centred
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr_rest = (centred * rest).mean(axis=0) / np.sqrt(var * rest.var(axis=0))
     unique = []
     for j in range(comp.shape[1]):      # a loop over components
         A = np.column_stack([np.ones(len(score)), np.delete(comp, j, axis=1)])
         resid = score - A @ np.linalg.lstsq(A, score, rcond=None)[0]
         unique.append(resid.var() / score.var())
     return pd.DataFrame({"component": list(prep.component_names), "nominal_share": nominal,
-                         "linear_share": var / var.sum(),
+                         "linear_share": var / var.sum(), "covariance_share": covariance,
+                         "correlation_rest": corr_rest,
                          "main_effect_score": main_effects(comp, score, bins),
                          "main_effect_level": main_effects(comp, levels, bins),
                          "unique_score": unique})
