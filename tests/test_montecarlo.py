@@ -615,3 +615,58 @@ def test_survey_prior_on_a_scheme_without_survey_is_refused():
     with pytest.raises(bs.BranchsimError, match="has no survey: survey_prior does not apply"):
         measurement_mc(bs.Population(pop.branches.drop(columns="true_quality")), p, draws=2, progress=False,
                        survey_prior=1.0)
+
+
+# -- the compiled kernel and stacked draws --------------------------------------------------
+def test_kernel_facts_and_points_are_the_numpy_measurement_bit_for_bit(scheme):
+    from branchsim.scoring import branch_components, indicator_points
+    from branchsim.sensitivity import _mc_kernel
+    p, pop, _ = scheme
+    b = p.scheme.branch
+    if not _mc_kernel.available():
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(0)
+    q = pop.branches["true_quality"].to_numpy()
+    t = pd.Categorical(pop.branches["type"], categories=b.types).codes.astype(np.intp)
+    state = np.column_stack([_state_column(pop.branches, b, f) for f in b.state_facts]) if b.state_facts \
+        else np.zeros((len(q), 0))
+    off = _indicator_offsets(pop.seed, b.sheet, pop.params, 0)
+    survey = rng.integers(0, 20, (len(q), len(b.answers)))
+    survey[:, 0] += 1
+    seed = np.random.SeedSequence(9)
+    facts, _ = branch_block(np.random.default_rng(seed), q, t, None, dataclasses.replace(b, answers=()), off,
+                            pop.params, state)
+    g = np.random.default_rng(seed)
+    z, u = g.standard_normal((len(q), b.sheet.k)), g.random((len(q), b.sheet.k))
+    m = pop.params.values["measurement"]
+    fused = _mc_kernel.fuses_components(b)
+    kf, kp, kc = _mc_kernel.facts_points(q, t, off, m["indicator_noise"], m["proportion_noise"], z, u, state,
+                                         survey if b.survey else None, _mc_kernel.sheet_arrays(b, b.state_facts),
+                                         fused)
+    np.testing.assert_array_equal(kf, facts)
+    pts = indicator_points(facts, t, b.sheet, rank_groups={"type": t})
+    # zeroing and rank, and the items a zeroing rule may zero, are set by NumPy afterwards
+    plain = ~np.isin(b.sheet.kind[t], [7, 8])
+    for j in np.flatnonzero((b.sheet.kind == 7).any(axis=0)):
+        plain[:, b.sheet.target[j]] = False
+    assert plain.mean() > 0.5
+    np.testing.assert_array_equal(kp[plain], pts[plain])
+    assert fused or p.name != "baseline"                         # the default city's sheet is fused
+    if fused:
+        np.testing.assert_allclose(kc, branch_components(pts, t, survey, b), rtol=1e-14, atol=0)
+
+
+def test_stacking_and_the_numpy_path_give_the_same_numbers(scheme, monkeypatch):
+    """Draws are measured and rated in stacks of STACK_ROWS rows; neither the stack size nor the compiled
+    kernel changes a number."""
+    import branchsim.sensitivity.montecarlo as mcmod
+    from branchsim.sensitivity import _mc_kernel
+    p, pop, mc = scheme
+    monkeypatch.setattr(mcmod, "STACK_ROWS", 1)                  # one draw at a time
+    one = measurement_mc(pop, p, draws=10, seed=11, progress=False, survey_sizes=[60], batch=4,
+                         members=p.has_members)
+    assert_same(mc, one)
+    monkeypatch.setattr(mcmod, "STACK_ROWS", 2 * len(pop.branches) + 1)
+    monkeypatch.setattr(_mc_kernel, "available", lambda: False)
+    assert_same(mc, measurement_mc(pop, p, draws=10, seed=11, progress=False, survey_sizes=[60], batch=10,
+                                   members=p.has_members))

@@ -19,7 +19,6 @@ so sizes differ by the sample, not by luck.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,13 +26,16 @@ import pandas as pd
 
 from ..errors import BranchsimError, DataError
 from ..evaluate import BranchInputs, branch_inputs, branch_outcome
-from ..measurement import _indicator_offsets, _state_column, _survey, branch_block, declared_facts, truth
+from ..measurement import (_indicator_offsets, _state_column, _state_value, declared_facts, facts_from_attainment,
+                           survey_probabilities, truth)
+from ..scheme import RULE_CODES
+from ..scoring import branch_components, indicator_points, scores_from_components
 from ..params import GeneratorParams
 from ..policy import Policy, as_policy
 from ..population import Population
 from ..scoring import type_codes
 from ..streams import BLOCK, as_seed_sequence
-from . import _mc_tables
+from . import _mc_kernel, _mc_tables
 from ._mc_members import member_grades, member_setup, stream
 from .mc_result import OBSERVED, MonteCarlo, assemble
 
@@ -52,7 +54,6 @@ class _Setup:
     """Everything a batch of draws needs (plain arrays and the compiled scheme: cheap to send to a worker)."""
 
     scheme: object
-    measured: object         # the branch scheme without its survey: facts are drawn on their own stream
     q: np.ndarray
     t: np.ndarray
     size: np.ndarray
@@ -65,54 +66,173 @@ class _Setup:
     true_designated: np.ndarray   # (n, D)
     members: str | None = None    # None, "appraisal" or "monthly"
     m: dict | None = None         # member arrays
+    arrays: tuple = ()            # the sheet's arrays for the compiled kernel (_mc_kernel.sheet_arrays)
+    stackable: bool = False       # levels depend on each branch's own facts: draws are rated as one table
+    rank_groups: dict | None = None   # group codes of the columns ranks are taken within
 
 
-def _measure(s: _Setup, root, d: int):
-    """Draw ``d``: measured facts ``(n, k)``, every fact column by name, survey counts ``(S, n, a)``."""
+#: Rows (draws × branches) measured and rated at once: a memory bound that never changes a number.
+STACK_ROWS = 1 << 16
+_NO_COLUMNS = pd.DataFrame()
+
+
+def _stackable(bs) -> bool:
+    """Whether a branch's level depends on its own facts only, so that many draws are rated as one table."""
+    return (bs.rating.design == "cuts" and not bs.sheet.has("rank")
+            and not any(c.kind == "last_place" for d in bs.designations for c in d.criteria))
+
+
+def _blocks(n: int):
+    return [(blk, blk * BLOCK, min(n, (blk + 1) * BLOCK)) for blk in range(-(-n // BLOCK))]
+
+
+def _draw_randoms(s: _Setup, root, draws: range):
+    """The stacked draws' normals and uniforms ``(R, k)``, survey shocks and streams, declared facts.
+
+    Each seed block of each draw reads its own streams (purposes 8, 9, 13) in
+    the order :func:`~branchsim.measurement.branch_block`,
+    :func:`~branchsim.measurement._survey` and
+    :func:`~branchsim.measurement.declared_facts` read them.
+    """
+    bs = s.scheme.branch
+    n, k = len(s.q), bs.sheet.k
+    R = len(draws) * n
+    z, u = np.empty((R, k)), np.empty((R, k))
+    shocks = np.empty(R) if bs.survey else None
+    gens = []
+    declared = {f: np.empty(R) for f in bs.fact_entries}
+    for i, d in enumerate(draws):
+        for blk, a, b in _blocks(n):
+            rows = slice(i * n + a, i * n + b)
+            rng = stream(root, _FACTS, d, blk)
+            rng.standard_normal(out=z[rows])
+            rng.random(out=u[rows])
+            if bs.survey:
+                g = stream(root, _SURVEY, d, blk)
+                shocks[rows] = g.standard_normal(b - a)
+                gens.append(g)
+            if declared:
+                got = declared_facts(stream(root, _DECLARED, d, blk), s.q[a:b], bs, s.params[0], s.state[a:b])
+                for f, col in got.items():
+                    declared[f][rows] = col
+    return z, u, shocks, gens, declared
+
+
+def _surveys(s: _Setup, root, draws: range, shocks, gens) -> list:
+    """Answer counts ``(R, a)`` of every survey size (the same stream for every size: common random numbers)."""
     bs = s.scheme.branch
     n = len(s.q)
-    facts = np.empty((n, bs.sheet.k))
-    survey = np.zeros((len(s.params), n, len(bs.answers)), dtype=np.int64)
-    declared = {f: np.empty(n) for f in bs.fact_entries}
-    for blk in range(-(-n // BLOCK)):                    # a loop over seed blocks, not over units
-        r = slice(blk * BLOCK, min(n, (blk + 1) * BLOCK))
-        facts[r] = branch_block(stream(root, _FACTS, d, blk), s.q[r], s.t[r], s.size[r], s.measured,
-                                s.offsets, s.params[0], s.state[r])[0]
-        if bs.survey:
-            for j, p in enumerate(s.params):             # the same stream for every size: common random numbers
-                survey[j, r] = _survey(stream(root, _SURVEY, d, blk), s.q[r], s.size[r], p, bs)
-        if declared:
-            got = declared_facts(stream(root, _DECLARED, d, blk), s.q[r], bs, s.params[0], s.state[r])
-            for f, col in got.items():
-                declared[f][r] = col
-    values = {f: facts[:, j] for j, f in enumerate(bs.sheet.facts)}
-    values.update(declared)
-    return facts, values, survey
+    m = s.params[0].values["measurement"]
+    qR = np.tile(s.q, len(draws))
+    r = np.clip(qR + m["survey_generosity"] + m["survey_shock"] * shocks, 0, 1)
+    probs = survey_probabilities(r, bs.answer_values)
+    probs /= probs.sum(axis=1, keepdims=True)
+    out = []
+    for j, prm in enumerate(s.params):
+        size = int(prm.values["measurement"]["survey_size"])
+        counts = np.empty((len(qR), len(bs.answers)), dtype=np.int64)
+        g = iter(gens)
+        for i, d in enumerate(draws):
+            for blk, a, b in _blocks(n):
+                rng = next(g)
+                if j:                                     # the size's own copy of the stream, past the shocks
+                    rng = stream(root, _SURVEY, d, blk)
+                    rng.standard_normal(b - a)
+                counts[i * n + a:i * n + b] = rng.multinomial(np.full(b - a, size), probs[i * n + a:i * n + b])
+        out.append(counts)
+    return out
 
 
-def _tally(out: dict, j: int, i: int, o: dict, bs, true_level: np.ndarray, true_des: np.ndarray) -> None:
-    """Add one rated draw ``o`` (size ``j``, draw ``i`` of the batch) to the batch's integer tallies."""
+def _numpy_facts(s: _Setup, qR, z, u, stateR) -> np.ndarray:
+    """The facts of stacked rows with NumPy (:func:`~branchsim.measurement.branch_block`'s arithmetic)."""
+    bs = s.scheme.branch
+    m = s.params[0].values["measurement"]
+    p = np.clip(qR[:, None] + s.offsets[None, :] + m["indicator_noise"] * z, 0, 1)
+    facts = facts_from_attainment(p, u, bs.sheet, m["proportion_noise"])
+    share = bs.sheet.kind[0] == RULE_CODES["proportion"]
+    facts[:, share] = np.round(facts[:, share], 2)
+    for j, fact in enumerate(bs.state_facts):
+        if fact in bs.sheet.facts:
+            good, bad = _state_value(bs, fact)
+            facts[:, bs.sheet.facts.index(fact)] = np.where(stateR[:, j] > 0, good, bad)
+    return facts
+
+
+def _points(s: _Setup, facts, pts, tR, B: int):
+    """Points where the kernel leaves them to NumPy: ranks (a draw ranks its own branches), zeroing."""
+    sheet = s.scheme.branch.sheet
+    n = len(s.q)
+    if sheet.has("rank"):
+        return np.concatenate([indicator_points(facts[i * n:(i + 1) * n], s.t, sheet, rank_groups=s.rank_groups)
+                               for i in range(B)])
+    if sheet.has("zeroing") or pts is None:
+        return indicator_points(facts, tR, sheet)
+    return pts
+
+
+def _stack(s: _Setup, root, draws: range, i0: int, out: dict) -> None:
+    """Measure and rate the draws ``draws`` stacked as one table of ``len(draws) × n`` rows."""
+    bs = s.scheme.branch
+    n, B = len(s.q), len(draws)
+    z, u, shocks, gens, declared = _draw_randoms(s, root, draws)
+    surveys = _surveys(s, root, draws, shocks, gens) if bs.survey else [None]
+    tR, qR = np.tile(s.t, B), np.tile(s.q, B)
+    stateR = np.tile(s.state, (B, 1))
+    m = s.params[0].values["measurement"]
+    compiled = _mc_kernel.available()
+    fused = compiled and _mc_kernel.fuses_components(bs)
+    prevR = {key: np.tile(v, B) for key, v in s.prev.items()}
+    facts = pts = None
+    for j, survey in enumerate(surveys):
+        comps = None
+        if compiled and (fused or j == 0):
+            facts, pts, comps = _mc_kernel.facts_points(qR, tR, s.offsets, m["indicator_noise"],
+                                                        m["proportion_noise"], z, u, stateR, survey, s.arrays,
+                                                        fused)
+        elif facts is None:
+            facts = _numpy_facts(s, qR, z, u, stateR)
+        if comps is None:
+            pts = _points(s, facts, pts, tR, B)
+            comps = branch_components(pts, tR, survey, bs)
+        scores = scores_from_components(pts, comps, tR, bs)
+        values = {f: facts[:, c] for c, f in enumerate(bs.sheet.facts)}
+        values.update(declared)
+        if s.stackable:
+            inp = BranchInputs(facts, values, tR, survey, prevR, _NO_COLUMNS)
+            _tally(out, j, i0, branch_outcome(inp, s.scheme, scores=scores), bs, s.true_level, s.true_designated,
+                   B)
+            continue
+        for i in range(B):
+            rows = slice(i * n, (i + 1) * n)
+            inp = BranchInputs(facts[rows], {f: v[rows] for f, v in values.items()}, s.t,
+                               None if survey is None else survey[rows], s.prev, s.columns)
+            o = branch_outcome(inp, s.scheme, scores={key: v[rows] for key, v in scores.items()})
+            _tally(out, j, i0 + i, o, bs, s.true_level, s.true_designated)
+
+
+def _tally(out: dict, j: int, i: int, o: dict, bs, true_level: np.ndarray, true_des: np.ndarray,
+           B: int = 1) -> None:
+    """Add ``B`` rated draws ``o`` (stacked, size ``j``, draws ``i`` … of the batch) to the integer tallies."""
     n, L = len(true_level), bs.levels.n
     level = o["level"].astype(np.intp)
     des = np.column_stack([o["designations"][x.id] for x in bs.designations]) if bs.designations \
-        else np.zeros((n, 0), dtype=bool)
-    out["hits"][j] += np.bincount(np.arange(n) * L + level, minlength=n * L).reshape(n, L)
-    out["designated_hits"][j] += des
-    out["levels"][j, i] = np.bincount(level, minlength=L)
-    out["designated"][j, i] = des.sum(axis=0)
-    out["too_high"][j, i] = (level > true_level).sum()
-    out["too_low"][j, i] = (level < true_level).sum()
-    out["false_alarms"][j, i] = (des & ~true_des).sum(axis=0)
-    out["misses"][j, i] = (~des & true_des).sum(axis=0)
+        else np.zeros((n * B, 0), dtype=bool)
+    out["hits"][j] += np.bincount(np.tile(np.arange(n) * L, B) + level, minlength=n * L).reshape(n, L)
+    out["levels"][j, i:i + B] = np.bincount(np.repeat(np.arange(B) * L, n) + level,
+                                            minlength=B * L).reshape(B, L)
+    by_draw, des3 = level.reshape(B, n), des.reshape(B, n, -1)
+    out["designated_hits"][j] += des3.sum(axis=0)
+    out["designated"][j, i:i + B] = des3.sum(axis=1)
+    out["too_high"][j, i:i + B] = (by_draw > true_level).sum(axis=1)
+    out["too_low"][j, i:i + B] = (by_draw < true_level).sum(axis=1)
+    out["false_alarms"][j, i:i + B] = (des3 & ~true_des).sum(axis=1)
+    out["misses"][j, i:i + B] = (~des3 & true_des).sum(axis=1)
 
 
 def _branch_part(s: _Setup, root, first: int, stop: int, out: dict) -> None:
-    bs = s.scheme.branch
-    for i, d in enumerate(range(first, stop)):
-        facts, values, survey = _measure(s, root, d)
-        for j in range(len(s.params)):
-            inp = BranchInputs(facts, values, s.t, survey[j] if bs.survey else None, s.prev, s.columns)
-            _tally(out, j, i, branch_outcome(inp, s.scheme), bs, s.true_level, s.true_designated)
+    per = max(1, STACK_ROWS // max(len(s.q), 1))
+    for lo in range(first, stop, per):
+        _stack(s, root, range(lo, min(stop, lo + per)), lo - first, out)
 
 
 def _tallies(S: int, n: int, B: int, L: int, D: int) -> dict:
@@ -323,13 +443,15 @@ def measurement_mc(pop, policy: Policy | None = None, *, draws: int = 200, seed=
     state = (np.column_stack([_state_column(b, bs, f) for f in bs.state_facts]) if bs.state_facts
              else np.zeros((len(b), 0)))
     setup = _Setup(
-        scheme=scheme, measured=dataclasses.replace(bs, answers=()), q=b["true_quality"].to_numpy(float), t=t,
+        scheme=scheme, q=b["true_quality"].to_numpy(float), t=t,
         size=b["n_members"].to_numpy(np.int64),
         offsets=_indicator_offsets(pop.seed, bs.sheet, pop.params, 0),
         state=state, columns=b, prev=inp.prev,
         params=tuple(prm.with_values({"measurement.survey_size": s}) for s in sizes),
         true_level=true["level"].astype(np.intp), true_designated=true_des, members=mode,
-        m=member_setup(pop, policy, t, mode) if mode else None)
+        m=member_setup(pop, policy, t, mode) if mode else None,
+        arrays=_mc_kernel.sheet_arrays(bs, bs.state_facts), stackable=_stackable(bs),
+        rank_groups={w: inp.codes(w)[0] for w in bs.sheet.within if w is not None})
 
     parts = _collect(_run_batch, setup, root, draws, batch, executor, progress)
     return assemble(parts, pop, policy, setup, sizes=sizes, base_size=base_size, true_score=true["score"],

@@ -1,0 +1,166 @@
+"""Facts → points → components of many measurement draws in one compiled pass (Numba).
+
+The measurement Monte Carlo draws, for every draw and seed block, a
+standard normal ``z`` and a uniform ``u`` per branch and indicator (the
+streams of :func:`branchsim.measurement.branch_block`). This kernel turns a
+stack of such draws (rows: draw-major, then branch) into
+
+* the measured facts, with the arithmetic of
+  :func:`~branchsim.measurement.branch_block` and
+  :func:`~branchsim.measurement.facts_from_attainment` (attainment
+  ``clip(q + offset + noise z, 0, 1)``, each rule form's fact, shares and
+  ranks' measures rounded to two decimals as ``np.round`` does:
+  ``rint(100 x) / 100``; state facts as the branch's state), bit for bit;
+* the points (rule codes as :data:`branchsim.scheme.RULE_CODES`) of every rule form but ``zeroing`` and ``rank`` (those two stay
+  0 here, as in :func:`~branchsim.scoring.indicator_points`, which sets
+  them afterwards), bit for bit;
+* for a ``shares`` sheet without dimension bonus caps, without rank and
+  zeroing rules, the components: each dimension's points over its maximum,
+  clipped to ``[0, 1]``, summed in the sheet's order (BLAS's order may
+  differ in the last bit; scores are rounded to nine decimals after), and
+  the survey rate.
+
+Integer-free of threads: one call works on its rows in order, so the numbers
+never depend on how draws are stacked or run. Without Numba the caller uses
+the NumPy functions above (same facts and points).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..measurement import _scales
+
+try:
+    import numba
+except ImportError:  # pragma: no cover - numba is a dependency; NumPy remains the fallback
+    numba = None
+
+__all__ = ["available", "Sheet", "sheet_arrays", "facts_points", "fuses_components"]
+
+
+def available() -> bool:
+    return numba is not None
+
+
+def fuses_components(bs) -> bool:
+    """Whether the kernel computes the components too (a shares sheet, no bonus caps, no rank or zeroing)."""
+    return (bs.form == "shares" and not np.isfinite(bs.dim_bonus_cap).any() and not bs.sheet.has("rank")
+            and not bs.sheet.has("zeroing") and bool((bs.sheet.onehot.sum(axis=1) == 1).all()))
+
+
+def sheet_arrays(bs, state_facts: tuple) -> tuple:
+    """The plain arrays the kernel reads from a branch scheme (rule forms, parameters, scales, groups)."""
+    from ..measurement import _state_value
+    sheet = bs.sheet
+    k = sheet.k
+    sc = _scales(sheet)
+    kind0 = sheet.kind[0].astype(np.int64)
+    scale = np.zeros(k)
+    for j in range(k):
+        c = int(kind0[j])
+        scale[j] = (sc["required"][j] if c == 1 else sc["bonus"][j] if c == 3 else sc["per_event"][j] if c == 4
+                    else sc["occurrences"][j] if c in (5, 6) else 0.0)
+    state_of = np.full(k, -1, dtype=np.int64)
+    good, bad = np.zeros(max(1, len(state_facts))), np.zeros(max(1, len(state_facts)))
+    for s, fact in enumerate(state_facts):
+        good[s], bad[s] = _state_value(bs, fact)
+        if fact in sheet.facts:
+            state_of[sheet.facts.index(fact)] = s
+    group = np.argmax(sheet.onehot, axis=1).astype(np.int64) if k else np.zeros(0, np.int64)
+    f64 = lambda a: np.ascontiguousarray(a, dtype=float)  # noqa: E731
+    return (kind0, scale, sheet.kind.astype(np.int64), f64(sheet.points), f64(sheet.at_least),
+            f64(sheet.per_shortfall), f64(sheet.required), f64(sheet.per_unit), f64(sheet.per_event),
+            f64(sheet.per_occurrence), state_of, good, bad, group, f64(sheet.group_max),
+            np.ascontiguousarray(bs.answer_values, dtype=float))
+
+
+if numba is not None:
+    @numba.njit(nogil=True, cache=True, error_model="numpy", fastmath=False)
+    def _kernel(q, t, off, sigma, prop_noise, z, u, state, survey, with_components,
+                kind0, scale, kind, top, at_least, per_shortfall, required, per_unit, per_event, per_occurrence,
+                state_of, good, bad, group, group_max, answer_values,
+                facts, points, components):   # pragma: no cover - compiled
+        rows, k = z.shape
+        g = group_max.shape[1]
+        a = answer_values.shape[0]
+        got = np.zeros(g)
+        for i in range(rows):
+            ti = t[i]
+            qi = q[i]
+            for j in range(k):
+                p = (qi + off[j]) + sigma * z[i, j]
+                p = min(max(p, 0.0), 1.0)
+                uu = u[i, j]
+                c = kind0[j]
+                if c == 0:
+                    f = 1.0 if uu < p else 0.0
+                elif c == 2:
+                    f = min(max(p + prop_noise * (uu - 0.5), 0.0), 1.0)
+                    f = np.rint(f * 100.0) / 100.0
+                elif c == 5 or c == 6:
+                    f = np.floor(scale[j] * (1.0 - p) + uu)
+                elif c == 7:
+                    f = 1.0 if uu < (1.0 - p) / 2.0 else 0.0
+                elif c == 8:
+                    f = np.rint((100.0 * p) * 100.0) / 100.0
+                else:                                   # 1, 3, 4: counts
+                    f = np.floor(scale[j] * p + uu)
+                s = state_of[j]
+                if s >= 0:
+                    f = good[s] if state[i, s] > 0 else bad[s]
+                facts[i, j] = f
+                cu = kind[ti, j]
+                tp = top[ti, j]
+                if cu == 0:
+                    pt = tp if f >= at_least[ti, j] else 0.0
+                elif cu == 1:
+                    pt = max(tp - per_shortfall[ti, j] * max(required[ti, j] - f, 0.0), 0.0)
+                elif cu == 2:
+                    pt = tp * min(max(f, 0.0), 1.0)
+                elif cu == 3:
+                    pt = min(tp, per_unit[ti, j] * max(f, 0.0))
+                elif cu == 4:
+                    pt = min(tp, per_event[ti, j] * max(f, 0.0))
+                elif cu == 5:
+                    pt = max(tp - per_occurrence[ti, j] * max(f, 0.0), 0.0)
+                elif cu == 6:
+                    pt = -min(tp, per_occurrence[ti, j] * max(f, 0.0))
+                else:                                   # zeroing and rank: set afterwards
+                    pt = 0.0
+                points[i, j] = pt
+            if with_components:
+                for h in range(g):
+                    got[h] = 0.0
+                for j in range(k):
+                    got[group[j]] += points[i, j]
+                for h in range(g):
+                    mx = group_max[ti, h]
+                    frac = got[h] / mx if mx > 0 else 0.0
+                    components[i, h] = min(max(frac, 0.0), 1.0)
+                if a > 0:
+                    num = 0.0
+                    den = 0.0
+                    for b in range(a):
+                        num += survey[i, b] * answer_values[b]
+                        den += survey[i, b]
+                    components[i, g] = num / den
+
+
+def facts_points(q, t, off, sigma: float, prop_noise: float, z, u, state, survey, arrays: tuple,
+                 with_components: bool):
+    """Facts ``(R, k)``, points ``(R, k)`` and (``with_components``) components ``(R, c)`` of stacked rows.
+
+    ``q``, ``t`` per row; ``z``, ``u`` ``(R, k)``; ``state`` ``(R, s)``;
+    ``survey`` ``(R, a)`` answer counts (float); ``arrays`` from :func:`sheet_arrays`.
+    """
+    rows, k = z.shape
+    g = arrays[14].shape[1]
+    a = len(arrays[15])
+    facts, points = np.empty((rows, k)), np.empty((rows, k))
+    comps = np.empty((rows, g + (a > 0))) if with_components else np.empty((0, 0))
+    st = state if state.shape[1] else np.zeros((rows, 1))
+    sv = survey if survey is not None and survey.shape[1] else np.zeros((rows, 1))
+    _kernel(q, t, off, float(sigma), float(prop_noise), z, u, st, sv, bool(with_components), *arrays,
+            facts, points, comps)
+    return facts, points, (comps if with_components else None)
+
