@@ -35,6 +35,7 @@ _WHERE = {
     "sobol": "sensitivity", "sweep": "sensitivity",
     "Policy": "policy", "data_path": "policy", "load_reform": "policy",
     "check_policy": "policytests", "targets": "_result", "calibrate": "calibration",
+    "plausible_cities": "plausible",
 }
 
 __all__ = ["calibration", "Policy", "BranchsimError", "PolicyError", "DataError", "scoring", "data_path",
@@ -44,7 +45,8 @@ __all__ = ["calibration", "Policy", "BranchsimError", "PolicyError", "DataError"
            "policy_with_cuts", "measurement_mc", "national_run", "NationalResult",
            "discover", "sobol", "morris", "effective_importance", "dynamics", "simulate", "History",
            "rule_accuracy", "compare_member_schemes", "member_scheme_grid", "scheme_reversals", "replay",
-           "write_report", "explore", "Explorer", "load_reform", "check_policy", "targets", "calibrate"]
+           "write_report", "explore", "Explorer", "load_reform", "check_policy", "targets", "calibrate",
+           "plausible_cities"]
 
 
 def _lazy(package: str, where: dict[str, str], public: list[str], *, submodules: bool = False):
