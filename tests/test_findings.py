@@ -253,6 +253,11 @@ def test_coverage_grid_on_every_shipped_scheme(scheme):
             assert {f"fired_{c.id}", f"false_alarm_rate_{c.id}_high", f"miss_rate_{c.id}_n"} <= set(g.columns)
         with pytest.raises(DataError, match="interventions"):
             levers.coverage_grid(pop, policy, interventions=["nope"], years=2, seeds=[0])
+        for bad in ((1.5,), ("x",), ()):
+            with pytest.raises(DataError, match="coverage_grid: coverage"):
+                levers.coverage_grid(pop, policy, bad, years=2, seeds=[0])
+        with pytest.raises(DataError, match="confidence"):
+            levers.coverage_grid(pop, policy, confidence=2, years=2, seeds=[0])
 
 
 # -- the survey's effective weight ---------------------------------------------------------------------

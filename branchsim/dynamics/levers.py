@@ -97,9 +97,12 @@ def coverage_grid(pop, policy: Policy | None = None, coverage: Sequence[float] =
     seeds = list(seeds)
     if not seeds:
         raise DataError("coverage_grid: seeds: give at least one seed")
+    bad = [c for c in coverage if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 <= c <= 1]
+    if bad or not len(coverage):
+        raise DataError(f"coverage_grid: coverage: got {list(coverage)!r}; allowed: one or more shares in [0, 1]")
     coverage = [float(c) for c in coverage]
-    if not coverage:
-        raise DataError("coverage_grid: coverage: give at least one share in [0, 1]")
+    if not 0 < confidence < 1:
+        raise DataError(f"coverage_grid: confidence: got {confidence!r}; allowed: a share in (0, 1), e.g. 0.95")
     rows = []
     for c in coverage:
         change = {"value": c, "assumption": f"coverage grid: the share of the units aimed at reached, {c:g}"}
