@@ -146,6 +146,7 @@ def test_top_level_and_plot():
     line, = [ln for ln in ax.get_lines() if ln.get_gid() == "crossing"]
     assert line.get_xdata().tolist() == [0.5] and line.get_ydata().tolist() == [0]   # row 0.3 never crosses
     assert len(ax.texts) == 4
+    assert [c.get_gid() for c in ax.collections if c.get_gid()] == ["boundary"]
     matplotlib.pyplot.close(ax.figure)
     ax = bp.scheme_grid(g, measure="spearman")
     np.testing.assert_allclose(ax.get_lines()[0].get_xdata(), [0.5, 0.75])

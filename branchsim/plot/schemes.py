@@ -36,7 +36,9 @@ def scheme_grid(grid: pd.DataFrame, ax=None, *, measure: str = "misclassified", 
     Axes
         With a colourbar; the crossing of each row (where the sign changes
         along the monthly bias, as :func:`branchsim.dynamics.scheme_reversals`
-        finds it) is marked ``x`` and joined by a line (gid ``"crossing"``).
+        finds it) is marked ``x`` (a line of markers, gid ``"crossing"``); on
+        a grid of at least 2 × 2 with both signs, a dashed contour (gid
+        ``"boundary"``) follows the tie between cells in both directions.
 
     Examples
     --------
@@ -68,11 +70,15 @@ def scheme_grid(grid: pd.DataFrame, ax=None, *, measure: str = "misclassified", 
     cbar = ax.figure.colorbar(im, ax=ax, label=title)
     if annotate:
         _annotate(ax, Z, im, "{:+.3f}")
+    if min(Z.shape) >= 2 and np.nanmin(Z) < 0 < np.nanmax(Z):       # where the schemes tie, between cells
+        ax.contour(np.arange(Z.shape[1]), np.arange(Z.shape[0]), Z, levels=[0.0], colors="k",
+                   linewidths=1.0, linestyles="--").set_gid("boundary")
     cross = scheme_reversals(grid, along="monthly_bias", measure=measure)["crossing"].reindex(table.index)
     rows = np.flatnonzero(cross.notna().to_numpy())
     if len(rows):
         xs = np.interp(cross.to_numpy(float)[rows], table.columns.to_numpy(float), np.arange(Z.shape[1]))
-        ax.plot(xs, rows, color="k", marker="x", lw=1.2, gid="crossing", label="schemes cross")
+        ax.plot(xs, rows, color="k", marker="x", markersize=8, lw=0, gid="crossing",
+                label="schemes cross (along the bias)")
         ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(0, -0.14), fontsize=8)
     ax.set_xlabel("monthly bias (× the year-end appraisal's)")
     ax.set_ylabel("monthly noise")
