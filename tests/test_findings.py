@@ -296,3 +296,17 @@ def test_the_survey_weighs_less_than_its_linear_share_because_it_moves_with_the_
     mood = bs.effective_importance(moody, policy).set_index("component").loc[survey]
     assert mood["correlation_rest"] < base["correlation_rest"] / 2
     assert mood["linear_share"] - mood["covariance_share"] < base["linear_share"] - base["covariance_share"]
+
+
+def test_rate_table_from_counts_alone_and_bad_input():
+    from branchsim.dynamics import rate_table
+    counts = pd.Series({"fired_r": 4, "false_alarms_r": 1, "deserved_r": 0, "missed_r": 0,
+                        "false_alarm_rate_r": 0.25, "miss_rate_r": np.nan})
+    t = rate_table(counts)              # no interval in the Series: computed from the counts
+    full = rate_table(bs.dynamics.pool_accuracy(counts.drop(["false_alarm_rate_r", "miss_rate_r"]).to_frame().T))
+    pd.testing.assert_frame_equal(t, full)
+    assert t.loc["miss_rate_r", "n"] == 0 and np.isnan(t.loc["miss_rate_r", "low"])
+    with pytest.raises(DataError, match="rate_table"):
+        rate_table(counts.to_frame())
+    with pytest.raises(DataError, match="no designated_"):
+        rate_table(pd.Series({"x": 1}))
