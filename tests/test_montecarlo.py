@@ -11,7 +11,7 @@ import pytest
 
 import branchsim as bs
 from branchsim.measurement import _indicator_offsets, _state_column, _survey, branch_block, declared_facts
-from branchsim.sensitivity.montecarlo import measurement_mc
+from branchsim.sensitivity.montecarlo import MC_BLOCK, measurement_mc
 from branchsim.streams import BLOCK
 import shipped
 
@@ -134,14 +134,14 @@ def test_a_draw_is_the_measurement_model_rated_by_the_policy(scheme):
         if scheme_.state_facts else np.zeros((len(b), 0))
     no_survey = dataclasses.replace(scheme_, answers=())   # facts on their own stream, as documented
     root = np.random.SeedSequence(4)
-    for blk in range(-(-len(b) // BLOCK)):
-        r = slice(blk * BLOCK, min(len(b), (blk + 1) * BLOCK))
+    for blk in range(-(-len(b) // MC_BLOCK)):
+        r = slice(blk * MC_BLOCK, min(len(b), (blk + 1) * MC_BLOCK))
         stream = lambda purpose: np.random.default_rng(  # noqa: E731
             np.random.SeedSequence(root.entropy, spawn_key=(purpose, 0, blk)))
-        facts = branch_block(stream(8), q[r], t[r], size[r], no_survey, off, prm, state[r])[0]
+        facts = branch_block(stream(16), q[r], t[r], size[r], no_survey, off, prm, state[r])[0]
         b.loc[b.index[r], list(scheme_.sheet.facts)] = facts
-        b.loc[b.index[r], list(scheme_.survey_columns)] = _survey(stream(9), q[r], size[r], prm, scheme_)
-        for f, col in declared_facts(stream(13), q[r], scheme_, prm, state[r]).items():
+        b.loc[b.index[r], list(scheme_.survey_columns)] = _survey(stream(17), q[r], size[r], prm, scheme_)
+        for f, col in declared_facts(stream(18), q[r], scheme_, prm, state[r]).items():
             b.loc[b.index[r], f] = col
     redrawn = bs.evaluate(bs.Population(b, seed=pop.seed, params=prm), p).branches
     np.testing.assert_array_equal(one.level_probabilities["modal_rating"], redrawn["rating"])
@@ -189,32 +189,49 @@ def test_member_period_records_redrawn_for_every_member_scheme():
         assert "monthly redrawn" in a.summary()
 
 
-# -- the baseline's numbers are those of the format-1 implementation ------------------------
-def test_baseline_numbers_equal_the_format_1_implementation():
+# -- the baseline's numbers against the format-1 implementation ------------------------------
+def test_baseline_agrees_with_the_format_1_implementation():
+    """The branches' draws come from the Monte Carlo's own seed blocks (MC_BLOCK branches, purposes 16-18)
+    since the compiled kernel; the format-1 engine drew from the generator's 256-branch blocks (purposes 8, 9,
+    13). The draws differ; their distribution must not. Against its golden tallies (12 draws per survey size):
+    every per-draw count's old mean lies within 4.5 standard errors of the new (240 draws), each branch's 12
+    old draws agree with the new probabilities (expected level correlated above 0.9; the old draws at the
+    true level, binomial(12, p_true) if nothing changed: their chi-square over branches within its 99.9% range), and members' grades, whose
+    streams did not change, are still equal bit for bit."""
+    from scipy import stats
     old = pd.read_csv(GOLDEN / "branches.csv")
+    counts = pd.read_csv(GOLDEN / "counts.csv")
     pop = bs.generate(seed=3, n_branches=300, members=False)
-    res = measurement_mc(pop, draws=12, seed=7, survey_sizes=[10, 60], progress=False, batch=5)
+    res = measurement_mc(pop, draws=240, seed=7, survey_sizes=[10, 60], progress=False)
     assert res.survey_sizes == sorted(old["survey_size"].unique().tolist())
+    renamed = res.counts.rename(columns={"weak_false_alarms": "false_alarms", "weak_misses": "misses"})
+    cols = [c for c in counts.columns if c not in ("survey_size", "draw")]
+    steps = np.arange(len(res.levels))
     for size in res.survey_sizes:
+        new, was = renamed.loc[renamed["survey_size"] == size, cols], counts.loc[counts["survey_size"] == size, cols]
+        var = new.var(ddof=1)
+        z = (was.mean() - new.mean()) / np.sqrt(var / len(was) + var / len(new) + 1e-12)
+        assert (z.abs() < 4.5).all(), f"{size}: {z.round(2).to_dict()}"
         p = res.probabilities(size)
         o = old[old["survey_size"] == size].reset_index(drop=True)
         assert (p["branch_id"] == o["branch_id"]).all() and (p["true_rating"] == o["true_rating"]).all()
-        assert (p["true_weak"].astype(int) == o["true_weak"]).all()
-        for col in res.levels + ["weak"]:
-            np.testing.assert_array_equal((p[f"p_{col}"] * 12).round().astype(int), o[col], err_msg=f"{size} {col}")
-    counts = pd.read_csv(GOLDEN / "counts.csv")
-    renamed = res.counts.rename(columns={"weak_false_alarms": "false_alarms", "weak_misses": "misses"})
-    pd.testing.assert_frame_equal(renamed[counts.columns], counts, check_dtype=False)
+        probs, tallies = p[[f"p_{lv}" for lv in res.levels]].to_numpy(), o[res.levels].to_numpy()
+        assert (tallies.sum(axis=1) == 12).all()
+        assert np.corrcoef(probs @ steps, tallies @ steps / 12)[0, 1] > 0.9
+        true_code = np.array([res.levels.index(v) for v in p["true_rating"]])
+        # the number of old draws at the true level, binomial(12, p_true) per branch: a chi-square over branches
+        pt = p["p_true"].clip(1e-3, 1 - 1e-3).to_numpy()
+        k = tallies[np.arange(len(p)), true_code]
+        chi2 = (((k - 12 * pt) ** 2) / (12 * pt * (1 - pt))).sum()
+        assert stats.chi2.ppf(0.0005, len(p)) < chi2 < stats.chi2.ppf(0.9995, len(p)), chi2
     for mode, seed, draws in (("appraisal", 6, 6), ("monthly", 4, 4)):
         popm = bs.generate(seed=seed, n_branches=40)
         m = measurement_mc(popm, draws=draws, seed=2, members=mode, progress=False, batch=3)
-        om, ob = pd.read_csv(GOLDEN / f"members_{mode}.csv"), pd.read_csv(GOLDEN / f"branches_{mode}.csv")
+        om = pd.read_csv(GOLDEN / f"members_{mode}.csv")
         assert (m.member_probabilities["member_id"] == om["member_id"]).all()
         for g in m.grades:
             np.testing.assert_array_equal((m.member_probabilities[f"p_{g}"] * draws).round().astype(int), om[g],
                                           err_msg=f"{mode} {g}")
-        for lv in m.levels:
-            np.testing.assert_array_equal((m.level_probabilities[f"p_{lv}"] * draws).round().astype(int), ob[lv])
 
 
 # -- reproducibility on the baseline ------------------------------------------------------

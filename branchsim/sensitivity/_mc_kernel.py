@@ -67,18 +67,19 @@ def sheet_arrays(bs, state_facts: tuple) -> tuple:
         if fact in sheet.facts:
             state_of[sheet.facts.index(fact)] = s
     group = np.argmax(sheet.onehot, axis=1).astype(np.int64) if k else np.zeros(0, np.int64)
-    f64 = lambda a: np.ascontiguousarray(a, dtype=float)  # noqa: E731
-    return (kind0, scale, sheet.kind.astype(np.int64), f64(sheet.points), f64(sheet.at_least),
-            f64(sheet.per_shortfall), f64(sheet.required), f64(sheet.per_unit), f64(sheet.per_event),
-            f64(sheet.per_occurrence), state_of, good, bad, group, f64(sheet.group_max),
+    # (types, k, 8): each unit's rule in one place: form code, points, at_least, per_shortfall, required,
+    # per_unit, per_event, per_occurrence
+    rule = np.ascontiguousarray(np.stack([sheet.kind, sheet.points, sheet.at_least, sheet.per_shortfall,
+                                          sheet.required, sheet.per_unit, sheet.per_event, sheet.per_occurrence],
+                                         axis=2), dtype=float)
+    return (kind0, scale, rule, state_of, good, bad, group, np.ascontiguousarray(sheet.group_max, dtype=float),
             np.ascontiguousarray(bs.answer_values, dtype=float))
 
 
 if numba is not None:
     @numba.njit(nogil=True, cache=True, error_model="numpy", fastmath=False)
-    def _kernel(q, t, off, sigma, prop_noise, z, u, state, survey, with_components,
-                kind0, scale, kind, top, at_least, per_shortfall, required, per_unit, per_event, per_occurrence,
-                state_of, good, bad, group, group_max, answer_values,
+    def _kernel(q, t, off, sigma, prop_noise, z, u, state, survey, with_components, slot, with_points,
+                kind0, scale, rule, state_of, good, bad, group, group_max, answer_values,
                 facts, points, components):   # pragma: no cover - compiled
         rows, k = z.shape
         g = group_max.shape[1]
@@ -87,6 +88,8 @@ if numba is not None:
         for i in range(rows):
             ti = t[i]
             qi = q[i]
+            for h in range(g):
+                got[h] = 0.0
             for j in range(k):
                 p = (qi + off[j]) + sigma * z[i, j]
                 p = min(max(p, 0.0), 1.0)
@@ -108,31 +111,30 @@ if numba is not None:
                 s = state_of[j]
                 if s >= 0:
                     f = good[s] if state[i, s] > 0 else bad[s]
-                facts[i, j] = f
-                cu = kind[ti, j]
-                tp = top[ti, j]
-                if cu == 0:
-                    pt = tp if f >= at_least[ti, j] else 0.0
-                elif cu == 1:
-                    pt = max(tp - per_shortfall[ti, j] * max(required[ti, j] - f, 0.0), 0.0)
-                elif cu == 2:
+                if slot[j] >= 0:
+                    facts[i, slot[j]] = f
+                cu = rule[ti, j, 0]                     # the unit's rule: form code, points, parameters
+                tp = rule[ti, j, 1]
+                if cu == 0.0:
+                    pt = tp if f >= rule[ti, j, 2] else 0.0
+                elif cu == 1.0:
+                    pt = max(tp - rule[ti, j, 3] * max(rule[ti, j, 4] - f, 0.0), 0.0)
+                elif cu == 2.0:
                     pt = tp * min(max(f, 0.0), 1.0)
-                elif cu == 3:
-                    pt = min(tp, per_unit[ti, j] * max(f, 0.0))
-                elif cu == 4:
-                    pt = min(tp, per_event[ti, j] * max(f, 0.0))
-                elif cu == 5:
-                    pt = max(tp - per_occurrence[ti, j] * max(f, 0.0), 0.0)
-                elif cu == 6:
-                    pt = -min(tp, per_occurrence[ti, j] * max(f, 0.0))
+                elif cu == 3.0:
+                    pt = min(tp, rule[ti, j, 5] * max(f, 0.0))
+                elif cu == 4.0:
+                    pt = min(tp, rule[ti, j, 6] * max(f, 0.0))
+                elif cu == 5.0:
+                    pt = max(tp - rule[ti, j, 7] * max(f, 0.0), 0.0)
+                elif cu == 6.0:
+                    pt = -min(tp, rule[ti, j, 7] * max(f, 0.0))
                 else:                                   # zeroing and rank: set afterwards
                     pt = 0.0
-                points[i, j] = pt
+                if with_points:
+                    points[i, j] = pt
+                got[group[j]] += pt                     # the dimension's points, in the sheet's order
             if with_components:
-                for h in range(g):
-                    got[h] = 0.0
-                for j in range(k):
-                    got[group[j]] += points[i, j]
                 for h in range(g):
                     mx = group_max[ti, h]
                     frac = got[h] / mx if mx > 0 else 0.0
@@ -147,20 +149,27 @@ if numba is not None:
 
 
 def facts_points(q, t, off, sigma: float, prop_noise: float, z, u, state, survey, arrays: tuple,
-                 with_components: bool):
-    """Facts ``(R, k)``, points ``(R, k)`` and (``with_components``) components ``(R, c)`` of stacked rows.
+                 with_components: bool, keep=None):
+    """Facts, points and (``with_components``) components ``(R, c)`` of stacked rows.
 
     ``q``, ``t`` per row; ``z``, ``u`` ``(R, k)``; ``state`` ``(R, s)``;
-    ``survey`` ``(R, a)`` answer counts (float); ``arrays`` from :func:`sheet_arrays`.
+    ``survey`` ``(R, a)`` answer counts; ``arrays`` from :func:`sheet_arrays`.
+    ``keep`` (indicator positions, default all) picks the facts returned,
+    in that order; with components and ``keep`` given, no points are
+    returned (None): the caller needs the components and a few facts only.
     """
     rows, k = z.shape
-    g = arrays[14].shape[1]
-    a = len(arrays[15])
-    facts, points = np.empty((rows, k)), np.empty((rows, k))
+    g = arrays[7].shape[1]
+    a = len(arrays[8])
+    keep = np.arange(k) if keep is None else np.asarray(keep, dtype=np.int64)
+    slot = np.full(k, -1, dtype=np.int64)
+    slot[keep] = np.arange(len(keep))
+    with_points = not (with_components and len(keep) < k)
+    facts = np.empty((rows, len(keep)))
+    points = np.empty((rows, k) if with_points else (0, 0))
     comps = np.empty((rows, g + (a > 0))) if with_components else np.empty((0, 0))
     st = state if state.shape[1] else np.zeros((rows, 1))
-    sv = survey if survey is not None and survey.shape[1] else np.zeros((rows, 1))
-    _kernel(q, t, off, float(sigma), float(prop_noise), z, u, st, sv, bool(with_components), *arrays,
-            facts, points, comps)
-    return facts, points, (comps if with_components else None)
-
+    sv = survey if survey is not None and survey.shape[1] else np.zeros((rows, 1), dtype=np.int64)
+    _kernel(q, t, off, float(sigma), float(prop_noise), z, u, st, sv, bool(with_components), slot, with_points,
+            *arrays, facts, points, comps)
+    return facts, (points if with_points else None), (comps if with_components else None)

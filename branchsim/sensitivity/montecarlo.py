@@ -10,12 +10,18 @@ so a relative design (quotas, clustering, ranks, last place) re-rates every
 unit in every draw. Levels, designations, grades and designs all come from
 ``policy.scheme``.
 
-Streams: draw ``d`` of seed block ``b`` (:data:`branchsim.streams.BLOCK`
-branches) and purpose ``p`` uses
-``SeedSequence(entropy, spawn_key=(*spawn_key, p, d, b))`` of the ``seed``
-given, so the numbers do not depend on the batch size or the executor.
-Every survey size reuses the draw's survey stream (common random numbers),
-so sizes differ by the sample, not by luck.
+Streams: the branches of draw ``d`` are measured in seed blocks of
+:data:`MC_BLOCK` branches; block ``b`` and purpose ``p`` (16: the
+indicators' normals then uniforms, 17: the survey's mood shocks then
+answers, 18: declared facts) use ``SeedSequence(entropy, spawn_key=(*spawn_key,
+p, d, b))`` of the ``seed`` given, so the numbers do not depend on the batch
+size, the stacking of draws (:data:`STACK_ROWS`) or the executor. Every
+survey size reuses the draw's survey stream (common random numbers), so
+sizes differ by the sample, not by luck. (Before the compiled kernel the blocks were
+the generator's 256 branches with purposes 8, 9 and 13: a block's stream
+costs as much to set up as drawing a few thousand values, so the larger
+blocks changed the draws, not their distribution; members keep the
+generator's blocks, purposes 10-12.)
 """
 from __future__ import annotations
 
@@ -29,20 +35,23 @@ from ..evaluate import BranchInputs, branch_inputs, branch_outcome
 from ..measurement import (_indicator_offsets, _state_column, _state_value, declared_facts, facts_from_attainment,
                            survey_probabilities, truth)
 from ..scheme import RULE_CODES
-from ..scoring import branch_components, indicator_points, scores_from_components
+from ..scoring import DECIMALS, branch_components, indicator_points
 from ..params import GeneratorParams
 from ..policy import Policy, as_policy
 from ..population import Population
 from ..scoring import type_codes
-from ..streams import BLOCK, as_seed_sequence
+from ..streams import as_seed_sequence
 from . import _mc_kernel, _mc_tables
 from ._mc_members import member_grades, member_setup, stream
 from .mc_result import OBSERVED, MonteCarlo, assemble
 
 __all__ = ["measurement_mc", "MonteCarlo", "MEASUREMENT_PARAMS"]
 
-# Purposes of the branches' Monte Carlo streams (the generator's are 0-6 with two-part keys; members' 10-12).
-_FACTS, _SURVEY, _DECLARED = 8, 9, 13
+# Purposes of the branches' Monte Carlo streams (the generator's are 0-6 with two-part keys; members' 10-12;
+# loaded tables' 14-15).
+_FACTS, _SURVEY, _DECLARED = 16, 17, 18
+#: Branches per seed block of the branches' Monte Carlo streams (one stream per block, draw and purpose).
+MC_BLOCK = 8192
 #: Generator parameters a Monte Carlo may change: the measurement, not the truth.
 MEASUREMENT_PARAMS = tuple(f"measurement.{k}" for k in (
     "indicator_noise", "proportion_noise", "survey_shock", "survey_generosity",
@@ -69,6 +78,7 @@ class _Setup:
     arrays: tuple = ()            # the sheet's arrays for the compiled kernel (_mc_kernel.sheet_arrays)
     stackable: bool = False       # levels depend on each branch's own facts: draws are rated as one table
     rank_groups: dict | None = None   # group codes of the columns ranks are taken within
+    read: tuple = ()              # positions of the indicator facts the rules read beyond points (vetoes, …)
 
 
 #: Rows (draws × branches) measured and rated at once: a memory bound that never changes a number.
@@ -82,48 +92,31 @@ def _stackable(bs) -> bool:
             and not any(c.kind == "last_place" for d in bs.designations for c in d.criteria))
 
 
+def _read_facts(bs) -> set:
+    """The facts a branch's rules read beyond its points: vetoes, direct grading, designation criteria."""
+    return ({*bs.vetoes.fact, *bs.rating.direct_fact}
+            | {c.fact for d in bs.designations for c in d.criteria if getattr(c, "fact", None)})
+
+
 def _blocks(n: int):
-    return [(blk, blk * BLOCK, min(n, (blk + 1) * BLOCK)) for blk in range(-(-n // BLOCK))]
+    return [(blk, blk * MC_BLOCK, min(n, (blk + 1) * MC_BLOCK)) for blk in range(-(-n // MC_BLOCK))]
 
 
-def _draw_randoms(s: _Setup, root, draws: range):
-    """The stacked draws' normals and uniforms ``(R, k)``, survey shocks and streams, declared facts.
+def _surveys(s: _Setup, root, draws: range) -> list:
+    """Answer counts ``(R, a)`` of every survey size (the same stream for every size: common random numbers).
 
-    Each seed block of each draw reads its own streams (purposes 8, 9, 13) in
-    the order :func:`~branchsim.measurement.branch_block`,
-    :func:`~branchsim.measurement._survey` and
-    :func:`~branchsim.measurement.declared_facts` read them.
+    Each seed block of each draw reads its survey stream (purpose 17) as
+    :func:`~branchsim.measurement._survey` does: the branches' mood shocks, then the answers.
     """
-    bs = s.scheme.branch
-    n, k = len(s.q), bs.sheet.k
-    R = len(draws) * n
-    z, u = np.empty((R, k)), np.empty((R, k))
-    shocks = np.empty(R) if bs.survey else None
-    gens = []
-    declared = {f: np.empty(R) for f in bs.fact_entries}
-    for i, d in enumerate(draws):
-        for blk, a, b in _blocks(n):
-            rows = slice(i * n + a, i * n + b)
-            rng = stream(root, _FACTS, d, blk)
-            rng.standard_normal(out=z[rows])
-            rng.random(out=u[rows])
-            if bs.survey:
-                g = stream(root, _SURVEY, d, blk)
-                shocks[rows] = g.standard_normal(b - a)
-                gens.append(g)
-            if declared:
-                got = declared_facts(stream(root, _DECLARED, d, blk), s.q[a:b], bs, s.params[0], s.state[a:b])
-                for f, col in got.items():
-                    declared[f][rows] = col
-    return z, u, shocks, gens, declared
-
-
-def _surveys(s: _Setup, root, draws: range, shocks, gens) -> list:
-    """Answer counts ``(R, a)`` of every survey size (the same stream for every size: common random numbers)."""
     bs = s.scheme.branch
     n = len(s.q)
     m = s.params[0].values["measurement"]
     qR = np.tile(s.q, len(draws))
+    shocks, gens = np.empty(len(qR)), []
+    for i, d in enumerate(draws):
+        for blk, a, b in _blocks(n):
+            gens.append(stream(root, _SURVEY, d, blk))
+            shocks[i * n + a:i * n + b] = gens[-1].standard_normal(b - a)
     r = np.clip(qR + m["survey_generosity"] + m["survey_shock"] * shocks, 0, 1)
     probs = survey_probabilities(r, bs.answer_values)
     probs /= probs.sum(axis=1, keepdims=True)
@@ -141,6 +134,28 @@ def _surveys(s: _Setup, root, draws: range, shocks, gens) -> list:
                 counts[i * n + a:i * n + b] = rng.multinomial(np.full(b - a, size), probs[i * n + a:i * n + b])
         out.append(counts)
     return out
+
+
+def _declared(s: _Setup, root, draws: range) -> dict:
+    """The declared facts of the stacked draws (purpose 18, as :func:`~branchsim.measurement.declared_facts`)."""
+    bs = s.scheme.branch
+    n = len(s.q)
+    out = {f: np.empty(len(draws) * n) for f in bs.fact_entries}
+    for i, d in enumerate(draws):
+        for blk, a, b in _blocks(n) if out else ():
+            got = declared_facts(stream(root, _DECLARED, d, blk), s.q[a:b], bs, s.params[0], s.state[a:b])
+            for f, col in got.items():
+                out[f][i * n + a:i * n + b] = col
+    return out
+
+
+def _normals_uniforms(s: _Setup, root, d: int, z: np.ndarray, u: np.ndarray) -> None:
+    """Draw ``d``'s normals and uniforms ``(n, k)`` into ``z`` and ``u`` (purpose 16, as
+    :func:`~branchsim.measurement.branch_block` reads them: a block's normals, then its uniforms)."""
+    for blk, a, b in _blocks(len(s.q)):
+        rng = stream(root, _FACTS, d, blk)
+        rng.standard_normal(out=z[a:b])
+        rng.random(out=u[a:b])
 
 
 def _numpy_facts(s: _Setup, qR, z, u, stateR) -> np.ndarray:
@@ -171,32 +186,52 @@ def _points(s: _Setup, facts, pts, tR, B: int):
 
 
 def _stack(s: _Setup, root, draws: range, i0: int, out: dict) -> None:
-    """Measure and rate the draws ``draws`` stacked as one table of ``len(draws) × n`` rows."""
+    """Measure and rate the draws ``draws`` stacked as one table of ``len(draws) × n`` rows.
+
+    A draw's normals and uniforms live in one reused ``(n, k)`` buffer; where
+    the kernel fuses the components, only they and the facts the rules read
+    are kept for the stack (the measured sheet is never held whole).
+    """
     bs = s.scheme.branch
-    n, B = len(s.q), len(draws)
-    z, u, shocks, gens, declared = _draw_randoms(s, root, draws)
-    surveys = _surveys(s, root, draws, shocks, gens) if bs.survey else [None]
-    tR, qR = np.tile(s.t, B), np.tile(s.q, B)
-    stateR = np.tile(s.state, (B, 1))
+    n, k, B = len(s.q), bs.sheet.k, len(draws)
+    S = len(s.params)
+    surveys = _surveys(s, root, draws) if bs.survey else [None] * S
+    declared = _declared(s, root, draws)
     m = s.params[0].values["measurement"]
     compiled = _mc_kernel.available()
     fused = compiled and _mc_kernel.fuses_components(bs)
-    prevR = {key: np.tile(v, B) for key, v in s.prev.items()}
-    facts = pts = None
+    keep = s.read if fused else tuple(range(k))
+    names = [bs.sheet.facts[c] for c in keep]
+    facts = np.empty((B * n, len(keep)))
+    pts = None if fused else np.empty((B * n, k))
+    comps = [None] * S
+    z, u = np.empty((n, k)), np.empty((n, k))
+    for i, d in enumerate(draws):
+        rows = slice(i * n, (i + 1) * n)
+        _normals_uniforms(s, root, d, z, u)
+        if not compiled:                                  # the NumPy measurement (same facts)
+            facts[rows] = _numpy_facts(s, s.q, z, u, s.state)
+            continue
+        for j in range(S if fused else 1):
+            f, p, c = _mc_kernel.facts_points(s.q, s.t, s.offsets, m["indicator_noise"], m["proportion_noise"], z,
+                                              u, s.state, None if surveys[j] is None else surveys[j][rows],
+                                              s.arrays, fused, keep=keep if fused else None)
+            facts[rows] = f
+            if fused:
+                if comps[j] is None:
+                    comps[j] = np.empty((B * n, c.shape[1]))
+                comps[j][rows] = c
+            else:
+                pts[rows] = p
+    tR = np.tile(s.t, B)
+    if not fused:
+        pts = _points(s, facts, pts if compiled else None, tR, B)
+        comps = [branch_components(pts, tR, survey, bs) for survey in surveys]
+    values = {f: facts[:, c] for c, f in enumerate(names)}
+    values.update(declared)
+    prevR = {key: np.tile(v, B) for key, v in s.prev.items()} if s.stackable else None
     for j, survey in enumerate(surveys):
-        comps = None
-        if compiled and (fused or j == 0):
-            facts, pts, comps = _mc_kernel.facts_points(qR, tR, s.offsets, m["indicator_noise"],
-                                                        m["proportion_noise"], z, u, stateR, survey, s.arrays,
-                                                        fused)
-        elif facts is None:
-            facts = _numpy_facts(s, qR, z, u, stateR)
-        if comps is None:
-            pts = _points(s, facts, pts, tR, B)
-            comps = branch_components(pts, tR, survey, bs)
-        scores = scores_from_components(pts, comps, tR, bs)
-        values = {f: facts[:, c] for c, f in enumerate(bs.sheet.facts)}
-        values.update(declared)
+        scores = _scores(pts, comps[j], tR, bs)
         if s.stackable:
             inp = BranchInputs(facts, values, tR, survey, prevR, _NO_COLUMNS)
             _tally(out, j, i0, branch_outcome(inp, s.scheme, scores=scores), bs, s.true_level, s.true_designated,
@@ -206,8 +241,15 @@ def _stack(s: _Setup, root, draws: range, i0: int, out: dict) -> None:
             rows = slice(i * n, (i + 1) * n)
             inp = BranchInputs(facts[rows], {f: v[rows] for f, v in values.items()}, s.t,
                                None if survey is None else survey[rows], s.prev, s.columns)
-            o = branch_outcome(inp, s.scheme, scores={key: v[rows] for key, v in scores.items()})
+            o = branch_outcome(inp, s.scheme, scores={key: v if v is None else v[rows] for key, v in scores.items()})
             _tally(out, j, i0 + i, o, bs, s.true_level, s.true_designated)
+
+
+def _scores(pts, comps, tR, bs) -> dict:
+    """Points, components and scores of stacked rows (:func:`~branchsim.scoring.scores_from_components`'s
+    score; without the sub-scores, which no Monte Carlo count reads; no points when fused)."""
+    score = np.round(100.0 * np.einsum("nc,nc->n", comps, bs.weights[tR]), DECIMALS)
+    return {"points": pts, "components": comps, "score": score}
 
 
 def _tally(out: dict, j: int, i: int, o: dict, bs, true_level: np.ndarray, true_des: np.ndarray,
@@ -310,7 +352,7 @@ def _mode(members) -> str | None:
 def measurement_mc(pop, policy: Policy | None = None, *, draws: int = 200, seed=0,
                    survey_sizes=None, params: dict | GeneratorParams | None = None,
                    members: bool | str = False, executor=None, progress: bool = True,
-                   batch: int = 20, noise=None, survey_prior: float | None = None) -> MonteCarlo:
+                   batch: int = 50, noise=None, survey_prior: float | None = None) -> MonteCarlo:
     """Monte Carlo over measurement noise, for any scheme and design: around the truth, or around real tables.
 
     Each draw measures every branch again from its true quality: indicator
@@ -451,7 +493,8 @@ def measurement_mc(pop, policy: Policy | None = None, *, draws: int = 200, seed=
         true_level=true["level"].astype(np.intp), true_designated=true_des, members=mode,
         m=member_setup(pop, policy, t, mode) if mode else None,
         arrays=_mc_kernel.sheet_arrays(bs, bs.state_facts), stackable=_stackable(bs),
-        rank_groups={w: inp.codes(w)[0] for w in bs.sheet.within if w is not None})
+        rank_groups={w: inp.codes(w)[0] for w in bs.sheet.within if w is not None},
+        read=tuple(j for j, f in enumerate(bs.sheet.facts) if f in _read_facts(bs)))
 
     parts = _collect(_run_batch, setup, root, draws, batch, executor, progress)
     return assemble(parts, pop, policy, setup, sizes=sizes, base_size=base_size, true_score=true["score"],
