@@ -22,10 +22,12 @@ parametric bootstrap of the fit:
    value ± w); ``priors=`` adds or overrides ranges.
 4. **Refit the identified parameters to** ``t_b``: a Gauss–Newton step from
    ``J`` (with the drawn parameters' columns), then up to ``refine``
-   Broyden steps, each one evaluation of the expected counts; structure
-   parameters are refitted exactly. A candidate whose expected counts end
-   farther than ``tol`` (relative, at least one branch) from ``t_b`` is
-   rejected: its drawn parameters are inconsistent with the targets.
+   Broyden steps, each one evaluation of the expected counts, minimising
+   the squared departures in Poisson standard deviations
+   ``(E[c] − t_b) / √max(t_b, 1)``; structure parameters are refitted
+   exactly. A candidate whose expected counts end farther than ``tol``
+   such standard deviations from ``t_b`` (any target) is rejected: its
+   drawn parameters are inconsistent with the targets.
 
 The first ``n`` accepted candidates are the plausible cities: the same seed
 gives the same cities, and the first cities of a larger ensemble are those
@@ -124,8 +126,9 @@ class Cities:
     policy : Policy
     params : DataFrame
         One row per city (index ``city``): ``seed`` (of its population),
-        each fitted and each drawn parameter, ``fit_error`` (largest relative
-        error of its expected counts against its replicated targets).
+        each fitted and each drawn parameter, ``fit_error`` (largest departure
+        of its expected counts from its replicated targets, in Poisson
+        standard deviations).
     replicates : DataFrame
         Per city, the replicated targets ``t_b`` it was fitted to.
     fitted, drawn : list of str
@@ -156,7 +159,7 @@ class Cities:
         """Population of city ``i``: its parameters, its own seed (or ``seed``: the same for every city).
 
         >>> import branchsim as bs
-        >>> c = plausible_cities(bs.Policy.load(), {"weak": 5}, n=2, scale=300, seeds=range(2), refine=1, tol=0.5)
+        >>> c = plausible_cities(bs.Policy.load(), {"weak": 5}, n=2, scale=300, seeds=range(2), refine=1, tol=2)
         >>> c.generate(1).branches.shape[0], c.generate(1, n_branches=50).branches.shape[0]
         (300, 50)
         """
@@ -198,7 +201,7 @@ def _drawable(policy: Policy, params: GeneratorParams, fitted, extra) -> list[st
 def plausible_cities(policy: Policy | None = None, targets=None, n: int = 50, *, scale: float | None = None,
                      n_branches: int | None = None, seed: int = 0, seeds=range(10),
                      params: GeneratorParams | dict | None = None, fit=None, priors: Mapping | None = None,
-                     refine: int = 6, tol: float = 0.1, maxiter: int = 200, progress: bool = False) -> Cities:
+                     refine: int = 10, tol: float = 1.0, maxiter: int = 200, progress: bool = False) -> Cities:
     """An ensemble of generator parameter sets consistent with the targets (the calibration's uncertainty).
 
     Parameters
@@ -226,8 +229,9 @@ def plausible_cities(policy: Policy | None = None, targets=None, n: int = 50, *,
         Broyden steps at most per city after the Gauss–Newton step (each
         costs one expectation: one city per seed).
     tol : float
-        Largest relative error (of at least one branch) of a city's expected
-        counts against its replicated targets; worse candidates are rejected.
+        Largest departure of a city's expected counts from its replicated
+        targets, in Poisson standard deviations (``√max(t_b, 1)``); worse
+        candidates are rejected.
 
     Returns
     -------
@@ -245,7 +249,7 @@ def plausible_cities(policy: Policy | None = None, targets=None, n: int = 50, *,
     --------
     >>> import branchsim as bs
     >>> p = bs.Policy.load()
-    >>> c = plausible_cities(p, {p.levels[0]: 8, "weak": 4}, n=3, scale=300, seeds=range(2), refine=1, tol=0.5)
+    >>> c = plausible_cities(p, {p.levels[0]: 8, "weak": 4}, n=3, scale=300, seeds=range(2), refine=1, tol=2)
     >>> len(c), c.fitted, list(c.params.index)
     (3, ['branch_quality.loc', 'branch_quality.scale'], [0, 1, 2])
     """
@@ -337,7 +341,7 @@ def plausible_cities(policy: Policy | None = None, targets=None, n: int = 50, *,
         error, used = 0.0, 0
         if qnames:
             tb = t_b[quality].to_numpy(float)
-            wb = np.maximum(tb, 1.0)
+            wb = np.sqrt(np.maximum(tb, 1.0))          # a count's Poisson standard deviation
             dd = np.array([values[k] for k in drawn]) - d_hat if drawn else np.zeros(0)
             dx = np.linalg.lstsq(Jq / wb[:, None], (tb - c_hat - Jd @ dd) / wb, rcond=None)[0]
             x0 = np.clip(x_hat + _step(dx, steps), lo, hi)
@@ -350,7 +354,7 @@ def plausible_cities(policy: Policy | None = None, targets=None, n: int = 50, *,
             error = float(np.abs(r).max())
         if upgrades:
             e = expected_upgrades(p, policy, n_cities)
-            error = max(error, max(abs(e[k] - t_b[k]) / max(t_b[k], 1.0) for k in upgrades))
+            error = max(error, max(abs(e[k] - t_b[k]) / math.sqrt(max(t_b[k], 1.0)) for k in upgrades))
         if error > tol:
             continue
         members.append(p)
@@ -495,7 +499,7 @@ def across_cities(cities: Cities, analysis, *args, keys=None, numbers=None, memb
     --------
     >>> import branchsim as bs
     >>> p = bs.Policy.load()
-    >>> c = plausible_cities(p, {"weak": 5}, n=3, scale=300, seeds=range(2), refine=1, tol=0.5)
+    >>> c = plausible_cities(p, {"weak": 5}, n=3, scale=300, seeds=range(2), refine=1, tol=2)
     >>> out = across_cities(c, lambda pop: {"branches": len(pop.branches)})
     >>> out[["quantity", "mean", "lower", "upper", "n_cities"]].values.tolist()
     [['branches', 300.0, 300.0, 300.0, 3]]
@@ -513,7 +517,12 @@ def across_cities(cities: Cities, analysis, *args, keys=None, numbers=None, memb
         try:
             answer = analysis(pop, *args, **kwargs)
         except BranchsimError as exc:
-            raise type(exc)(f"plausible city {i} (seed {int(cities.params['seed'].iloc[i])}): {exc}") from None
+            text = f"plausible city {i} (seed {int(cities.params['seed'].iloc[i])}): {exc}"
+            try:
+                again = type(exc)(text)
+            except TypeError:               # an error class of other arguments: the family's base
+                again = BranchsimError(text)
+            raise again from None
         long = _long(numbers(answer) if numbers is not None else answer, keys)
         long.insert(0, "city", i)
         parts.append(long)

@@ -284,7 +284,8 @@ def _member_streak_frame(scheme, st: dict, m: pd.DataFrame, back) -> dict:
 
 
 def rule_accuracy(pop, policy: Policy | None = None, *, years: int = 5, seeds: Iterable = range(5),
-                  pooled: bool = False, confidence: float = 0.95, **kwargs) -> pd.DataFrame | pd.Series:
+                  pooled: bool = False, confidence: float = 0.95, cities=None,
+                  **kwargs) -> pd.DataFrame | pd.Series:
     """Accuracy of the designations and the consecutive-years rules over years and seeds.
 
     Simulates the branches (members are not needed: their consequences do
@@ -305,6 +306,9 @@ def rule_accuracy(pop, policy: Policy | None = None, *, years: int = 5, seeds: I
         as generated and the same under every seed, is counted once.
     confidence : float
         Of the pooled intervals.
+    cities : Cities, optional
+        Plausible cities (:func:`branchsim.plausible_cities`; ``pop`` None):
+        each count and rate with its mean and interval across cities.
 
     Returns
     -------
@@ -321,6 +325,11 @@ def rule_accuracy(pop, policy: Policy | None = None, *, years: int = 5, seeds: I
     >>> acc[["seed", "year"]].shape, int(acc["fired_reorganise"].sum()) >= 0
     ((6, 2), True)
     """
+    if cities is not None:
+        from ..plausible import across_cities, check_cities
+        check_cities(cities, pop, policy, "rule_accuracy")
+        return across_cities(cities, rule_accuracy, cities.policy if policy is None else policy, keys=["seed", "year"], years=years, seeds=list(seeds),
+                             pooled=pooled, confidence=confidence, **kwargs)
     frames = []
     for s in seeds:
         acc = simulate(pop, policy, years=years, seed=s, members=False, **kwargs).accuracy().reset_index()

@@ -248,7 +248,13 @@ class Comparison:
         return f"<div>{head}<table><tr>{cells}</tr></table></div>"
 
 
-def compare(pop: Population, baseline: Policy, reform) -> Comparison:
+def _numbers(c: Comparison) -> pd.DataFrame:
+    """A comparison's numbers: per level (and designation) baseline, reform, change; the headline as ``all``."""
+    head = pd.DataFrame([{"level": "all", **c._headline()}])
+    return pd.concat([c.level_counts().rename_axis("level").reset_index(), head], ignore_index=True)
+
+
+def compare(pop: Population | None, baseline: Policy, reform, *, cities=None) -> Comparison | pd.DataFrame:
     """Evaluate a population under a baseline and a reform and line them up.
 
     Parameters
@@ -260,6 +266,11 @@ def compare(pop: Population, baseline: Policy, reform) -> Comparison:
     reform : Policy, mapping or path
         The changed policy; a mapping ``{path: new value}`` or the path of a
         reform file, applied to ``baseline`` with :meth:`Policy.update`.
+    cities : Cities, optional
+        Plausible cities (:func:`branchsim.plausible_cities`; ``pop`` None):
+        a DataFrame of each level's count under both policies, its change and
+        the headline counts (``level`` ``all``: movers, up, down, ...), each
+        with its mean and interval across cities.
 
     Returns
     -------
@@ -284,6 +295,10 @@ def compare(pop: Population, baseline: Policy, reform) -> Comparison:
     >>> compare(pop, p, p).is_identity
     True
     """
+    if cities is not None:
+        from ..plausible import across_cities, check_cities
+        check_cities(cities, pop, baseline if isinstance(baseline, Policy) else None, "compare")
+        return across_cities(cities, compare, baseline, reform, keys=["level"], numbers=_numbers)
     if not isinstance(pop, Population):
         raise DataError(f"compare() takes a Population (from generate or load_population) first, "
                         f"got {type(pop).__name__}")

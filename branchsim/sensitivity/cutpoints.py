@@ -111,8 +111,8 @@ def _final(codes, out, scheme) -> np.ndarray:
     return rt.apply_vetoes(rt.apply_direct(codes, out["direct"], bs.rating), out["vetoes"], bs.vetoes)
 
 
-def fit_cut_points(pop: Population, policy: Policy, targets: dict | None = None, *,
-                   tie_break: str = "midpoint") -> pd.DataFrame:
+def fit_cut_points(pop: Population | None, policy: Policy, targets: dict | None = None, *,
+                   tie_break: str = "midpoint", cities=None) -> pd.DataFrame:
     """Cut points of a fixed-cut design that reproduce target counts, with the range that does.
 
     A veto caps or forces a level and direct grading sets one, so a branch
@@ -143,6 +143,11 @@ def fit_cut_points(pop: Population, policy: Policy, targets: dict | None = None,
         points when that stays inside the range, else to the fewest decimals
         that do), or the upper end (the strictest cut: the last branch in sits
         exactly on it).
+    cities : Cities, optional
+        Plausible cities (:func:`branchsim.plausible_cities`; ``pop`` None):
+        the cuts are fitted on each city's population; per level and
+        quantity (``target``, ``cut``, ``low``, ``high``, ``achieved``,
+        ``exact``) the mean and interval across cities.
 
     Returns
     -------
@@ -172,6 +177,10 @@ def fit_cut_points(pop: Population, policy: Policy, targets: dict | None = None,
     >>> fit["achieved"].tolist(), bool(fit["exact"].all())
     ([2, 3, 2], True)
     """
+    if cities is not None:
+        from ..plausible import across_cities, check_cities
+        check_cities(cities, pop, policy, "fit_cut_points")
+        return across_cities(cities, fit_cut_points, policy, targets, keys=["level"], tie_break=tie_break)
     _check_args(pop, policy, "fit_cut_points")
     if tie_break not in _TIE_BREAKS:
         raise BranchsimError(f"tie_break={tie_break!r}; allowed: {', '.join(map(repr, _TIE_BREAKS))}")

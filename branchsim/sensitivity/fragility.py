@@ -204,7 +204,7 @@ def _overridden(scheme, out: dict) -> np.ndarray:
     return out["direct"].any(axis=1) | out["vetoes"][:, levels].any(axis=1)
 
 
-def fragility(pop: Population, policy: Policy, delta: float = 1.0) -> Fragility:
+def fragility(pop: Population | None, policy: Policy, delta: float = 1.0, *, cities=None) -> Fragility | pd.DataFrame:
     """How close each branch's score is to a level boundary, and how many are within ±δ.
 
     For a fixed-cut design the boundaries are the cuts of the branch's type;
@@ -222,6 +222,11 @@ def fragility(pop: Population, policy: Policy, delta: float = 1.0) -> Fragility:
     policy : Policy
     delta : float, default 1.0
         Half-width of the band around each boundary, in points.
+    cities : Cities, optional
+        Plausible cities (:func:`branchsim.plausible_cities`; ``pop`` None):
+        per boundary (``cut_kind``; ``any cut``: the distinct fragile
+        branches) the counts of :attr:`Fragility.counts`, each with its mean
+        and interval across cities.
 
     Returns
     -------
@@ -239,6 +244,11 @@ def fragility(pop: Population, policy: Policy, delta: float = 1.0) -> Fragility:
     >>> f.fragile["branch_id"].tolist(), f.fragile["margin"].round(2).tolist()
     (['B010', 'B008', 'B007', 'B006'], [-0.29, 0.53, 0.75, -0.98])
     """
+    if cities is not None:
+        from ..plausible import across_cities, check_cities
+        check_cities(cities, pop, policy, "fragility")
+        return across_cities(cities, fragility, policy, _check_delta(delta), keys=["cut_kind"],
+                             numbers=lambda f: f.counts)
     _check_args(pop, policy, "fragility")
     delta = _check_delta(delta)
     inp, out = _evaluated(pop, policy)

@@ -264,7 +264,7 @@ def tidy(out, table: pd.DataFrame, group_names, by, policy: Policy) -> pd.DataFr
 
 
 def sweep(pop, policy: Policy, grid: Mapping[str, Iterable], *, by: str | None = None,
-          executor=None, batch: int = 256, progress: bool = True) -> pd.DataFrame:
+          executor=None, batch: int = 256, progress: bool = True, cities=None) -> pd.DataFrame:
     """Evaluate a grid of parameter values; one row per scenario (and group).
 
     Parameters
@@ -281,6 +281,10 @@ def sweep(pop, policy: Policy, grid: Mapping[str, Iterable], *, by: str | None =
     executor : concurrent.futures.Executor, optional
         Runs batches of scenarios (a process pool, or a Dask client's
         ``get_executor()``); results equal the sequential run.
+    cities : Cities, optional
+        Plausible cities (:func:`branchsim.plausible_cities`; ``pop`` None):
+        the sweep runs on each city's population and every number comes with
+        its mean and interval across cities (:func:`branchsim.plausible.across_cities`).
 
     Returns
     -------
@@ -300,6 +304,11 @@ def sweep(pop, policy: Policy, grid: Mapping[str, Iterable], *, by: str | None =
     >>> int(df.loc[df["branch.satisfaction_share"] == 0.4, "changed"].iloc[0])
     0
     """
+    if cities is not None:
+        from ..plausible import across_cities, check_cities
+        check_cities(cities, pop, policy, "sweep")
+        return across_cities(cities, sweep, policy, grid, keys=[*grid, by], by=by, executor=executor,
+                             batch=batch, progress=False)
     table = _grid(grid, policy)
     fast_of = fast_paths(policy)
     slow = [c for c in table.columns if c not in fast_of]
