@@ -95,15 +95,15 @@ if numba is not None:
                 p = min(max(p, 0.0), 1.0)
                 uu = u[i, j]
                 c = kind0[j]
-                if c == 0:
-                    f = 1.0 if uu < p else 0.0
+                if c == 0:                              # (comparisons as numbers: no branch to mispredict)
+                    f = np.float64(uu < p)
                 elif c == 2:
                     f = min(max(p + prop_noise * (uu - 0.5), 0.0), 1.0)
                     f = np.rint(f * 100.0) / 100.0
                 elif c == 5 or c == 6:
                     f = np.floor(scale[j] * (1.0 - p) + uu)
                 elif c == 7:
-                    f = 1.0 if uu < (1.0 - p) / 2.0 else 0.0
+                    f = np.float64(uu < (1.0 - p) / 2.0)
                 elif c == 8:
                     f = np.rint((100.0 * p) * 100.0) / 100.0
                 else:                                   # 1, 3, 4: counts
@@ -116,7 +116,7 @@ if numba is not None:
                 cu = rule[ti, j, 0]                     # the unit's rule: form code, points, parameters
                 tp = rule[ti, j, 1]
                 if cu == 0.0:
-                    pt = tp if f >= rule[ti, j, 2] else 0.0
+                    pt = tp * np.float64(f >= rule[ti, j, 2])   # tp >= 0: the same as tp or 0.0
                 elif cu == 1.0:
                     pt = max(tp - rule[ti, j, 3] * max(rule[ti, j, 4] - f, 0.0), 0.0)
                 elif cu == 2.0:

@@ -131,7 +131,7 @@ def _surveys(s: _Setup, root, draws: range) -> list:
                 if j:                                     # the size's own copy of the stream, past the shocks
                     rng = stream(root, _SURVEY, d, blk)
                     rng.standard_normal(b - a)
-                counts[i * n + a:i * n + b] = rng.multinomial(np.full(b - a, size), probs[i * n + a:i * n + b])
+                counts[i * n + a:i * n + b] = rng.multinomial(size, probs[i * n + a:i * n + b])
         out.append(counts)
     return out
 
