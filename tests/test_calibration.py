@@ -204,3 +204,32 @@ def test_write_goes_to_a_file_of_the_users_never_into_the_package(tmp_path, poli
         assert written.get(key) == pytest.approx(result.params.get(key), abs=1e-9), key
     assert written.get("measurement.survey_size") == 30            # the file's other entries are kept
     assert [p.name for p in out.parent.iterdir()] == ["mine.generator.yaml"]    # no temporary file left
+
+
+COUNTY = shipped.PACKAGE.parent / "tests" / "data" / "docs_only" / "county.yaml"
+
+
+def test_a_scheme_of_new_type_names_without_a_survey_calibrates_to_its_own_targets():
+    # The docs-only county (its own branch types and levels, three dimensions, no survey) generates; its
+    # targets are the expected counts at known parameters (mean over 20 seeds); calibration started from
+    # other parameters reaches them within 5% in expectation over the same 20 seeds, and the fitted
+    # city is evaluated with its accuracy against the truth.
+    policy = bs.Policy.load(COUNTY)
+    assert not policy.scheme.branch.survey and set(policy.branch_types) == {"village", "enterprise"}
+    n, seeds = 500, range(20)
+    truth = GeneratorParams.for_policy(policy)
+    targets = calibration.expected_counts(truth, policy, seeds, n)
+    start = truth.with_values({"branch_quality.loc": truth.get("branch_quality.loc") + 0.03,
+                               "branch_quality.scale": truth.get("branch_quality.scale") * 1.25})
+    before = calibration.expected_counts(start, policy, seeds, n)
+    assert ((before / targets - 1).abs() > 0.05).any()            # the start does not already fit
+    result = calibration.calibrate(policy, targets.to_dict(), scale=n, seeds=seeds, params=start)
+    assert result.fitted == ["branch_quality.loc", "branch_quality.scale", "branch_quality.skew",
+                             "branch_quality.tail"]
+    achieved = calibration.expected_counts(result.params, policy, seeds, n)
+    assert ((achieved / targets - 1).abs() <= 0.05).all(), (achieved / targets - 1).to_dict()
+    r = bs.evaluate(bs.generate(policy, seed=0, n_branches=n, members=False, params=result.params), policy)
+    b = r.branches
+    assert set(b["true_rating"].dropna()) <= set(policy.levels)
+    assert r.accuracy() == pytest.approx(float((b["rating"] == b["true_rating"]).mean()))
+    assert 0.3 < r.accuracy() < 1.0
