@@ -226,7 +226,10 @@ def _stack(s: _Setup, root, draws: range, i0: int, out: dict) -> None:
     tR = np.tile(s.t, B)
     if not fused:
         pts = _points(s, facts, pts if compiled else None, tR, B)
-        comps = [branch_components(pts, tR, survey, bs) for survey in surveys]
+        # a draw at a time: one large product would run on BLAS's threads, which a shared machine pays for
+        comps = [np.concatenate([branch_components(pts[i * n:(i + 1) * n], s.t,
+                                                   None if survey is None else survey[i * n:(i + 1) * n], bs)
+                                 for i in range(B)]) for survey in surveys]
     values = {f: facts[:, c] for c, f in enumerate(names)}
     values.update(declared)
     prevR = {key: np.tile(v, B) for key, v in s.prev.items()} if s.stackable else None
