@@ -9,8 +9,10 @@ parametric bootstrap of the fit:
 
 1. **Fit once** (:func:`branchsim.calibrate`): ``θ̂`` and, at ``θ̂``, the
    Jacobian ``J`` of the expected counts (common random numbers over
-   ``seeds``, state facts averaged out) with respect to the fitted
-   parameters and to the parameters drawn in step 3.
+   ``seeds``; state facts averaged out when their rate is fitted, as
+   :func:`~branchsim.calibrate` does, else held by the common random
+   numbers) with respect to the fitted parameters and to the parameters
+   drawn in step 3.
 2. **Replicate the targets.** Candidate ``b`` simulates one city at ``θ̂``
    (its own seed, drawn states) and moves the targets by its departure from
    the expectation: ``t_b = t + c_b − E[c | θ̂]`` (at least 0). That is the
@@ -295,8 +297,12 @@ def plausible_cities(policy: Policy | None = None, targets=None, n: int = 50, *,
     d_hat = np.array([theta.get(k) for k in drawn], dtype=float)
     steps, lo, hi = _box(qnames, theta)
 
+    # States averaged out only when their rate is fitted (as calibrate does); otherwise common random
+    # numbers hold them all but fixed, and one evaluation per seed is enough.
+    smooth = "state.problem_rate" in qnames
+
     def expect(p):
-        return expected_counts(p, policy, seeds, n_cities, smooth=True)[quality].to_numpy(float)
+        return expected_counts(p, policy, seeds, n_cities, smooth=smooth)[quality].to_numpy(float)
 
     c_hat, Jq, Jd = None, None, None
     if qnames:
