@@ -281,13 +281,13 @@ _OPEN_BLOCKS = ("types.", "categories.", "facts.")
 
 def _generator_problems(doc: dict) -> list[str]:
     """Why a saved ``generator`` block is not a full set of generator parameters (empty if it is)."""
-    from .params import GeneratorParams, _leaf_paths, _param_problem, _values
+    from .params import _TEXT, GeneratorParams, _leaf_paths, _param_problem, _values
     try:
         values = _values(doc)
-        got = {p for p in _leaf_paths(values) if p != "schema"}
+        got = {p for p in _leaf_paths(values) if p not in _TEXT}
     except (AttributeError, TypeError, KeyError):
         return ["generator: not the generator parameters Population.save writes"]
-    want = {p for p in _leaf_paths(GeneratorParams.load().values) if p != "schema"
+    want = {p for p in _leaf_paths(GeneratorParams.load().values) if p not in _TEXT
             and not p.startswith(_OPEN_BLOCKS)}
     known = want | {p for p in got if p.startswith(_OPEN_BLOCKS)}
     out = []
