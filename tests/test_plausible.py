@@ -226,3 +226,7 @@ def test_across_cities_is_independent_of_the_order_of_cities(cities):
         row = out.set_index("quantity").loc[q]
         assert row["mean"] == np.mean(np.sort(v)) and row["n_cities"] == len(cities)
         assert row["lower"] == np.quantile(v[::-1], 0.05) and row["upper"] == np.quantile(v, 0.95)
+
+
+def test_no_scheme_names_in_the_code():
+    shipped.assert_no_scheme_names(("plausible", "calibration"))
