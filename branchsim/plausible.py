@@ -498,7 +498,7 @@ def across_cities(cities: Cities, analysis, *args, keys=None, numbers=None, memb
     DataFrame
         One row per key and ``quantity``: ``mean``, ``sd``, ``lower``,
         ``upper`` (quantiles across cities, NaN answers left out) and
-        ``n_cities``; ``.attrs["per_city"]`` holds every city's value
+        ``n_cities`` (a quantity no city answers is left out); ``.attrs["per_city"]`` holds every city's value
         (``city``, keys, ``quantity``, ``value``), ``.attrs["interval"]``.
 
     Examples
@@ -541,6 +541,7 @@ def across_cities(cities: Cities, analysis, *args, keys=None, numbers=None, memb
         v = v[~np.isnan(v)]
         rows.append((*key, *(_stats(v, a))))
     out = pd.DataFrame(rows, columns=ids + ["mean", "sd", "lower", "upper", "n_cities"])
+    out = out[out["n_cities"] > 0].reset_index(drop=True)      # what no city answers (NaN everywhere) goes
     out.attrs["per_city"] = per_city
     out.attrs["interval"] = interval
     return out
