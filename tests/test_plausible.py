@@ -14,6 +14,7 @@ import pytest
 import branchsim as bs
 from branchsim import calibration
 from branchsim.sensitivity.compare import _numbers as compare_numbers
+from branchsim.sensitivity.montecarlo import mc_numbers
 from branchsim.plausible import Cities, across_cities, plausible_cities, prior_ranges
 import shipped
 
@@ -216,6 +217,67 @@ def test_bad_cities_are_refused(cities, policy):
         bs.sweep(None, shipped.load("member_points"), {"branch.satisfaction_share": [0.3]}, cities=cities)
     with pytest.raises(bs.BranchsimError, match="interval= is a probability"):
         across_cities(cities, lambda p: 1.0, interval=1.5)
+
+
+def _more_cases(policy, pop):
+    """measurement_mc, effective_importance, compare_member_schemes: (with cities=, on one population, keys)."""
+    return {
+        "measurement_mc": (lambda c: bs.measurement_mc(None, policy, draws=10, seed=1, survey_sizes=[10], cities=c,
+                                                       progress=False),
+                           lambda: mc_numbers(bs.measurement_mc(pop, policy, draws=10, seed=1, survey_sizes=[10],
+                                                                progress=False)).set_index("survey_size"),
+                           ["survey_size"]),
+        "effective_importance": (lambda c: bs.effective_importance(None, policy, cities=c),
+                                 lambda: bs.effective_importance(pop, policy).set_index("component"), ["component"]),
+        "compare_member_schemes": (lambda c: bs.compare_member_schemes(None, policy, (0.8, 0.0), cities=c),
+                                   lambda: bs.compare_member_schemes(pop, policy, (0.8, 0.0)), ["record_share"]),
+    }
+
+
+def test_measurement_importance_and_member_schemes_take_cities(cities, policy):
+    pop0 = cities.generate(0, members=True)
+    for name, (with_cities, single, keys) in _more_cases(policy, pop0).items():
+        out = with_cities(cities)
+        assert list(out.columns) == [*keys, "quantity", "mean", "sd", "lower", "upper", "n_cities"], name
+        assert (out["lower"] <= out["mean"] + 1e-9).all() and (out["mean"] <= out["upper"] + 1e-9).all(), name
+        assert out["n_cities"].max() == len(cities), name
+        mine, frame = _city0(out, keys), single()
+        assert len(mine) > 5, name
+        for (key, q), v in mine.items():
+            want = frame.loc[key, q]
+            assert (math.isnan(v) and pd.isna(want)) or v == pytest.approx(float(want)), (name, key, q)
+
+
+def test_their_intervals_contain_or_come_near_the_default_citys_answer(cities, policy):
+    # The default city (default parameters, seed 0) against the plausible cities' interval for the headline
+    # numbers: misclassification and the weak designation's false alarms, the survey's covariance share,
+    # the members' misgrading under each scheme. The member generator is not calibrated (the cities differ in
+    # their branches' quality only), so "near": within one interval width of the interval.
+    pop = bs.generate(policy, seed=0, n_branches=N, members=True)
+    cases = _more_cases(policy, pop)
+    weak = policy.scheme.branch.designations[0].id
+    wanted = {"measurement_mc": [(25, "misclassified"), (10, "misclassified"), (25, "mean_p_true"),
+                                 (25, f"{weak}_false_alarm_share")],
+              "effective_importance": [("satisfaction", "covariance_share"), ("satisfaction", "linear_share")],
+              "compare_member_schemes": [(0.8, "misclassified"), (0.0, "misclassified"), (0.0, "spearman")]}
+    for name, (with_cities, single, keys) in cases.items():
+        out, one = with_cities(cities).set_index([*keys, "quantity"]), single()
+        for key, q in wanted[name]:
+            lo, hi, v = out.loc[(key, q), "lower"], out.loc[(key, q), "upper"], float(one.loc[key, q])
+            assert hi > lo, (name, key, q)
+            assert lo - (hi - lo) <= v <= hi + (hi - lo), (name, key, q, v, lo, hi)
+
+
+def test_bad_cities_are_refused_by_these_too(cities, policy):
+    pop = cities.generate(0, members=True)
+    with pytest.raises(bs.BranchsimError, match="measurement_mc: cities= takes the ensemble of bs.plausible_cities"):
+        bs.measurement_mc(None, policy, cities=[cities[0]])
+    with pytest.raises(bs.BranchsimError, match="effective_importance: give a population or cities="):
+        bs.effective_importance(pop, policy, cities=cities)
+    with pytest.raises(bs.BranchsimError, match="compare_member_schemes: the cities were drawn for policy 'baseline'"):
+        bs.compare_member_schemes(None, shipped.load("member_points"), cities=cities)
+    with pytest.raises(bs.BranchsimError, match="plausible city 0 .*survey_sizes entries"):
+        bs.measurement_mc(None, policy, draws=2, survey_sizes=[0], cities=cities, progress=False)
 
 
 def test_across_cities_is_independent_of_the_order_of_cities(cities):

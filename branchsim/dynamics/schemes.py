@@ -66,7 +66,7 @@ def _grades(annual, profile, ms, fired, groups, names) -> np.ndarray:
 
 def compare_member_schemes(data, policy: Policy | None = None,
                            shares: Sequence[float] = (0.8, 0.0, 0.5, 1.0), *,
-                           generator: Mapping | None = None) -> pd.DataFrame:
+                           generator: Mapping | None = None, cities=None) -> pd.DataFrame:
     """Bias, rank correlation and misgrading of member scoring schemes.
 
     Parameters
@@ -85,6 +85,11 @@ def compare_member_schemes(data, policy: Policy | None = None,
         generated again under ``policy`` from its own seed and parameters with
         these changes, so the members and their truth are the same and only
         what the changes touch is measured differently. A population only.
+    cities : Cities, optional
+        Plausible cities (:func:`branchsim.plausible_cities`; ``data``
+        None): each city's population is generated with members and
+        compared; each number per record share with its mean and interval
+        across cities (``policy`` None: the cities').
 
     Returns
     -------
@@ -95,7 +100,9 @@ def compare_member_schemes(data, policy: Policy | None = None,
         of the annual score with true quality), ``misclassified`` (share
         whose grade differs from their true grade) and
         ``misclassified_<grade>`` for each true grade id (NaN when no member
-        truly has it).
+        truly has it). With ``cities``: ``record_share``, ``quantity``,
+        ``mean``, ``sd``, ``lower``, ``upper``, ``n_cities``
+        (:func:`~branchsim.plausible.across_cities`).
 
     Examples
     --------
@@ -104,7 +111,17 @@ def compare_member_schemes(data, policy: Policy | None = None,
     >>> cmp = compare_member_schemes(pop, shares=(0.8, 0.0))
     >>> bool(cmp.loc[0.0, "misclassified"] > cmp.loc[0.8, "misclassified"])
     True
+    >>> c = bs.plausible_cities(bs.Policy.load(), {"weak": 2}, n=2, scale=100, seeds=range(2), refine=1, tol=2)
+    >>> out = compare_member_schemes(None, shares=(0.8, 0.0), cities=c).set_index(["record_share", "quantity"])
+    >>> int(out.loc[(0.0, "misclassified"), "n_cities"])
+    2
     """
+    if cities is not None:
+        from ..plausible import across_cities, check_cities
+        check_cities(cities, data, None if policy is None else as_policy(policy), "compare_member_schemes")
+        return across_cities(cities, compare_member_schemes, cities.policy if policy is None else as_policy(policy),
+                             shares, keys=["record_share"], numbers=lambda f: f.reset_index(), members=True,
+                             generator=generator)
     if generator is not None:
         data = remeasured(data, policy, generator)
     if isinstance(data, History):

@@ -319,7 +319,7 @@ def main_effects(X, y, bins: int = 20):
     return pd.Series(out, index=names) if names else out
 
 
-def effective_importance(pop, policy: Policy, *, bins: int = 20) -> pd.DataFrame:
+def effective_importance(pop, policy: Policy, *, bins: int = 20, cities=None) -> pd.DataFrame:
     """Nominal weight of each component beside its effective importance in this population.
 
     One row per component of the score (the dimensions and the survey, or
@@ -340,6 +340,12 @@ def effective_importance(pop, policy: Policy, *, bins: int = 20) -> pd.DataFrame
     overlap and do not add up to 1); ``unique_score`` = 1 − R² of the score on
     the other components (what it adds once they are known).
 
+    With ``cities`` (:func:`branchsim.plausible_cities`; ``pop`` None): each
+    of these numbers per component with its mean and 5–95% interval across
+    the plausible cities' populations
+    (:func:`~branchsim.plausible.across_cities`: ``component``,
+    ``quantity``, ``mean``, ``sd``, ``lower``, ``upper``, ``n_cities``).
+
     Examples
     --------
     >>> import branchsim as bs
@@ -347,10 +353,18 @@ def effective_importance(pop, policy: Policy, *, bins: int = 20) -> pd.DataFrame
     >>> e = effective_importance(pop, bs.Policy.load())
     >>> e.component.tolist()[-1], e.nominal_share.sum().round(6), e.covariance_share.sum().round(6)
     ('satisfaction', np.float64(1.0), np.float64(1.0))
+    >>> c = bs.plausible_cities(bs.Policy.load(), {"weak": 4}, n=2, scale=200, seeds=range(2), refine=1, tol=2)
+    >>> out = effective_importance(None, bs.Policy.load(), cities=c).set_index(["component", "quantity"])
+    >>> int(out.loc[("satisfaction", "covariance_share"), "n_cities"])
+    2
 
     The contributions ``w_c x_c`` are the component's points before the
     score's own caps, bonus and rounding (``S`` is their sum).
     """
+    if cities is not None:
+        from ..plausible import across_cities, check_cities
+        check_cities(cities, pop, policy, "effective_importance")
+        return across_cities(cities, effective_importance, policy, keys=["component"], bins=bins)
     prep = prepare(pop, policy)
     bs = policy.scheme.branch
     comp = prep.components

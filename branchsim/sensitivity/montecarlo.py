@@ -45,7 +45,7 @@ from . import _mc_kernel, _mc_tables
 from ._mc_members import member_grades, member_setup, stream
 from .mc_result import OBSERVED, MonteCarlo, assemble
 
-__all__ = ["measurement_mc", "MonteCarlo", "MEASUREMENT_PARAMS"]
+__all__ = ["measurement_mc", "mc_numbers", "MonteCarlo", "MEASUREMENT_PARAMS"]
 
 # Purposes of the branches' Monte Carlo streams (the generator's are 0-6 with two-part keys; members' 10-12;
 # loaded tables' 14-15).
@@ -355,7 +355,8 @@ def _mode(members) -> str | None:
 def measurement_mc(pop, policy: Policy | None = None, *, draws: int = 200, seed=0,
                    survey_sizes=None, params: dict | GeneratorParams | None = None,
                    members: bool | str = False, executor=None, progress: bool = True,
-                   batch: int = 50, noise=None, survey_prior: float | None = None) -> MonteCarlo:
+                   batch: int = 50, noise=None, survey_prior: float | None = None,
+                   cities=None) -> MonteCarlo | pd.DataFrame:
     """Monte Carlo over measurement noise, for any scheme and design: around the truth, or around real tables.
 
     Each draw measures every branch again from its true quality: indicator
@@ -428,6 +429,11 @@ def measurement_mc(pop, policy: Policy | None = None, *, draws: int = 200, seed=
     survey_prior : float, optional
         Loaded tables only: the Dirichlet prior per answer (default 0.5,
         Jeffreys').
+    cities : Cities, optional
+        Plausible cities (:func:`branchsim.plausible_cities`; ``pop`` None):
+        the Monte Carlo runs on each city's population (the same ``seed``
+        for every city) and each number of :func:`mc_numbers` comes with
+        its mean and interval across cities (``policy`` None: the cities').
 
     Returns
     -------
@@ -435,6 +441,8 @@ def measurement_mc(pop, policy: Policy | None = None, *, draws: int = 200, seed=
         ``level_probabilities`` (``p_<level id>`` per branch), ``counts``,
         ``misclassification``, ``designation_errors``, ``confusion()`` and
         with ``members`` ``member_probabilities`` and ``grade_counts``.
+        With ``cities``: a DataFrame, one row per ``survey_size`` and
+        ``quantity`` (:func:`~branchsim.plausible.across_cities`).
 
     Examples
     --------
@@ -452,7 +460,26 @@ def measurement_mc(pop, policy: Policy | None = None, *, draws: int = 200, seed=
     >>> p = mc.level_probabilities[[f"p_{lv}" for lv in mc.levels]]
     >>> bool(p.sum(axis=1).round(9).eq(1).all()), mc.reference, "p_observed" in mc.level_probabilities
     (True, 'observed', True)
+
+    Across plausible cities:
+
+    >>> c = bs.plausible_cities(bs.Policy.load(), {"weak": 4}, n=2, scale=200, seeds=range(2), refine=1, tol=2)
+    >>> out = measurement_mc(None, draws=5, seed=1, cities=c).set_index(["survey_size", "quantity"])
+    >>> int(out.loc[(25, "misclassified"), "n_cities"]), bool(out["lower"].le(out["upper"]).all())
+    (2, True)
     """
+    if cities is not None:
+        from ..plausible import across_cities, check_cities
+        check_cities(cities, pop, None if policy is None else as_policy(policy), "measurement_mc")
+        policy = cities.policy if policy is None else as_policy(policy)
+        mode = _mode(members)
+
+        def one(p):
+            return measurement_mc(p, policy, draws=draws, seed=seed, survey_sizes=survey_sizes, params=params,
+                                  members=members, executor=executor, progress=False, batch=batch, noise=noise,
+                                  survey_prior=survey_prior)
+        return across_cities(cities, one, keys=["survey_size"], numbers=mc_numbers, members=mode is not None,
+                             progress=progress)
     if not isinstance(pop, Population):
         raise DataError(f"measurement_mc takes a Population (from generate or load_population), "
                         f"got {type(pop).__name__}")
@@ -502,6 +529,50 @@ def measurement_mc(pop, policy: Policy | None = None, *, draws: int = 200, seed=
     parts = _collect(_run_batch, setup, root, draws, batch, executor, progress)
     return assemble(parts, pop, policy, setup, sizes=sizes, base_size=base_size, true_score=true["score"],
                     draws=draws, root=root, mode=mode)
+
+
+def mc_numbers(mc: MonteCarlo) -> pd.DataFrame:
+    """A Monte Carlo's numbers, one row per survey size (what ``measurement_mc(cities=)`` summarises).
+
+    Columns: ``survey_size``; ``misclassified``, ``too_high``, ``too_low``
+    (shares of branch-draws, :attr:`MonteCarlo.misclassification`);
+    ``mean_p_true`` (mean per-branch probability of the true level); the mean
+    per draw of each count of :attr:`MonteCarlo.counts` (level ids,
+    designation ids, ``accuracy``, ``<designation>_false_alarms``,
+    ``<designation>_misses``) and ``true_<id>`` its count under the truth;
+    per designation ``<d>_false_alarm_rate``, ``<d>_miss_rate``
+    (:attr:`MonteCarlo.designation_errors`) and ``<d>_false_alarm_share``
+    (mean false alarms over mean designated: the share of designations
+    that fall on branches the truth does not designate; NaN when none is
+    designated); with members, ``grade_<id>`` (mean members per grade a
+    draw) on the baseline size's row.
+
+    >>> import branchsim as bs
+    >>> mc = measurement_mc(bs.generate(seed=0, n_branches=200, members=False), draws=5, progress=False)
+    >>> n = mc_numbers(mc).set_index("survey_size")
+    >>> bool(n.loc[25, "misclassified"] == mc.misclassification["misclassified"].iloc[0])
+    True
+    """
+    head = [c for c in mc.counts.columns if c not in ("survey_size", "draw", "too_high", "too_low")]
+    means = mc.counts.groupby("survey_size", sort=False)[head].mean()
+    out = mc.misclassification.set_index("survey_size")[["misclassified", "too_high", "too_low"]].copy()
+    out["mean_p_true"] = [float(mc.probabilities(s)["p_true"].mean()) for s in out.index]
+    out = out.join(means)
+    for k in mc.levels + mc.designations:
+        out[f"true_{k}"] = float(mc.true_counts[k])
+    errs = mc.designation_errors
+    for d in mc.designations:
+        e = errs[errs["designation"] == d].set_index("survey_size")
+        out[f"{d}_false_alarm_rate"] = e["false_alarm_rate"].reindex(out.index)
+        out[f"{d}_miss_rate"] = e["miss_rate"].reindex(out.index)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[f"{d}_false_alarm_share"] = np.where(out[d] > 0, out[f"{d}_false_alarms"] / out[d].where(out[d] > 0),
+                                                     np.nan)
+    if mc.grade_counts is not None:
+        g = mc.grade_counts.drop(columns="draw").mean()
+        for k, v in g.items():
+            out[f"grade_{k}"] = np.where(out.index == mc.baseline_size, float(v), np.nan)
+    return out.reset_index()
 
 
 def _collect(run, setup, root, draws: int, batch: int, executor, progress: bool) -> list:
