@@ -517,6 +517,9 @@ def _write_target(write) -> Path | None:
         raise BranchsimError(f"calibrate: out={str(write)!r} lies inside the installed package "
                              f"({', '.join(map(str, package))}); write the fitted values to a file of your "
                              f"own, e.g. NAME.generator.yaml beside your policy")
+    if not path.parent.is_dir() or not os.access(path.parent, os.W_OK) or path.is_dir():
+        why = "is a folder" if path.is_dir() else f"no writable folder {path.parent}"
+        raise BranchsimError(f"{path}: cannot write the fitted values ({why}); checked before fitting")
     return path
 
 

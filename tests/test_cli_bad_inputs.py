@@ -199,6 +199,10 @@ CASES = [
     ("calibrate-write-into-the-package", lambda t: ["calibrate", "--seeds", "1", "--maxiter", "1", "--write",
                                                     EXAMPLES.parent / "policies" / "x.generator.yaml"],
      ["x.generator.yaml", "inside the installed package"]),
+    ("calibrate-out-into-a-missing-folder", lambda t: ["calibrate", "--out", t / "missing" / "g.yaml"],
+     ["missing", "checked before fitting"]),
+    ("calibrate-targets-missing", lambda t: ["calibrate", "--targets", t / "nope.yaml"], ["nope.yaml", "not found"]),
+    ("calibrate-fit-unknown", lambda t: ["calibrate", "--fit", "foo.bar"], ["foo.bar", "not a numeric"]),
     ("unknown-command", lambda t: ["frobnicate"], ["frobnicate"]),
     # national runs: faults of the output folder
     ("national-exists-needs-resume", lambda t: [*NAT, "--out", national_run_folder(t)], ["nat", "--resume"]),
