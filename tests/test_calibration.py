@@ -209,13 +209,17 @@ def test_write_goes_to_a_file_of_the_users_never_into_the_package(tmp_path, poli
 COUNTY = shipped.PACKAGE.parent / "tests" / "data" / "docs_only" / "county.yaml"
 
 
-def test_a_scheme_of_new_type_names_without_a_survey_calibrates_to_its_own_targets():
-    # The docs-only county (its own branch types and levels, three dimensions, no survey) generates; its
+def test_a_scheme_of_new_type_names_without_a_survey_calibrates_to_its_own_targets(tmp_path):
+    # The docs-only county (its own levels, three dimensions, no survey), with branch types named as no
+    # generator file names them (hamlet, workshop: equal shares, median size), generates; its
     # targets are the expected counts at known parameters (mean over 20 seeds); calibration started from
     # other parameters reaches them within 5% in expectation over the same 20 seeds, and the fitted
     # city is evaluated with its accuracy against the truth.
-    policy = bs.Policy.load(COUNTY)
-    assert not policy.scheme.branch.survey and set(policy.branch_types) == {"village", "enterprise"}
+    text = COUNTY.read_text(encoding="utf-8").replace("    village:\n", "    hamlet:\n") \
+        .replace("    enterprise:\n", "    workshop:\n")
+    (tmp_path / "renamed.yaml").write_text(text, encoding="utf-8")
+    policy = bs.Policy.load(tmp_path / "renamed.yaml")
+    assert not policy.scheme.branch.survey and set(policy.branch_types) == {"hamlet", "workshop"}
     n, seeds = 500, range(20)
     truth = GeneratorParams.for_policy(policy)
     targets = calibration.expected_counts(truth, policy, seeds, n)
