@@ -72,6 +72,41 @@ _BOUNDS = {"branch_quality.scale": (0.005, math.inf), "branch_quality.tail": (0.
 _MAX_STATES = 6
 
 
+def _whole_number(v, what: str, low: int = 1) -> int:
+    """``v`` as an int, or one clear error naming the argument (not 1.5 truncated, not a raw ValueError)."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+        raise BranchsimError(f"{what} must be a whole number >= {low}, got {v!r}")
+    return int(v)
+
+
+def _seed_list(seeds, where: str) -> list:
+    """``seeds`` as a non-empty list of fixed seeds (ints >= 0 or SeedSequences): the common random numbers of
+    every expectation. None (fresh entropy) would make the objective random; a bare int is not a list."""
+    if isinstance(seeds, (str, bytes, Mapping)) or not hasattr(seeds, "__iter__"):
+        raise BranchsimError(f"{where}: seeds= takes a list of seeds (e.g. range(60)), got {seeds!r}")
+    seeds = list(seeds)
+    bad = [s for s in seeds if not (isinstance(s, np.random.SeedSequence) or (
+        isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0))]
+    if bad:
+        raise BranchsimError(f"{where}: seeds= must be whole numbers >= 0 or SeedSequences (fixed, so every "
+                             f"expectation uses the same random numbers); got {bad[:3]!r}")
+    if not seeds:
+        raise BranchsimError(f"{where}: give at least one seed")
+    return seeds
+
+
+def _as_params(params, policy: Policy, where: str) -> GeneratorParams:
+    """Starting generator parameters: None (the policy's), a GeneratorParams, or a dict of dotted changes."""
+    if params is None:
+        return GeneratorParams.for_policy(policy)
+    if isinstance(params, Mapping):
+        return GeneratorParams.for_policy(policy).with_values(dict(params))
+    if not isinstance(params, GeneratorParams):
+        raise BranchsimError(f"{where}: params= takes GeneratorParams or a mapping of dotted generator "
+                             f"parameters to values, got {type(params).__name__}")
+    return params
+
+
 def targets(policy: Policy | None = None) -> pd.DataFrame:
     """The policy's published counts with their quotes (``NAME.targets.yaml``), indexed by target.
 
@@ -128,8 +163,10 @@ def target_counts(policy: Policy, targets=None, *, scale=None) -> tuple[pd.Serie
            or not math.isfinite(v) or v < 0]
     if bad:
         raise BranchsimError(f"{where}: counts must be finite numbers >= 0; got {', '.join(bad)}")
-    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0):
-        raise BranchsimError(f"calibrate: scale= is the number of branches the counts refer to (> 0), got {scale!r}")
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float, np.number)) or not math.isfinite(scale)
+                              or not scale > 0):
+        raise BranchsimError(f"calibrate: scale= is the number of branches the counts refer to (a finite number > 0), "
+                             f"got {scale!r}")
     scale = file_scale if scale is None else scale
     return (pd.Series({str(k): float(v) for k, v in counts.items()}, dtype=float),
             None if scale is None else float(scale), where)
@@ -299,6 +336,19 @@ def _split(policy: Policy, counts: pd.Series, where) -> tuple[list, list]:
     return [k for k in counts.index if k not in upgrades], [k for k in counts.index if k in upgrades]
 
 
+def _check_possible(policy: Policy, counts: pd.Series, scale: float, where) -> None:
+    """Refuse counts no city of ``scale`` branches can have: one above the scale, or levels adding up to more
+    (a fit would otherwise stop at a bound and return parameters that match nothing)."""
+    over = [f"{k}={v:g}" for k, v in counts.items() if v > scale]
+    levels = [k for k in counts.index if k in policy.scheme.branch.levels.ids]
+    total = float(counts[levels].sum()) if levels else 0.0
+    if over or total > scale + 0.5 * len(levels):        # (published counts may be rounded)
+        what = (f"counts {', '.join(over)} exceed" if over else
+                f"the level counts ({', '.join(levels)}) add up to {total:g}, more than")
+        raise BranchsimError(f"{where}: {what} the {scale:g} branches they refer to (scale); give the scale "
+                             f"of the published counts (scale= or the file's scale.branches)")
+
+
 def _parameters(policy: Policy, params: GeneratorParams, quality, upgrades, fit, where) -> tuple[list, list]:
     """(quality, structure) parameters to fit: ``fit`` checked, or as many as the targets identify."""
     s = policy.scheme
@@ -307,14 +357,21 @@ def _parameters(policy: Policy, params: GeneratorParams, quality, upgrades, fit,
     if fit is None:
         order = list(QUALITY[:4]) + (["state.problem_rate"] if s.branch.state_facts else [])
         return order[:k_quality], ["structure.p_underlevel", "structure.size_sigma"][:len(upgrades)]
+    if not isinstance(fit, str) and not (hasattr(fit, "__iter__") and not isinstance(fit, Mapping)):
+        raise BranchsimError(f"calibrate: fit= takes a generator parameter's dotted name or a list of them, "
+                             f"got {fit!r}")
     names = [fit] if isinstance(fit, str) else list(fit)
+    try:
+        hash(tuple(names))
+    except TypeError:
+        raise BranchsimError(f"calibrate: fit={names!r}: give parameter names (text)") from None
     bad = []
     for name in names:
         try:
             v = params.get(str(name))
         except (KeyError, TypeError):
             v = None
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or name in _INTEGER:
+        if not isinstance(name, str) or isinstance(v, bool) or not isinstance(v, (int, float)) or name in _INTEGER:
             bad.append(f"{name!r} is not a numeric generator parameter")
         elif name == "state.problem_rate" and not s.branch.state_facts:
             bad.append(f"{name!r} moves nothing: policy {policy.name!r} has no state facts")
@@ -433,8 +490,11 @@ def calibrate(policy: Policy | None = None, targets=None, *, scale: float | None
     ------
     BranchsimError
         A target id the policy does not have, a target the design cannot
-        move (level counts under a quota design), no target, more parameters
-        than targets; an ``out`` inside the package.
+        move (level counts under a quota design), no target, counts more
+        than the branches they refer to, more parameters than targets; an
+        ``out`` inside the package or one that cannot be written (checked
+        before fitting); seeds, ``maxiter``, ``n_branches`` or ``params``
+        that are not what they say above.
 
     Examples
     --------
@@ -448,19 +508,24 @@ def calibrate(policy: Policy | None = None, targets=None, *, scale: float | None
     if out is not None and write not in (None, False):
         raise BranchsimError("calibrate: give out= or its alias write=, not both")
     out_path = _write_target(write if out is None else out)
-    params = GeneratorParams.for_policy(policy) if params is None else params
-    if isinstance(params, dict):
-        params = GeneratorParams.for_policy(policy).with_values(params)
+    params = _as_params(params, policy, "calibrate")
+    maxiter = _whole_number(maxiter, "calibrate: maxiter= (evaluations of the expected counts)")
+    if n_branches is not None:
+        n_branches = _whole_number(n_branches, "calibrate: n_branches= (branches of each simulated city)")
+    seeds = _seed_list(seeds, "calibrate")
     start_scale = params.get("scale.n_branches")
     counts, scale, where = target_counts(policy, targets, scale=scale)
     quality, upgrades = _split(policy, counts, where)
     qnames, snames = _parameters(policy, params, quality, upgrades, fit, where)
     n = int(n_branches if n_branches is not None else round(scale) if scale else params.get("scale.n_branches"))
+    if n < 1:
+        raise BranchsimError(f"calibrate: scale={scale:g} rounds to no branch; give the number of branches the "
+                             f"counts refer to")
     scale = float(scale or n)
+    _check_possible(policy, counts, scale, where)
+    if out_path is not None:                 # an existing file that cannot take the values: before fitting
+        _existing(out_path, snames + qnames + ["scale.n_branches"])
     tgt = counts * n / scale
-    seeds = list(seeds)
-    if not seeds:
-        raise BranchsimError("calibrate: give at least one seed")
     if snames:
         params = _fit_structure(params, policy, n, tgt[upgrades], snames)
     J, used = None, 0
@@ -523,25 +588,44 @@ def _write_target(write) -> Path | None:
     return path
 
 
-def _write(params: GeneratorParams, path: Path, fitted: list[str], note: str) -> None:
-    """The fitted values into ``path`` (a generator file; an existing one keeps its other entries)."""
-    from ._output import atomic_file
+def _existing(path: Path, fitted: list[str]) -> dict:
+    """The generator file at ``path`` to update (a new one if absent), checked: a generator file whose
+    entries along every fitted parameter's path are mappings, so the write cannot fail half-way."""
+    if not path.exists():
+        return {"schema": "branchsim-generator/1"}
     from .policy import read_yaml
-    doc = {"schema": "branchsim-generator/1"}
-    if path.exists():
-        try:
-            old = read_yaml(path, what="generator parameter file")
-        except Exception as exc:         # a PolicyError naming the file: one line
-            raise BranchsimError(str(exc)) from None
-        if not isinstance(old, dict):
-            raise BranchsimError(f"{path}: not a generator parameter file (a mapping); give another path")
-        doc = old
+    try:
+        doc = read_yaml(path, what="generator parameter file")
+    except Exception as exc:         # a PolicyError naming the file: one line
+        raise BranchsimError(str(exc).splitlines()[0]) from None
+    if not isinstance(doc, dict):
+        raise BranchsimError(f"{path}: not a generator parameter file (a mapping); give another path")
+    GeneratorParams.load(path)       # its values checked: a file that would not load is not extended
+    for dotted in fitted:
+        node, seen = doc, []
+        for part in dotted.split(".")[:-1]:
+            seen.append(part)
+            node = node.get(part, {}) if isinstance(node, dict) else node
+            if not isinstance(node, dict):
+                raise BranchsimError(f"{path}: entry {'.'.join(seen)!r} is {node!r}, not a mapping: cannot write "
+                                     f"{dotted}; give another path")
+    return doc
+
+
+def _write(params: GeneratorParams, path: Path, fitted: list[str], note: str) -> None:
+    """The fitted values into ``path`` (a generator file; an existing one keeps its other entries, and a
+    fitted entry keeps its other keys: its prior, source, unit)."""
+    from ._output import atomic_file
+    doc = _existing(path, fitted)
     for dotted in fitted:
         *head, key = dotted.split(".")
         node = doc
         for part in head:
             node = node.setdefault(part, {})
         value = params.get(dotted)
-        node[key] = {"value": value if isinstance(value, int) else round(float(value), 9), "calibrated": note}
+        value = value if isinstance(value, int) else round(float(value), 9)
+        entry = node.get(key)
+        node[key] = ({**entry, "value": value, "calibrated": note} if isinstance(entry, dict)
+                     else {"value": value, "calibrated": note})
     with atomic_file(path) as tmp:
         tmp.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")

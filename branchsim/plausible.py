@@ -46,8 +46,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .calibration import (QUALITY, STRUCTURE, _box, _fit_structure, _split, calibrate, expected_counts,
-                          expected_upgrades, seed_counts, target_counts)
+from .calibration import (QUALITY, STRUCTURE, _as_params, _box, _fit_structure, _seed_list, _split, _whole_number,
+                          calibrate, expected_counts, expected_upgrades, seed_counts, target_counts)
 from .errors import BranchsimError
 from .model import GeneratorParams, generate
 from .policy import Policy, as_policy
@@ -90,7 +90,13 @@ def prior_ranges(params: GeneratorParams, names, overrides: Mapping | None = Non
             raise BranchsimError(f"plausible_cities: generator parameter {name!r} has no prior range: add "
                                  f"'prior: [lo, hi]' to its entry in the generator file or give "
                                  f"priors={{{name!r}: (lo, hi)}}")
-        value = params.get(name)
+        try:
+            value = params.get(str(name))
+        except (KeyError, TypeError):
+            value = None
+        if not _number(value):
+            raise BranchsimError(f"plausible_cities: {name!r} is not a numeric generator parameter, so it has no "
+                                 f"prior range")
         if isinstance(spec, Mapping) and set(spec) == {"plus_minus"}:
             w = spec["plus_minus"]
             spec = (value - w, value + w) if _number(w) and w > 0 else None
@@ -105,6 +111,23 @@ def prior_ranges(params: GeneratorParams, names, overrides: Mapping | None = Non
                                  f"outside the parameter's allowed range [{lo[0]:g}, {hi[0]:g}]")
         out[name] = (a, b)
     return out
+
+
+def _check_prior_names(params: GeneratorParams, priors: Mapping) -> None:
+    """Before any fitting: every parameter ``priors=`` names is a continuous numeric generator parameter."""
+    from .params import _INTEGER
+    bad = []
+    for name in priors:
+        try:
+            v = params.get(str(name))
+        except (KeyError, TypeError):
+            v = None
+        if not isinstance(name, str) or isinstance(v, bool) or not isinstance(v, (int, float)):
+            bad.append(f"{name!r} is not a numeric generator parameter")
+        elif name in _INTEGER:
+            bad.append(f"{name!r} is a whole number, which a uniform prior does not draw")
+    if bad:
+        raise BranchsimError(f"plausible_cities: priors=: {'; '.join(bad)}")
 
 
 def _number(v) -> bool:
@@ -243,9 +266,10 @@ def plausible_cities(policy: Policy | None = None, targets=None, n: int = 50, *,
     Raises
     ------
     BranchsimError
-        Bad targets (as :func:`branchsim.calibrate`), ``n`` not a whole number
-        >= 1, a parameter without a prior, or fewer than ``n`` of
-        ``5 n`` candidates fitting within ``tol``.
+        Bad targets or arguments (as :func:`branchsim.calibrate`), ``n`` not a
+        whole number >= 1, ``priors=`` naming what is not a continuous
+        numeric generator parameter, a parameter without a prior, or fewer
+        than ``n`` of ``5 n`` candidates fitting within ``tol``.
 
     Examples
     --------
@@ -266,10 +290,11 @@ def plausible_cities(policy: Policy | None = None, targets=None, n: int = 50, *,
     if priors is not None and not isinstance(priors, Mapping):
         raise BranchsimError(f"plausible_cities: priors= takes a mapping {{parameter: (lo, hi)}}, got "
                              f"{type(priors).__name__}")
-    base = GeneratorParams.for_policy(policy) if params is None else params
-    if isinstance(base, dict):
-        base = GeneratorParams.for_policy(policy).with_values(base)
-    seeds = list(seeds)
+    base = _as_params(params, policy, "plausible_cities")
+    seeds = _seed_list(seeds, "plausible_cities")
+    if n_branches is not None:
+        n_branches = _whole_number(n_branches, "plausible_cities: n_branches= (branches of each city)")
+    _check_prior_names(base, priors or {})
     counts, sc, where = target_counts(policy, targets, scale=scale)
     ignored = []
     if targets is None and policy.scheme.branch.rating.design == "quota":
