@@ -97,7 +97,8 @@ def clopper_pearson(k, n, confidence: float = 0.95) -> tuple[np.ndarray, np.ndar
     ([0.0, 0.187, nan], [0.842, 0.813, nan])
     """
     from scipy.stats import beta
-    if not 0 < confidence < 1:
+    if (isinstance(confidence, bool) or not isinstance(confidence, (int, float, np.number))
+            or not 0 < confidence < 1):
         raise DataError(f"confidence: got {confidence!r}; allowed: a share in (0, 1), e.g. 0.95")
     k, n = np.asarray(k, float), np.asarray(n, float)
     a = (1 - confidence) / 2

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from ..errors import DataError
@@ -86,6 +87,8 @@ def coverage_grid(pop, policy: Policy | None = None, coverage: Sequence[float] =
     if not rules:
         raise DataError(f"coverage_grid: policy {policy.name!r} has no consecutive-years rule (a branch "
                         "consequence with years > 1) to measure")
+    if isinstance(interventions, str):                 # one id, not its letters
+        interventions = (interventions,)
     ids = tuple(aimed_interventions(scheme) if interventions is None else interventions)
     known = [iv.id for iv in scheme.interventions]
     unknown = [i for i in ids if i not in known]
@@ -94,14 +97,20 @@ def coverage_grid(pop, policy: Policy | None = None, coverage: Sequence[float] =
     if not ids:
         raise DataError(f"coverage_grid: policy {policy.name!r} has no intervention aimed at "
                         f"{', '.join(sorted({c.target for c in rules}))}; name them with interventions=")
+    if not isinstance(seeds, Iterable) or isinstance(seeds, str):
+        raise DataError(f"coverage_grid: seeds: got {seeds!r}; allowed: a list of seeds, e.g. range(5)")
     seeds = list(seeds)
     if not seeds:
         raise DataError("coverage_grid: seeds: give at least one seed")
-    bad = [c for c in coverage if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 <= c <= 1]
-    if bad or not len(coverage):
-        raise DataError(f"coverage_grid: coverage: got {list(coverage)!r}; allowed: one or more shares in [0, 1]")
+    if not isinstance(coverage, Iterable) or isinstance(coverage, str):
+        raise DataError(f"coverage_grid: coverage: got {coverage!r}; allowed: one or more shares in [0, 1], "
+                        f"e.g. (1.0, 0.5)")
+    coverage = list(coverage)
+    bad = [c for c in coverage if isinstance(c, bool) or not isinstance(c, (int, float, np.number)) or not 0 <= c <= 1]
+    if bad or not coverage:
+        raise DataError(f"coverage_grid: coverage: got {coverage!r}; allowed: one or more shares in [0, 1]")
     coverage = [float(c) for c in coverage]
-    if not 0 < confidence < 1:
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float, np.number)) or not 0 < confidence < 1:
         raise DataError(f"coverage_grid: confidence: got {confidence!r}; allowed: a share in (0, 1), e.g. 0.95")
     rows = []
     for c in coverage:
