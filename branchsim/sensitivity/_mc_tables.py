@@ -196,7 +196,9 @@ def _spec(key: str, spec, kinds: tuple, columns) -> tuple[str, object]:
 
 
 def _rows(mask: np.ndarray) -> str:
-    return str(np.flatnonzero(mask)[:5].tolist())
+    """Rows as the table checks name them: 1-based data rows (the line after a CSV's header is row 1)."""
+    from ..tables import _rows as table_rows
+    return table_rows(mask)
 
 
 def prepare(models: list[FactNoise], b) -> list[tuple]:
@@ -207,27 +209,27 @@ def prepare(models: list[FactNoise], b) -> list[tuple]:
         where = f"branches table, column {m.fact!r}"
         bad = ~np.isfinite(x)
         if bad.any():
-            raise DataError(f"{where}: rows {_rows(bad)} have no value; noise model {m.model!r} needs one")
+            raise DataError(f"{where}: no value in {_rows(bad)}; noise model {m.model!r} needs one")
         n = None
         if m.model == "flip" and ((x != 0) & (x != 1)).any():
-            raise DataError(f"{where}: rows {_rows((x != 0) & (x != 1))} are not 0 or 1; model 'flip' "
+            raise DataError(f"{where}: not 0 or 1 in {_rows((x != 0) & (x != 1))}; model 'flip' "
                             f"flips a binary fact")
         if m.model == "poisson" and (x < 0).any():
-            raise DataError(f"{where}: rows {_rows(x < 0)} are negative; model 'poisson' draws counts")
+            raise DataError(f"{where}: negative in {_rows(x < 0)}; model 'poisson' draws counts")
         if m.model == "binomial":
             if isinstance(m.value, str):
                 n = b[m.value].to_numpy(float)
                 bad = ~np.isfinite(n) | (n < 1) | (n != np.round(n))
                 if bad.any():
-                    raise DataError(f"branches table, column {m.value!r}: rows {_rows(bad)} are not whole "
-                                    f"numbers >= 1, the n of fact {m.fact!r}'s binomial noise")
+                    raise DataError(f"branches table, column {m.value!r}: not a whole number >= 1 in "
+                                    f"{_rows(bad)}, the n of fact {m.fact!r}'s binomial noise")
             else:
                 n = np.full(len(x), float(m.value))
             share = x / n if m.kind == "count" else x
             bad = (share < 0) | (share > 1)
             if bad.any():
                 what = "outside 0-1" if m.kind == "share" else "negative or above n"
-                raise DataError(f"{where}: rows {_rows(bad)} are {what}; model 'binomial' needs "
+                raise DataError(f"{where}: {what} in {_rows(bad)}; model 'binomial' needs "
                                 f"{'a share' if m.kind == 'share' else 'a count of at most n'}")
             n = n.astype(np.int64)
         out.append((m.fact, m.model, x, n, m.value))
