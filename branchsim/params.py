@@ -200,7 +200,8 @@ def _centred(params: GeneratorParams, policy) -> GeneratorParams:
     from scipy import optimize, stats
     from .measurement import _quality, _type_table, truth_arrays
     from .scoring import scores_from_components
-    key = (hash(policy), repr(params.values))
+    # The document too: it carries the priors (plausible_cities) and notes, which the values do not.
+    key = (hash(policy), repr(params.values), repr(params.document))
     if key in _CENTRED:
         return _CENTRED[key]
     scheme = policy.scheme
