@@ -20,7 +20,7 @@ stack of such draws (rows: draw-major, then branch) into
   differ in the last bit; scores are rounded to nine decimals after), and
   the survey rate.
 
-Integer-free of threads: one call works on its rows in order, so the numbers
+Free of threads: one call works on its rows in order, so the numbers
 never depend on how draws are stacked or run. Without Numba the caller uses
 the NumPy functions above (same facts and points).
 """
@@ -155,8 +155,9 @@ def facts_points(q, t, off, sigma: float, prop_noise: float, z, u, state, survey
     ``q``, ``t`` per row; ``z``, ``u`` ``(R, k)``; ``state`` ``(R, s)``;
     ``survey`` ``(R, a)`` answer counts; ``arrays`` from :func:`sheet_arrays`.
     ``keep`` (indicator positions, default all) picks the facts returned,
-    in that order; with components and ``keep`` given, no points are
-    returned (None): the caller needs the components and a few facts only.
+    in that order; with components and a ``keep`` that leaves some
+    indicator out, no points are returned (None): the caller needs the
+    components and a few facts only.
     """
     rows, k = z.shape
     g = arrays[7].shape[1]
