@@ -536,6 +536,10 @@ def across_cities(cities: Cities, analysis, *args, keys=None, numbers=None, memb
     [['branches', 300.0, 300.0, 300.0, 3]]
     """
     check_cities(cities, None, None, "across_cities")
+    for name, f in (("analysis", analysis), ("numbers", numbers)):
+        if not callable(f) and not (name == "numbers" and f is None):
+            raise BranchsimError(f"across_cities: {name} must be a function taking "
+                                 f"{'a population' if name == 'analysis' else 'the analysis answer'}, got {f!r}")
     if not _number(interval) or not 0 < interval < 1:
         raise BranchsimError(f"across_cities: interval= is a probability in (0, 1), got {interval!r}")
     parts = []

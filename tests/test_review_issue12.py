@@ -144,3 +144,11 @@ def test_centred_defaults_follow_an_edited_generator_file(tmp_path):
     assert again.get("branch_quality.scale") == scale
     assert bs.plausible.prior_ranges(again, ["branch_quality.scale"])["branch_quality.scale"] == pytest.approx(
         (scale / 2, scale * 2))
+
+
+def test_across_cities_refuses_what_is_not_a_function():
+    c = bs.plausible_cities(bs.Policy.load(), {"weak": 4}, n=1, scale=200, seeds=range(2), refine=1, tol=2)
+    with pytest.raises(bs.BranchsimError, match="analysis must be a function taking a population, got 3"):
+        bs.plausible.across_cities(c, 3)
+    with pytest.raises(bs.BranchsimError, match="numbers must be a function"):
+        bs.plausible.across_cities(c, lambda pop: 1.0, numbers="x")
