@@ -152,3 +152,13 @@ def test_across_cities_refuses_what_is_not_a_function():
         bs.plausible.across_cities(c, 3)
     with pytest.raises(bs.BranchsimError, match="numbers must be a function"):
         bs.plausible.across_cities(c, lambda pop: 1.0, numbers="x")
+
+
+@pytest.mark.parametrize("noise, match", [
+    ({"count": {"model": ["poisson"]}}, r"noise: count: unknown model \['poisson'\]"),
+    ({"share": {"model": "binomial", "n": "type"}}, r"column 'type': not a whole number >= 1 in rows 1, 2"),
+])
+def test_noise_model_of_the_wrong_type_is_one_clear_error(noise, match):
+    tables = bs.load_population(bs.data_path("examples"))
+    with pytest.raises(bs.BranchsimError, match=match):
+        bs.measurement_mc(tables, draws=2, progress=False, noise=noise)

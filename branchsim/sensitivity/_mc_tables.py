@@ -165,7 +165,7 @@ def _spec(key: str, spec, kinds: tuple, columns) -> tuple[str, object]:
         raise BranchsimError(f"noise: {key}: a model is a name or a mapping with 'model' (one of "
                              f"{', '.join(MODELS)}), got {spec!r}")
     model = spec["model"]
-    if model not in MODELS:
+    if not isinstance(model, str) or model not in MODELS:
         raise BranchsimError(f"noise: {key}: unknown model {model!r}; allowed: {', '.join(MODELS)}")
     param, fits = MODELS[model]
     if not set(kinds) & set(fits):
@@ -218,7 +218,8 @@ def prepare(models: list[FactNoise], b) -> list[tuple]:
             raise DataError(f"{where}: negative in {_rows(x < 0)}; model 'poisson' draws counts")
         if m.model == "binomial":
             if isinstance(m.value, str):
-                n = b[m.value].to_numpy(float)
+                import pandas as pd
+                n = pd.to_numeric(b[m.value], errors="coerce").to_numpy(float)   # text: not a number
                 bad = ~np.isfinite(n) | (n < 1) | (n != np.round(n))
                 if bad.any():
                     raise DataError(f"branches table, column {m.value!r}: not a whole number >= 1 in "
