@@ -250,14 +250,12 @@ def seed_counts(params: GeneratorParams, policy: Policy, seeds, n_branches: int,
     """
     bs = policy.scheme.branch
     smooth = smooth and bs.rating.design == "cuts" and 0 < len(bs.state_facts) <= _MAX_STATES
-    rows, seeds = [], list(seeds)
+    rows, seeds = [], _seed_list(seeds, "expected_counts")
     for s in seeds:
         pop = generate(policy, seed=s, n_branches=n_branches, members=False, params=params)
         rows.append(_smooth_counts(pop, policy, params) if smooth and not upgrades
                     else _counts(evaluate_checked(policy, pop.branches, None, None).branches, policy,
                                  upgrades=upgrades))
-    if not rows:
-        raise BranchsimError("expected_counts: give at least one seed")
     return pd.DataFrame(rows, index=pd.Index(seeds, name="seed"))
 
 
