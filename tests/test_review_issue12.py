@@ -162,3 +162,14 @@ def test_noise_model_of_the_wrong_type_is_one_clear_error(noise, match):
     tables = bs.load_population(bs.data_path("examples"))
     with pytest.raises(bs.BranchsimError, match=match):
         bs.measurement_mc(tables, draws=2, progress=False, noise=noise)
+
+
+def test_rate_table_from_counts_alone_and_missing_counts_named():
+    from branchsim.dynamics.history import rate_table
+    counts = pd.Series({"fired_r": 2, "false_alarms_r": 1, "deserved_r": 1, "missed_r": 0})   # no rates
+    t = rate_table(counts)
+    assert t.loc["false_alarm_rate_r", "rate"] == 0.5 and t.loc["miss_rate_r", "rate"] == 0.0
+    with pytest.raises(bs.DataError, match="counts false_w, missed_w, truly_w are missing"):
+        rate_table(pd.Series({"designated_w": 3}))
+    with pytest.raises(bs.DataError, match="pool_accuracy: counts false_w, missed_w are missing"):
+        pool_accuracy(pd.DataFrame({"designated_w": [5, 3], "truly_w": [4, 0]}))

@@ -80,9 +80,22 @@ def _rate_parts(keys) -> list[tuple[str, str, str]]:
     return out
 
 
+def _check_parts(keys, where: str) -> list[tuple[str, str, str]]:
+    """The rates' parts, each count they need present: else one DataError naming the missing counts."""
+    keys = list(keys)
+    parts = _rate_parts(keys)
+    missing = sorted({k for _, num, den in parts for k in (num, den) if k not in keys})
+    if missing:
+        raise DataError(f"{where}: counts {', '.join(missing)} are missing; an accuracy frame has, for each "
+                        f"designated_<id>, truly_/missed_/false_<id>, and for each fired_<id>, "
+                        f"false_alarms_/deserved_/missed_<id>")
+    return parts
+
+
 def _rates(c: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
     """Rates from the counts."""
     keys = c.index if isinstance(c, pd.Series) else c.columns
+    _check_parts(keys, "accuracy")
     out = {rate: _ratio(c[num], c[den]) for rate, num, den in _rate_parts(keys)}
     if isinstance(c, pd.Series):
         return pd.Series({k: float(v) for k, v in out.items()}, dtype=float)
@@ -126,7 +139,7 @@ def pool_accuracy(frame: pd.DataFrame, *, confidence: float = 0.95) -> pd.Series
     cols = [c for c in frame.columns if isinstance(c, str) and c.startswith(_COUNT_PREFIXES)
             and not c.startswith(_RATE_PREFIXES)]
     total = frame[cols].sum().astype(int)
-    parts = _rate_parts(total.index)
+    parts = _check_parts(total.index, "pool_accuracy")
     low, high = clopper_pearson([total[num] for _, num, _ in parts], [total[den] for _, _, den in parts],
                                 confidence)
     extra = {}
@@ -155,7 +168,7 @@ def rate_table(pooled: pd.Series) -> pd.DataFrame:
     if not isinstance(pooled, pd.Series):
         raise DataError(f"rate_table() takes the Series of pool_accuracy() or rule_accuracy(pooled=True), "
                         f"got {type(pooled).__name__}")
-    parts = _rate_parts(k for k in pooled.index if isinstance(k, str) and k.startswith(("designated_", "fired_")))
+    parts = _check_parts([k for k in pooled.index if isinstance(k, str)], "rate_table()")
     if not parts:
         raise DataError("rate_table(): no designated_<id> or fired_<id> counts in this Series")
     rows = {}
@@ -163,7 +176,9 @@ def rate_table(pooled: pd.Series) -> pd.DataFrame:
         lo, hi = (pooled.get(f"{rate}_low"), pooled.get(f"{rate}_high"))
         if lo is None:
             lo, hi = (float(v[0]) for v in clopper_pearson([pooled[num]], [pooled[den]]))
-        rows[rate] = {"events": int(pooled[num]), "n": int(pooled[den]), "rate": float(pooled[rate]),
+        value = pooled.get(rate)
+        value = float(_ratio(pooled[num], pooled[den])) if value is None else float(value)   # counts alone
+        rows[rate] = {"events": int(pooled[num]), "n": int(pooled[den]), "rate": value,
                       "low": float(lo), "high": float(hi)}
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "rate"
