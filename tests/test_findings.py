@@ -121,7 +121,7 @@ def test_member_scheme_grid_bad_inputs():
         member_scheme_grid(town, shipped.load("star_quota"))
     with pytest.raises(DataError, match="share"):
         member_scheme_grid(town, share=0)
-    with pytest.raises(DataError, match="month_noise and monthly_bias"):
+    with pytest.raises(DataError, match="month_noise: give a list"):
         member_scheme_grid(town, month_noise=())
     loaded = bs.load_population(bs.data_path("examples"))
     with pytest.raises(DataError, match="generated population"):

@@ -173,3 +173,41 @@ def test_rate_table_from_counts_alone_and_missing_counts_named():
         rate_table(pd.Series({"designated_w": 3}))
     with pytest.raises(bs.DataError, match="pool_accuracy: counts false_w, missed_w are missing"):
         pool_accuracy(pd.DataFrame({"designated_w": [5, 3], "truly_w": [4, 0]}))
+
+
+def test_monte_carlo_on_tables_refuses_fractional_survey_counts(tmp_path):
+    import shutil
+    import pandas as pd
+    folder = tmp_path / "tables"
+    shutil.copytree(bs.data_path("examples"), folder)
+    b = pd.read_csv(folder / "branches.csv")
+    col = next(c for c in b.columns if c.startswith("survey_"))
+    b[col] = b[col].astype(float)
+    b.loc[2, col] = b.loc[2, col] + 0.5
+    with pytest.raises(bs.DataError, match=r"not a whole number in row 3"):     # the loader refuses them
+        b.to_csv(folder / "branches.csv", index=False)
+        bs.load_population(folder)
+    tables = bs.Population(b)                                  # tables built in Python skip the loader
+    with pytest.raises(bs.DataError, match=r"whole numbers of respondents.*row 3\b"):
+        bs.measurement_mc(tables, draws=2, progress=False)
+
+
+def test_scheme_reversals_skips_missing_cells_and_a_tie_at_the_start():
+    from branchsim.dynamics.schemes import scheme_reversals
+    g = pd.DataFrame({"month_noise": [0.1] * 4, "monthly_bias": [0.0, 1.0, 2.0, 3.0],
+                      "difference": [0.0, -0.1, np.nan, 0.2]})
+    row = scheme_reversals(g).loc[0.1]
+    assert row["better_at_start"] == "records" and row["between"] == "1-3" and row["better_after"] == "year-end"
+    assert row["crossing"] == pytest.approx(1 + 2 * 0.1 / 0.3)
+    g["difference"] = [-0.1, np.nan, -0.2, -0.3]                 # records better throughout: no reversal
+    assert np.isnan(scheme_reversals(g).loc[0.1, "crossing"])
+
+
+@pytest.mark.parametrize("kw, match", [({"share": "a"}, "share"), ({"month_noise": 0.1}, "month_noise"),
+                                       ({"monthly_bias": ["x"]}, "monthly_bias"),
+                                       ({"monthly_bias": (3.0,)}, "at most 2")])
+def test_member_scheme_grid_bad_arguments(kw, match):
+    from branchsim.dynamics.schemes import member_scheme_grid
+    pop = bs.generate(seed=0, n_branches=30)
+    with pytest.raises(bs.DataError, match=match):
+        member_scheme_grid(pop, **kw)

@@ -123,6 +123,9 @@ def compare_member_schemes(data, policy: Policy | None = None,
                              shares, keys=["record_share"], numbers=lambda f: f.reset_index(), members=True,
                              generator=generator)
     if generator is not None:
+        if not isinstance(generator, Mapping):
+            raise DataError(f"generator: a mapping of generator parameters to change (dotted paths), got "
+                            f"{type(generator).__name__}")
         data = remeasured(data, policy, generator)
     if isinstance(data, History):
         frame, branches = data.members, data.branches
@@ -251,14 +254,23 @@ def member_scheme_grid(pop, policy: Policy | None = None, *,
     policy = as_policy(policy)
     if policy.scheme.member is None:
         raise DataError(f"policy {policy.name!r} rates branches only: there are no member schemes to compare")
-    share = policy.scheme.member.record_share if share is None else float(share)
+    share = policy.scheme.member.record_share if share is None else _number("share", share)
     if not 0 < share <= 1:
         raise DataError(f"share: got {share!r}; allowed: a record share in (0, 1] (0 is the year-end appraisal)")
-    if not len(month_noise) or not len(monthly_bias):
-        raise DataError("month_noise and monthly_bias: give at least one value each")
+    axes = {}
+    for name, values in (("month_noise", month_noise), ("monthly_bias", monthly_bias)):
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence | np.ndarray) or not len(values):
+            raise DataError(f"{name}: give a list of at least one number, got {values!r}")
+        axes[name] = [_number(name, v) for v in values]
+        if any(v < 0 for v in axes[name]):
+            raise DataError(f"{name}: got {values!r}; allowed: numbers >= 0")
+    month_noise, monthly_bias = axes["month_noise"], axes["monthly_bias"]
     _check_generated(pop)
     params = pop.params
     halo, affinity = params.get("member_measurement.impression_halo"), params.get("member_measurement.affinity_bias")
+    if halo > 0 and max(monthly_bias) * halo > 1:
+        raise DataError(f"monthly_bias: got {max(monthly_bias):g}; allowed: at most {1 / halo:g} (the records' pull "
+                        f"towards the branch, bias x impression_halo {halo:g}, is a share of at most 1)")
     rows = []
     for noise in month_noise:
         for b in monthly_bias:
@@ -277,6 +289,13 @@ def member_scheme_grid(pop, policy: Policy | None = None, *,
                          "difference": diff, "rank_difference": float(ye["spearman"] - rec["spearman"]),
                          "better": "records" if diff < 0 else "year-end" if diff > 0 else "tie"})
     return pd.DataFrame(rows)
+
+
+def _number(name: str, v) -> float:
+    """``v`` as a finite float, or one DataError naming ``name``."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(v):
+        raise DataError(f"{name}: got {v!r}; allowed: a finite number")
+    return float(v)
 
 
 def scheme_reversals(grid: pd.DataFrame, along: str = "monthly_bias", *,
@@ -312,6 +331,9 @@ def scheme_reversals(grid: pd.DataFrame, along: str = "monthly_bias", *,
     ...                   "difference": [-0.2, -0.1, 0.1]})
     >>> scheme_reversals(g).loc[0.1, "crossing"].round(3)
     np.float64(1.5)
+    >>> g["difference"] = [0.0, np.nan, 0.1]              # a tie, then no answer: no reversal
+    >>> scheme_reversals(g).loc[0.1, ["better_at_start", "between"]].tolist()
+    ['year-end', '']
     """
     axes = ("month_noise", "monthly_bias")
     measures = {"misclassified": "difference", "spearman": "rank_difference"}
@@ -320,6 +342,8 @@ def scheme_reversals(grid: pd.DataFrame, along: str = "monthly_bias", *,
     if measure not in measures:
         raise DataError(f"scheme_reversals: measure={measure!r}; allowed: {', '.join(measures)}")
     column = measures[measure]
+    if not isinstance(grid, pd.DataFrame):
+        raise DataError(f"scheme_reversals: grid is the frame of member_scheme_grid(), got {type(grid).__name__}")
     missing = [c for c in (*axes, column) if c not in grid.columns]
     if missing:
         raise DataError(f"scheme_reversals: the grid has no column {', '.join(missing)}; "
@@ -329,13 +353,20 @@ def scheme_reversals(grid: pd.DataFrame, along: str = "monthly_bias", *,
     rows = {}
     for key, g in grid.sort_values([other, along], kind="stable").groupby(other, sort=True):
         x, d = g[along].to_numpy(float), g[column].to_numpy(float)
-        row = {"better_at_start": label[bool(d[0] < 0)] if d[0] != 0 else "tie", "crossing": np.nan,
-               "between": "", "better_after": ""}
-        flips = np.flatnonzero(np.sign(d[1:]) != np.sign(d[:-1]))
-        if len(flips):
-            i = int(flips[0])
-            row.update(crossing=float(x[i] + (x[i + 1] - x[i]) * d[i] / (d[i] - d[i + 1])),
-                       between=f"{x[i]:g}-{x[i + 1]:g}", better_after=label[bool(d[i + 1] < 0)])
+        keep = ~np.isnan(d)                       # a cell without an answer is skipped, not read as a change
+        x, d = x[keep], d[keep]
+        sign = np.sign(d)
+        row = {"better_at_start": "tie", "crossing": np.nan, "between": "", "better_after": ""}
+        decided = np.flatnonzero(sign != 0)
+        if len(decided):                          # the first grid point where one scheme is better
+            start = sign[decided[0]]
+            row["better_at_start"] = label[bool(start < 0)]
+            opposite = np.flatnonzero(sign == -start)
+            if len(opposite):                     # the first point where the other one is, and the last
+                j = int(opposite[0])              # point before it where the first one still was
+                i = int(decided[decided < j][-1])
+                row.update(crossing=float(x[i] + (x[j] - x[i]) * d[i] / (d[i] - d[j])),
+                           between=f"{x[i]:g}-{x[j]:g}", better_after=label[bool(d[j] < 0)])
         rows[key] = row
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = other

@@ -665,6 +665,11 @@ def _on_tables(pop, policy: Policy, *, draws, seed, survey_sizes, params, member
         raise BranchsimError(f"survey_prior must be a number > 0 (Jeffreys: 0.5 per answer), got {prior!r}")
     if (prior != _mc_tables.JEFFREYS or file_prior is not None) and not bs.survey:
         raise BranchsimError(f"policy {policy.name!r} has no survey: survey_prior does not apply")
+    if inp.survey is not None:
+        frac = (np.abs(inp.survey - np.rint(inp.survey)) > 1e-9).any(axis=1)
+        if frac.any():
+            raise DataError(f"branches: survey answer counts ({', '.join(bs.survey_columns)}) must be whole "
+                            f"numbers of respondents to be redrawn; {_mc_tables._rows(frac)} are not")
     seen = branch_outcome(inp, scheme)
     des = (np.column_stack([seen["designations"][x.id] for x in bs.designations]) if bs.designations
            else np.zeros((len(b), 0), dtype=bool))
