@@ -571,9 +571,37 @@ def across_cities(cities: Cities, analysis, *args, keys=None, numbers=None, memb
         rows.append((*key, *(_stats(v, a))))
     out = pd.DataFrame(rows, columns=ids + ["mean", "sd", "lower", "upper", "n_cities"])
     out = out[out["n_cities"] > 0].reset_index(drop=True)      # what no city answers (NaN everywhere) goes
-    out.attrs["per_city"] = per_city
+    out.attrs["per_city"] = _PerCity(per_city)
     out.attrs["interval"] = interval
     return out
+
+
+class _PerCity(pd.DataFrame):
+    """Every city's values, kept in a summary's ``attrs``.
+
+    pandas copies ``attrs`` when it slices a frame and compares them when it
+    concatenates frames; a plain DataFrame there fails that comparison
+    ("truth value ... ambiguous"). This one keeps its type when copied and
+    compares with another of its kind as one bool (same values: ``equals``),
+    so ``pd.concat`` of slices of one summary keeps it and of two summaries
+    drops it. Frames derived from it (``query``, ``pivot`` ...) are plain
+    DataFrames.
+    """
+
+    def __deepcopy__(self, memo=None):
+        return _PerCity(self.copy(deep=True))
+
+    def __eq__(self, other):
+        if isinstance(other, _PerCity):
+            return bool(self.equals(other))
+        return super().__eq__(other)
+
+    def __ne__(self, other):
+        if isinstance(other, _PerCity):
+            return not self.equals(other)
+        return super().__ne__(other)
+
+    __hash__ = object.__hash__
 
 
 def _stats(v: np.ndarray, a: float) -> tuple:

@@ -292,3 +292,14 @@ def test_across_cities_is_independent_of_the_order_of_cities(cities):
 
 def test_no_scheme_names_in_the_code():
     shipped.assert_no_scheme_names(("plausible", "calibration"))
+
+
+def test_summaries_concatenate_and_keep_every_citys_values():
+    # pandas copies attrs on slicing and compares them on concatenation: the per-city frame must survive both
+    from branchsim.plausible import across_cities, plausible_cities as pc
+    cities = pc(bs.Policy.load(), {"weak": 19}, n=3, scale=1500, n_branches=300, seeds=range(2))
+    out = across_cities(cities, lambda pop: pd.Series({"a": 1.0 + len(pop.branches), "b": 2.0}))
+    both = pd.concat([out.iloc[:1], out.iloc[1:]])
+    assert both.equals(out) and both.attrs["per_city"].equals(out.attrs["per_city"])
+    other = across_cities(cities, lambda pop: pd.Series({"c": 3.0}))
+    assert "per_city" not in pd.concat([out, other]).attrs          # two summaries: not one city frame
