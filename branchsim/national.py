@@ -368,13 +368,18 @@ def _run(policy, params, root, n, gen, chunks, settings, folder, workers, execut
         from tqdm.auto import tqdm
         bar = tqdm(total=len(chunks), initial=len(done), desc="national run", unit="chunk")
     futures = []
+    # Without an executor, chunks run on ``workers`` threads, one chunk per thread (its blocks in turn):
+    # a chunk's serial part (its frames, summary and Parquet files) then overlaps other chunks' blocks
+    # instead of leaving the other threads idle. At most ``workers`` chunks are in memory at a time.
+    own = ThreadPoolExecutor(workers) if executor is None and workers > 1 and len(todo) > 1 else None
+    pool = executor if executor is not None else own
     try:
-        if executor is None:
+        if pool is None:
             results = (_run_chunk(*args, i, blocks, int(starts[blocks[0]]), None if out is None else str(out),
                                   workers, plan) for i, blocks in todo)
         else:
-            futures = [executor.submit(_run_chunk, *args, i, blocks, int(starts[blocks[0]]),
-                                       None if out is None else str(out), 1, plan) for i, blocks in todo]
+            futures = [pool.submit(_run_chunk, *args, i, blocks, int(starts[blocks[0]]),
+                                   None if out is None else str(out), 1, plan) for i, blocks in todo]
             results = (f.result() for f in futures)
         for s in results:
             summaries[s["index"]] = s
@@ -385,6 +390,8 @@ def _run(policy, params, root, n, gen, chunks, settings, folder, workers, execut
     finally:
         for f in futures:          # after a failure, do not start chunks nobody will record
             f.cancel()
+        if own is not None:
+            own.shutdown(wait=True)
         if bar is not None:
             bar.close()
     if folder is not None:   # finished earlier runs count too, read back in chunk order
