@@ -52,7 +52,7 @@ from .errors import BranchsimError, PolicyError
 from .evaluate import evaluate_checked
 from .measurement import MIN_SIZE, _state_value, _type_table, size_median, state_problem_probability
 from .model import GeneratorParams, generate
-from .params import _INTEGER, _PROBABILITIES, _SIGNED
+from .params import _INTEGER, _PROBABILITIES, _SIGNED, numeric_value
 from .policy import Policy, as_policy
 
 __all__ = ["calibrate", "targets", "target_counts", "expected_upgrades", "expected_counts", "seed_counts",
@@ -365,11 +365,7 @@ def _parameters(policy: Policy, params: GeneratorParams, quality, upgrades, fit,
         raise BranchsimError(f"calibrate: fit={names!r}: give parameter names (text)") from None
     bad = []
     for name in names:
-        try:
-            v = params.get(str(name))
-        except (KeyError, TypeError):
-            v = None
-        if not isinstance(name, str) or isinstance(v, bool) or not isinstance(v, (int, float)) or name in _INTEGER:
+        if numeric_value(params, name) is None or name in _INTEGER:
             bad.append(f"{name!r} is not a numeric generator parameter")
         elif name == "state.problem_rate" and not s.branch.state_facts:
             bad.append(f"{name!r} moves nothing: policy {policy.name!r} has no state facts")

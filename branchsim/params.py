@@ -164,6 +164,21 @@ def _param_problem(path: str, v) -> str | None:
 
 
 
+def numeric_value(params: "GeneratorParams", name) -> float | None:
+    """The value of generator parameter ``name`` if it is a number (not a bool), else None (also: no such path).
+
+    >>> numeric_value(GeneratorParams.load(), "branch_quality.loc") is not None, numeric_value(GeneratorParams.load(), "x")
+    (True, None)
+    """
+    if not isinstance(name, str):
+        return None
+    try:
+        v = params.get(name)
+    except (KeyError, TypeError):
+        return None
+    return None if isinstance(v, bool) or not isinstance(v, (int, float)) else v
+
+
 def _base_name(name: str) -> str:
     """A policy's name without what a reform added (``baseline[...]``, ``baseline+reform`` → ``baseline``)."""
     return str(name).split("[")[0].split("+")[0]

@@ -115,14 +115,10 @@ def prior_ranges(params: GeneratorParams, names, overrides: Mapping | None = Non
 
 def _check_prior_names(params: GeneratorParams, priors: Mapping) -> None:
     """Before any fitting: every parameter ``priors=`` names is a continuous numeric generator parameter."""
-    from .params import _INTEGER
+    from .params import _INTEGER, numeric_value
     bad = []
     for name in priors:
-        try:
-            v = params.get(str(name))
-        except (KeyError, TypeError):
-            v = None
-        if not isinstance(name, str) or isinstance(v, bool) or not isinstance(v, (int, float)):
+        if numeric_value(params, name) is None:
             bad.append(f"{name!r} is not a numeric generator parameter")
         elif name in _INTEGER:
             bad.append(f"{name!r} is a whole number, which a uniform prior does not draw")
