@@ -33,7 +33,7 @@ from .model import BLOCK
 from .scheme import RULE_CODES, Scheme
 from .scoring import (annual_facts, branch_components, indicator_points, record_from_totals, record_scores,
                       required_level, scores_from_components)
-from .streams import _MEMBER, _MONTHS, block_stream
+from .streams import _MEMBER, _MONTHS, block_stream, uniforms_f32
 
 __all__ = ["Plan", "check_scheme", "plan", "score_block", "kernel_allowed"]
 
@@ -272,16 +272,20 @@ def _records_compiled(gen, rng_mm, base, shock, profile) -> np.ndarray:
     k, m = base.shape
     kind, req32, scale32, prop, points, per_shortfall, required, per_unit = _kernel_arrays(gen)
     total = np.empty((12, m))
+    piece = min(_SUB, m)
+    buf, out = np.empty(k * 12 * piece, dtype=f32), np.empty(12 * piece)   # one piece's uniforms and sums, reused
     for lo in range(0, m, _SUB):
         hi = min(lo + _SUB, m)
-        u = rng_mm.random((k, 12, hi - lo), dtype=f32)
-        out = np.empty((12, hi - lo))
+        u = uniforms_f32(rng_mm, (k, 12, hi - lo), out=buf[:k * 12 * (hi - lo)])   # = rng_mm.random(..., float32)
+        o = out[:12 * (hi - lo)].reshape(12, hi - lo)
         topm = np.ascontiguousarray(points[profile[lo:hi]].T)                   # (k, members), one gather
         _kernels.month_points(np.ascontiguousarray(base[:, lo:hi]), np.ascontiguousarray(shock[:, lo:hi]), u,
-                              kind, req32, scale32, prop, topm, per_shortfall, required, per_unit, out)
-        total[:, lo:hi] = out
-    monthly = record_from_totals(total.ravel(), np.tile(profile, 12), ms)
-    return np.bincount(np.tile(np.arange(m), 12), monthly, m) / 12
+                              kind, req32, scale32, prop, topm, per_shortfall, required, per_unit, o)
+        total[:, lo:hi] = o
+    monthly = record_from_totals(total, profile[None, :], ms)            # (12, m)
+    # Summed period by period (each member's 0 + p0 + p1 + ... in period order, as a bincount over the
+    # periods would): elementwise additions, so no summation order depends on the machine.
+    return monthly.sum(axis=0) / 12
 
 
 def _records_numpy(gen, rng_mm, base, shock, profile) -> tuple[np.ndarray, dict]:

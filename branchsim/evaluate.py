@@ -236,7 +236,7 @@ def member_outcome(record: np.ndarray, appraisal, profile: np.ndarray, ms: Membe
     n = len(annual)
     grade = np.full(n, -1, dtype=np.int8)
     r = ms.rating
-    cuts = pd.DataFrame(columns=["group", "level", "cut"])
+    cuts = None
     if graded.any():
         sub = np.flatnonzero(graded)
         if r.design == "cuts":
@@ -247,6 +247,8 @@ def member_outcome(record: np.ndarray, appraisal, profile: np.ndarray, ms: Membe
             g, cuts = rt.rate(annual[sub], r, profile=np.asarray(profile)[sub], groups=codes[sub],
                               group_names=group_names or ["all"], previous=previous)
         grade[sub] = g
+    if cuts is None:                 # every member exempt: no cut applied (built only then: it is not free)
+        cuts = pd.DataFrame(columns=["group", "level", "cut"])
     fired = rt.veto_fired(veto_values, ms.vetoes) if ms.vetoes.n else np.zeros((n, 0), dtype=bool)
     if fired.size:
         grade = np.where(graded, rt.apply_vetoes(np.maximum(grade, 0), fired, ms.vetoes), -1).astype(np.int8)

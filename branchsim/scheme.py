@@ -17,7 +17,8 @@ Conventions
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 
 import numpy as np
 
@@ -75,6 +76,11 @@ class Levels:
         return tuple(reversed(self.ids))
 
 
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
 @dataclass(frozen=True)
 class Sheet:
     """A section's indicators compiled to arrays (``k`` indicators, ``P`` profiles, ``g`` groups)."""
@@ -101,6 +107,14 @@ class Sheet:
     state: np.ndarray            # (k,) bool: the fact describes the unit's state
     ranges: np.ndarray           # (k, 2) plausible range of each fact
 
+    def __post_init__(self):
+        # Compiled arrays are read-only: the derived arrays below are computed once and kept, so a
+        # change in place would make them stale; it raises instead.
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, np.ndarray):
+                v.flags.writeable = False
+
     @property
     def k(self) -> int:
         return len(self.ids)
@@ -110,20 +124,20 @@ class Sheet:
         """Whether every profile uses the same rule form for each indicator."""
         return bool((self.kind == self.kind[:1]).all())
 
-    @property
+    @cached_property
     def scored(self) -> np.ndarray:
         """(P, k) whether an indicator counts in its group's maximum."""
-        return ~np.isin(self.kind, EXTRA_CODES)
+        return _read_only(~np.isin(self.kind, EXTRA_CODES))
 
-    @property
+    @cached_property
     def group_max(self) -> np.ndarray:
         """(P, g) maximum points of each group's scored indicators for each profile."""
-        return np.where(self.scored, self.points, 0.0) @ self.onehot
+        return _read_only(np.where(self.scored, self.points, 0.0) @ self.onehot)
 
-    @property
+    @cached_property
     def onehot(self) -> np.ndarray:
         """(k, g) indicator → group."""
-        return np.eye(len(self.group_ids))[self.group]
+        return _read_only(np.eye(len(self.group_ids))[self.group])
 
     def has(self, rule: str) -> bool:
         return bool((self.kind == RULE_CODES[rule]).any())

@@ -482,3 +482,25 @@ class TestDisplay:
         pop = bs.generate(seed=1, n_branches=40, members=False)
         assert "40" in repr(pop) and "members" not in repr(pop)
         assert "<table" in pop._repr_html_()
+
+
+@pytest.mark.parametrize("before", [0, 1, 2, 7])        # an odd count leaves half a 64-bit word buffered
+@pytest.mark.parametrize("shape", [0, 1, 2, 5, (3, 12, 9), (50, 12, 1024)])
+def test_fast_float32_uniforms_are_numpys_bit_for_bit(before, shape):
+    from branchsim.streams import uniforms_f32
+    ours, numpys = np.random.default_rng(11), np.random.default_rng(11)
+    for g in (ours, numpys):
+        g.standard_normal(before, dtype=np.float32)      # a ziggurat leaves the buffer in any state
+        g.random(before, dtype=np.float32)
+    got, want = uniforms_f32(ours, shape), numpys.random(shape, dtype=np.float32)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert np.array_equal(got, want)
+    # ... and the stream goes on exactly as NumPy's would, in 32-bit and in 64-bit draws
+    assert np.array_equal(ours.random(3, dtype=np.float32), numpys.random(3, dtype=np.float32))
+    assert np.array_equal(ours.random(3), numpys.random(3))
+
+
+def test_fast_float32_uniforms_fall_back_for_other_bit_generators():
+    from branchsim.streams import uniforms_f32
+    a, b = np.random.Generator(np.random.MT19937(4)), np.random.Generator(np.random.MT19937(4))
+    assert np.array_equal(uniforms_f32(a, 9), b.random(9, dtype=np.float32))
