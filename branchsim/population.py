@@ -395,3 +395,41 @@ def evaluate(pop: Population, policy: Policy | str | os.PathLike | None = None, 
     from .measurement import truth
     return evaluate_checked(policy, pop.branches, pop.members, pop.member_months,
                             truth=truth(pop, policy), chunk_size=chunk_size, previous=previous)
+
+
+def member_truth(pop: Population, policy: Policy) -> np.ndarray | None:
+    """The grade each member's true score earns (None without the truth; None for an exempt member).
+
+    The true score is the member's record with every fact at its expectation
+    (:func:`branchsim.measurement.member_true_scores`), taken as its appraisal
+    too; member vetoes fire on the state facts of the members table only, as
+    :func:`branchsim.dynamics.simulate` grades the truth.
+    """
+    m = pop.members
+    if not (pop.has_truth and pop.params is not None and pop.seed is not None and m is not None
+            and "true_quality" in m.columns and policy.has_members):
+        return None
+    from .evaluate import member_outcome, member_profiles
+    from .measurement import _indicator_offsets, member_true_scores
+    from .scoring import type_codes
+    from .tables import positions
+    scheme = policy.scheme
+    ms = scheme.member
+    b = pop.branches
+    branch_type = type_codes(b["type"], ms.types, policy.name)
+    mb = positions(b["branch_id"], m["branch_id"])
+    profile, class_idx = member_profiles(ms, branch_type[mb], m["category"])
+    off = _indicator_offsets(pop.seed, ms.sheet, pop.params, 1)
+    true = member_true_scores(m["true_quality"].to_numpy(float), profile, ms, off)
+    state = [f for f, e in ms.fact_entries.items() if e.get("state")]
+    veto = [m[f].to_numpy(float) if f in state and f in m.columns else np.full(len(m), np.nan)
+            for f in ms.vetoes.fact]
+    groups = names = None
+    if ms.rating.design != "cuts" and ms.rating.peer_groups == "class" and class_idx is not None:
+        groups, names = class_idx, list(ms.classes)
+    elif ms.rating.design != "cuts" and ms.rating.peer_groups == "type":
+        groups, names = branch_type[mb], list(ms.types)
+    out = member_outcome(true, true, profile, ms, scheme,
+                         veto_values=np.column_stack(veto) if veto else np.zeros((len(m), 0)),
+                         groups=groups, group_names=names)
+    return ms.grades.id_of(out["grade"])

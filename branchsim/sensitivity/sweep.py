@@ -23,7 +23,7 @@ from ..errors import PolicyError
 from ..policy import Policy
 from .engine import Scenarios, _line_criteria, prepare, run
 
-__all__ = ["sweep", "scenario_arrays", "is_fast", "run_batches", "fast_paths"]
+__all__ = ["sweep", "scenario_arrays", "is_fast", "run_batches", "fast_paths", "unit_outputs"]
 
 
 def fast_paths(policy: Policy) -> dict[str, tuple]:
@@ -263,6 +263,78 @@ def tidy(out, table: pd.DataFrame, group_names, by, policy: Policy) -> pd.DataFr
     return pd.concat(frames, ignore_index=True)
 
 
+# What each part of a policy can change, by the first part of a parameter's path: ``branch`` changes the
+# branches' levels (the engine's outputs); the others change only what a whole evaluation reports.
+_UNIT_OUTPUTS = {"member": "member grades", "structure": "organisation upgrades", "consequences": "consequences"}
+
+
+def unit_outputs(policy: Policy, paths, pop) -> set:
+    """The outputs beyond branch levels that a sweep over ``paths`` must report (``member``,
+    ``structure``, ``consequences``), refusing a path that changes none of a sweep's outputs.
+
+    A sweep rates one year. A path under ``interventions`` acts only between years, and a member
+    parameter on a population without members has nothing to act on: either would give rows that do
+    not differ whatever its value (a silent no-op), so it is an error that says so.
+
+    >>> import branchsim as bs
+    >>> sorted(unit_outputs(bs.Policy.load(), ["member.record_share"], bs.generate(seed=0, n_branches=20)))
+    ['member']
+    """
+    problems, wanted = [], set()
+    for path in paths:
+        head = str(path).split(".", 1)[0]
+        if head == "branch":
+            continue
+        if head not in _UNIT_OUTPUTS or (head == "consequences" and ".effect" in str(path)):
+            problems.append(f"{path}: changes none of a sweep's outputs (levels, designations, member grades, "
+                            f"upgrades, consequences) — a sweep rates one year, and interventions and a consequence's effect act "
+                            f"between years; to see its effect over years use "
+                            f"bs.simulate or bs.rule_accuracy")
+            continue
+        members_needed = head == "member" or (head == "consequences" and _member_consequence(policy, path))
+        if members_needed and getattr(pop, "members", None) is None:
+            problems.append(f"{path}: changes only {'member grades' if head == 'member' else 'member consequences'}, "
+                            f"and the population has no members (generate with members=True, or load a "
+                            f"members table)")
+            continue
+        wanted.add(head)
+    if problems:
+        raise PolicyError(problems, where="sweep")
+    return wanted
+
+
+def _member_consequence(policy: Policy, path: str) -> bool:
+    parts = str(path).split(".")
+    return len(parts) > 1 and any(c.id == parts[1] and c.unit == "member" for c in policy.scheme.consequences)
+
+
+def _unit_columns(pop, pol: Policy, wanted: set, base_grades) -> dict:
+    """Member grades (and members changed from the baseline, misgraded against the truth), upgrades
+    and consequences of one policy, from a whole evaluation (:func:`branchsim.evaluate`)."""
+    from ..population import evaluate, member_truth
+    r = evaluate(pop, pol)
+    out = {}
+    if "member" in wanted and r.members is not None:
+        for g, v in r.grade_counts().items():
+            out[f"grade_{g}"] = int(v)
+        grade = r.members["grade"].to_numpy(object)
+        out["members_changed"] = int((pd.Series(grade).fillna("") != pd.Series(base_grades).fillna("")).sum())
+        true = member_truth(pop, pol)
+        if true is not None:
+            rated = pd.notna(true) & pd.notna(grade)
+            out["misgraded"] = float((grade[rated] != true[rated]).mean()) if rated.any() else math.nan
+    if "structure" in wanted:
+        for k, v in r.upgrade_counts()["count"].items():
+            out[k] = int(v)
+        for k in ("committee_needed", "below_minimum"):     # the structure's other findings
+            if k in r.branches:
+                out[k] = int(r.branches[k].sum())
+    if "consequences" in wanted:
+        for k, v in r.consequence_counts().items():
+            out[f"consequence_{k}"] = int(v)
+    return out
+
+
 def sweep(pop, policy: Policy, grid: Mapping[str, Iterable], *, by: str | None = None,
           executor=None, batch: int = 256, progress: bool = True, cities=None) -> pd.DataFrame:
     """Evaluate a grid of parameter values; one row per scenario (and group).
@@ -293,7 +365,21 @@ def sweep(pop, policy: Policy, grid: Mapping[str, Iterable], *, by: str | None =
         level id, best first), per designation, ``changed`` (branches whose
         level differs from the baseline), ``mean_abs_change`` (levels) and,
         for generated populations, ``accuracy`` (share whose level equals the
-        level their true quality earns under that scenario).
+        level their true quality earns under that scenario). A path under
+        ``member`` adds the members per grade (``grade_<id>``),
+        ``members_changed`` (grade differs from the baseline's) and, with the
+        truth, ``misgraded`` (share of graded members whose grade differs from
+        the one their true score earns); under ``structure``, the upgrades
+        (``upgrade_<level>``), ``committee_needed`` and ``below_minimum``;
+        under ``consequences``, ``consequence_<id>`` counts.
+
+    Raises
+    ------
+    PolicyError
+        A path that changes none of these outputs (an intervention, a
+        consequence's ``effect``: they act between years; a member parameter
+        on a population without members): a sweep over it would give
+        identical rows, so it is refused (:func:`unit_outputs`).
 
     Examples
     --------
@@ -303,13 +389,19 @@ def sweep(pop, policy: Policy, grid: Mapping[str, Iterable], *, by: str | None =
     ...               progress=False)
     >>> int(df.loc[df["branch.satisfaction_share"] == 0.4, "changed"].iloc[0])
     0
+
+    ``{path: "exact"}`` sweeps that one share exactly over [0, 1] (:func:`exact_sweep`).
     """
+    if isinstance(grid, Mapping) and any(isinstance(v, str) and v == "exact" for v in grid.values()):
+        from .exact import from_grid
+        return from_grid(pop, policy, grid, by=by, cities=cities)
     if cities is not None:
         from ..plausible import across_cities, check_cities
         check_cities(cities, pop, policy, "sweep")
         return across_cities(cities, sweep, policy, grid, keys=[*grid, by], by=by, executor=executor,
                              batch=batch, progress=False)
     table = _grid(grid, policy)
+    wanted = unit_outputs(policy, table.columns, pop)
     fast_of = fast_paths(policy)
     slow = [c for c in table.columns if c not in fast_of]
     fast = [c for c in table.columns if c in fast_of]
@@ -322,6 +414,10 @@ def sweep(pop, policy: Policy, grid: Mapping[str, Iterable], *, by: str | None =
     codes, names = (pd.factorize(prep0.branches[by], sort=True) if by is not None
                     else (np.zeros(prep0.n, dtype=np.intp), [None]))
     pieces = []
+    base_grades = None
+    if "member" in wanted:
+        from ..population import evaluate
+        base_grades = evaluate(pop, policy).members["grade"].to_numpy(object)
     slow_sets = table[slow].drop_duplicates() if slow else pd.DataFrame(index=[0])
     for _, row in slow_sets.iterrows():
         changes = {k: row[k] for k in slow if row[k] != policy.get(k)}
@@ -336,5 +432,9 @@ def sweep(pop, policy: Policy, grid: Mapping[str, Iterable], *, by: str | None =
         sc = Scenarios(sc.weights, sc.cuts, sc.quotas, sc.lines, sub.reset_index(drop=True), sc.design)
         out = run_batches(prep, sc, executor=executor, batch=batch, progress=progress,
                           groups=codes, n_groups=len(names), baseline=base)
-        pieces.append(tidy(out, sc.table, list(names), by, pol))
+        piece = tidy(out, sc.table, list(names), by, pol)
+        if wanted:            # whole-population outcomes: the same in every group's row
+            for k, v in _unit_columns(pop, pol, wanted, base_grades).items():
+                piece[k] = v
+        pieces.append(piece)
     return pd.concat(pieces, ignore_index=True)
