@@ -375,6 +375,13 @@ def _structure(u: _Unit) -> None:
                 paths=[f"structure.levels.{k}.from" for k in st.ids] + [first(u.policy, ["structure.committee_from"])])
 
 
+def _next_level(u: _Unit) -> None:
+    """What it takes to reach the next level (or to leave a designation): :func:`branchsim.next_level`."""
+    from .audit.counterfactual import explain_rows
+    for item, what, result in explain_rows(u.policy, u.b, u.inp, u.out, u.i):
+        u.lines.add("next level", item, what, result)
+
+
 def branch_steps(policy, b, i: int):
     """The steps of branch row ``i`` of the checked branches table ``b`` (see :func:`branchsim.explain`)."""
     u = _Unit(policy, b, i)
@@ -386,6 +393,7 @@ def branch_steps(policy, b, i: int):
     _designations(u)
     _consequences(u)
     _structure(u)
+    _next_level(u)
     level = u.bs.levels.ids[u.bs.levels.n - 1 - int(u.out["level"][i])]
     return u.lines.frame(unit="branch", adds_to="the score", score=u.score, level=level,
                          designations=[d.id for d in u.bs.designations if u.out["designations"][d.id][i]])

@@ -4,8 +4,10 @@
 facts, each rule with the unit's numbers filled in, what each line adds to
 the score, the rating design (the cut points used, realised ones for a
 relative design, and why the unit got its level), direct grading, the vetoes,
-each designation criterion, the consequences and, for a member, the periods,
-the record, the appraisal and the grade. Every parameter a step uses is cited
+each designation criterion, the consequences, for a branch what it takes to
+reach the next level (:func:`branchsim.next_level`: the cheapest single-fact
+moves and combination) and, for a member, the periods, the record, the
+appraisal and the grade. Every parameter a step uses is cited
 by its dotted path (e.g. ``branch.rating.cuts.<level>``) with its provenance.
 
 Nothing in it is written for one scheme: the steps follow the compiled
@@ -114,7 +116,7 @@ def explain(data, policy: Policy | str | os.PathLike | None = None, *, branch_id
     >>> pop = bs.load_population(bs.data_path("examples"))
     >>> steps = bs.explain(pop, branch_id="B001")
     >>> steps["step"].iloc[-1], bool(abs(steps["adds"].sum() - steps.attrs["score"]) < 1e-9)
-    ('structure', True)
+    ('next level', True)
     >>> f"{steps['adds'].sum():.2f}" == steps.set_index("step").loc["score", "result"]
     True
     >>> steps.attrs["level"] == bs.evaluate(pop).branches.set_index("branch_id").loc["B001", "rating"]

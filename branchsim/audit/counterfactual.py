@@ -90,13 +90,16 @@ class _Fact:
 class _Context:
     """A population evaluated once under a policy, with what every move needs."""
 
-    def __init__(self, pop, policy):
+    def __init__(self, pop, policy, *, evaluated=None):
         self.policy = as_policy(policy, "policy")
-        self.b = _branches(pop, self.policy)
         self.scheme = self.policy.scheme
         self.bs = bs = self.scheme.branch
-        self.inp = branch_inputs(self.b, self.scheme, policy_name=self.policy.name)
-        self.out = branch_outcome(self.inp, self.scheme)
+        if evaluated is None:                  # (checked branches, BranchInputs, branch_outcome) when known
+            self.b = _branches(pop, self.policy)
+            self.inp = branch_inputs(self.b, self.scheme, policy_name=self.policy.name)
+            self.out = branch_outcome(self.inp, self.scheme)
+        else:
+            self.b, self.inp, self.out = evaluated
         self.n = len(self.b)
         r = bs.rating
         if r.design == "cuts":
@@ -689,21 +692,16 @@ def next_level(pop, policy: Policy | str | os.PathLike | None = None, branch_id=
         name = _goal_text(ctx, goal)
         costs[name], verified[name] = total, ok
         if moves:
-            by = single.set_index("fact")
-            frames.append(pd.DataFrame({
-                "branch_id": single["branch_id"].iloc[0], "goal": name, "fact": list(moves),
-                "indicator": by.loc[list(moves), "indicator"].to_numpy(), "kind": by.loc[list(moves), "kind"].to_numpy(),
-                "step": by.loc[list(moves), "step"].to_numpy(), "current": by.loc[list(moves), "current"].to_numpy(),
-                "change": list(moves.values()), "move": "combination"}))
+            part = single.set_index("fact").loc[list(moves)].reset_index()
+            change = np.array(list(moves.values()), dtype=float)
+            steps = np.round(np.abs(change) / part["step"].to_numpy(), 6)
+            unit = np.array([_unit_cost(next(f for f in ctx.facts if f.name == m), cost) for m in moves])
+            frames.append(part.assign(move="combination", change=change,
+                                      new_value=np.round(part["current"].to_numpy() + change, 9), steps=steps,
+                                      cost=np.round(unit * steps, 9), level_after=None))
     cols = ["branch_id", "goal", "move", "fact", "indicator", "kind", "step", "current", "change", "new_value",
             "steps", "cost", "level_after"]
-    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
-    combo = out["move"] == "combination"
-    out.loc[combo, "new_value"] = np.round(out.loc[combo, "current"] + out.loc[combo, "change"], 9)
-    out.loc[combo, "steps"] = np.round(np.abs(out.loc[combo, "change"]) / out.loc[combo, "step"], 6)
-    out.loc[combo, "cost"] = out.loc[combo, "fact"].map(
-        {f.name: _unit_cost(f, cost) for f in ctx.facts}) * out.loc[combo, "steps"]
-    out = out[cols].reset_index(drop=True)
+    out = pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
     out.attrs.update(branch_id=str(ctx.b["branch_id"].iloc[i]), score=float(ctx.out["score"][i]),
                      level=str(ctx.bs.levels.id_of([ctx.out["level"][i]])[0]),
                      goals=[_goal_text(ctx, g) for g in goals], combination_cost=costs, verified=verified)
@@ -778,6 +776,32 @@ def distances(pop, policy: Policy | str | os.PathLike | None = None, *, cost: di
     table.attrs["summary"] = {"branches": int(with_goal.sum()), "one_step": int((with_goal & table["one_step"]).sum()),
                               "one_step_by_level": {lvl: int(one.get(lvl, 0)) for lvl in ctx.bs.levels.ids}}
     return table
+
+
+def explain_rows(policy: Policy, b: pd.DataFrame, inp, out, i: int, shown: int = 3) -> list[tuple[str, str, str]]:
+    """``(item, input, result)`` lines "to reach the next level" for :func:`branchsim.explain`.
+
+    ``b``, ``inp`` and ``out`` are the evaluation explain already made; per
+    goal, the ``shown`` cheapest single-fact moves and the cheapest combination.
+    """
+    ctx = _Context(None, policy, evaluated=(b, inp, out))
+    goals = _goals(ctx, i)
+    if not goals:
+        return [("nothing to reach", "the top level, no designation", "no move needed")]
+    rows = []
+    held = "the other branches' scores held" if ctx.bs.rating.design != "cuts" else "the cuts fixed"
+    for goal in goals:
+        name = _goal_text(ctx, goal)
+        single = _with_cost(ctx, _single(ctx, np.array([i]), [goal]), {}).dropna(subset=["change"])
+        single = single.sort_values(["cost", "steps", "fact"], kind="stable").head(shown)
+        text = "; ".join(f"{r.fact} {r.current:g} -> {r.new_value:g} ({r.steps:g} step{'s' * (r.steps != 1)})"
+                         for r in single.itertuples()) or "no fact alone suffices"
+        rows.append((f"to {name}: one fact alone", f"smallest change of each fact, {held}", text))
+        moves, total, ok = _combination(ctx, i, goal, {})
+        combo = ("; ".join(f"{f} {dv:+g}" for f, dv in moves.items()) + f" (cost {total:g}"
+                 + ("" if ok else ", not verified") + ")") if moves else "none found"
+        rows.append((f"to {name}: cheapest combination", "cost 1 a step (a count: 1, a share: 0.01)", combo))
+    return rows
 
 
 #: Rule forms whose points rise with the fact (the rest fall with it); rank follows its order.
