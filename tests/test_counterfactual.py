@@ -208,3 +208,26 @@ def test_bad_inputs_are_one_clear_error():
 def test_fixed_fact_is_never_moved():
     moves = bs.next_level(_tiny_pop(), tiny.policy(), "Y", cost={"held": float("inf")})
     assert "held" not in set(moves.loc[moves["move"] == "combination", "fact"])
+
+
+@pytest.mark.parametrize("name", shipped.POLICIES)
+def test_plot_counterfactual_distances_draws(name, tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import branchsim.plot as bp
+    pol, pop = _city(name)
+    table = bs.distances(pop, pol)
+    ax = bp.counterfactual_distances(table, policy=pol)
+    with_goal = table[table["goal"] != "none"]
+    heights = {}
+    for p in ax.patches:
+        heights.setdefault(p.get_gid(), []).append(p.get_height())
+    # every branch with a goal is counted once, in its current level's bars
+    for lv, n in with_goal["level"].value_counts().items():
+        assert sum(heights[f"level:{lv}"]) == n
+    ax.figure.savefig(tmp_path / "d.png")
+    plt.close(ax.figure)
+    with pytest.raises(bs.DataError, match="measure"):
+        bp.counterfactual_distances(table, measure="nope")
