@@ -65,6 +65,11 @@ def _seed(p, what: str = "the generated city") -> None:
     p.add_argument("--seed", type=_whole(0), default=0, help=f"random seed of {what} (default 0)")
 
 
+def _next_level(args) -> int:
+    from ._commands import next_level_command
+    return next_level_command(args)
+
+
 def build(commands: dict, debug_env: str, connect_timeout: float) -> argparse.ArgumentParser:
     """The parser; ``commands`` maps each command (``run``, ``migrate-policy``, ...) to its function."""
     from . import __version__
@@ -119,6 +124,20 @@ def build(commands: dict, debug_env: str, connect_timeout: float) -> argparse.Ar
     p.add_argument("--provenance", action="store_true",
                    help="also list where each parameter used comes from (quote or assumption)")
     p.set_defaults(func=commands["explain"])
+    p = sub.add_parser("next-level", help="what it takes a branch to reach the next level (branchsim.next_level)",
+                       description="The smallest change of each fact alone and the cheapest combination of "
+                                   "changes that lift a branch to the next level up (or out of a designation); "
+                                   "with --all, the distances of every branch. Reads the example tables, "
+                                   "--data DIR, or the default city generated with --seed N.")
+    common(p)
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--branch", metavar="ID", help="the branch_id (e.g. B006 in the example tables)")
+    g.add_argument("--all", action="store_true", help="every branch: one row each (branchsim.distances)")
+    p.add_argument("--seed", type=int, metavar="N", help="a branch of the default city generated with this seed")
+    p.add_argument("--cost", metavar="FILE", help="a YAML mapping {indicator or fact: cost per step} (default 1)")
+    p.add_argument("--goal", default="level", help="with --all: 'level' (default) or a designation to leave")
+    p.add_argument("--out", metavar="FILE", help="also write the table to this CSV file")
+    p.set_defaults(func=commands.get("next-level") or _next_level)
     p = sub.add_parser("calibrate", help="fit the generator to published figures (docs/calibration.md)")
     policy_options(p)
     p.add_argument("--targets", metavar="FILE",
@@ -178,17 +197,25 @@ def build(commands: dict, debug_env: str, connect_timeout: float) -> argparse.Ar
     p.set_defaults(func=commands["report"])
     p = sub.add_parser("sweep", help="level counts over a grid of parameter values, as one CSV",
                        description="Evaluate a grid of parameter values (without --data: the default city "
-                                   "generated with --seed); one CSV row per scenario (and group).")
+                                   "generated with --seed); one CSV row per scenario (and group). With --exact "
+                                   "PATH instead: one share over [0, 1] exactly, one row per interval.")
     common(p)
-    p.add_argument("--param", metavar="PATH", action="append", required=True,
+    p.add_argument("--param", metavar="PATH", action="append",
                    help="parameter path, e.g. branch.satisfaction_share (repeat for a grid)")
-    p.add_argument("--values", metavar="V1,V2,...", action="append", required=True,
+    p.add_argument("--values", metavar="V1,V2,...", action="append",
                    help="comma-separated values of the --param before it, e.g. 0.2,0.3,0.4")
+    p.add_argument("--exact", metavar="PATH",
+                   help="instead of --param/--values: sweep this share (e.g. branch.satisfaction_share) exactly "
+                        "over [0, 1], one row per interval over which no count changes")
     p.add_argument("--by", metavar="COLUMN", help="a branch column to count per group, e.g. type")
     _seed(p)
-    p.add_argument("--out", metavar="FILE.csv", required=True,
-                   help="output CSV file (written atomically; never one of the inputs)")
-    p.set_defaults(func=commands["sweep"])
+    p.add_argument("--out", metavar="FILE.csv",
+                   help="output CSV file (written atomically; never one of the inputs); required with --param")
+
+    def sweep_command(args, grid=commands["sweep"]):
+        from ._commands import sweep_command as run
+        return run(args, grid)
+    p.set_defaults(func=sweep_command)
     p = sub.add_parser("compare", help="a reform against the policy: transitions, movers, designations",
                        description="Evaluate a population (without --data: the default city generated with "
                                    "--seed) under --policy and --reform; write the tables into --out.")

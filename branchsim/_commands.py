@@ -20,7 +20,7 @@ from .policy import REFORM_SCHEMA, Policy, _reform_name, data_path, read_yaml
 from ._schema import shown
 
 __all__ = ["reform_policy", "comparison_tables", "default_population", "migrate_policy", "check_policy_text",
-           "sweep_values", "check_file_out", "COMPARE_FILES"]
+           "sweep_values", "check_file_out", "sweep_command", "COMPARE_FILES"]
 
 #: Files ``branchsim compare`` writes into its output folder.
 COMPARE_FILES = ("level_counts.csv", "transitions.csv", "movers.csv", "designations.csv",
@@ -221,6 +221,42 @@ def sweep_values(text: str, param: str, policy=None) -> list:
     return values
 
 
+def sweep_command(args, grid_command) -> int:
+    """``branchsim sweep``: the grid (``--param``/``--values``, :func:`grid_command`) or ``--exact PATH``."""
+    if args.exact is None:
+        missing = [flag for flag, v in (("--param", args.param), ("--values", args.values), ("--out", args.out))
+                   if not v]
+        if missing:
+            raise BranchsimError(f"sweep: give {', '.join(missing)} (a grid: --param PATH --values V1,V2 --out "
+                                 f"FILE.csv) or --exact PATH")
+        return grid_command(args)
+    if args.param or args.values:
+        raise BranchsimError(f"sweep: --exact {args.exact} sweeps that one share alone; give --exact or "
+                             f"--param/--values, not both")
+    from .cli import _city, _policy
+    from .sensitivity.exact import _check, exact_sweep
+    policy = _policy(args)
+    _check(policy, args.exact)                           # before the city is generated or read
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        from ._output import refuse_inputs
+        refuse_inputs(out, [args.policy, args.apply, args.data], flag="--out")
+        check_file_out(out)
+    pop, source = _city(args, policy, members=False)
+    frame = exact_sweep(pop, policy, args.exact, by=args.by)
+    if out is not None:
+        from ._output import atomic_file
+        with atomic_file(out, flag="--out") as tmp:
+            frame.to_csv(tmp, index=False, lineterminator="\n")
+    print(f"branchsim: swept {args.exact} exactly over [0, 1] on {source} under policy {policy.name!r} "
+          f"(policy value {frame.attrs['baseline']:g}): {len(frame)} intervals\n")
+    with pd.option_context("display.width", 250, "display.max_rows", 40, "display.max_columns", 30):
+        print(frame.to_string(index=False, max_rows=40))
+    if out is not None:
+        print(f"\nwritten to {out}")
+    return 0
+
+
 def check_file_out(out: Path) -> None:
     """Refuse, before any work, an output file that is a folder or sits under a file."""
     if out.is_dir():
@@ -230,3 +266,67 @@ def check_file_out(out: Path) -> None:
             if not p.is_dir():
                 raise BranchsimError(f"--out {out}: cannot write here, {p} is a file, not a folder")
             break
+
+
+def next_level_command(args) -> int:
+    """``branchsim next-level``: one branch's moves (``--branch``) or every branch's distances (``--all``)."""
+    from .audit.counterfactual import distances, next_level
+    from .cli import _policy, _population
+    if args.data is not None and args.seed is not None:
+        raise BranchsimError("next-level: give --data DIR (your tables) or --seed N (the generated default city), "
+                             "not both")
+    policy = _policy(args)
+    cost = None
+    if args.cost:
+        cost = read_yaml(Path(args.cost), what="cost file")
+        if not isinstance(cost, dict):
+            raise DataError(f"{args.cost}: a cost file is a mapping {{indicator or fact: cost per step}}, "
+                            f"got {type(cost).__name__}")
+    if args.out:
+        if Path(args.out).is_dir():
+            raise BranchsimError(f"--out {args.out}: is a folder; give a file name such as "
+                                 f"{Path(args.out) / 'next_level.csv'}")
+        check_file_out(Path(args.out))
+    if args.seed is not None:
+        from .model import generate
+        pop, source = generate(policy, seed=args.seed, members=False), f"the default city of seed {args.seed}"
+    if cost is not None:
+        from .audit.counterfactual import check_cost
+        try:
+            check_cost(policy, cost)
+        except DataError as exc:
+            raise DataError(f"{args.cost}: {exc}") from None
+    else:
+        pop, source = _population(args, policy, members=False)
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):
+        if args.all:
+            table = distances(pop, policy, cost=cost, goal=args.goal)
+            s = table.attrs["summary"]
+            print(f"branchsim: distances to the next level of {source} under policy {policy.name!r}\n")
+            print(table.drop(columns=["combination"]).to_string(index=False, float_format=lambda x: f"{x:.6g}"))
+            print(f"\n{s['one_step']} of {s['branches']} branches with a goal are one step of some fact away; "
+                  "by level: " + ", ".join(f"{k} {v}" for k, v in s["one_step_by_level"].items()))
+        else:
+            table = next_level(pop, policy, args.branch, cost=cost)
+            a = table.attrs
+            print(f"branchsim: branch {a['branch_id']} of {source} under policy {policy.name!r}: {a['level']}, "
+                  f"score {a['score']:.2f}\n")
+            if not a["goals"]:
+                print("at the top level and not designated: nothing to reach")
+            for goal in a["goals"]:
+                rows = table[(table["goal"] == goal)].dropna(subset=["change"])
+                single = rows[rows["move"] == "single"].sort_values(["cost", "steps", "fact"], kind="stable")
+                print(f"to {goal}: one fact alone")
+                print(single[["fact", "current", "new_value", "steps", "cost"]].to_string(index=False)
+                      if len(single) else "  no fact alone suffices")
+                combo = rows[rows["move"] == "combination"]
+                print(f"to {goal}: cheapest combination, cost {a['combination_cost'][goal]:g}"
+                      + ("" if a["verified"][goal] else " (not verified)"))
+                print(combo[["fact", "current", "new_value", "steps", "cost"]].to_string(index=False)
+                      if len(combo) else "  none found")
+                print()
+    if args.out:
+        table.to_csv(args.out, index=False)
+        print(f"table written to {args.out}")
+    return 0
+

@@ -27,6 +27,7 @@ True
 """
 from .audit import counterfactual_distances
 from .dynamics import level_flows, star_flows
+from .exact import exact_sweep
 from .gsa import nominal_vs_effective, sobol_indices
 from .labels import cjk_enabled, cjk_font, font_families, label, scheme_terms
 from .outcomes import level_counts, level_probabilities, score_histogram, star_counts, star_probabilities
@@ -39,5 +40,5 @@ use_cjk: bool | str = "auto"
 
 __all__ = ["level_counts", "star_counts", "sweep_lines", "heatmap", "transitions", "score_histogram",
            "level_probabilities", "star_probabilities", "sobol_indices", "nominal_vs_effective", "level_flows",
-           "star_flows", "scheme_grid", "label", "scheme_terms", "use_cjk", "cjk_font", "cjk_enabled",
+           "star_flows", "scheme_grid", "exact_sweep", "label", "scheme_terms", "use_cjk", "cjk_font", "cjk_enabled",
            "font_families", "style", "colour", "level_colours", "counterfactual_distances"]

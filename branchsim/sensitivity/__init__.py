@@ -1,6 +1,7 @@
 """Sensitivity analysis and threshold validation.
 
 * :func:`sweep` — a grid of parameter values, one tidy row per scenario;
+* :func:`exact_sweep` — one share over [0, 1] exactly, one row per interval;
 * :func:`compare` — a reform against a baseline: transitions, movers, diff;
 * :func:`fragility`, :func:`fragility_curve`, :func:`fit_cut_points` —
   thresholds before rollout;
@@ -24,12 +25,12 @@ _WHERE = {
     "SensitivityResult": "gsa", "effective_importance": "gsa", "main_effects": "gsa", "morris": "gsa",
     "sobol": "gsa", "sobol_indices": "gsa",
     "MonteCarlo": "mc_result", "measurement_mc": "montecarlo",
-    "scenario_arrays": "sweep", "sweep": "sweep",
+    "scenario_arrays": "sweep", "sweep": "sweep", "exact_sweep": "exact",
     "Fragility": "thresholds", "fit_cut_points": "thresholds", "fragility": "thresholds",
     "fragility_curve": "thresholds", "policy_with_cuts": "thresholds",
 }
 
-__all__ = ["sweep", "scenario_arrays", "prepare", "Prepared", "Scenarios", "compare", "Comparison",
+__all__ = ["sweep", "exact_sweep", "scenario_arrays", "prepare", "Prepared", "Scenarios", "compare", "Comparison",
            "fragility", "fragility_curve", "Fragility", "fit_cut_points", "policy_with_cuts",
            "measurement_mc", "MonteCarlo", "discover", "prim", "Discovery", "sobol", "sobol_indices",
            "morris", "SensitivityResult", "default_factors", "effective_importance", "main_effects"]
