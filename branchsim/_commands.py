@@ -287,15 +287,15 @@ def next_level_command(args) -> int:
             raise BranchsimError(f"--out {args.out}: is a folder; give a file name such as "
                                  f"{Path(args.out) / 'next_level.csv'}")
         check_file_out(Path(args.out))
-    if args.seed is not None:
-        from .model import generate
-        pop, source = generate(policy, seed=args.seed, members=False), f"the default city of seed {args.seed}"
     if cost is not None:
         from .audit.counterfactual import check_cost
         try:
             check_cost(policy, cost)
         except DataError as exc:
             raise DataError(f"{args.cost}: {exc}") from None
+    if args.seed is not None:
+        from .model import generate
+        pop, source = generate(policy, seed=args.seed, members=False), f"the default city of seed {args.seed}"
     else:
         pop, source = _population(args, policy, members=False)
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):

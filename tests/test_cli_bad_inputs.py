@@ -224,6 +224,7 @@ CASES = [
     ("evaluate-missing-folder", lambda t: ["evaluate", "--data", t / "nowhere"], ["nowhere"]),
     ("explain-unknown-branch", lambda t: ["explain", "--branch", "NOPE"], ["NOPE", "branch"]),
     ("explain-unknown-member", lambda t: ["explain", "--member", "NOPE"], ["NOPE", "member"]),
+    ("next-level-unknown-branch", lambda t: ["next-level", "--branch", "NOPE"], ["NOPE", "branch"]),
     # reform files: an unknown path, an unknown design, a value out of range, not a reform at all
     ("compare-reform-unknown-path", lambda t: ["compare", *small(t), "--reform", reform_file(
         t, "  branch.rating.cutz.five_star: 92\n"), "--out", t / "c"], ["r.yaml", "branch.rating.cutz.five_star",

@@ -231,3 +231,53 @@ def test_plot_counterfactual_distances_draws(name, tmp_path):
     plt.close(ax.figure)
     with pytest.raises(bs.DataError, match="measure"):
         bp.counterfactual_distances(table, measure="nope")
+
+
+# -- the command line -------------------------------------------------------------------------------------
+def _cli(argv, capsys):
+    from branchsim.cli import main
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_next_level_branch_and_all(capsys, tmp_path):
+    code, out, err = _cli(["next-level", "--branch", "B006", "--out", tmp_path / "b.csv"], capsys)
+    assert code == 0, err
+    written = pd.read_csv(tmp_path / "b.csv")
+    pop = bs.load_population(bs.data_path("examples"))
+    expected = bs.next_level(pop, None, "B006")
+    assert list(written["fact"]) == list(expected["fact"]) and "cheapest combination, cost 1" in out
+    (tmp_path / "c.yaml").write_text("secretary_trained: .inf\norg_life_meetings: 3\n")
+    code, out, err = _cli(["next-level", "--all", "--cost", tmp_path / "c.yaml", "--out", tmp_path / "a.csv"], capsys)
+    assert code == 0, err
+    table = pd.read_csv(tmp_path / "a.csv")
+    assert len(table) == len(pop.branches) and "one step of some fact away" in out
+    b006 = table.set_index("branch_id").loc["B006"]
+    assert b006["best_fact"] != "secretary_trained" and "secretary_trained" not in str(b006["combination"])
+
+
+@pytest.mark.parametrize("argv, names", [
+    (["next-level", "--branch", "B999"], ["B999", "branches table"]),
+    (["next-level", "--branch", "B006", "--all"], ["--all", "not allowed with"]),
+    (["next-level"], ["--branch", "--all"]),
+    (["next-level", "--all", "--goal", "nothing"], ["goal", "nothing"]),
+    (["next-level", "--branch", "B006", "--cost", "COST"], ["COST", "meetings_held"]),
+    (["next-level", "--branch", "B006", "--cost", "LIST"], ["LIST", "mapping"]),
+    (["next-level", "--branch", "B006", "--cost", "MISSING"], ["MISSING"]),
+    (["next-level", "--all", "--out", "DIR"], ["--out", "folder"]),
+])
+def test_cli_next_level_bad_input_is_one_error_line(argv, names, capsys, tmp_path):
+    files = {"COST": "meetings_held: 1\n", "LIST": "[1, 2]\n"}
+    for k, text in files.items():
+        (tmp_path / f"{k}.yaml").write_text(text)
+    sub = {"COST": tmp_path / "COST.yaml", "LIST": tmp_path / "LIST.yaml", "MISSING": tmp_path / "none.yaml",
+           "DIR": tmp_path}
+    argv = [sub.get(a, a) for a in argv]
+    names = [str(sub[n]) if n in sub else n for n in names]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, out, err = _cli(argv, capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith("branchsim: error: "), err
+    for n in names:
+        assert n in err, (n, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

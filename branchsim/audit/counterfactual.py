@@ -612,20 +612,35 @@ def _score_expr(ctx, prog, tp, point):
 
 # -- public -----------------------------------------------------------------------------------------
 def _check_cost(ctx, cost) -> dict:
-    if cost is None:
-        return {}
+    return check_cost(ctx.policy, cost)
+
+
+def _check_known_cost(cost, known: set, name: str) -> dict:
     if not isinstance(cost, dict):
         raise DataError(f"cost must be a mapping {{indicator or fact: cost per step}}, got {type(cost).__name__}")
-    known = {f.indicator for f in ctx.facts} | {f.name for f in ctx.facts}
     out = {}
     for k, v in cost.items():
         if k not in known:
-            raise DataError(f"cost: {k!r} is not an indicator or fact of policy {ctx.policy.name!r}; allowed: "
-                            f"{', '.join(sorted(known))}")
+            listed = sorted(known)
+            raise DataError(f"cost: {k!r} is not an indicator or fact of policy {name!r}; allowed: "
+                            f"{', '.join(listed[:12])}{f', ... ({len(listed)} in all)' if len(listed) > 12 else ''}")
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not v >= 0:
             raise DataError(f"cost: {k!r} must be a number >= 0 (inf: the fact cannot change), got {v!r}")
         out[k] = float(v)
     return out
+
+
+def check_cost(policy: Policy, cost) -> dict:
+    """A cost mapping ``{indicator or fact: cost per step}`` checked against ``policy`` (None: {}).
+
+    >>> import branchsim as bs
+    >>> check_cost(bs.Policy.load(), {"committee_meetings": 2})
+    {'committee_meetings': 2.0}
+    """
+    if cost is None:
+        return {}
+    bs = policy.scheme.branch
+    return _check_known_cost(cost, set(bs.sheet.ids) | set(bs.facts), policy.name)
 
 
 def _row(ctx, branch_id) -> int:
