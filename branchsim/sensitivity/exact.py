@@ -38,8 +38,6 @@ _HALF = 0.5 * 10.0 ** -DECIMALS
 #: How far past the rounding point a breakpoint is placed: above the rounding error of a score (at most
 #: ~1.5e-13 for scores up to 100), far below the 1e-9 a rounded score resolves.
 _MARGIN = 5e-13
-#: Breakpoints closer than this are one (the error of a computed crossing is ~1e-14 / |slope|).
-_TIE = 1e-12
 
 
 def _check(policy: Policy, path) -> None:
@@ -104,7 +102,11 @@ def _weight_lines(policy: Policy, path: str):
 
 
 def _crossings(comp, type_idx, lines, thresholds):
-    """Where each score passes each threshold: ``(s (n, P), rising (n,))``; NaN where it does not in (0, 1)."""
+    """Where each score passes each threshold, ``_MARGIN`` past it and (``lo``) ``_MARGIN`` before it.
+
+    Returns ``(s, lo, rising)``: ``(n, P)`` shares, NaN where ``s`` is not in (0, 1), and whether
+    each score rises with the share.
+    """
     N0, N1, D0, D1 = lines
     A = np.einsum("nc,nc->n", comp, 100.0 * N0[type_idx])
     B = np.einsum("nc,nc->n", comp, 100.0 * N1[type_idx])
@@ -112,11 +114,12 @@ def _crossings(comp, type_idx, lines, thresholds):
     slope = B * C - A * D                                # sign of d score / d s
     flat = np.abs(slope) <= 1e-12 * (np.abs(A) + np.abs(B)) * (np.abs(C) + np.abs(D))
     rising = slope > 0
-    Tm = thresholds + np.where(rising, _MARGIN, -_MARGIN)[:, None]
+    margin = np.where(rising, _MARGIN, -_MARGIN)[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
-        s = (Tm * C[:, None] - A[:, None]) / (B[:, None] - Tm * D[:, None])
+        s, lo = ((Tm * C[:, None] - A[:, None]) / (B[:, None] - Tm * D[:, None])
+                 for Tm in (thresholds + margin, thresholds - margin))
     s[flat[:, None] | ~np.isfinite(s) | ~(s > 0) | ~(s < 1)] = np.nan
-    return s, rising
+    return s, lo, rising
 
 
 def _scores_at(prep, policy: Policy, path: str, s: float, comp) -> np.ndarray:
@@ -192,19 +195,19 @@ class _Rules:
 
 
 def _events(rules: _Rules, policy: Policy, path: str, init: np.ndarray):
-    """Every predicate change in (0, 1): ``(s, branch, change in the outcome (E, K))``."""
+    """Every predicate change in (0, 1): ``(s, lo, branch, change in the outcome (E, K))``."""
     p = rules.prep
     lines = _weight_lines(policy, path)
-    s, up = _crossings(p.components, p.type_idx, lines, rules.measured)
+    s, lo, up = _crossings(p.components, p.type_idx, lines, rules.measured)
     value = np.repeat(up[:, None], s.shape[1], axis=1)
     if rules.truth is not None:
-        st, tup = _crossings(p.truth, p.type_idx, lines, rules.truth)
-        s = np.hstack([s, st])
+        st, tlo, tup = _crossings(p.truth, p.type_idx, lines, rules.truth)
+        s, lo = np.hstack([s, st]), np.hstack([lo, tlo])
         value = np.hstack([value, np.repeat(tup[:, None], st.shape[1], axis=1)])
     ii, pp = np.nonzero(~np.isnan(s))
-    es = s[ii, pp]
+    es, elo = s[ii, pp], np.fmin(lo[ii, pp], s[ii, pp])
     order = np.lexsort((pp, es, ii))                     # by branch, then share
-    ii, pp, es = ii[order], pp[order], es[order]
+    ii, pp, es, elo = ii[order], pp[order], es[order], elo[order]
     start = np.r_[True, ii[1:] != ii[:-1]]
     rank = np.arange(len(ii)) - np.maximum.accumulate(np.where(start, np.arange(len(ii)), 0))
     R = np.full(s.shape, np.iinfo(np.int64).max)
@@ -212,7 +215,7 @@ def _events(rules: _Rules, policy: Policy, path: str, init: np.ndarray):
     Ri, Vi, Ii = R[ii], value[ii], init[ii]
     after = np.where(Ri <= rank[:, None], Vi, Ii)
     before = np.where(Ri < rank[:, None], Vi, Ii)
-    return es, ii, rules.outcome(ii, after) - rules.outcome(ii, before)
+    return es, elo, ii, rules.outcome(ii, after) - rules.outcome(ii, before)
 
 
 def exact_sweep(pop, policy: Policy, path: str, *, by: str | None = None) -> pd.DataFrame:
@@ -263,24 +266,26 @@ def exact_sweep(pop, policy: Policy, path: str, *, by: str | None = None) -> pd.
     rules = _Rules(prep, prep.levels.astype(np.int16))
     rows = np.arange(prep.n)
     init = rules.predicates_at(policy, path, 0.0)
-    es, ii, delta = _events(rules, policy, path, init)
+    es, elo, ii, delta = _events(rules, policy, path, init)
     start = rules.outcome(rows, init)
     end = rules.outcome(rows, rules.predicates_at(policy, path, 1.0))
-    frames = [_table(es[codes[ii] == g], delta[codes[ii] == g], start[codes == g].sum(axis=0),
+    frames = [_table(es[codes[ii] == g], elo[codes[ii] == g], delta[codes[ii] == g], start[codes == g].sum(axis=0),
                      end[codes == g].sum(axis=0)) for g in range(len(names))]
     return _tidy(frames, names, by, rules, policy, path)
 
 
-def _table(es, delta, first, last):
+def _table(es, lo, delta, first, last):
     """Rows ``(s_from, totals)`` of one group: the totals from 0, changed at each distinct breakpoint."""
-    order = np.argsort(es, kind="stable")
-    es, delta = es[order], delta[order]
     if len(es):
-        # Points closer than _TIE are one point (two lines through the same point of a cut, computed
-        # a few ulps apart), placed at the last of them: there every one of them has happened.
-        new = np.r_[True, np.diff(es) > _TIE]
-        ends = np.r_[np.flatnonzero(new)[1:] - 1, len(es) - 1]
-        at, sums = es[ends], np.add.reduceat(delta, np.flatnonzero(new), axis=0)
+        # Around its exact crossing an event is uncertain for floating-point evaluation over [lo, s];
+        # events whose spans overlap (two lines through the same point of a cut, computed a few ulps
+        # apart, or crossings closer than the margin) are one breakpoint, placed at the last ``s``:
+        # there every one of them has happened, whatever the summation order.
+        order = np.lexsort((es, lo))
+        es, lo, delta = es[order], lo[order], delta[order]
+        new = np.r_[True, lo[1:] > np.maximum.accumulate(es)[:-1]]
+        starts = np.flatnonzero(new)
+        at, sums = np.maximum.reduceat(es, starts), np.add.reduceat(delta, starts, axis=0)
         keep = np.any(np.abs(sums) > 0.5, axis=1)        # integer sums: a point where nothing changes goes
         at, sums = at[keep], sums[keep]
     else:
