@@ -22,6 +22,27 @@ parameter ``path`` it sets, its ``kind``, and its range ``low``–``high``
     a level's quota (quota designs): its share of the units.
 ``line`` (``value``)
     a designation's score line (``branch.designations.<d>.criteria.<c>.below``).
+``param``
+    any other numeric policy parameter (an indicator's points, a deduction
+    rate, a survey answer value, a veto threshold, a member share, a
+    structure's size line ...). It changes the units' points or rules, so
+    the population is re-prepared once per distinct sampled value (a
+    continuous ``param`` factor costs one ``prepare`` per sample: give it
+    ``integer`` or use few samples on large populations); the fast factors
+    stay vectorised within each value.
+``choice``
+    a structural or categorical choice (``branch.rating.design``, a veto on
+    or off, peer grouping): a ``choices`` column lists its values, each a
+    value of ``path``, a mapping of changes (a design with its own
+    settings), or, with path ``reform``, a reform file (``None``: the
+    policy itself). Method:
+    the factor is sampled as a uniform index over the choices (bounds
+    ``[0, K)``, floored), so each choice has probability ``1/K`` and the
+    factors stay independent, which is all the Saltelli/Jansen estimators
+    need: S1 and ST of a choice are the shares of output variance due to
+    which choice is made (the order of the choices does not matter to them;
+    Morris' elementary effects of a choice do depend on it, so read them
+    as screening only). Fast factors must apply under every choice.
 ``noise``
     a generator parameter (``measurement.*``). The branches are re-measured
     for each distinct noise setting with the population's own seed (common
@@ -48,7 +69,8 @@ from .sweep import fast_paths, run_batches, scenario_arrays, tidy
 
 __all__ = ["KINDS", "default_factors", "factor_problem", "factor_values", "scenarios", "evaluate_samples"]
 
-KINDS = ("share", "balance", "cut", "cut_gap", "quota", "line", "value", "noise")
+KINDS = ("share", "balance", "cut", "cut_gap", "quota", "line", "value", "noise", "param", "choice")
+SLOW = ("param", "choice")          # kinds that re-prepare the population per distinct value
 # Default noise factors: generator parameters under ``measurement`` (whole numbers flagged).
 _NOISE = (("indicator_noise", False), ("survey_size", True))
 _COLUMNS = ["name", "path", "kind", "low", "high", "integer", "baseline"]
@@ -126,6 +148,7 @@ def _check_factors(factors, policy: Policy) -> pd.DataFrame:
         raise BranchsimError(f"factors: missing column(s) {missing}; needed: name, path, kind, low, high")
     f = factors.reset_index(drop=True).copy()
     f["integer"] = f["integer"].fillna(False).astype(bool) if "integer" in f else False
+    f = _choice_bounds(f)
     f["kind"] = f["kind"].replace({"value": "line"})
     fast = fast_paths(policy)
     expect = {"share": "share", "balance": "dimension", "cut": "cut", "cut_gap": "cut", "quota": "quota",
@@ -137,6 +160,8 @@ def _check_factors(factors, policy: Policy) -> pd.DataFrame:
             problems.append(f"{where}: the name must be an identifier (it is a column in conditions)")
         if r.kind not in KINDS:
             problems.append(f"{where}: kind {r.kind!r}; allowed: {', '.join(KINDS)}")
+        elif r.kind == "choice":
+            problems += _slow_problems(r, where, policy, fast)
         elif not (np.isfinite([r.low, r.high]).all() and r.low < r.high):
             problems.append(f"{where}: needs finite low < high, got {r.low}, {r.high}")
         elif r.kind in expect and fast.get(r.path, (None,))[0] != expect[r.kind]:
@@ -144,6 +169,8 @@ def _check_factors(factors, policy: Policy) -> pd.DataFrame:
             problems.append(f"{where}: kind {r.kind!r} takes one of {', '.join(allowed) or 'no path of this policy'}"
                             f"; shares take 'share' or 'balance' (never sampled independently), cut points "
                             f"'cut' or 'cut_gap', quotas 'quota', designation lines 'line'")
+        elif r.kind == "param":
+            problems += _slow_problems(r, where, policy, fast)
         elif r.kind == "share" and (r.low < 0 or r.high > 1):
             problems.append(f"{where}: kind 'share' lies within [0, 1]")
         elif r.kind == "balance" and r.low <= 0:
@@ -160,6 +187,82 @@ def _check_factors(factors, policy: Policy) -> pd.DataFrame:
         raise BranchsimError("\n".join(problems))
     _cut_ranges(policy, f)
     return f
+
+
+def _choice_bounds(f: pd.DataFrame) -> pd.DataFrame:
+    """A ``choice`` factor is an index over its ``choices``: low 0, high K - 1, whole numbers."""
+    if "kind" not in f or not (f["kind"] == "choice").any():
+        return f
+    if "choices" not in f:
+        raise BranchsimError("factors: kind 'choice' needs a 'choices' column (the list of values)")
+    f["low"], f["high"] = f["low"].astype(float), f["high"].astype(float)
+    for i in np.flatnonzero((f["kind"] == "choice").to_numpy()):
+        c = f.at[i, "choices"]
+        k = len(c) if isinstance(c, (list, tuple)) else 0
+        f.at[i, "low"], f.at[i, "high"], f.at[i, "integer"] = 0.0, float(max(k - 1, 0)) if k > 1 else np.nan, True
+    return f
+
+
+def _slow_problems(r, where: str, policy: Policy, fast: dict) -> list:
+    """Why a ``param`` or ``choice`` factor cannot vary its path under ``policy`` (empty: it can)."""
+    if r.kind == "param" and r.path in fast:
+        return [f"{where}: a fast parameter; give it its own kind ({fast[r.path][0]!r} paths take "
+                f"'share'/'balance', 'cut'/'cut_gap', 'quota' or 'line')"]
+    if r.kind == "param":
+        if r.path not in policy:
+            return [policy.value_problem(r.path, r.low) or f"{where}: not a numeric parameter"]
+        return [p for p in (policy.value_problem(r.path, r.low), policy.value_problem(r.path, r.high)) if p]
+    choices = r.choices if isinstance(r.choices, (list, tuple)) else None
+    if choices is None or len(choices) < 2 or len({repr(c) for c in choices}) < len(choices):
+        return [f"{where}: kind 'choice' needs a list of at least two different values in 'choices'"]
+    out = []
+    for c in choices:
+        try:
+            _update(policy, _choice_changes(r, c))
+        except BranchsimError as e:
+            out.append(f"{where}: choice {c!r}: {str(e).splitlines()[0]}")
+    return out
+
+
+def _update(policy: Policy, changes: dict) -> Policy:
+    """``policy`` with ``changes`` (those equal to its values left out: an update must change something)."""
+    changes = {k: v for k, v in changes.items() if policy.get(k) != v}
+    return policy.update(changes) if changes else policy
+
+
+def slow_changes(factors: pd.DataFrame, row) -> dict:
+    """The policy changes of one sample's ``param`` / ``choice`` values (a choice's index → its value)."""
+    out = {}
+    for r in factors.itertuples():
+        if r.kind == "param":
+            v = float(row[r.name])
+            out[r.path] = int(v) if r.integer else v
+        elif r.kind == "choice":
+            out.update(_choice_changes(r, r.choices[int(row[r.name])]))
+    return out
+
+
+def changed_paths(factors: pd.DataFrame) -> list:
+    """Every parameter path the ``param`` / ``choice`` factors can change (a choice's changes included)."""
+    out = []
+    for r in factors.itertuples():
+        if r.kind == "param":
+            out.append(r.path)
+        elif r.kind == "choice":
+            for c in r.choices:
+                out += [k for k in _choice_changes(r, c) if k not in out]
+    return out
+
+
+def _choice_changes(r, value) -> dict:
+    """A choice's changes: its path set to the value; or, for a value that is a mapping of changes or
+    (path ``reform``) a reform file, those changes (a rating design with its own settings)."""
+    if isinstance(value, dict):
+        return dict(value)
+    if r.path == "reform":
+        from ..policy import load_reform
+        return {} if value in (None, "", "baseline") else load_reform(value)["changes"]
+    return {r.path: value}
 
 
 def _cut_ranges(policy: Policy, f: pd.DataFrame) -> None:
@@ -220,6 +323,7 @@ def scenarios(policy: Policy, factors: pd.DataFrame, values: pd.DataFrame) -> Sc
     (np.float64(1.0), [75.0, 90.0, 100.0])
     """
     f = _check_factors(factors, policy)
+    f = f[~f.kind.isin(SLOW)]
     S = len(values)
     get = {r.path: values[r.name].to_numpy(float) for r in f.itertuples()}
     table = {}
@@ -266,13 +370,15 @@ def _tidy(out: dict, policy: Policy) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _remeasure(policy, seed, n, params, sc, base):
-    """Re-measure the branches under ``params`` (same seed) and run the scenarios (executor job).
+def _remeasure(policy, seed, n, params, sc, base, rated=None):
+    """Re-measure the branches under ``params`` (same seed), rate them under ``rated`` (default:
+    ``policy``) and run the scenarios (executor job).
 
-    An executor gets the policy document: a Policy object does not pickle.
+    An executor gets policy documents: a Policy object does not pickle.
     """
     policy = policy if isinstance(policy, Policy) else Policy(policy)
-    prep = prepare(generate(policy, seed=seed, n_branches=n, members=False, params=params, workers=1), policy)
+    rated = policy if rated is None else rated if isinstance(rated, Policy) else Policy(rated)
+    prep = prepare(generate(policy, seed=seed, n_branches=n, members=False, params=params, workers=1), rated)
     return run(prep, sc, baseline=base)
 
 
@@ -301,36 +407,61 @@ def evaluate_samples(pop, policy: Policy, values: pd.DataFrame, factors=None, *,
     prep0 = prepare(pop, policy)
     base = prep0.levels.astype(np.int16)
     noise = f[f.kind == "noise"]
-    if noise.empty:
+    slow = f[f.kind.isin(SLOW)]
+    if noise.empty and slow.empty:
         return values.join(_tidy(run_batches(prep0, sc, executor=executor, progress=progress,
                                              baseline=base), policy))
-    if pop.seed is None or pop.params is None:
-        raise BranchsimError("noise factors re-measure a generated population; this one has no seed "
-                             "or generator parameters (drop the 'noise' rows of the factors)")
     n = len(pop.branches)
-    again = prepare(generate(policy, seed=pop.seed, n_branches=n, members=False, params=pop.params), policy)
-    if not np.allclose(again.components, prep0.components):
-        raise BranchsimError("the population cannot be re-measured: generating with its seed and "
-                             "parameters does not reproduce its branches (another policy or a changed "
-                             "table?); drop the noise factors")
-    keys = values[list(noise.name)]
-    groups = keys.groupby(list(noise.name), sort=False).indices
+    if not noise.empty:
+        if pop.seed is None or pop.params is None:
+            raise BranchsimError("noise factors re-measure a generated population; this one has no seed "
+                                 "or generator parameters (drop the 'noise' rows of the factors)")
+        again = prepare(generate(policy, seed=pop.seed, n_branches=n, members=False, params=pop.params), policy)
+        if not np.allclose(again.components, prep0.components):
+            raise BranchsimError("the population cannot be re-measured: generating with its seed and "
+                                 "parameters does not reproduce its branches (another policy or a changed "
+                                 "table?); drop the noise factors")
+    from .sweep import _unit_columns, unit_outputs
+    wanted = unit_outputs(policy, changed_paths(slow), pop)
+    base_grades = None
+    if "member" in wanted:
+        from ..population import evaluate
+        base_grades = evaluate(pop, policy).members["grade"].to_numpy(object)
+    keys = values[list(noise.name) + list(slow.name)]
+    groups = keys.groupby(list(keys.columns), sort=False).indices
     jobs = []
-    for key, idx in groups.items():             # a loop over noise settings, not branches
-        key = np.atleast_1d(key)
-        changes = {p: (int(v) if i else float(v)) for p, v, i in zip(noise.path, key, noise.integer)}
+    for key, idx in groups.items():   # a loop over noise settings and slow values, never over branches
+        row = dict(zip(keys.columns, np.atleast_1d(key)))
+        pol = _update(policy, slow_changes(slow, row)) if not slow.empty else policy
+        try:
+            sub = scenarios(pol, f, values.iloc[idx])
+        except BranchsimError as e:
+            raise BranchsimError(f"under {slow_changes(slow, row)}: {e}") from None
+        if noise.empty:
+            jobs.append((idx, pol, ("prepared", pol, sub)))
+            continue
+        changes = {p: (int(row[nm]) if i else float(row[nm])) for nm, p, i in zip(noise.name, noise.path,
+                                                                                 noise.integer)}
         args = (policy.to_dict() if executor else policy, pop.seed, n, pop.params.with_values(changes),
-                sc.subset(idx), base)
-        jobs.append((idx, executor.submit(_remeasure, *args) if executor else args))
+                sub, base, (pol.to_dict() if executor else pol) if pol is not policy else None)
+        jobs.append((idx, pol, executor.submit(_remeasure, *args) if executor else args))
     if progress:
         from tqdm.auto import tqdm
-        jobs = tqdm(jobs, desc="noise settings", unit="setting")
-    merged = {}
-    for idx, job in jobs:
-        out = job.result() if executor else _remeasure(*job)
+        jobs = tqdm(jobs, desc="settings", unit="setting")
+    merged, extra = {}, {}
+    for idx, pol, job in jobs:
+        if isinstance(job, tuple) and job[0] == "prepared":
+            out = run(prep0 if pol is policy else prepare(pop, pol), job[2], baseline=base)
+        else:
+            out = job.result() if executor else _remeasure(*job)
         for k, v in out.items():
             if k != "n":
                 merged.setdefault(k, np.zeros((1, len(values)) + v.shape[2:]))[:, idx] = v
         merged["n"] = out["n"]
-    return values.join(_tidy(merged, policy))
-
+        if wanted:
+            for k, v in _unit_columns(pop, pol, wanted, base_grades).items():
+                extra.setdefault(k, np.full(len(values), np.nan))[idx] = v
+    frame = values.join(_tidy(merged, policy))
+    for k, v in extra.items():
+        frame[k] = v
+    return frame

@@ -45,16 +45,54 @@ def default_outputs(policy: Policy) -> tuple[str, ...]:
     return tuple(bs.levels.ids[:-1]) + tuple(d.id for d in bs.designations) + ("mean_abs_change",)
 
 
-def _check_outputs(outputs, pop, policy: Policy) -> list[str]:
+def _unit_output_names(policy: Policy, pop, wanted: set) -> dict:
+    """Output columns beyond branch levels, by the part of the policy that changes them."""
+    out = {}
+    if "member" in wanted and policy.has_members:
+        ms = policy.scheme.member
+        out["member"] = [f"grade_{g}" for g in ms.grades.ids] + (["grade_exempt"] if ms.exempt.any() else []) \
+            + ["members_changed"] + (["misgraded"] if pop.has_truth else [])
+    if "structure" in wanted and policy.scheme.structure is not None:
+        st = policy.scheme.structure
+        out["structure"] = [f"upgrade_{lv}" for lv in reversed(st.ids[1:])] + ["committee_needed", "below_minimum"]
+    if "consequences" in wanted:
+        out["consequences"] = [f"consequence_{c.id}" for c in policy.scheme.consequences]
+    return out
+
+
+def _domains(r) -> set:
+    """What a factor changes: ``branch`` (levels), ``member``, ``structure`` or ``consequences``."""
+    from .factors import changed_paths
+    if r.kind not in ("param", "choice"):
+        return {"branch"}
+    return {p.split(".", 1)[0] for p in changed_paths(pd.DataFrame([r._asdict()]))}
+
+
+def _check_outputs(outputs, pop, policy: Policy, factors=None) -> list[str]:
+    """The outputs to analyse (default: :func:`default_outputs`, and the member / structure /
+    consequence outputs a factor changes); a factor that changes none of them is an error."""
+    from .factors import changed_paths
+    from .sweep import unit_outputs
     bs = policy.scheme.branch
-    if outputs is None:
-        outputs = default_outputs(policy)
-    allowed = list(bs.levels.ids) + [d.id for d in bs.designations] + ["changed", "mean_abs_change"] \
+    f = factors if factors is not None else pd.DataFrame(columns=["name", "path", "kind"])
+    slow = f[f.kind.isin(["param", "choice"])]
+    extra = _unit_output_names(policy, pop, unit_outputs(policy, changed_paths(slow), pop))
+    branch = list(bs.levels.ids) + [d.id for d in bs.designations] + ["changed", "mean_abs_change"] \
         + (["accuracy"] if pop.has_truth else [])
+    by_domain = {"branch": branch, **extra}
+    if outputs is None:
+        outputs = list(default_outputs(policy)) + [c for cols in extra.values() for c in cols]
+    allowed = [c for cols in by_domain.values() for c in cols]
     outputs = [outputs] if isinstance(outputs, str) else list(outputs)
     bad = [o for o in outputs if o not in allowed]
     if bad or not outputs:
         raise BranchsimError(f"outputs {bad or outputs}: allowed: {', '.join(allowed)}")
+    asked = {d for d, cols in by_domain.items() if set(cols) & set(outputs)}
+    idle = [f"{r.name} ({r.path})" for r in f.itertuples() if not _domains(r) & asked]
+    if idle:
+        raise BranchsimError(f"factor(s) {', '.join(idle)} change none of the requested outputs "
+                             f"({', '.join(outputs)}): each would get an index of 0 by construction. Ask for "
+                             f"an output it changes (allowed: {', '.join(allowed)}) or drop it")
     return outputs
 
 
@@ -205,7 +243,7 @@ def sobol(pop, policy: Policy, factors=None, *, n: int = 256, outputs=None, seed
     ['S1', 'S1_conf', 'ST', 'ST_conf', 'factor', 'output']
     """
     f = _factors_for(pop, policy, factors)
-    outputs = _check_outputs(outputs, pop, policy)
+    outputs = _check_outputs(outputs, pop, policy, f)
     problem = factor_problem(f)
     frames = []
 
@@ -272,7 +310,7 @@ def morris(pop, policy: Policy, factors=None, *, trajectories: int = 20, levels:
     True
     """
     f = _factors_for(pop, policy, factors)
-    outputs = _check_outputs(outputs, pop, policy)
+    outputs = _check_outputs(outputs, pop, policy, f)
 
     def model(X):
         return evaluate_samples(pop, policy, factor_values(f, X), f, executor=executor,
