@@ -281,3 +281,24 @@ def test_cli_next_level_bad_input_is_one_error_line(argv, names, capsys, tmp_pat
     for n in names:
         assert n in err, (n, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_clustering_design_holds_the_realised_cuts():
+    # k-means cuts move when the table is re-clustered, so a move is judged against the population's
+    # realised cuts: the engine's score of the changed table, rated by the original cuts, reaches the goal
+    from branchsim import rating as rt
+    pol = shipped.load("kmeans_by_type")
+    pop = bs.generate(pol, seed=5, n_branches=60, members=False)
+    first = bs.evaluate(pop, pol)
+    cuts = first.cut_points.set_index(["group", "level"])["cut"]
+    above = pol.scheme.branch.levels.worst_first[1:]
+    table = bs.distances(pop, pol, combination=False)
+    moved = table.dropna(subset=["best_fact"])
+    assert len(moved) > 0
+    facts = pop.branches.set_index("branch_id")
+    for row in moved.iloc[:8].itertuples():
+        out = _outcome(pol, pop.branches, row.branch_id,
+                       {row.best_fact: facts.loc[row.branch_id, row.best_fact] + row.best_change})
+        group_cuts = np.array([cuts[(row.type, lv)] for lv in above])
+        design = int(rt.cut_levels(np.array([out["score"]]), group_cuts)[0])
+        assert design >= pol.scheme.branch.levels.code(row.goal), row
