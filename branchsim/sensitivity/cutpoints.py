@@ -5,7 +5,10 @@
   to the population), with the whole range of cut points that reproduces
   them, for any number of levels;
 * :func:`policy_with_cuts` — a fit turned into a policy
-  (``branch.rating.cuts.<level>``).
+  (``branch.rating.cuts.<level>``, and a designation's score line).
+
+A designation's score line (the weak line) is fitted like a cut point when
+the targets name the designation.
 
 Only a ``cuts`` design has cut points to fit: a relative design (quotas,
 clustering) sets its own cuts from the scores each year. Scores, vetoes and
@@ -135,7 +138,11 @@ def fit_cut_points(pop: Population | None, policy: Policy, targets: dict | None 
         levels without a target.
     targets : dict {level id: count}, optional
         Branches wanted at each level (exactly that level). They must cover
-        the top levels without a gap; the floor has no cut. Default: the
+        the top levels without a gap; the floor has no cut. A designation
+        with a score line (a ``score_below`` criterion, e.g. a weak line) may
+        be named too: its line is fitted, after the cuts, so that exactly
+        that many branches are designated (its own row; any design, as the
+        line does not depend on how levels are set; at most the top cut). Default: the
         scheme's published counts (``NAME.targets.yaml``), scaled from its
         published number of branches to the population and rounded half up.
     tie_break : {"midpoint", "high"}
@@ -186,13 +193,21 @@ def fit_cut_points(pop: Population | None, policy: Policy, targets: dict | None 
         raise BranchsimError(f"tie_break={tie_break!r}; allowed: {', '.join(map(repr, _TIE_BREAKS))}")
     scheme = policy.scheme
     r = scheme.branch.rating
+    levels = list(scheme.branch.levels.ids)
+    L = len(levels)
+    line_of = _lines(policy)
+    line_targets = {}
+    if isinstance(targets, dict):
+        line_targets = {k: v for k, v in targets.items() if k in line_of or k in _designation_ids(policy)}
+        targets = {k: v for k, v in targets.items() if k not in line_targets}
+        _check_line_targets(line_targets, line_of, policy)
+        if not targets and line_targets:
+            return _with_lines(pd.DataFrame(columns=_FIT_COLUMNS), pop, policy, line_targets, line_of, tie_break)
     if r.design != "cuts":
         extra = " (quota: the quotas are the targets)" if r.quotas is not None else ""
         raise BranchsimError(f"policy {policy.name!r} rates by the {r.design!r} design, which sets its own cut "
                              f"points from the scores{extra}; fit_cut_points fits the cut points of a 'cuts' "
                              f"design")
-    levels = list(scheme.branch.levels.ids)
-    L = len(levels)
     targets = _check_targets(_default_targets(policy, len(pop.branches)) if targets is None else targets, levels)
     inp, out = _evaluated(pop, policy)
     score, n = out["score"], len(out["score"])
@@ -269,9 +284,94 @@ def fit_cut_points(pop: Population | None, policy: Policy, targets: dict | None 
         row["exact"] = row["achieved"] == row["target"]
         if not row["exact"] and not row["note"]:
             row["note"] = "the level above could not be matched exactly"
-    fit = pd.DataFrame(rows, columns=["level", "target", "cut", "low", "high", "achieved", "exact", "note"])
+    fit = pd.DataFrame(rows, columns=_FIT_COLUMNS)
     fit.attrs["targets"] = dict(targets)
-    return fit
+    return _with_lines(fit, pop, policy, line_targets, line_of, tie_break) if line_targets else fit
+
+
+_FIT_COLUMNS = ["level", "target", "cut", "low", "high", "achieved", "exact", "note"]
+
+
+def _designation_ids(policy: Policy) -> list:
+    return [d.id for d in policy.scheme.branch.designations]
+
+
+def _lines(policy: Policy) -> dict:
+    """``{designation id: path of its score line}`` for the designations that have one."""
+    from .engine import _line_criteria
+    bs = policy.scheme.branch
+    return {d.id: f"branch.designations.{d.id}.criteria.{c.id}.below"
+            for d, c in zip(bs.designations, _line_criteria(policy.scheme)) if c is not None}
+
+
+def _check_line_targets(line_targets: dict, line_of: dict, policy: Policy) -> None:
+    problems = []
+    for k, v in line_targets.items():
+        if k not in line_of:
+            kinds = [c.kind for d in policy.scheme.branch.designations if d.id == k for c in d.criteria]
+            problems.append(f"targets[{k!r}]: designation {k!r} has no score line to fit (its criteria: "
+                            f"{', '.join(kinds)}); a designation's score line is a 'score_below' criterion")
+        elif isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            problems.append(f"targets[{k!r}]: {v!r} is not a whole number of branches >= 0")
+    if problems:
+        raise BranchsimError("; ".join(problems))
+
+
+def _with_lines(fit: pd.DataFrame, pop, policy: Policy, line_targets: dict, line_of: dict,
+                tie_break: str) -> pd.DataFrame:
+    """The fit with a row per designation line: the score line that designates the target count.
+
+    With the fitted cuts applied, a branch is designated whatever the line
+    when another criterion holds (at the lowest line), and through the line
+    when its score lies below it and the line may hold for it (its years);
+    with ``e_(1) <= e_(2) <= …`` the scores of the branches the line decides,
+    every line in ``(e_(w), e_(w + 1)]`` designates exactly ``w`` of them.
+    The line stays at most the top cut (a unit may not be at the top level
+    and designated at once).
+    """
+    fitted = policy_with_cuts(policy, fit) if len(fit) else policy
+    inp, out = _evaluated(pop, fitted)
+    score = out["score"]
+    top = float(fitted.scheme.branch.rating.cuts[:, -1].max()) if fitted.scheme.branch.rating.cuts is not None \
+        else float(np.ceil(score.max()) + 1 if len(score) else 100.0)
+    lowest = float(np.floor(score.min()) - 1) if len(score) else 0.0
+    rows = []
+    for d, want in line_targets.items():
+        path = line_of[d]
+        always = _designated(pop, fitted, path, lowest, d)
+        maybe = _designated(pop, fitted, path, top, d) & ~always
+        e = np.sort(score[maybe])
+        wanted = want - int(always.sum())
+        if wanted < 0 or wanted > len(e):
+            raise BranchsimError(
+                f"targets cannot be met: {want} branches wanted as {d}, but "
+                + (f"{int(always.sum())} are {d} whatever its score line (its other criteria)" if wanted < 0 else
+                   f"at most {int(always.sum()) + len(e)} can be, with the line at the top cut {top:g}"))
+        got, note = wanted, ""
+        low, high = (float(e[wanted - 1]) if wanted else -math.inf), (float(e[wanted]) if wanted < len(e) else top)
+        if not low < high:
+            tie = low
+            below = int(np.searchsorted(e, tie, side="left"))
+            upto = int(np.searchsorted(e, tie, side="right"))
+            got = min((a for a in (below, upto) if a <= len(e)), key=lambda a: (abs(a - wanted), a))
+            note = (f"unreachable: {upto - below} branches tie at {tie:.6g}; nearest achievable "
+                    f"{got + int(always.sum())}")
+            low, high = (float(e[got - 1]) if got else -math.inf), (float(e[got]) if got < len(e) else top)
+        value = _pick(low, high, True, tie_break)
+        achieved = int(_designated(pop, fitted, path, value, d).sum())
+        rows.append({"level": d, "target": want, "cut": value, "low": low, "high": high, "achieved": achieved,
+                     "exact": achieved == want, "note": note})
+    lines = pd.DataFrame(rows, columns=_FIT_COLUMNS)
+    both = pd.concat([fit, lines], ignore_index=True) if len(fit) else lines
+    both["exact"] = both["exact"].astype(bool)
+    both.attrs["targets"] = {**fit.attrs.get("targets", {}), **line_targets}
+    return both
+
+
+def _designated(pop, policy: Policy, path: str, value: float, d: str) -> np.ndarray:
+    """Branches designated ``d`` with its score line at ``value``."""
+    pol = policy if policy.get(path) == value else policy.update({path: value})
+    return np.asarray(_evaluated(pop, pol)[1]["designations"][d], bool)
 
 
 def policy_with_cuts(policy: Policy, fit: pd.DataFrame) -> Policy:
@@ -295,11 +395,13 @@ def policy_with_cuts(policy: Policy, fit: pd.DataFrame) -> Policy:
                           where="policy_with_cuts")
     if not isinstance(fit, pd.DataFrame) or not {"level", "cut"} <= set(fit.columns):
         raise BranchsimError("fit must be the DataFrame returned by fit_cut_points (columns level, cut)")
-    unknown = [lv for lv in fit["level"] if lv not in policy.levels[:-1]]
+    line_of = _lines(policy)
+    unknown = [lv for lv in fit["level"] if lv not in policy.levels[:-1] and lv not in line_of]
     if unknown:
-        raise PolicyError(f"fit names {unknown[0]!r}, which has no cut point; levels with cuts: "
-                          f"{', '.join(policy.levels[:-1])}", where="branch.rating.cuts")
-    paths = {f"branch.rating.cuts.{lv}": float(c) for lv, c in zip(fit["level"], fit["cut"])}
+        raise PolicyError(f"fit names {unknown[0]!r}, which has no cut point or score line; levels with cuts: "
+                          f"{', '.join(policy.levels[:-1])}; designations with a line: "
+                          f"{', '.join(line_of) or 'none'}", where="branch.rating.cuts")
+    paths = {line_of.get(lv, f"branch.rating.cuts.{lv}"): float(c) for lv, c in zip(fit["level"], fit["cut"])}
     changes = {k: v for k, v in paths.items() if policy.get(k) != v}
     if not changes:
         return policy
