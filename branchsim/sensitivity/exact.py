@@ -258,7 +258,12 @@ def exact_sweep(pop, policy: Policy, path: str, *, by: str | None = None) -> pd.
     (0, True)
     """
     _check(policy, path)
-    prep = prepare(pop, policy)
+    return from_prepared(prepare(pop, policy), policy, path, by=by)
+
+
+def from_prepared(prep, policy: Policy, path: str, *, by: str | None = None) -> pd.DataFrame:
+    """:func:`exact_sweep` on a population already prepared under ``policy`` (:func:`.engine.prepare`)."""
+    _check(policy, path)
     if by is not None and by not in prep.branches.columns:
         raise DataError(f"by={by!r} is not a branch column; allowed: {', '.join(prep.branches.columns)}")
     codes, names = (pd.factorize(prep.branches[by], sort=True) if by is not None
