@@ -9,6 +9,9 @@ thread count. Without Numba the engine uses its NumPy path (same numbers).
 """
 from __future__ import annotations
 
+import os
+import types
+
 import numpy as np
 
 try:
@@ -373,3 +376,383 @@ def count_at_least_53(ct, starts, limits, weak_end, w100, cuts, weak_line, ct32=
     return _kernel53(ct, ct.astype(np.float32) if ct32 is None else ct32, np.asarray(starts, dtype=np.int64),
                      np.ascontiguousarray(limits, dtype=np.int64), np.asarray(weak_end, dtype=np.int64),
                      w100, w100.astype(np.float32), np.ascontiguousarray(cuts, dtype=np.float64), wl, with_weak)
+
+
+# -- every branch's level, for the statistics a sweep reports --------------------------------
+# The counts above need no branch's level; a sweep's ``changed`` / ``mean_abs_change`` (against
+# the baseline's level), its accuracy (against the true level), its counts per group (``by=``)
+# and its designations do. This kernel forms each branch's level per scenario, a block of rows
+# at a time, and counts them. Scores are summed in float32 first; where a score of the block lies
+# within _EPS of a threshold the scenario compares it with (a cut, a designation line, a
+# criterion's value, a group's lowest score) the block is summed again exactly in float64, in k
+# order and without FMA (as _exact); elsewhere the float32 sum decides every comparison as the
+# exact sum would. Relative designs compare the scores rounded to 9 decimals (rint(x * 1e9) / 1e9,
+# NumPy's round) with their thresholds. Counts are integers: the thread count cannot change them.
+_ROWS_UNITS = 512
+_SCENARIOS_UNITS = 16
+_BIG = 1e30          # thresholds clamped to +-_BIG for the float32 pass (no inf under fastmath)
+
+if numba is not None:
+    @numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
+    def _score32(ct32, r0, m, w32, xs):   # pragma: no cover - compiled
+        c = ct32.shape[0]
+        w0 = w32[0]
+        for i in range(m):
+            xs[i] = ct32[0, r0 + i] * w0
+        for k in range(1, c):
+            wk = w32[k]
+            for i in range(m):
+                xs[i] += ct32[k, r0 + i] * wk
+
+    @numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
+    def _near(xs, m, lo, hi):   # pragma: no cover - compiled
+        """Rows whose float32 score lies in [lo, hi): those whose comparison float32 cannot decide."""
+        one = np.float32(1.0)
+        zero = np.float32(0.0)
+        n = zero
+        for i in range(m):
+            n += one if (xs[i] >= lo) & (xs[i] < hi) else zero
+        return n
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", boundscheck=False)
+    def _score64(ct, r0, m, w, xs):   # pragma: no cover - compiled
+        c = ct.shape[0]
+        w0 = w[0]
+        for i in range(m):
+            xs[i] = ct[0, r0 + i] * w0
+        for k in range(1, c):
+            wk = w[k]
+            for i in range(m):
+                xs[i] = xs[i] + ct[k, r0 + i] * wk
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", boundscheck=False)
+    def _band(th, eps):   # pragma: no cover - compiled
+        t = min(max(th, -_BIG), _BIG)
+        return np.float32(t) - eps, np.float32(t) + eps
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", boundscheck=False)
+    def _unit_levels(ct, ct32, r0, m, w, w32, thr, rounded, cap, fixed, eps, extra, xs32, x64, xc, lvl,
+                     last_low, last_code, scale):   # pragma: no cover - compiled
+        """Scores (x64) and levels (lvl) of rows r0..r0+m of one scenario; ``extra``: the other
+        thresholds compared with the unrounded score; ``last_low`` (C, G) and ``last_code`` (C, n):
+        per-row thresholds of the rounded score (last-place criteria)."""
+        _score32(ct32, r0, m, w32, xs32)
+        near = np.float32(0.0)
+        for j in range(len(thr)):
+            lo, hi = _band(thr[j], eps)
+            near += _near(xs32, m, lo, hi)
+        for j in range(len(extra)):
+            lo, hi = _band(extra[j], eps)
+            near += _near(xs32, m, lo, hi)
+        for q in range(last_low.shape[0]):
+            for i in range(m):
+                lo, hi = _band(last_low[q, last_code[q, r0 + i]], eps)
+                if (xs32[i] >= lo) & (xs32[i] < hi):
+                    near += 1
+        if near > 0:
+            _score64(ct, r0, m, w, x64)
+        else:
+            for i in range(m):
+                x64[i] = np.float64(xs32[i])
+        if rounded:
+            for i in range(m):
+                xc[i] = np.rint(x64[i] * scale) / scale
+        else:
+            for i in range(m):
+                xc[i] = x64[i]
+        for i in range(m):
+            lvl[i] = 0
+        for j in range(len(thr)):
+            cj = thr[j]
+            for i in range(m):
+                lvl[i] += np.int32(xc[i] >= cj)
+        for i in range(m):
+            f = fixed[r0 + i]
+            v = min(lvl[i], np.int32(cap[r0 + i]))
+            lvl[i] = np.int32(f) if f >= 0 else v
+
+    @numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
+    def _fast_measured(xs, m, r0, hi, lo, capf, fixedf, basef, line_hi, line_lo, pref, okf, dep_kind, dep_v,
+                       depf, lvbuf, acc):   # pragma: no cover - compiled
+        """One fused float32 pass for the usual shape (<= 4 cuts, <= 1 designation, <= 1 level
+        criterion): levels into ``lvbuf``, sums into ``acc`` (at least 1..4, changed, |change|,
+        designated); returns the rows float32 cannot decide (the caller then discards ``acc``)."""
+        one = np.float32(1.0)
+        zero = np.float32(0.0)
+        h0, h1, h2, h3 = hi[0], hi[1], hi[2], hi[3]
+        l0, l1, l2, l3 = lo[0], lo[1], lo[2], lo[3]
+        near = zero
+        A0 = zero; A1 = zero; A2 = zero; A3 = zero; CH = zero; AB = zero; DS = zero
+        eq = one if dep_kind == 1 else zero
+        le = one if dep_kind == 2 else zero
+        for i in range(m):
+            x = xs[i]
+            h = ((one if x >= h0 else zero) + (one if x >= h1 else zero)) + \
+                ((one if x >= h2 else zero) + (one if x >= h3 else zero))
+            lw = ((one if x >= l0 else zero) + (one if x >= l1 else zero)) + \
+                 ((one if x >= l2 else zero) + (one if x >= l3 else zero))
+            bl = one if x < line_lo else zero           # below the line, surely
+            bh = one if x < line_hi else zero
+            near += (lw - h) + (bh - bl)
+            r = r0 + i
+            lv = min(h, capf[r])
+            lv = fixedf[r] if fixedf[r] >= zero else lv
+            lvbuf[i] = lv
+            A0 += one if lv > zero else zero
+            A1 += one if lv > one else zero
+            A2 += one if lv > np.float32(2.0) else zero
+            A3 += one if lv > np.float32(3.0) else zero
+            d = lv - basef[r]
+            CH += one if d != zero else zero
+            AB += abs(d)
+            held = max(pref[r], okf[r] * bl)
+            crit = (eq * (one if lv == dep_v else zero) + le * (one if lv <= dep_v else zero)) * depf[r]
+            DS += max(held, crit)
+        acc[0] = A0; acc[1] = A1; acc[2] = A2; acc[3] = A3; acc[4] = CH; acc[5] = AB; acc[6] = DS
+        return near
+
+    @numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
+    def _fast_truth(xs, m, r0, hi, lo, capf, fixedf, lvbuf, acc):   # pragma: no cover - compiled
+        """The same for the true levels: at least 1..4 and the rows whose level equals ``lvbuf``."""
+        one = np.float32(1.0)
+        zero = np.float32(0.0)
+        h0, h1, h2, h3 = hi[0], hi[1], hi[2], hi[3]
+        l0, l1, l2, l3 = lo[0], lo[1], lo[2], lo[3]
+        near = zero
+        A0 = zero; A1 = zero; A2 = zero; A3 = zero; CO = zero
+        for i in range(m):
+            x = xs[i]
+            h = ((one if x >= h0 else zero) + (one if x >= h1 else zero)) + \
+                ((one if x >= h2 else zero) + (one if x >= h3 else zero))
+            lw = ((one if x >= l0 else zero) + (one if x >= l1 else zero)) + \
+                 ((one if x >= l2 else zero) + (one if x >= l3 else zero))
+            near += lw - h
+            r = r0 + i
+            lv = min(h, capf[r])
+            lv = fixedf[r] if fixedf[r] >= zero else lv
+            A0 += one if lv > zero else zero
+            A1 += one if lv > one else zero
+            A2 += one if lv > np.float32(2.0) else zero
+            A3 += one if lv > np.float32(3.0) else zero
+            CO += one if lv == lvbuf[i] else zero
+        acc[0] = A0; acc[1] = A1; acc[2] = A2; acc[3] = A3; acc[4] = CO
+        return near
+
+    def _units_body(ct, ct32, tt, tt32, starts, seg_t, seg_key, seg_g, G, cap, fixed, base, tcap, tfixed,
+                      w100, w32, thr, rounded, tthr, trounded, lines, pre, line_ok,
+                      dep_k, dep_kind, dep_val, dep_ok, last_idx, last_low, last_code,
+                      with_base, with_truth, with_des, eps, scale, fast, capf, fixedf, basef, tcapf, tfixedf,
+                      pref, okf, depf, f_kind, f_val):   # pragma: no cover - compiled
+        S, _, L1 = thr.shape
+        D = lines.shape[1]
+        C = len(dep_k)
+        at_least = np.zeros((G, S, L1), dtype=np.int64)
+        changed = np.zeros((G, S), dtype=np.int64)
+        abs_change = np.zeros((G, S), dtype=np.int64)
+        correct = np.zeros((G, S), dtype=np.int64)
+        t_at_least = np.zeros((G, S, L1), dtype=np.int64)
+        designated = np.zeros((G, S, D), dtype=np.int64)
+        n_seg = len(seg_t)
+        tasks = (S + _SCENARIOS_UNITS - 1) // _SCENARIOS_UNITS
+        for q in numba.prange(tasks):
+            xs32 = np.empty(_ROWS_UNITS, dtype=np.float32)
+            x64 = np.empty(_ROWS_UNITS)
+            xc = np.empty(_ROWS_UNITS)
+            lvl = np.empty(_ROWS_UNITS, dtype=np.int32)
+            tl = np.empty(_ROWS_UNITS, dtype=np.int32)
+            held = np.empty(_ROWS_UNITS, dtype=np.bool_)
+            extra = np.empty(D + C)
+            no_low = np.empty((0, 1))
+            no_code = np.empty((0, 1), dtype=np.int64)
+            low_s = np.empty((last_low.shape[0], last_low.shape[2]))
+            hi = np.empty(4, dtype=np.float32)
+            lo = np.empty(4, dtype=np.float32)
+            lvb = np.empty(_ROWS_UNITS, dtype=np.float32)
+            acc = np.empty(7, dtype=np.float32)
+            tacc = np.empty(5, dtype=np.float32)
+            big = np.float32(_BIG)
+            s0 = q * _SCENARIOS_UNITS
+            s1 = min(S, s0 + _SCENARIOS_UNITS)
+            for sg in range(n_seg):
+                t, key, g = seg_t[sg], seg_key[sg], seg_g[sg]
+                for r0 in range(starts[sg], starts[sg + 1], _ROWS_UNITS):
+                    m = min(r0 + _ROWS_UNITS, starts[sg + 1]) - r0
+                    for s in range(s0, s1):
+                        if fast:                                # the usual shape: fused float32 passes
+                            for j in range(4):
+                                if j < L1:
+                                    lo[j], hi[j] = _band(thr[s, key, j], eps)
+                                else:
+                                    lo[j], hi[j] = big, big
+                            if D:
+                                line_lo, line_hi = _band(lines[s, 0], eps)
+                            else:
+                                line_lo, line_hi = -big, -big
+                            _score32(ct32, r0, m, w32[s, t], xs32)
+                            nm = _fast_measured(xs32, m, r0, hi, lo, capf, fixedf, basef, line_hi, line_lo, pref,
+                                                okf, f_kind, f_val, depf, lvb, acc)
+                            nt = np.float32(0.0)
+                            if nm == 0 and with_truth:
+                                for j in range(4):
+                                    if j < L1:
+                                        lo[j], hi[j] = _band(tthr[s, key, j], eps)
+                                _score32(tt32, r0, m, w32[s, t], xs32)
+                                nt = _fast_truth(xs32, m, r0, hi, lo, tcapf, tfixedf, lvb, tacc)
+                            if nm == 0 and nt == 0:
+                                for j in range(L1):
+                                    at_least[g, s, j] += np.int64(acc[j])
+                                changed[g, s] += np.int64(acc[4])
+                                abs_change[g, s] += np.int64(acc[5])
+                                if D:
+                                    designated[g, s, 0] += np.int64(acc[6])
+                                if with_truth:
+                                    for j in range(L1):
+                                        t_at_least[g, s, j] += np.int64(tacc[j])
+                                    correct[g, s] += np.int64(tacc[4])
+                                continue
+                        ne = 0
+                        if with_des:
+                            for k in range(D):
+                                extra[ne] = lines[s, k]
+                                ne += 1
+                            for c in range(C):
+                                if dep_kind[c] == 0:
+                                    extra[ne] = dep_val[c]
+                                    ne += 1
+                            for c in range(last_low.shape[0]):
+                                for h in range(last_low.shape[2]):
+                                    low_s[c, h] = last_low[c, s, h]
+                        _unit_levels(ct, ct32, r0, m, w100[s, t], w32[s, t], thr[s, key], rounded, cap, fixed,
+                                     eps, extra[:ne], xs32, x64, xc, lvl,
+                                     low_s if with_des else no_low, last_code if with_des else no_code, scale)
+                        for j in range(L1):
+                            n = 0
+                            for i in range(m):
+                                n += np.int32(lvl[i] > j)
+                            at_least[g, s, j] += n
+                        if with_base:
+                            n = 0
+                            a = 0
+                            for i in range(m):
+                                d = lvl[i] - np.int32(base[r0 + i])
+                                n += np.int32(d != 0)
+                                a += abs(d)
+                            changed[g, s] += n
+                            abs_change[g, s] += a
+                        if with_des:
+                            for k in range(D):
+                                lk = lines[s, k]
+                                for i in range(m):
+                                    held[i] = pre[k, r0 + i] | (line_ok[k, r0 + i] & (x64[i] < lk))
+                                for c in range(C):
+                                    if dep_k[c] != k:
+                                        continue
+                                    kind = dep_kind[c]
+                                    v = dep_val[c]
+                                    if kind == 0:                       # score below a value
+                                        for i in range(m):
+                                            held[i] |= dep_ok[c, r0 + i] & (x64[i] < v)
+                                    elif kind == 1:                     # level equal to
+                                        for i in range(m):
+                                            held[i] |= dep_ok[c, r0 + i] & (lvl[i] == np.int32(v))
+                                    elif kind == 2:                     # level at or below
+                                        for i in range(m):
+                                            held[i] |= dep_ok[c, r0 + i] & (lvl[i] <= np.int32(v))
+                                    else:                               # the group's lowest rounded score
+                                        p = last_idx[c]
+                                        for i in range(m):
+                                            xr = np.rint(x64[i] * scale) / scale
+                                            held[i] |= dep_ok[c, r0 + i] & (xr <= low_s[p, last_code[p, r0 + i]])
+                                n = 0
+                                for i in range(m):
+                                    n += np.int32(held[i])
+                                designated[g, s, k] += n
+                        if with_truth:
+                            _unit_levels(tt, tt32, r0, m, w100[s, t], w32[s, t], tthr[s, key], trounded, tcap,
+                                         tfixed, eps, extra[:0], xs32, x64, xc, tl, no_low, no_code, scale)
+                            n = 0
+                            for i in range(m):
+                                n += np.int32(tl[i] == lvl[i])
+                            correct[g, s] += n
+                            for j in range(L1):
+                                n = 0
+                                for i in range(m):
+                                    n += np.int32(tl[i] > j)
+                                t_at_least[g, s, j] += n
+        return at_least, changed, abs_change, correct, t_at_least, designated
+
+    def _renamed(f, name):
+        """``f`` under another name, so Numba caches its two compilations apart."""
+        g = types.FunctionType(f.__code__, f.__globals__, name, f.__defaults__, f.__closure__)
+        g.__qualname__ = name
+        return g
+
+    _opts = dict(cache=True, fastmath=False, error_model="numpy", boundscheck=False)
+    _units_kernel = numba.njit(parallel=True, **_opts)(_renamed(_units_body, "_units_kernel"))
+    # A process forked from one whose Numba threads ran (a ProcessPoolExecutor's worker on Linux)
+    # must not start them again: GNU OpenMP aborts it. Such a worker runs the kernel on its own thread.
+    _units_kernel_serial = numba.njit(**_opts)(_renamed(_units_body, "_units_kernel_serial"))
+
+_FORKED = False
+
+
+def _forked() -> None:
+    global _FORKED
+    _FORKED = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
+
+def unit_stats(ct, ct32, tt, tt32, starts, seg_t, seg_key, seg_g, n_groups, cap, fixed, base, tcap, tfixed,
+               w100, thr, rounded, tthr, trounded, lines, pre, line_ok, dep_k, dep_kind, dep_val, dep_ok,
+               last_idx, last_low, last_code, *, with_base, with_truth, with_des, decimals=9):
+    """Counts of every scenario from each branch's level: per group, level, baseline and truth.
+
+    Rows (``ct`` (c, n) components, ``ct32`` in float32; ``tt``/``tt32`` the
+    truth's) are sorted into segments ``starts`` (segments + 1,) of one type
+    ``seg_t`` (weights ``w100`` (S, t, c), the weights × 100), one row
+    ``seg_key`` of the threshold tables and one group ``seg_g`` (of
+    ``n_groups``). A row's level under scenario ``s`` is the number of
+    thresholds ``thr[s, key]`` (ascending) its score reaches (rounded to
+    ``decimals`` first when ``rounded``), lowered to ``cap``, or ``fixed``
+    where that is >= 0; its true level the same from ``tt``, ``tthr``,
+    ``tcap``, ``tfixed``. Designation ``k`` holds where ``pre[k]``, or
+    ``line_ok[k]`` and the score is below ``lines[s, k]``, or a criterion
+    ``c`` with ``dep_k[c] == k`` holds where ``dep_ok[c]``: kind 0 score
+    below ``dep_val[c]``, 1 level equal to it, 2 level at or below it, 3
+    rounded score at or below ``last_low[last_idx[c], s, last_code[last_idx[c], row]]``.
+    Scores are the float64 sums in k order; thresholds are compared as given
+    (shift them beforehand). Returns int64 ``(at_least (G, S, L-1),
+    changed (G, S), abs_change (G, S), correct (G, S), true_at_least
+    (G, S, L-1), designated (G, S, D))``; arrays not asked for are zeros.
+    """
+    w100 = np.ascontiguousarray(w100, dtype=np.float64)
+    bound = float(np.abs(w100).sum(axis=2).max(initial=0.0)) * max(float(np.abs(ct).max(initial=0.0)),
+                                                                  float(np.abs(tt).max(initial=0.0)))
+    # the guard band covers float32's error on scores within 100 points (see _EPS); beyond that,
+    # every block is summed exactly (a band wider than any clamped threshold)
+    eps = np.float32(_EPS) if bound <= 100.0 * (1 + 1e-6) else np.float32(1e38)
+    f64 = np.float64
+    f32 = np.float32
+    D, C, L1 = np.shape(lines)[1], len(dep_k), np.shape(thr)[2]
+    # the fused float32 passes: <= 4 cuts, <= 1 designation and at most one level criterion of it
+    fast = bool(eps == f32(_EPS) and L1 <= 4 and D <= 1 and C <= 1
+                and all(kind in (1, 2) for kind in dep_kind))
+    zero32 = np.zeros(len(cap), dtype=f32)
+    row = (lambda a: np.ascontiguousarray(a, dtype=f32)) if fast else (lambda a: zero32)
+    f_kind = int(dep_kind[0]) if C else 0
+    f_val = f32(dep_val[0]) if C else f32(0)
+    kernel = _units_kernel_serial if _FORKED else _units_kernel
+    return kernel(ct, ct32, tt, tt32, np.asarray(starts, np.int64), np.asarray(seg_t, np.int64),
+                         np.asarray(seg_key, np.int64), np.asarray(seg_g, np.int64), int(n_groups),
+                         cap, fixed, base, tcap, tfixed, w100, w100.astype(np.float32),
+                         np.ascontiguousarray(thr, f64), bool(rounded), np.ascontiguousarray(tthr, f64),
+                         bool(trounded), np.ascontiguousarray(lines, f64), pre, line_ok,
+                         np.asarray(dep_k, np.int64), np.asarray(dep_kind, np.int64), np.asarray(dep_val, f64),
+                         dep_ok, np.asarray(last_idx, np.int64), np.ascontiguousarray(last_low, f64),
+                         np.ascontiguousarray(last_code, np.int64), bool(with_base), bool(with_truth),
+                         bool(with_des), eps, f64(10.0 ** decimals), fast, row(cap), row(fixed), row(base),
+                         row(tcap), row(tfixed), row(pre[0] if D else zero32), row(line_ok[0] if D else zero32),
+                         row(dep_ok[0] if C else zero32), f_kind, f_val)

@@ -205,8 +205,10 @@ class Scenarios:
 
 
 def _scores(comp: np.ndarray, w100: np.ndarray) -> np.ndarray:
-    """Unrounded scores ``comp @ (100 w)`` of a block, ``(B, S)``."""
-    return comp @ w100
+    """Unrounded scores ``comp @ (100 w)`` of a block, ``(B, S)``: the sum in component order without a
+    fused multiply-add, as the compiled kernels sum it (a BLAS product's order and FMA depend on the
+    machine, and decide a score that lies on a rounding boundary of the 9th decimal)."""
+    return _kernel_scores(comp, w100.T)
 
 
 def unit_cuts(prep: Prepared, sc: Scenarios, *, truth: bool = False) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -308,7 +310,9 @@ def run(prep: Prepared, sc: Scenarios, *, groups: np.ndarray | None = None, n_gr
     ``correct`` (level = true level) and ``true_counts``. Without groups,
     baseline or accuracy only counts are needed and the compiled kernels count
     without forming a level matrix (on Numba's threads; integer counts make the
-    result independent of their number).
+    result independent of their number). Otherwise a compiled kernel forms each
+    branch's level per scenario and counts the rest from it (the same numbers
+    as the NumPy path, which runs without Numba).
     """
     S = len(sc)
     L = prep.n_levels
@@ -319,10 +323,12 @@ def run(prep: Prepared, sc: Scenarios, *, groups: np.ndarray | None = None, n_gr
            "n": np.bincount(groups, minlength=n_groups).astype(float)}
     if counts_only and _compiled_counts(prep, sc, out, designations):
         return out
+    use_truth = accuracy and prep.truth is not None
+    if _kernels.available() and _compiled_units(prep, sc, groups, n_groups, baseline, use_truth, designations, out):
+        return out
     if baseline is not None:
         out["changed"] = np.zeros((n_groups, S))
         out["abs_change"] = np.zeros((n_groups, S))
-    use_truth = accuracy and prep.truth is not None
     if use_truth:
         out["correct"] = np.zeros((n_groups, S))
         out["true_counts"] = np.zeros((n_groups, S, L))
@@ -442,12 +448,11 @@ def _compiled_counts(prep: Prepared, sc: Scenarios, out: dict, designations: boo
         table, key, shifted = unit_cuts(prep, sc) if sc.design == "cuts" else (None, None, None)
         for t in np.unique(prep.type_idx[free_des]):
             r = free_des[prep.type_idx[free_des] == t]
-            score = prep.components[r] @ (100.0 * sc.weights[:, t, :].T)        # (m, S)
+            # the kernels' own sum of the scores (m, S); a quota design's thresholds are such sums, unrounded
+            score = _kernel_scores(prep.components[r], 100.0 * sc.weights[:, t, :])
             if sc.design == "cuts":
                 levels = _levels_block(score, table, key[r], shifted, prep.cap[r], prep.fixed[r])
             else:
-                # the kernel's thresholds (unrounded) against the kernel's own sum of the same scores
-                score = _kernel_scores(prep.components[r], 100.0 * sc.weights[:, t, :])
                 levels = _levels_block(score, thr, prep.group[r], False, prep.cap[r], prep.fixed[r])
             for level in range(1, L):
                 at_least[:, level - 1] += np.count_nonzero(levels >= level, axis=0)
@@ -457,6 +462,101 @@ def _compiled_counts(prep: Prepared, sc: Scenarios, out: dict, designations: boo
         out["counts"][0, :, level] += cum[level] - cum[level + 1]
     if D:
         out["designated"][0, :, 0] = (below + len(des_rows)) if (line is not None) else np.nan
+    return True
+
+
+def _unit_layout(prep: Prepared, key: np.ndarray, groups: np.ndarray, n_groups: int):
+    """Rows sorted into segments of one group, threshold row and type, for the per-branch kernel
+    (cached on ``prep`` for the last grouping asked for)."""
+    cached = prep.cache.get("units")
+    if cached is not None and cached[0] is key and cached[1] == n_groups and np.array_equal(cached[2], groups):
+        return cached[3]
+    order = np.lexsort((prep.type_idx, key, groups))
+    g_s, k_s, t_s = groups[order], key[order], prep.type_idx[order]
+    brk = np.r_[True, (g_s[1:] != g_s[:-1]) | (k_s[1:] != k_s[:-1]) | (t_s[1:] != t_s[:-1])]
+    starts = np.r_[np.flatnonzero(brk), prep.n].astype(np.int64)
+    first = starts[:-1]
+    ct = np.ascontiguousarray(prep.components[order].T)
+    has_truth = prep.truth is not None
+    tt = np.ascontiguousarray(prep.truth[order].T) if has_truth else ct
+    dep = _dependent(prep.scheme)
+    within = list(dict.fromkeys(c.within for _, c in dep if c.kind == "last_place"))
+    zeros = np.zeros(prep.n, dtype=np.intp)
+    last_code = np.array([(prep.within[w] if w is not None else zeros)[order] for w in within],
+                         dtype=np.int64).reshape(len(within), prep.n)
+    lay = {"order": order, "starts": starts, "seg_t": t_s[first], "seg_key": k_s[first], "seg_g": g_s[first],
+           "ct": ct, "ct32": ct.astype(np.float32), "tt": tt, "tt32": tt.astype(np.float32) if has_truth else None,
+           "cap": np.ascontiguousarray(prep.cap[order]), "fixed": np.ascontiguousarray(prep.fixed[order]),
+           "tcap": np.ascontiguousarray((prep.truth_cap if has_truth else prep.cap)[order]),
+           "tfixed": np.ascontiguousarray((prep.truth_fixed if has_truth else prep.fixed)[order]),
+           "pre": np.ascontiguousarray(prep.designated[order].T),
+           "line_ok": np.ascontiguousarray(prep.line_ok[order].T),
+           "dep_ok": np.ascontiguousarray(prep.dep_ok[order].T), "within": within, "last_code": last_code}
+    if lay["tt32"] is None:
+        lay["tt32"] = lay["ct32"]
+    prep.cache["units"] = (key, n_groups, groups.copy(), lay)
+    return lay
+
+
+def _compiled_units(prep: Prepared, sc: Scenarios, groups: np.ndarray, n_groups: int,
+                    baseline: np.ndarray | None, use_truth: bool, designations: bool, out: dict) -> bool:
+    """:func:`run`'s per-branch statistics with the compiled kernel (:func:`_kernels.unit_stats`).
+
+    The same thresholds as the NumPy path (:func:`unit_cuts`, shifted by half
+    a unit of the 9th decimal for a cuts design) and the same criteria; the
+    kernel forms each branch's level per scenario and counts.
+    """
+    S = len(sc)
+    L = prep.n_levels
+    table, key, shifted = unit_cuts(prep, sc)
+    thr = table - _HALF_ULP if shifted else table
+    if use_truth:
+        ttable, tkey, tshifted = unit_cuts(prep, sc, truth=True)
+        assert tkey is key                                   # both keyed by type, or both by peer group
+        tthr = ttable - _HALF_ULP if tshifted else ttable
+    else:
+        tthr, tshifted = thr, shifted
+    lay = _unit_layout(prep, key, groups, n_groups)
+    order = lay["order"]
+    base = np.ascontiguousarray(baseline[order], dtype=np.int16) if baseline is not None \
+        else np.zeros(prep.n, dtype=np.int16)
+    lines = sc.lines - _HALF_ULP                                     # (S, D)
+    lines = np.where(np.isnan(lines), -np.inf, lines)
+    dep = _dependent(prep.scheme)
+    within = lay["within"]
+    lowest = _lowest_scores(prep, sc, dep) if (designations and within) else {}
+    width = max([low.shape[1] for low in lowest.values()], default=1)
+    last_low = np.full((len(within), S, width), np.inf)
+    for p, w in enumerate(within):
+        if w in lowest:
+            last_low[p, :, :lowest[w].shape[1]] = lowest[w]
+    kinds = {"score_below": 0, "last_place": 3}
+    dep_k = [k for k, _ in dep]
+    dep_kind = [kinds.get(c.kind, 2 if c.kind == "level" and c.or_below else 1) for _, c in dep]
+    dep_val = [c.value - _HALF_ULP if c.kind == "score_below" else (c.level if c.kind == "level" else 0.0)
+               for _, c in dep]
+    last_idx = [within.index(c.within) if c.kind == "last_place" else 0 for _, c in dep]
+    at_least, changed, abs_change, correct, t_at_least, designated = _kernels.unit_stats(
+        lay["ct"], lay["ct32"], lay["tt"], lay["tt32"], lay["starts"], lay["seg_t"], lay["seg_key"],
+        lay["seg_g"], n_groups, lay["cap"], lay["fixed"], base, lay["tcap"], lay["tfixed"],
+        100.0 * sc.weights, thr, not shifted, tthr, not tshifted, lines, lay["pre"], lay["line_ok"],
+        dep_k, dep_kind, dep_val, lay["dep_ok"], last_idx, last_low, lay["last_code"],
+        with_base=baseline is not None, with_truth=use_truth, with_des=designations, decimals=_DECIMALS)
+    n_g = out["n"][:, None]
+
+    def counts(cum):
+        full = np.concatenate([np.broadcast_to(n_g, (n_groups, S))[:, :, None], cum,
+                               np.zeros((n_groups, S, 1))], axis=2)
+        return full[:, :, :L] - full[:, :, 1:]
+
+    out["counts"][:] = counts(at_least)
+    out["designated"][:] = designated if designations else np.nan
+    if baseline is not None:
+        out["changed"] = changed.astype(float)
+        out["abs_change"] = abs_change.astype(float)
+    if use_truth:
+        out["correct"] = correct.astype(float)
+        out["true_counts"] = counts(t_at_least)
     return True
 
 
