@@ -55,6 +55,58 @@ def slider_specs(policy, scores: np.ndarray) -> list[tuple[str, str, str, float,
     return out
 
 
+def extra_specs(policy, params, have) -> list[tuple[str, str, str, float, float, float, str]]:
+    """Sliders for ``params`` (paths, or ``{path: (low, high)}``) beyond :func:`slider_specs`' own.
+
+    Only a numeric ``branch.*`` parameter changes what the explorer shows (levels and designations);
+    any other path is an error that says so, rather than a slider that moves nothing. Default range:
+    0 to twice the value (0 to 1 for a value in [0, 1] whose parameter allows no more).
+
+    >>> import branchsim as bs
+    >>> p = bs.Policy.load()
+    >>> path = next(x for x in p.parameters()["path"] if x.endswith(".per_shortfall"))
+    >>> extra_specs(p, [path], [])[0][3:5] == (0.0, 2 * p[path])
+    True
+    """
+    from .errors import PolicyError
+    if params is None:
+        return []
+    if isinstance(params, str) or not isinstance(params, (list, tuple, dict)):
+        raise PolicyError(f"params must be a list of parameter paths or a dict {{path: (low, high)}}, got "
+                          f"{params!r}", where="explore")
+    items = params.items() if isinstance(params, dict) else [(p, None) for p in params]
+    out, problems = [], []
+    for path, rng in items:
+        if path in have:
+            continue
+        v = policy.get(path) if isinstance(path, str) else None
+        if not isinstance(path, str) or path not in policy or isinstance(v, bool) or not isinstance(v, (int, float)):
+            problems.append(policy.value_problem(path, 0) if not isinstance(path, str) or path not in policy
+                            else f"{path}: not a numeric parameter ({v!r})")
+            continue
+        if not path.startswith("branch."):
+            problems.append(f"{path}: changes nothing the explorer shows (branch levels and designations); "
+                            f"sweep it with bs.sweep, which reports member grades, upgrades and consequences")
+            continue
+        if rng is None:
+            lo, hi = (0.0, 1.0) if 0 <= v <= 1 and policy.value_problem(path, 1.5) else (0.0, 2.0 * abs(v) or 1.0)
+        elif (isinstance(rng, (list, tuple)) and len(rng) == 2
+              and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in rng)
+              and rng[0] < rng[1]):
+            lo, hi = float(rng[0]), float(rng[1])
+        else:
+            problems.append(f"{path}: range {rng!r}; give (low, high) with low < high")
+            continue
+        bad = [b for b in (policy.value_problem(path, lo), policy.value_problem(path, hi)) if b]
+        if bad:
+            problems.append(bad[0])
+            continue
+        out.append((path, "More parameters", path.split(".", 2)[-1], lo, hi, (hi - lo) / 100, ".3g"))
+    if problems:
+        raise PolicyError(problems, where="explore")
+    return out
+
+
 def overridden(policy, keys) -> list[str]:
     """Type overrides a global slider does not move (a type's own cut or survey share)."""
     bs = policy.scheme.branch

@@ -29,7 +29,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from ._explorer_parts import SHARE, counts_chart, overridden, slider_specs
+from ._explorer_parts import SHARE, counts_chart, extra_specs, overridden, slider_specs
 from ._result import at_published_scale, targets
 from .errors import BranchsimError, DataError
 from .evaluate import branch_inputs, branch_outcome
@@ -114,7 +114,7 @@ class Explorer:
     (True, True)
     """
 
-    def __init__(self, pop: Population, policy: Policy | None = None):
+    def __init__(self, pop: Population, policy: Policy | None = None, params=None):
         w = _ipywidgets()
         if not isinstance(pop, Population):
             raise DataError(f"explore() takes a Population (from generate or load_population), "
@@ -137,8 +137,12 @@ class Explorer:
         self._published = (pd.Series(t["counts"], dtype=float) if at_published_scale(len(pop.branches),
                                                                                       city=t["scale"])
                            else pd.Series(dtype=float))
+        self._extra = []               # sliders for slow parameters (set below; the baseline needs none)
         self._base_counts = self._count(policy)
         specs = slider_specs(policy, first["score"])
+        self._extra = extra_specs(policy, params, [k for k, *_ in specs])
+        specs += self._extra
+        self._rescored = {}            # slow parameters' values -> (points, components) re-scored under them
         self._start = {}
         self.sliders = {}
         for key, group, text, lo, hi, step, fmt in specs:
@@ -269,7 +273,18 @@ class Explorer:
         outcome is the one :func:`branchsim.evaluate` gives.
         """
         scheme = policy.scheme
-        scores = scores_from_components(self._points, self._components, self._inp.type_idx, scheme.branch)
+        points, components = self._points, self._components
+        slow = tuple(policy[k] for k, *_ in self._extra)
+        if slow and slow != tuple(self.baseline[k] for k, *_ in self._extra):
+            if slow not in self._rescored:   # points and components change: re-score under this policy
+                bs = scheme.branch
+                groups = {c: self._inp.codes(c)[0] for c in {x for x in bs.sheet.within if x is not None}}
+                r = branch_scores(self._inp.facts, self._inp.type_idx, self._inp.survey, bs, rank_groups=groups)
+                if len(self._rescored) > 32:
+                    self._rescored.clear()
+                self._rescored[slow] = (r["points"], r["components"])
+            points, components = self._rescored[slow]
+        scores = scores_from_components(points, components, self._inp.type_idx, scheme.branch)
         return branch_outcome(self._inp, scheme, scores=scores)
 
     def _count(self, policy: Policy) -> pd.Series:
@@ -338,7 +353,7 @@ class Explorer:
                                         "text/plain": "<level counts chart>"}},)
 
 
-def explore(pop: Population, policy: Policy | None = None):
+def explore(pop: Population, policy: Policy | None = None, params=None):
     """An interactive explorer of a policy's shares, cut points, quotas and lines (a widget for JupyterLab).
 
     Parameters
@@ -348,6 +363,12 @@ def explore(pop: Population, policy: Policy | None = None):
         engine's own rating code (milliseconds for a city of branches).
     policy : Policy or path, optional
         The starting policy (default: the baseline policy).
+    params : list of paths, or dict {path: (low, high)}, optional
+        More sliders, for any numeric branch parameter (an indicator's
+        points, a deduction rate, a survey answer value, a veto threshold):
+        the branches are re-scored under each new value (cached). A path that
+        changes nothing the explorer shows (member, structure, consequence or
+        intervention parameters) is refused, as is a non-numeric one.
 
     Returns
     -------
@@ -365,4 +386,4 @@ def explore(pop: Population, policy: Policy | None = None):
     >>> w.explorer.policy.diff(bs.Policy.load())[["path", "old", "new"]].values.tolist() == [[top, 92.0, 90]]
     True
     """
-    return Explorer(pop, policy).widget
+    return Explorer(pop, policy, params).widget
