@@ -252,6 +252,8 @@ def sweep_command(args, grid_command) -> int:
           f"(policy value {frame.attrs['baseline']:g}): {len(frame)} intervals\n")
     with pd.option_context("display.width", 250, "display.max_rows", 40, "display.max_columns", 30):
         print(frame.to_string(index=False, max_rows=40))
+    for d, why in frame.attrs["not_exact"].items():
+        print(f"\n{d}: {why}")
     if out is not None:
         print(f"\nwritten to {out}")
     return 0

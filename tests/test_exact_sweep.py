@@ -169,6 +169,23 @@ def test_per_type_share_and_by_group():
         assert sum(row_at(t[t["type"] == g], s)["top"] for g in ("t1", "t2")) == row_at(whole, s)["top"]
 
 
+def test_a_last_place_designation_is_left_nan_with_the_reason():
+    # member_points designates the last branch of each type: the group's lowest score is the lower
+    # envelope of every branch's line, not one line against a fixed value; the levels stay exact.
+    policy = shipped.load("member_points")
+    pop = bs.generate(policy, seed=2, n_branches=200, members=False)
+    t = bs.exact_sweep(pop, policy, SHARE)
+    last = [d.id for d in policy.scheme.branch.designations
+            if any(c.kind == "last_place" for c in d.criteria)]
+    assert last and set(t.attrs["not_exact"]) == set(last)
+    assert all("last-place" in why for why in t.attrs["not_exact"].values())
+    assert t[last].isna().all().all()
+    assert t[list(policy.levels)].notna().all().all()
+    base = shipped.load("baseline")
+    assert bs.exact_sweep(bs.generate(base, seed=2, n_branches=50, members=False), base,
+                          SHARE).attrs["not_exact"] == {}
+
+
 # -- where it does not apply ---------------------------------------------------------------------------
 @pytest.mark.parametrize("name,why", [("star_quota", "quota"), ("kmeans_by_type", "clusters")])
 def test_relative_designs_are_refused_with_the_reason(name, why):
@@ -210,7 +227,8 @@ def test_cli_exact_sweep(capsys, tmp_path):
     text = capsys.readouterr().out
     assert code == 0 and f"swept {SHARE} exactly" in text
     t = pd.read_csv(out)
-    assert t["s_from"].iloc[0] == 0 and t["s_to"].iloc[-1] == 1 and (t["s_to"].iloc[:-1].values == t["s_from"].iloc[1:].values).all()
+    assert t["s_from"].iloc[0] == 0 and t["s_to"].iloc[-1] == 1
+    assert (t["s_to"].iloc[:-1].to_numpy() == t["s_from"].iloc[1:].to_numpy()).all()
 
 
 def test_cli_exact_sweep_bad_path(capsys, tmp_path):

@@ -108,8 +108,7 @@ def _crossings(comp, type_idx, lines, thresholds):
     each score rises with the share.
     """
     N0, N1, D0, D1 = lines
-    A = np.einsum("nc,nc->n", comp, 100.0 * N0[type_idx])
-    B = np.einsum("nc,nc->n", comp, 100.0 * N1[type_idx])
+    A, B = _dot(comp, 100.0 * N0[type_idx]), _dot(comp, 100.0 * N1[type_idx])
     C, D = D0[type_idx], D1[type_idx]
     slope = B * C - A * D                                # sign of d score / d s
     flat = np.abs(slope) <= 1e-12 * (np.abs(A) + np.abs(B)) * (np.abs(C) + np.abs(D))
@@ -126,7 +125,21 @@ def _scores_at(prep, policy: Policy, path: str, s: float, comp) -> np.ndarray:
     """Unrounded scores at one value of the share, with the weights ``sweep`` uses."""
     from .sweep import _weights
     w = _weights(policy, pd.DataFrame({path: [float(s)]}), [])[0]
-    return np.einsum("nc,nc->n", comp, 100.0 * w[prep.type_idx])
+    return _dot(comp, 100.0 * w[prep.type_idx])
+
+
+def _dot(comp: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Row-wise ``comp · w`` summed in component order: the same last bits on every machine (a
+    reduction's order may follow the SIMD width; the breakpoints are printed in full)."""
+    out = comp[:, 0] * w[:, 0]
+    for k in range(1, comp.shape[1]):
+        out = out + comp[:, k] * w[:, k]
+    return out
+
+
+_LAST_PLACE = ("NaN: a last-place criterion compares each branch's rounded score with its group's lowest; "
+               "that lowest score follows every branch's line, and where two lines cross the 9-decimal rounding "
+               "ties them over windows not solved in closed form; use bs.sweep on a grid for it")
 
 
 class _Rules:
@@ -144,7 +157,7 @@ class _Rules:
                 self.line_col[k] = L - 1 + len(self.line_col) + len(self.dep_col)
                 cols.append(np.full((n, 1), c.value - _HALF))
         self.dep = _dependent(scheme)
-        self.inexact = sorted({bs.designations[k].id for k, c in self.dep if c.kind == "last_place"})
+        self.inexact = {bs.designations[k].id: _LAST_PLACE for k, c in self.dep if c.kind == "last_place"}
         for j, (k, c) in enumerate(self.dep):
             if c.kind == "score_below":
                 self.dep_col[j] = L - 1 + len(self.line_col) + len(self.dep_col)
@@ -239,8 +252,8 @@ def exact_sweep(pop, policy: Policy, path: str, *, by: str | None = None) -> pd.
         interval includes 1): ``n``, the count per level (level ids, best first), per designation,
         ``changed``, ``mean_abs_change`` and, for generated populations, ``accuracy`` — the columns
         of :func:`sweep`. ``attrs``: ``path``, ``baseline`` (the policy's value) and ``not_exact``
-        (designations with a last-place criterion, left NaN: the group's lowest score is not one
-        branch's line).
+        (``{designation: why}``: a designation with a last-place criterion is left NaN, the group's
+        lowest score being no single branch's line).
 
     Raises
     ------
