@@ -130,8 +130,11 @@ def test_dask_executor_equals_sequential(pop, policy):
     seq = bs.sweep(pop, policy, grid, progress=False)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        scattered, real = [], client.scatter
+        client.scatter = lambda data, **kw: scattered.append(kw) or real(data, **kw)
         par = bs.sweep(pop, policy, grid, executor=client.get_executor(), batch=2, progress=False)
     pd.testing.assert_frame_equal(seq, par)
+    assert len(scattered) == 1 and scattered[0]["broadcast"]   # the population once, not with each of 3 tasks
 
 
 @pytest.mark.parametrize("grid, match", [

@@ -228,7 +228,8 @@ def run_batches(prep, sc: Scenarios, *, executor=None, batch: int = 256, progres
     if executor is None:
         results = (run(prep, p, **kw) for p in parts)
     else:
-        futures = [executor.submit(run, prep, p, **kw) for p in parts]
+        shared = _shared(executor, prep)
+        futures = [executor.submit(run, shared, p, **kw) for p in parts]
         results = (f.result() for f in futures)
     if progress and len(parts) > 1:
         from tqdm.auto import tqdm
@@ -236,6 +237,16 @@ def run_batches(prep, sc: Scenarios, *, executor=None, batch: int = 256, progres
     results = list(results)
     return {k: (np.concatenate([r[k] for r in results], axis=1) if k != "n" else results[0][k])
             for k in results[0]}
+
+
+def _shared(executor, prep):
+    """What each task gets for the prepared population: on a Dask cluster (``client.get_executor()``)
+    a future of it scattered once to every worker, so tasks do not each pickle and ship it (tens of
+    MiB for a city); on any other executor the object itself."""
+    client = getattr(executor, "_client", None)
+    if client is not None and hasattr(client, "scatter"):
+        return client.scatter(prep, broadcast=True, hash=False)
+    return prep
 
 
 def tidy(out, table: pd.DataFrame, group_names, by, policy: Policy) -> pd.DataFrame:
