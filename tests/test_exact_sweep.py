@@ -237,3 +237,8 @@ def test_cli_exact_sweep_bad_path(capsys, tmp_path):
     assert code == 2 and len(err.splitlines()) == 1
     assert err.startswith("branchsim: error: ") and "branch.rating.cuts.five_star: not a share" in err
     assert not list(tmp_path.iterdir())
+
+
+def test_no_scheme_names_in_the_new_modules():
+    shipped.assert_no_scheme_names(("exact",), "sensitivity")
+    shipped.assert_no_scheme_names(("exact",), "plot")
