@@ -102,6 +102,8 @@ def _routes(ctx, i: int, level_min):
     """Ways to reach ``level_min``: by the score (its threshold) or by a direct grading; vetoes below stay off."""
     if level_min is None:
         return [([], {})]
+    if level_min > ctx.bs.levels.n - 1:               # above the best level: no way
+        return []
     r, v = ctx.bs.rating, ctx.bs.vetoes
     forbid = {}
     for k in range(v.n):

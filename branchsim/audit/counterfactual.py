@@ -33,14 +33,20 @@ a number (a rank's fact) by 0.01, always within the fact's plausible range
 (``range`` in the policy). The survey is an opinion, not a fact: it is never
 moved, so a criterion on the survey can be left only by the score.
 
-The combination is a small integer program (:func:`scipy.optimize.milp`):
-one binary variable per candidate value of each fact (the same candidates as
-the single-fact search, so any rule form is exact), the dimension, bonus and
-sheet caps as hypographs (the score rises with every point), one program per
-route to the goal (by the score, or by each direct grading), the cheapest
-kept. The lower clips (a sheet's floor, a dimension's fraction below zero)
-are left out of the program, which can then only over-estimate the cost; the
-answer is checked with the exact scoring and reported with ``verified``.
+The combination is a small integer program (:func:`scipy.optimize.milp`)
+rather than a search: with one binary variable per candidate value of each
+fact (the same candidates as the single-fact search, so any rule form is
+exact) the space is the product of some 35 facts' few to hundred values,
+far beyond enumeration, while the program solves in milliseconds. The
+dimension, bonus and sheet caps are hypographs (the score rises with every
+point); there is one program per route to the goal (by the score, or by each
+direct grading), the cheapest kept; equally cheap answers go to the facts
+first in the scheme's order. The lower clips (a sheet's floor, a dimension's
+fraction below zero) are left out, which can only over-estimate the cost.
+Every answer is re-scored exactly (``verified``); one that misses the goal by
+the solver's tolerance is solved again with a margin, then dropped. One
+program per branch: :func:`distances` with ``combination=True`` takes about
+0.1 s a branch (2 shared cores).
 """
 from __future__ import annotations
 
@@ -128,7 +134,9 @@ def next_level(pop, policy: Policy | str | os.PathLike | None = None, branch_id=
         ``level_after``; then, with ``move == "combination"``, the facts of
         the cheapest combination of each goal. ``attrs``: ``branch_id``,
         ``score``, ``level``, ``goals``, ``combination_cost`` and ``verified``
-        ({goal: ...}; verified: the combination re-scored reaches the goal).
+        ({goal: ...}; verified: the combination re-scored reaches the goal;
+        the cost NaN and verified None where no combination within the facts'
+        ranges reaches it).
         Other branches' facts and scores are held as they are (see the
         module notes for relative designs).
 
@@ -153,7 +161,7 @@ def next_level(pop, policy: Policy | str | os.PathLike | None = None, branch_id=
         frames.append(single.assign(move="single"))
         moves, total, ok = _combination(ctx, i, goal, cost)
         name = _goal_text(ctx, goal)
-        costs[name], verified[name] = total, ok
+        costs[name], verified[name] = total, (ok if moves else None)
         if moves:
             part = single.set_index("fact").loc[list(moves)].reset_index()
             change = np.array(list(moves.values()), dtype=float)
@@ -192,7 +200,8 @@ def distances(pop, policy: Policy | str | os.PathLike | None = None, *, cost: di
         then fact name), ``n_facts`` (facts that alone suffice),
         ``one_step`` (one step of some fact is enough), and with
         ``combination`` its ``combination_cost``, ``combination`` (text)
-        and ``verified``. ``attrs["summary"]``: branches with a goal, how
+        and ``verified`` (NaN / NA where no combination within the facts'
+        ranges reaches the goal). ``attrs["summary"]``: branches with a goal, how
         many are one step away, and that count per level.
 
     Examples
@@ -232,7 +241,7 @@ def distances(pop, policy: Policy | str | os.PathLike | None = None, *, cost: di
         table["combination_cost"] = [c for _, c, _ in found]
         table["combination"] = ["; ".join(f"{f} {dv:+g}" for f, dv in sorted(m.items())) if m else ""
                                 for m, _, _ in found]
-        table["verified"] = pd.array([ok if g is not None else pd.NA for (_, _, ok), g in zip(found, goals)],
+        table["verified"] = pd.array([ok if m else pd.NA for m, _, ok in found],
                                      dtype="boolean")
     with_goal = table["goal"] != "none"
     one = table.loc[with_goal & table["one_step"], "level"].value_counts()
