@@ -36,7 +36,7 @@ _WHERE = {
     "Policy": "policy", "data_path": "policy", "load_reform": "policy",
     "check_policy": "policytests", "targets": "_result", "calibrate": "calibration",
     "plausible_cities": "plausible",
-    "next_level": "audit", "distances": "audit", "marginal_points": "audit",
+    "next_level": "audit", "distances": "audit", "marginal_points": "audit", "compare_designs": "audit",
 }
 
 __all__ = ["calibration", "Policy", "BranchsimError", "PolicyError", "DataError", "scoring", "data_path",
@@ -47,7 +47,7 @@ __all__ = ["calibration", "Policy", "BranchsimError", "PolicyError", "DataError"
            "discover", "sobol", "morris", "effective_importance", "dynamics", "simulate", "History",
            "rule_accuracy", "compare_member_schemes", "member_scheme_grid", "scheme_reversals", "replay",
            "write_report", "explore", "Explorer", "load_reform", "check_policy", "targets", "calibrate",
-           "plausible_cities", "audit", "next_level", "distances", "marginal_points"]
+           "plausible_cities", "audit", "next_level", "distances", "marginal_points", "compare_designs"]
 
 
 def _lazy(package: str, where: dict[str, str], public: list[str], *, submodules: bool = False):

@@ -70,6 +70,11 @@ def _next_level(args) -> int:
     return next_level_command(args)
 
 
+def _compare_designs(args) -> int:
+    from ._commands import compare_designs_command
+    return compare_designs_command(args)
+
+
 def build(commands: dict, debug_env: str, connect_timeout: float) -> argparse.ArgumentParser:
     """The parser; ``commands`` maps each command (``run``, ``migrate-policy``, ...) to its function."""
     from . import __version__
@@ -224,6 +229,20 @@ def build(commands: dict, debug_env: str, connect_timeout: float) -> argparse.Ar
     _seed(p)
     p.add_argument("--out", metavar="DIR", required=True, help="output folder (created or replaced whole)")
     p.set_defaults(func=commands["compare"])
+    p = sub.add_parser("compare-designs", help="rating designs side by side: accuracy, stability, monotonicity, "
+                                               "types, noise and survey size (branchsim.compare_designs)",
+                       description="Generate the default city (--seed) and rate it under each --design; one CSV row "
+                                   "per design: accuracy and kappa against the truth, year-to-year changes, "
+                                   "monotonicity violations, agreement by type, noise and survey-size "
+                                   "misclassification.")
+    policy_options(p)
+    p.add_argument("--design", metavar="NAME=FILE", action="append", required=True,
+                   help="a design to compare: a reform file applied to --policy or a whole policy file (repeat)")
+    _seed(p, "the generated city and the draws")
+    p.add_argument("--branches", type=_whole(1), default=None, help="branches of the city (default: the generator's)")
+    p.add_argument("--draws", type=_whole(2), default=50, help="measurement Monte Carlo draws per design (default 50)")
+    p.add_argument("--out", metavar="FILE.csv", help="also write the table to this CSV file (atomically)")
+    p.set_defaults(func=commands.get("compare-designs") or _compare_designs)
     p = sub.add_parser("migrate-policy", help="write a policy file of format 1 again in format 2",
                        description="Read OLD (schema: branchsim-policy/1) and write it, migrated to format 2 "
                                    "(docs/policy-format.md), as NEW, atomically.")

@@ -332,3 +332,42 @@ def next_level_command(args) -> int:
         print(f"table written to {args.out}")
     return 0
 
+
+def compare_designs_command(args) -> int:
+    """``branchsim compare-designs``: the default city rated under each ``--design NAME=FILE``; one row each."""
+    from .cli import _policy
+    designs = {}
+    for spec in args.design:
+        name, eq, path = spec.partition("=")
+        name = name.strip()
+        if not eq or not name.strip() or not path.strip():
+            raise BranchsimError(f"--design {spec!r}: give NAME=FILE, e.g. kmeans=data/reforms/"
+                                 f"baseline_kmeans_by_type.yaml (a reform file or a whole policy file)")
+        if name in designs:
+            raise BranchsimError(f"--design {spec!r}: the name {name!r} is given twice; give each design its own name")
+        if not Path(path).is_file():
+            what = "is a folder" if Path(path).is_dir() else "no such file"
+            raise BranchsimError(f"--design {spec!r}: {path}: {what}")
+        designs[name] = path
+    policy = _policy(args)
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        from ._output import refuse_inputs
+        refuse_inputs(out, [args.policy, args.apply, *designs.values()], flag="--out")
+        check_file_out(out)
+    from .audit.designs import compare_designs, design_policies
+    design_policies(designs, policy)                     # every design read before the city is generated
+    from .model import generate
+    pop = generate(policy, seed=args.seed, members=False, **({"n_branches": args.branches} if args.branches else {}))
+    c = compare_designs(pop, designs, policy=policy, noise_draws=args.draws, seed=args.seed)
+    if out is not None:
+        from ._output import atomic_file
+        with atomic_file(out, flag="--out") as tmp:
+            c.table.to_csv(tmp, index=False, lineterminator="\n")
+    print(f"branchsim: {len(designs)} rating designs on the default city generated with seed {args.seed} "
+          f"({len(pop.branches)} branches) under policy {policy.name!r}, {args.draws} noise draws\n")
+    with pd.option_context("display.width", 250, "display.max_columns", 40):
+        print(c.shown().T.to_string(header=False))
+    if out is not None:
+        print(f"\nwritten to {out}")
+    return 0

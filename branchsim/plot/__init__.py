@@ -25,7 +25,7 @@ Examples
 True
 >>> bp.use_cjk = "auto"
 """
-from .audit import counterfactual_distances
+from .audit import counterfactual_distances, design_comparison
 from .dynamics import level_flows, star_flows
 from .exact import exact_sweep
 from .gsa import nominal_vs_effective, sobol_indices
@@ -41,4 +41,5 @@ use_cjk: bool | str = "auto"
 __all__ = ["level_counts", "star_counts", "sweep_lines", "heatmap", "transitions", "score_histogram",
            "level_probabilities", "star_probabilities", "sobol_indices", "nominal_vs_effective", "level_flows",
            "star_flows", "scheme_grid", "exact_sweep", "label", "scheme_terms", "use_cjk", "cjk_font", "cjk_enabled",
-           "font_families", "style", "colour", "level_colours", "counterfactual_distances"]
+           "font_families", "style", "colour", "level_colours", "counterfactual_distances",
+           "design_comparison"]
