@@ -169,21 +169,41 @@ def test_per_type_share_and_by_group():
         assert sum(row_at(t[t["type"] == g], s)["top"] for g in ("t1", "t2")) == row_at(whole, s)["top"]
 
 
-def test_a_last_place_designation_is_left_nan_with_the_reason():
-    # member_points designates the last branch of each type: the group's lowest score is the lower
-    # envelope of every branch's line, not one line against a fixed value; the levels stay exact.
-    policy = shipped.load("member_points")
-    pop = bs.generate(policy, seed=2, n_branches=200, members=False)
-    t = bs.exact_sweep(pop, policy, SHARE)
-    last = [d.id for d in policy.scheme.branch.designations
-            if any(c.kind == "last_place" for c in d.criteria)]
-    assert last and set(t.attrs["not_exact"]) == set(last)
-    assert all("last-place" in why for why in t.attrs["not_exact"].values())
-    assert t[last].isna().all().all()
-    assert t[list(policy.levels)].notna().all().all()
-    base = shipped.load("baseline")
-    assert bs.exact_sweep(bs.generate(base, seed=2, n_branches=50, members=False), base,
-                          SHARE).attrs["not_exact"] == {}
+def test_last_place_worked_by_hand():
+    # "lag" designates the lowest score of each type. t1: B1 100 - 50 s, B2 75 + 25 s, B3 25 + 25 s:
+    # B3 is lowest throughout. t2: B4 100 (cap and veto do not change its score), B5 37.5 + 62.5 s:
+    # B5 is lowest throughout, B4 never. Under the sweep's shares the t1 group has no corner; put B1's
+    # line under B3's: B6 (t1, a 0, b 0, survey 1): 100 s crosses B3's 25 + 25 s at s = 1/3 exactly
+    # (scores 33.33...: the two round alike for a stretch of 1e-9 / 75 either side).
+    doc = tiny.document()
+    doc["branch"]["designations"]["lag"] = {"label": "lag", "criteria": {
+        "last": {"kind": "last_place", "within": "type"}}}
+    p = bs.Policy(doc)
+    rows = HAND + [("B6", "t1", {"held": 0, "events": 0, "lapses": 5}, (1, 0, 0))]
+    pop = bs.load_population(branches=tiny.branches(*rows), policy=p)
+    t = bs.exact_sweep(pop, p, SHARE)
+    assert t.attrs["not_exact"] == {}
+    assert row_at(t, 0.1)["lag"] == 2 and row_at(t, 0.5)["lag"] == 2          # B6 then B3, and B5
+    around = t[(t["s_from"] > 1 / 3 - 1e-8) & (t["s_from"] < 1 / 3 + 1e-8)]
+    assert len(around) >= 2 and around["lag"].max() == 3                      # both tied for last: 3
+    tied = around[around["lag"] == 3]
+    assert 1 / 3 - 2e-11 < tied["s_from"].min() and tied["s_to"].max() < 1 / 3 + 2e-11
+    b = t["s_from"].to_numpy()[1:]
+    gaps = np.diff(np.r_[0.0, b, 1.0])
+    _assert_agrees(pop, p, SHARE, t, np.r_[b, b - gaps[:-1] / 2, np.linspace(0, 1, 101)])
+
+
+def test_last_place_with_another_score_criterion_is_left_nan_with_the_reason():
+    # Last place together with a score line in one designation: its count is not the sum of two
+    # separate streams, so it is left NaN, saying why; the levels stay exact.
+    doc = tiny.document()
+    doc["branch"]["designations"]["weak"]["criteria"]["last"] = {"kind": "last_place", "within": "type"}
+    p = bs.Policy(doc)
+    pop = bs.load_population(branches=tiny.branches(*HAND), policy=p)
+    t = bs.exact_sweep(pop, p, SHARE)
+    assert list(t.attrs["not_exact"]) == ["weak"] and "last-place" in t.attrs["not_exact"]["weak"]
+    assert t["weak"].isna().all() and t[["top", "mid", "low"]].notna().all().all()
+    _assert_agrees(pop, p, SHARE, t, np.linspace(0, 1, 41))
 
 
 # -- where it does not apply ---------------------------------------------------------------------------

@@ -9,7 +9,9 @@ way a branch's score is monotone in ``s`` and meets each cut point,
 designation line and (for generated populations) each cut on its true
 score at most once, at a point known in closed form. Sorting those points
 gives the level counts, designations, ``changed`` and ``accuracy`` for every
-``s`` in [0, 1] in one pass, with no grid.
+``s`` in [0, 1] in one pass, with no grid. A last-place criterion (the
+lowest score of a group) follows the lower envelope of the group's lines,
+with the near-ties that rounding to 9 decimals makes around its corners.
 
 Rounding: scores are rounded to 9 decimals before they are compared, so a
 score reaches a cut ``c`` when its unrounded value reaches ``c - 0.5e-9``.
@@ -108,7 +110,7 @@ def _crossings(comp, type_idx, lines, thresholds):
     each score rises with the share.
     """
     N0, N1, D0, D1 = lines
-    A, B = _dot(comp, 100.0 * N0[type_idx]), _dot(comp, 100.0 * N1[type_idx])
+    A, B = _dot(comp, 100.0 * N0[type_idx]), _dot(comp, 100.0 * N1[type_idx])    # score (A + B s) / (C + D s)
     C, D = D0[type_idx], D1[type_idx]
     slope = B * C - A * D                                # sign of d score / d s
     flat = np.abs(slope) <= 1e-12 * (np.abs(A) + np.abs(B)) * (np.abs(C) + np.abs(D))
@@ -137,15 +139,15 @@ def _dot(comp: np.ndarray, w: np.ndarray) -> np.ndarray:
     return out
 
 
-_LAST_PLACE = ("NaN: a last-place criterion compares each branch's rounded score with its group's lowest; "
-               "that lowest score follows every branch's line, and where two lines cross the 9-decimal rounding "
-               "ties them over windows not solved in closed form; use bs.sweep on a grid for it")
+_LAST_PLACE = ("NaN: a last-place criterion is followed exactly only as its designation's one score-dependent "
+               "criterion and with every score linear in the share (here it is combined with another, or a "
+               "type's own survey share makes scores ratios, or near-ties are too many); use bs.sweep on a grid")
 
 
 class _Rules:
     """A branch's outcome as a function of its predicates ``score >= threshold`` (measured, then true)."""
 
-    def __init__(self, prep, base):
+    def __init__(self, prep, base, lines):
         scheme = prep.scheme
         bs = scheme.branch
         self.prep, self.base, self.L = prep, base, bs.levels.n
@@ -157,7 +159,15 @@ class _Rules:
                 self.line_col[k] = L - 1 + len(self.line_col) + len(self.dep_col)
                 cols.append(np.full((n, 1), c.value - _HALF))
         self.dep = _dependent(scheme)
-        self.inexact = {bs.designations[k].id: _LAST_PLACE for k, c in self.dep if c.kind == "last_place"}
+        # A last-place criterion is followed exactly when it is its designation's only score-dependent
+        # criterion (its count is then the others' plus the eligible branches that are last) and every
+        # score is linear in the share.
+        scored = [k for k, c in self.dep] + list(self.line_col)
+        linear = bool(np.all(lines[3] == 0))
+        self.last = {k: j for j, (k, c) in enumerate(self.dep)
+                     if c.kind == "last_place" and linear and scored.count(k) == 1}
+        self.inexact = {bs.designations[k].id: _LAST_PLACE for k, c in self.dep
+                        if c.kind == "last_place" and k not in self.last}
         for j, (k, c) in enumerate(self.dep):
             if c.kind == "score_below":
                 self.dep_col[j] = L - 1 + len(self.line_col) + len(self.dep_col)
@@ -252,8 +262,8 @@ def exact_sweep(pop, policy: Policy, path: str, *, by: str | None = None) -> pd.
         interval includes 1): ``n``, the count per level (level ids, best first), per designation,
         ``changed``, ``mean_abs_change`` and, for generated populations, ``accuracy`` — the columns
         of :func:`sweep`. ``attrs``: ``path``, ``baseline`` (the policy's value) and ``not_exact``
-        (``{designation: why}``: a designation with a last-place criterion is left NaN, the group's
-        lowest score being no single branch's line).
+        (``{designation: why}``, the designations left NaN: a last-place criterion combined with
+        another score criterion in one designation, or with scores that are ratios in the share).
 
     Raises
     ------
@@ -281,15 +291,47 @@ def from_prepared(prep, policy: Policy, path: str, *, by: str | None = None) -> 
         raise DataError(f"by={by!r} is not a branch column; allowed: {', '.join(prep.branches.columns)}")
     codes, names = (pd.factorize(prep.branches[by], sort=True) if by is not None
                     else (np.zeros(prep.n, dtype=np.intp), [None]))
-    rules = _Rules(prep, prep.levels.astype(np.int16))
+    lines = _weight_lines(policy, path)
+    rules = _Rules(prep, prep.levels.astype(np.int16), lines)
     rows = np.arange(prep.n)
     init = rules.predicates_at(policy, path, 0.0)
     es, elo, ii, delta = _events(rules, policy, path, init)
     start = rules.outcome(rows, init)
     end = rules.outcome(rows, rules.predicates_at(policy, path, 1.0))
+    for k, j in rules.last.items():
+        got = _last_place(prep, policy, path, lines, k, j, rules.dep[j][1])
+        if got is None:
+            rules.inexact[policy.scheme.branch.designations[k].id] = _LAST_PLACE
+            continue
+        (les, llo, lii, sign), first, last = got
+        ld = np.zeros((len(les), rules.K))
+        ld[:, rules.L + k] = sign
+        es, elo, ii, delta = np.r_[es, les], np.r_[elo, llo], np.r_[ii, lii], np.vstack([delta, ld])
+        start[:, rules.L + k] += first
+        end[:, rules.L + k] += last
     frames = [_table(es[codes[ii] == g], elo[codes[ii] == g], delta[codes[ii] == g], start[codes == g].sum(axis=0),
                      end[codes == g].sum(axis=0)) for g in range(len(names))]
     return _tidy(frames, names, by, rules, policy, path)
+
+
+def _last_place(prep, policy: Policy, path: str, lines, k: int, j: int, c):
+    """Events, and the eligible branches last at 0 and at 1, of a last-place criterion (None: too many ties)."""
+    codes = prep.within[c.within] if c.within is not None else np.zeros(prep.n, dtype=np.intp)
+    eligible = ~prep.designated[:, k] & prep.dep_ok[:, j]
+    N0, N1, D0, _ = lines
+    t = prep.type_idx
+    A = _dot(prep.components, 100.0 * N0[t]) / D0[t]
+    B = _dot(prep.components, 100.0 * N1[t]) / D0[t]
+    ev = _last_events(A, B, codes, eligible)
+    if ev is None:
+        return None
+
+    def last_at(s):
+        r = np.round(_scores_at(prep, policy, path, s, prep.components), DECIMALS)
+        low = np.full(int(codes.max()) + 1 if prep.n else 0, np.inf)
+        np.minimum.at(low, codes, r)
+        return eligible & (r <= low[codes])
+    return ev, last_at(0.0), last_at(1.0)
 
 
 def _table(es, lo, delta, first, last):
@@ -348,3 +390,133 @@ def from_grid(pop, policy: Policy, grid: Mapping, *, by=None, cities=None) -> pd
         raise PolicyError("an exact sweep runs on one population; cities= is not available with 'exact'",
                           where="sweep")
     return exact_sweep(pop, policy, next(iter(grid)), by=by)
+
+
+# -- last place: the group's lowest rounded score ---------------------------------------------------------
+#: A line this close to its group's lowest may round (9 decimals) to the same score: a tie for last.
+_NEAR = 2e-9
+#: Most rounding boundaries examined in the near-ties of one group (nearly parallel lines close together
+#: for a long stretch could have millions); beyond it the designation is left NaN.
+_MAX_BOUNDS = 200_000
+
+
+def _envelope(a: np.ndarray, b: np.ndarray):
+    """The lowest of the lines ``a + b s`` over [0, 1]: pieces ``(from, to, line)`` (a loop over corners)."""
+    cur, s0, pieces = int(np.lexsort((b, a))[0]), 0.0, []
+    while True:
+        cand = np.flatnonzero(b < b[cur])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (a[cand] - a[cur]) / (b[cur] - b[cand])
+        ok = (t > s0) & (t < 1)
+        if not ok.any() or len(pieces) > _MAX_BOUNDS:
+            pieces.append((s0, 1.0, cur))
+            return pieces if len(pieces) <= _MAX_BOUNDS else None
+        tmin = t[ok].min()
+        nxt = cand[ok][t[ok] <= tmin]
+        pieces.append((s0, tmin, cur))
+        s0, cur = tmin, int(nxt[np.argmin(b[nxt])])
+
+
+def _boundaries(a: float, b: float, lo: float, hi: float) -> np.ndarray:
+    """Shares in (lo, hi) where ``1e9 (a + b s)`` is a half-integer (its rounding changes)."""
+    if b == 0:
+        return np.zeros(0)
+    x0, x1 = sorted((1e9 * (a + b * lo), 1e9 * (a + b * hi)))
+    k = np.arange(np.floor(x0 - 0.5), np.ceil(x1 - 0.5) + 1)
+    s = ((k + 0.5) * 1e-9 - a) / b
+    return s[(s > lo) & (s < hi)]
+
+
+def _line_last(a: np.ndarray, b: np.ndarray):
+    """Per line, the shares where it rounds to its group's lowest: ``(line, from, to, from_lo, to_lo)``.
+
+    On each piece of the lower envelope its line is last; a line within ``_NEAR`` of it is last where
+    both round to the same 9-decimal score, which changes only where one of them crosses a rounding
+    boundary: the status is read between consecutive boundaries. A change at a boundary is placed
+    ``_MARGIN`` past it (as a cut's crossing); pieces join at the envelope's corners.
+    """
+    pieces = _envelope(a, b)
+    if pieces is None:
+        return None
+    rows, budget = [], _MAX_BOUNDS
+    for s0, s1, e in pieces:
+        rows.append((e, s0, s1, s0, s1))
+        d0, d1 = (a - a[e]) + (b - b[e]) * s0, (a - a[e]) + (b - b[e]) * s1
+        near = np.flatnonzero((np.minimum(d0, d1) < _NEAR) & (np.arange(len(a)) != e))
+        for u in near.tolist():                           # lines near the lowest: a few at each corner
+            slope = b[u] - b[e]
+            lo, hi = s0, s1
+            if slope > 0:
+                hi = min(s1, s0 + (_NEAR - d0[u]) / slope)
+            elif slope < 0:
+                lo = max(s0, s1 - (_NEAR - d1[u]) / -slope)
+            cuts = np.unique(np.r_[_boundaries(a[u], b[u], lo, hi), _boundaries(a[e], b[e], lo, hi)])
+            budget -= len(cuts)
+            if budget < 0:
+                return None
+            pts = np.r_[lo, cuts, hi]
+            mid = (pts[:-1] + pts[1:]) / 2
+            same = np.rint(1e9 * (a[u] + b[u] * mid)) == np.rint(1e9 * (a[e] + b[e] * mid))
+            if not same.any():
+                continue
+            # margins: a rounding boundary of line u or e, passed by the faster of the two
+            pad = np.r_[0.0, np.full(len(cuts), _MARGIN / max(abs(b[u]), abs(b[e]), 1e-300)), 0.0]
+            edge = np.diff(np.r_[0, same.astype(np.int8), 0])
+            first, last = np.flatnonzero(edge == 1), np.flatnonzero(edge == -1)
+            for f, g in zip(first.tolist(), last.tolist()):
+                rows.append((u, pts[f] + pad[f], pts[g] + pad[g], pts[f] - pad[f], pts[g] - pad[g]))
+    out = np.array(rows, dtype=float).reshape(-1, 5)
+    return out[:, 0].astype(np.intp), out[:, 1], out[:, 2], out[:, 3], out[:, 4]
+
+
+def _last_events(A: np.ndarray, B: np.ndarray, codes: np.ndarray, eligible: np.ndarray):
+    """Events of ``eligible`` branches becoming (+1) or ceasing to be (−1) last of their group.
+
+    Returns ``(s, lo, branch, sign)``, or None when the near-ties are too many to follow.
+    """
+    es, elo, ii, sign = [], [], [], []
+    for g in np.unique(codes).tolist():
+        rows = np.flatnonzero(codes == g)
+        lines, inv = np.unique(np.column_stack([A[rows], B[rows]]), axis=0, return_inverse=True)
+        got = _line_last(lines[:, 0], lines[:, 1])
+        if got is None:
+            return None
+        u, s_from, s_to, lo_from, lo_to = got
+        order = np.lexsort((s_from, u))                  # one line's intervals in order, joined where they meet
+        u, s_from, s_to, lo_from, lo_to = u[order], s_from[order], s_to[order], lo_from[order], lo_to[order]
+        new = np.r_[True, u[1:] != u[:-1]] | (s_from > _group_max(s_to, u))
+        starts = np.flatnonzero(new)
+        ends = np.r_[starts[1:] - 1, len(u) - 1]
+        iu = u[starts]
+        a_from, a_lo = s_from[starts], lo_from[starts]
+        b_to = np.maximum.reduceat(s_to, starts)
+        b_lo = lo_to[starts + np.array([np.argmax(s_to[s:e + 1]) for s, e in zip(starts, ends)], dtype=np.intp)] \
+            if len(starts) else np.zeros(0)
+        members = rows[np.argsort(inv.ravel(), kind="stable")]
+        count = np.bincount(inv.ravel(), minlength=len(lines))
+        first = np.r_[0, np.cumsum(count)[:-1]]
+        for pos, val, lo, sgn in ((a_from, a_from, a_lo, 1.0), (b_to, b_to, b_lo, -1.0)):
+            inside = (val > 0) & (val < 1)
+            lu = iu[inside]
+            rep = count[lu]
+            idx = np.repeat(first[lu], rep) + (np.arange(rep.sum()) - np.repeat(np.cumsum(rep) - rep, rep))
+            br = members[idx]
+            keep = eligible[br]
+            es.append(np.repeat(val[inside], rep)[keep])
+            elo.append(np.repeat(lo[inside], rep)[keep])
+            ii.append(br[keep])
+            sign.append(np.full(int(keep.sum()), sgn))
+    cat = (lambda x: np.concatenate(x) if x else np.zeros(0))
+    return cat(es), cat(elo), cat(ii).astype(np.intp), cat(sign)
+
+
+def _group_max(s_to: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """For each interval, the furthest end of the earlier intervals of the same line (−inf for the first)."""
+    out = np.empty(len(s_to))
+    start = np.r_[True, u[1:] != u[:-1]]
+    run = -np.inf
+    for i in range(len(s_to)):                            # intervals of near-ties: a handful per corner
+        run = -np.inf if start[i] else run
+        out[i] = run
+        run = max(run, s_to[i])
+    return out
