@@ -25,6 +25,7 @@ Examples
 True
 >>> bp.use_cjk = "auto"
 """
+from .analyses import cut_point_fit, fragility_curve, member_schemes, morris, prim_boxes, rule_accuracy
 from .audit import counterfactual_distances, design_comparison
 from .dynamics import level_flows, star_flows
 from .exact import exact_sweep
@@ -42,4 +43,5 @@ __all__ = ["level_counts", "star_counts", "sweep_lines", "heatmap", "transitions
            "level_probabilities", "star_probabilities", "sobol_indices", "nominal_vs_effective", "level_flows",
            "star_flows", "scheme_grid", "exact_sweep", "label", "scheme_terms", "use_cjk", "cjk_font", "cjk_enabled",
            "font_families", "style", "colour", "level_colours", "counterfactual_distances",
-           "design_comparison"]
+           "design_comparison", "morris", "prim_boxes", "fragility_curve", "cut_point_fit", "member_schemes",
+           "rule_accuracy"]
