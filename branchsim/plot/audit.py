@@ -91,7 +91,7 @@ def counterfactual_distances(table: pd.DataFrame, ax=None, *, policy=None, measu
 # -- design comparison (branchsim.compare_designs) ------------------------------------------------------
 #: Panels of :func:`design_comparison`: column -> title (a share, higher better only for the first two).
 DESIGN_PANELS = {"accuracy": "Accuracy (share at the true level)", "kappa": "Cohen's kappa",
-                 "year_changed": "Changed level, truth unchanged (year 0→1)",
+                 "year_changed": "Changed level, truth unchanged",
                  "monotonicity_share": "Dropped after improving (share)",
                  "type_tvd_max": "Largest TV distance by type", "noise_flip": "Two noise draws disagree"}
 
@@ -153,7 +153,7 @@ def design_comparison(table, fig=None, *, panels=None):
                         where="plot")
     sized = sorted((q for q in have if q.startswith("misclassified_") and q.split("_", 1)[1].isdigit()),
                    key=lambda q: int(q.split("_", 1)[1]))
-    fig, axes = new_figure(fig, len(panels) + bool(sized), ncols=3, panel=(3.8, 2.6))
+    fig, axes = new_figure(fig, len(panels) + bool(sized), ncols=4, panel=(3.4, 2.5))
     y = np.arange(len(designs))
     for ax, p in zip(axes, panels):
         rows = long[long["quantity"] == p].set_index("design").reindex(designs)
