@@ -197,6 +197,21 @@ def test_cut_point_fit_ranges_alone_without_scores(fitted, tmp_path):
     assert [t.get_text() for t in ax.get_yticklabels()] == [bp.label(lv, p, wrap=True) for lv in fit.level]
 
 
+@pytest.mark.parametrize("name", [n for n in shipped.POLICIES if shipped.load(n).scheme.branch.rating.design == "cuts"])
+def test_cut_point_fit_every_cuts_scheme(name, tmp_path):
+    p = shipped.load(name)
+    pop = bs.generate(p, seed=3, n_branches=300, members=False)
+    targets = {lv: 30 * (i + 1) for i, lv in enumerate(p.levels[:-1])}
+    lines = {d.id: 8 for d in p.scheme.branch.designations if any(c.kind == "score_below" for c in d.criteria)}
+    fit = bs.fit_cut_points(pop, p, {**targets, **lines})
+    ax = bp.cut_point_fit(fit, bs.evaluate(pop, p).branches["score"], policy=p)
+    drawn(ax, tmp_path)
+    assert list(by_gid(ax.patches, "range:")) == list(fit.level) == [*targets, *lines]
+    cuts = [ln.get_xdata()[0] for ln in ax.lines if str(ln.get_gid()).startswith("cut:")]
+    assert cuts == fit.cut.tolist()
+    assert [t.get_text().split(":")[0] for t in ax.get_legend().get_texts()] == [bp.label(lv, p) for lv in fit.level]
+
+
 def test_cut_point_fit_bad_input(fitted):
     p, pop, fit = fitted
     with pytest.raises(bs.BranchsimError, match="'high'"):
@@ -206,9 +221,9 @@ def test_cut_point_fit_bad_input(fitted):
 
 
 # -- member schemes ------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def schemes():
-    p = shipped.load("baseline")
+@pytest.fixture(scope="module", params=[n for n in shipped.POLICIES if shipped.load(n).grades])
+def schemes(request):
+    p = shipped.load(request.param)
     pop = bs.generate(p, seed=1, n_branches=30)
     return p, bs.compare_member_schemes(pop, p, shares=(0.8, 0.0, 0.5))
 
@@ -310,3 +325,7 @@ def test_rule_accuracy_bad_input(accuracy):
         bp.rule_accuracy(acc, rates="nope")
     with pytest.raises(bs.BranchsimError, match="missing"):
         bp.rule_accuracy(acc.drop(columns=[c for c in acc.columns if c.startswith("truly_")]))
+    across = pd.DataFrame({"seed": 0, "year": [0, 1], "quantity": "fired_x", "mean": 1.0, "lower": 0.0,
+                           "upper": 2.0})
+    with pytest.raises(bs.BranchsimError, match="cities"):
+        bp.rule_accuracy(across)

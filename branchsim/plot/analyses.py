@@ -560,6 +560,10 @@ def rule_accuracy(accuracy, ax=None, *, rates=None, confidence: float = 0.95, po
     elif isinstance(accuracy, pd.DataFrame) and pooled_cols <= set(accuracy.columns):
         table, yearly = _named(accuracy), False
     else:
+        if isinstance(accuracy, pd.DataFrame) and "quantity" in accuracy.columns:
+            raise DataError("rule_accuracy: this frame (rule_accuracy(cities=)) holds each rate's spread across "
+                            "cities, not counts to pool; plot one city's rule_accuracy, or its pooled Series",
+                            where="plot")
         if not (isinstance(accuracy, pd.DataFrame) and accuracy.index.name == "year"):
             require(accuracy, ["year"], "rule_accuracy (a frame per year; or a pooled Series, or its rate_table)")
         table, yearly = _per_year(accuracy, confidence), True
