@@ -89,7 +89,7 @@ def test_hand_table_agrees_with_sweep_at_and_around_each_breakpoint():
     pop = bs.load_population(branches=tiny.branches(*HAND), policy=p)
     t = bs.exact_sweep(pop, p, SHARE)
     b = t["s_from"].to_numpy()[1:]
-    points = np.r_[b, b - 1e-9, b + 1e-9, 0.0, 1.0, 0.04, 0.2, 0.4]
+    points = np.r_[b, b - 0.737e-9, b + 0.737e-9, 0.0, 1.0, 0.04, 0.2, 0.4]
     _assert_agrees(pop, p, SHARE, t, points)
 
 
@@ -109,12 +109,16 @@ def _assert_agrees(pop, policy, path, t, points, by=None):
 
 
 def _probe_points(t, rng):
-    """Every breakpoint, a point 1e-9 either side of it (inside its neighbours), random shares."""
+    """Every breakpoint, a point just either side of it (inside its neighbours), random shares.
+
+    The offset, 0.737e-9, is no round multiple of 1e-9: with a whole-number slope, a share 1e-9 from
+    a breakpoint on a rounding boundary lies on another rounding boundary, where any evaluation is
+    decided by the last bit of the sum."""
     b = t["s_from"].to_numpy()[1:]
     b = b[b > 0]
     gaps = np.diff(np.r_[0.0, b, 1.0])
-    below = b - np.minimum(1e-9, gaps[:-1] / 2)
-    above = b + np.minimum(1e-9, gaps[1:] / 2)
+    below = b - np.minimum(0.737e-9, gaps[:-1] / 2)
+    above = b + np.minimum(0.737e-9, gaps[1:] / 2)
     return np.r_[b, below, above, rng.random(40), 0.0, 1.0]
 
 
