@@ -354,6 +354,8 @@ def compare_designs_command(args) -> int:
     if out is not None:
         from ._output import refuse_inputs
         refuse_inputs(out, [args.policy, args.apply, *designs.values()], flag="--out")
+        if out.is_dir():
+            raise BranchsimError(f"--out {out}: is a folder; give a file name such as {out / 'designs.csv'}")
         check_file_out(out)
     from .audit.designs import compare_designs, design_policies
     design_policies(designs, policy)                     # every design read before the city is generated

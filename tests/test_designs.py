@@ -194,15 +194,24 @@ def test_cli_writes_one_row_per_design(tmp_path, capsys):
     (["--design", "a=nofile.yaml"], ["nofile.yaml", "no such file"]),
     (["--design", "a=X", "--design", "a=X"], ["twice"]),
     (["--design", "a=X", "--draws", "1"], ["--draws"]),
+    (["--design", "a=X"], ["design 'a'", "mapping"]),                    # not a policy or reform file
+    (["--design", "a=REFORM"], ["design 'a'", "bad_reform.yaml", "nonsense", "allowed"]),
+    (["--design", "a=REFORM", "--out", "TMP"], ["--out", "is a folder", "designs.csv"]),
 ])
 def test_cli_bad_input_is_one_error_line(argv, words, tmp_path, capsys):
     policy = tmp_path / "X"
     policy.write_text("x", encoding="utf-8")
-    argv = [a.replace("=X", f"={policy}") for a in argv]
+    reform = tmp_path / "bad_reform.yaml"
+    reform.write_text("schema: branchsim-reform/1\nchanges:\n  branch.rating.design: nonsense\n", encoding="utf-8")
+    (tmp_path / "folder").mkdir()
+    argv = [a.replace("=X", f"={policy}").replace("=REFORM", f"={reform}").replace("TMP", str(tmp_path / "folder"))
+            for a in argv]
+    before = sorted(p.name for p in tmp_path.iterdir())
     code = main(["compare-designs", *argv])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("branchsim: error:")
     assert all(w in err[0] for w in words), err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before            # nothing written
 
 
 def test_bad_arguments_are_clear_errors():

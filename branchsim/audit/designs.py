@@ -72,7 +72,8 @@ def design_policies(designs: Mapping, policy: Policy) -> dict[str, Policy]:
                 raise PolicyError(f"a Policy, a reform or policy file's path, or a mapping {{path: value}}, got "
                                   f"{type(d).__name__}")
         except BranchsimError as exc:
-            raise _again(exc, f"design {name!r}: {exc}") from None
+            where = f" ({d})" if isinstance(d, (str, os.PathLike)) and str(d) not in str(exc) else ""
+            raise _again(exc, f"design {name!r}{where}: {exc}") from None
     return out
 
 
