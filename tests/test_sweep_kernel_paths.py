@@ -70,11 +70,13 @@ def test_compiled_and_numpy_paths_agree_exactly(case, by, monkeypatch):
         groups, names = pd.factorize(prep.branches[by], sort=True)
         G = len(names)
     kw = dict(groups=groups, n_groups=G, baseline=prep.levels.astype(np.int16))
-    fast = run(prep, sc, **kw)
     slow = _numpy_path(monkeypatch, prep, sc, **kw)
-    assert sorted(fast) == sorted(slow) == sorted(KEYS)
-    for key in KEYS:
-        np.testing.assert_array_equal(fast[key], slow[key], err_msg=f"{name}: {key}")
+    for below in (0, 10 ** 12):                          # the kernel on Numba's threads, then on this one
+        monkeypatch.setattr(_kernels, "_SERIAL_BELOW", below)
+        fast = run(prep, sc, **kw)
+        assert sorted(fast) == sorted(slow) == sorted(KEYS)
+        for key in KEYS:
+            np.testing.assert_array_equal(fast[key], slow[key], err_msg=f"{name}: {key}")
     assert (fast["counts"].sum(axis=2) == fast["n"][:, None]).all()
     assert (fast["true_counts"].sum(axis=2) == fast["n"][:, None]).all()
     assert fast["changed"].sum() > 0 and fast["designated"].sum() > 0
@@ -132,9 +134,10 @@ def test_scores_on_the_thresholds_are_decided_exactly(name, monkeypatch):
         np.testing.assert_array_equal(fast[key], slow[key], err_msg=key)
 
 
-def test_statistics_do_not_depend_on_the_thread_count(case):
+def test_statistics_do_not_depend_on_the_thread_count(case, monkeypatch):
     import numba
     _, _, _, prep, sc = case
+    monkeypatch.setattr(_kernels, "_SERIAL_BELOW", 0)        # the parallel kernel, however small the call
     groups, names = pd.factorize(prep.branches["type"], sort=True)
     kw = dict(groups=groups, n_groups=len(names), baseline=prep.levels.astype(np.int16))
     before = numba.get_num_threads()

@@ -388,8 +388,9 @@ def count_at_least_53(ct, starts, limits, weak_end, w100, cuts, weak_line, ct32=
 # order and without FMA (as _exact); elsewhere the float32 sum decides every comparison as the
 # exact sum would. Relative designs compare the scores rounded to 9 decimals (rint(x * 1e9) / 1e9,
 # NumPy's round) with their thresholds. Counts are integers: the thread count cannot change them.
-_ROWS_UNITS = 512
-_SCENARIOS_UNITS = 16
+_ROWS_UNITS = 256
+_SCENARIOS_UNITS = 32
+_SERIAL_BELOW = 1_000_000   # branch-scenarios below which the kernel runs on the calling thread
 _BIG = 1e30          # thresholds clamped to +-_BIG for the float32 pass (no inf under fastmath)
 
 if numba is not None:
@@ -744,7 +745,10 @@ def unit_stats(ct, ct32, tt, tt32, starts, seg_t, seg_key, seg_g, n_groups, cap,
     row = (lambda a: np.ascontiguousarray(a, dtype=f32)) if fast else (lambda a: zero32)
     f_kind = int(dep_kind[0]) if C else 0
     f_val = f32(dep_val[0]) if C else f32(0)
-    kernel = _units_kernel_serial if _FORKED else _units_kernel
+    # a small call (a Sobol batch on a city) runs on this thread: waking Numba's threads and waiting
+    # at their barrier costs more than the work, most of all on a shared machine
+    small = len(cap) * np.shape(thr)[0] < _SERIAL_BELOW
+    kernel = _units_kernel_serial if (_FORKED or small) else _units_kernel
     return kernel(ct, ct32, tt, tt32, np.asarray(starts, np.int64), np.asarray(seg_t, np.int64),
                          np.asarray(seg_key, np.int64), np.asarray(seg_g, np.int64), int(n_groups),
                          cap, fixed, base, tcap, tfixed, w100, w100.astype(np.float32),
