@@ -158,6 +158,12 @@ def test_across_plausible_cities_every_number_has_an_interval():
     acc = out[(out["design"] == "cuts") & (out["quantity"] == "accuracy")]
     assert len(acc) == 1 and acc["n_cities"].item() == 2
     assert (out["lower"] <= out["upper"]).all()
+    import matplotlib
+    matplotlib.use("Agg")
+    import branchsim.plot as bp
+    fig = bp.design_comparison(out)                  # the bars carry their interval across cities
+    assert fig.axes[0].get_title(loc="left").startswith("Accuracy") and len(fig.axes[0].collections) == 1
+    matplotlib.pyplot.close(fig)
 
 
 # -- plot, command line, bad input ----------------------------------------------------------------------
