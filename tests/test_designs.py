@@ -227,6 +227,9 @@ def test_bad_arguments_are_clear_errors():
         compare_designs(pop, [p])
     with pytest.raises(bs.BranchsimError, match="design 'x'.*no_such_path"):
         compare_designs(pop, {"x": {"branch.no_such_path": 1}})
+    with pytest.raises(bs.DataError, match="survey_sizes"):
+        compare_designs(pop, {"cuts": p}, survey_sizes=[10, 0])
+    assert compare_designs(pop, {"cuts": p}, noise_draws=2, survey_sizes=10).survey["survey_size"].tolist() == [10, 25]
     with pytest.raises(bs.DataError, match="noise_draws"):
         compare_designs(pop, {"cuts": p}, noise_draws=1)
     with pytest.raises(bs.DataError, match="no truth"):

@@ -298,7 +298,8 @@ def _noise(name, pop, p, seed, draws, sizes):
     return row, mis.assign(design=name)[["design", *mis.columns]]
 
 
-def _check_args(noise_draws, survey_sizes, step, years_seed=None):
+def _check_args(noise_draws, survey_sizes, step) -> list | None:
+    """The arguments checked; the survey sizes as a list (None: none)."""
     whole = lambda v: not isinstance(v, bool) and isinstance(v, (int, np.integer))   # noqa: E731
     if not whole(noise_draws) or noise_draws < 2:
         raise DataError(f"compare_designs: noise_draws must be a whole number >= 2, got {noise_draws!r}")
@@ -307,8 +308,10 @@ def _check_args(noise_draws, survey_sizes, step, years_seed=None):
         if not isinstance(sizes, (list, tuple)) or not all(whole(s) and s >= 1 for s in sizes):
             raise DataError(f"compare_designs: survey_sizes must be a list of whole numbers >= 1 (respondents "
                             f"per branch), got {survey_sizes!r}")
+        survey_sizes = [int(s) for s in sizes]
     if isinstance(step, bool) or not isinstance(step, (int, float, np.number)) or not 0 < step <= 1:
         raise DataError(f"compare_designs: step is a share of each fact's range in (0, 1], got {step!r}")
+    return survey_sizes
 
 
 def compare_designs(pop_or_cities, designs: Mapping, *, policy=None, noise_draws: int = 50,
@@ -363,7 +366,7 @@ def compare_designs(pop_or_cities, designs: Mapping, *, policy=None, noise_draws
     from ..plausible import Cities
     from ..population import Population, evaluate
     from ..streams import as_seed_sequence
-    _check_args(noise_draws, survey_sizes, step)
+    survey_sizes = _check_args(noise_draws, survey_sizes, step)
     if isinstance(pop_or_cities, Cities):
         from ..plausible import across_cities
         base = pop_or_cities.policy if policy is None else as_policy(policy)
