@@ -225,6 +225,8 @@ CASES = [
     ("explain-unknown-branch", lambda t: ["explain", "--branch", "NOPE"], ["NOPE", "branch"]),
     ("explain-unknown-member", lambda t: ["explain", "--member", "NOPE"], ["NOPE", "member"]),
     ("next-level-unknown-branch", lambda t: ["next-level", "--branch", "NOPE"], ["NOPE", "branch"]),
+    ("compare-designs-no-such-design-file", lambda t: ["compare-designs", "--design", "a=NOPE.yaml"],
+     ["NOPE.yaml", "no such file"]),
     # reform files: an unknown path, an unknown design, a value out of range, not a reform at all
     ("compare-reform-unknown-path", lambda t: ["compare", *small(t), "--reform", reform_file(
         t, "  branch.rating.cutz.five_star: 92\n"), "--out", t / "c"], ["r.yaml", "branch.rating.cutz.five_star",
