@@ -59,24 +59,18 @@ except ImportError:  # pragma: no cover - numba is a dependency
     _numba = None
 
 if _numba is not None:
-    @_intrinsic
-    def _draw(typingctx, fn, state):   # pragma: no cover - compiled
-        """Call a bit generator's ``uint64_t next(void *state)`` or ``uint32_t next(void *state)`` by address."""
-        def codegen(context, builder, signature, args):
-            out = context.get_value_type(signature.return_type)
-            ptr = _ir.IntType(8).as_pointer()
-            f = builder.inttoptr(args[0], _ir.FunctionType(out, [ptr]).as_pointer())
-            return builder.call(f, [builder.inttoptr(args[1], ptr)])
-        return _numba.types.uint64(_numba.types.uintp, _numba.types.uintp), codegen
+    def _caller(result):
+        """An intrinsic calling a bit generator's ``result next(void *state)`` by its address."""
+        def call(typingctx, fn, state):   # pragma: no cover - compiled
+            def codegen(context, builder, signature, args):
+                out = context.get_value_type(signature.return_type)
+                ptr = _ir.IntType(8).as_pointer()
+                f = builder.inttoptr(args[0], _ir.FunctionType(out, [ptr]).as_pointer())
+                return builder.call(f, [builder.inttoptr(args[1], ptr)])
+            return result(_numba.types.uintp, _numba.types.uintp), codegen
+        return _intrinsic(call)
 
-    @_intrinsic
-    def _draw32(typingctx, fn, state):   # pragma: no cover - compiled
-        def codegen(context, builder, signature, args):
-            out = context.get_value_type(signature.return_type)
-            ptr = _ir.IntType(8).as_pointer()
-            f = builder.inttoptr(args[0], _ir.FunctionType(out, [ptr]).as_pointer())
-            return builder.call(f, [builder.inttoptr(args[1], ptr)])
-        return _numba.types.uint32(_numba.types.uintp, _numba.types.uintp), codegen
+    _draw, _draw32 = _caller(_numba.types.uint64), _caller(_numba.types.uint32)   # next_uint64, next_uint32
 
     @_numba.njit(nogil=True, cache=True)
     def _fill_f32(next64, next32, state, buffered, out):   # pragma: no cover - compiled
