@@ -121,6 +121,7 @@ class Explorer:
                             f"got {type(pop).__name__}")
         policy = as_policy(policy, "explore(): policy")
         self.baseline, self.policy, self.message, self.seconds = policy, policy, "", 0.0
+        self.pop = pop
         self.figure = None
         scheme = policy.scheme
         bs = scheme.branch
@@ -171,8 +172,18 @@ class Explorer:
         # The counts' column goes below the sliders when the output area is narrower than both.
         self.columns = w.HBox([self.controls, self.right],
                               layout=w.Layout(flex_flow="row wrap", align_items="flex-start", max_width="100%"))
+        # "What does it take?": one branch's cheapest moves to the next level under the current setting.
+        self.branch_box = w.Text(placeholder="branch id", description="Branch", layout=w.Layout(width="16em"))
+        ask = w.Button(description="What does it take?", icon="question",
+                       tooltip="The smallest change of each fact, and the cheapest combination, that lifts the "
+                               "branch to the next level (or out of a designation) under the sliders' setting",
+                       layout=w.Layout(width="max-content"))
+        self.next_box = w.HTML(layout=w.Layout(max_width="100%", overflow="auto hidden"))
+        ask.on_click(lambda _: self.show_next_level(self.branch_box.value))
         self.widget = w.VBox([head, self.columns, self.chart,
-                              w.HTML("<b>Policy diff against the baseline</b>"), self.diff_box])
+                              w.HTML("<b>Policy diff against the baseline</b>"), self.diff_box,
+                              w.HTML("<b>What does a branch need for the next level?</b>"),
+                              w.HBox([self.branch_box, ask]), self.next_box])
         self.widget.explorer = self
         self._hold = False
         for s in self.sliders.values():
@@ -329,6 +340,7 @@ class Explorer:
             self.seconds = time.perf_counter() - t0
             return
         self.policy, self.message, self.message_box.value = reform, "", ""
+        self._last_valid = reform
         self.counts = self._frame(self._count(reform))
         shown = self.counts if self.counts["published"].notna().any() else self.counts.drop(columns="published")
         show = shown.astype(object).where(shown.notna(), "–")
@@ -341,6 +353,31 @@ class Explorer:
                                             escape=False)
         self._draw()
         self.seconds = time.perf_counter() - t0
+
+    def next_level(self, branch_id, *, cost: dict | None = None) -> pd.DataFrame:
+        """:func:`branchsim.next_level` of one branch under the sliders' current policy (the last valid
+        setting's, when the current one breaks a rule)."""
+        from .audit import next_level
+        return next_level(self.pop, self.policy or self._last_valid, branch_id, cost=cost)
+
+    def show_next_level(self, branch_id) -> None:
+        """Fill the explorer's answer box with :meth:`next_level` of ``branch_id`` (a message on a bad id)."""
+        try:
+            moves = self.next_level(str(branch_id).strip())
+        except BranchsimError as exc:
+            self.next_box.value = f"<div style='{_ERROR_STYLE}'>⚠ {html.escape(str(exc))}</div>"
+            return
+        a = moves.attrs
+        single = moves[(moves["move"] == "single") & moves["change"].notna()].sort_values(["goal", "cost", "fact"])
+        lines = [f"Branch <code>{html.escape(str(a['branch_id']))}</code>: score {a['score']:.2f}, level "
+                 f"<b>{html.escape(str(a['level']))}</b>."]
+        for goal in a["goals"]:
+            cost = a["combination_cost"].get(goal)
+            lines.append(f"To reach <b>{html.escape(str(goal))}</b>: cheapest combination costs "
+                         + ("no combination within the facts' ranges" if cost is None or cost != cost
+                            else f"{cost:g}") + ".")
+        shown = single.groupby("goal", sort=False).head(5)[["goal", "fact", "change", "steps", "cost"]]
+        self.next_box.value = "<br>".join(lines) + shown.to_html(index=False, border=0, float_format="{:g}".format)
 
     def _draw(self) -> None:
         self.figure = fig = counts_chart(self.counts, self.baseline.scheme.branch,

@@ -1,6 +1,7 @@
 """The explorer takes sliders for any numeric branch parameter and refuses one that moves nothing it shows."""
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 import branchsim as bs
@@ -46,3 +47,23 @@ def test_a_slider_that_moves_nothing_shown_is_refused():
         bs.Explorer(pop, p, params={_points_path(p): (5, 1)})
     with pytest.raises(bs.PolicyError, match="list of parameter paths"):
         bs.Explorer(pop, p, params="branch.satisfaction_share")
+
+
+def test_what_does_it_take_follows_the_sliders():
+    pop = bs.load_population(bs.data_path("examples"))
+    p = bs.Policy.load()
+    ex = bs.Explorer(pop, p)
+    top_cut = f"branch.rating.cuts.{p.levels[1]}"
+    ex.sliders[top_cut].value = p[top_cut] - 3                 # the next level is nearer under the sliders
+    got = ex.next_level("B006")
+    want = bs.next_level(pop, ex.policy, "B006")
+    assert ex.policy is not p
+    pd.testing.assert_frame_equal(got, want)
+    ex.show_next_level("B006")
+    singles = want[(want["move"] == "single") & want["change"].notna()]
+    assert all(f in ex.next_box.value for f in singles["fact"].head(3))
+    ex.sliders[top_cut].value = 99                             # breaks the order: the last valid setting is used
+    assert ex.policy is None
+    pd.testing.assert_frame_equal(ex.next_level("B006"), want)
+    ex.show_next_level("NOPE")
+    assert "NOPE" in ex.next_box.value and "⚠" in ex.next_box.value
