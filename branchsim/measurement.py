@@ -641,6 +641,45 @@ def _state_column(b, bs: BranchScheme, fact: str) -> np.ndarray:
     return (v >= good).astype(float) if good > bad else (v < bad).astype(float)
 
 
+def _expected_by_column(p: np.ndarray, t: np.ndarray, sheet: Sheet, sc: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Expected points and facts ``(n, k)`` of a sheet with one rule form per column: the expressions of
+    :func:`truth_arrays`' ``np.select`` evaluated for each column's own form only (element by element the
+    same arithmetic, so the same numbers, without seven full-size temporaries per table)."""
+    n, k = p.shape
+    pts, expected = np.empty((n, k)), np.empty((n, k))
+    for j in range(k):                     # a loop over the indicators, not the branches
+        code = int(sheet.kind[0, j])
+        pj = p[:, j]
+        top = sheet.points[t, j]
+        if code == 1:
+            pts[:, j] = np.maximum(top - sheet.per_shortfall[t, j] * (sheet.required[t, j] * (1 - pj)), 0.0)
+        elif code in (0, 2, 4, 5):
+            pts[:, j] = top * pj
+        elif code == 3:
+            pts[:, j] = np.minimum(top, np.minimum(2 * pj, 1.0) * top)
+        elif code == 6:
+            pts[:, j] = -top * (1 - pj)
+        else:
+            pts[:, j] = 0.0
+        if code == 0:
+            expected[:, j] = np.round(pj)
+        elif code == 1:
+            expected[:, j] = sc["required"][j] * pj
+        elif code == 2:
+            expected[:, j] = pj
+        elif code == 3:
+            expected[:, j] = sc["bonus"][j] * pj
+        elif code == 4:
+            expected[:, j] = sc["per_event"][j] * pj
+        elif code in (5, 6):
+            expected[:, j] = sc["occurrences"][j] * (1 - pj)
+        elif code == 7:
+            expected[:, j] = 0.0 * pj
+        else:
+            expected[:, j] = 100.0 * pj
+    return pts, expected
+
+
 def truth_arrays(q, t, state, offsets, params: GeneratorParams, scheme: Scheme, *,
                  rank_groups: dict | None = None) -> Truth:
     """:class:`Truth` from arrays: true quality, type codes, state facts ``(n, len(state_facts))``."""
@@ -651,19 +690,23 @@ def truth_arrays(q, t, state, offsets, params: GeneratorParams, scheme: Scheme, 
     for j, fact in enumerate(bs.state_facts):
         if fact in sheet.facts:
             p[:, sheet.facts.index(fact)] = state[:, j]
-    kind = sheet.kind[t]
-    top = sheet.points[t]
-    # Expected points by rule form (the measurement model without noise).
-    short = sheet.required[t] * (1 - p)
-    pts = np.select(
-        [kind == 0, kind == 1, kind == 2, kind == 3, kind == 4, kind == 5, kind == 6],
-        [top * p, np.maximum(top - sheet.per_shortfall[t] * short, 0.0), top * p,
-         np.minimum(top, np.minimum(2 * p, 1.0) * top), top * p, top * p, -top * (1 - p)], default=0.0)
     sc = _scales(sheet)
-    expected = np.select([kind == 0, kind == 1, kind == 2, kind == 3, kind == 4, (kind == 5) | (kind == 6),
-                          kind == 7],
-                         [np.round(p), sc["required"] * p, p, sc["bonus"] * p, sc["per_event"] * p,
-                          sc["occurrences"] * (1 - p), 0.0 * p], default=100.0 * p)
+    if sheet.uniform:       # one rule form per column: each column's own expression only (same numbers)
+        pts, expected = _expected_by_column(p, t, sheet, sc)
+    else:
+        kind = sheet.kind[t]
+        top = sheet.points[t]
+        # Expected points by rule form (the measurement model without noise).
+        short = sheet.required[t] * (1 - p)
+        pts = np.select(
+            [kind == 0, kind == 1, kind == 2, kind == 3, kind == 4, kind == 5, kind == 6],
+            [top * p, np.maximum(top - sheet.per_shortfall[t] * short, 0.0), top * p,
+             np.minimum(top, np.minimum(2 * p, 1.0) * top), top * p, top * p, -top * (1 - p)], default=0.0)
+        expected = np.select([kind == 0, kind == 1, kind == 2, kind == 3, kind == 4, (kind == 5) | (kind == 6),
+                              kind == 7],
+                             [np.round(p), sc["required"] * p, p, sc["bonus"] * p, sc["per_event"] * p,
+                              sc["occurrences"] * (1 - p), 0.0 * p], default=100.0 * p)
+    kind = sheet.kind[t]
     for j, fact in enumerate(bs.state_facts):
         if fact in sheet.facts:
             good, bad = _state_value(bs, fact)

@@ -504,3 +504,19 @@ def test_fast_float32_uniforms_fall_back_for_other_bit_generators():
     from branchsim.streams import uniforms_f32
     a, b = np.random.Generator(np.random.MT19937(4)), np.random.Generator(np.random.MT19937(4))
     assert np.array_equal(uniforms_f32(a, 9), b.random(9, dtype=np.float32))
+
+
+@pytest.mark.parametrize("name", ["baseline", "star_quota", "member_points"])
+def test_truth_by_column_equals_the_select_form(name, monkeypatch):
+    """truth_arrays evaluates each column's own rule form when the sheet has one per column; the
+    numbers are those of the general np.select form, bit for bit."""
+    from branchsim.scheme import Sheet
+    p = bs.Policy.load(bs.data_path("policies", f"{name}.yaml"))
+    pop = bs.generate(p, seed=7, n_branches=400, members=False)
+    fast = truth(pop, p)
+    if not p.scheme.branch.sheet.uniform:
+        pytest.skip(f"{name}: rule forms differ by type, so the general form is the one used")
+    monkeypatch.setattr(Sheet, "uniform", property(lambda self: False))
+    general = truth(pop, p)
+    assert np.array_equal(fast.points, general.points) and np.array_equal(fast.components, general.components)
+    assert all(np.array_equal(fast.facts[k], general.facts[k]) for k in general.facts)
