@@ -302,7 +302,7 @@ def discover(pop, policy: Policy, condition, factors=None, *, n: int = 2000, see
     bounds = np.array(factor_problem(f)["bounds"])
     U = qmc.LatinHypercube(d=len(f), rng=rng).random(int(n))
     values = factor_values(f, bounds[:, 0] + U * (bounds[:, 1] - bounds[:, 0]))
-    frame = evaluate_samples(pop, policy, values, f, executor=executor, progress=progress)
+    frame = evaluate_samples(pop, policy, values, f, executor=executor, progress=progress, _checked=True)
     y, name = _condition(frame, condition)
     d = prim(values, y, peel_alpha=peel_alpha, min_support=min_support, threshold=threshold,
              label=label or name, limits=f[["name", "low", "high"]])

@@ -310,7 +310,7 @@ def factor_values(factors: pd.DataFrame, X: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(X, columns=list(factors["name"]))
 
 
-def scenarios(policy: Policy, factors: pd.DataFrame, values: pd.DataFrame) -> Scenarios:
+def scenarios(policy: Policy, factors: pd.DataFrame, values: pd.DataFrame, *, _checked: bool = False) -> Scenarios:
     """The engine's :class:`Scenarios` for factor values (one row per sample).
 
     Examples
@@ -322,7 +322,7 @@ def scenarios(policy: Policy, factors: pd.DataFrame, values: pd.DataFrame) -> Sc
     >>> sc.weights.sum(axis=2).round(12).min(), sc.cuts[1, 0].tolist()
     (np.float64(1.0), [75.0, 90.0, 100.0])
     """
-    f = _check_factors(factors, policy)
+    f = factors if _checked else _check_factors(factors, policy)   # _checked: by the caller, for this policy
     f = f[~f.kind.isin(SLOW)]
     S = len(values)
     get = {r.path: values[r.name].to_numpy(float) for r in f.itertuples()}
@@ -383,7 +383,7 @@ def _remeasure(policy, seed, n, params, sc, base, rated=None):
 
 
 def evaluate_samples(pop, policy: Policy, values: pd.DataFrame, factors=None, *, executor=None,
-                     progress: bool = False) -> pd.DataFrame:
+                     progress: bool = False, _checked: bool = False) -> pd.DataFrame:
     """Outcomes of every sample: the factor values, ``n``, counts per level and designation,
     ``changed`` and ``mean_abs_change`` (against the population's levels under ``policy``)
     and, with truth, ``accuracy``.
@@ -398,12 +398,12 @@ def evaluate_samples(pop, policy: Policy, values: pd.DataFrame, factors=None, *,
     >>> evaluate_samples(pop, p, v, f)["changed"].tolist()[0]
     0
     """
-    f = _factors_for(pop, policy, factors)
+    f = factors if _checked else _factors_for(pop, policy, factors)    # _checked: sobol / morris did
     missing = [c for c in f.name if c not in values]
     if missing:
         raise BranchsimError(f"samples lack factor column(s) {missing}")
     values = values[list(f.name)].reset_index(drop=True)
-    sc = scenarios(policy, f, values)
+    sc = scenarios(policy, f, values, _checked=True)
     prep0 = prepare(pop, policy)
     base = prep0.levels.astype(np.int16)
     noise = f[f.kind == "noise"]

@@ -249,7 +249,7 @@ def sobol(pop, policy: Policy, factors=None, *, n: int = 256, outputs=None, seed
 
     def model(X):
         frames.append(evaluate_samples(pop, policy, factor_values(f, X), f, executor=executor,
-                                       progress=progress))
+                                       progress=progress, _checked=True))
         return frames[0][outputs]
 
     with warnings.catch_warnings():
@@ -314,7 +314,7 @@ def morris(pop, policy: Policy, factors=None, *, trajectories: int = 20, levels:
 
     def model(X):
         return evaluate_samples(pop, policy, factor_values(f, X), f, executor=executor,
-                                progress=progress)[outputs]
+                                progress=progress, _checked=True)[outputs]
 
     return morris_indices(factor_problem(f), model, trajectories, levels=levels, seed=seed,
                           conf_level=conf_level)
