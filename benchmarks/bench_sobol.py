@@ -8,7 +8,7 @@ that sample's weights, ``pd.cut`` at its cut points, ``value_counts`` and the we
 ``sobol.analyze`` per output. It is timed on the first ``--reference-samples`` samples and
 extrapolated (labelled as such); it ignores vetoes and rounding, so it does less than ``bs.sobol``.
 Both are timed best of ``--repeat``, alternated so load on the shared machine hits both alike.
-Target: reference / bs.sobol >= 60 (the issue's; SALib's own analysis, about 0.08 s, is in both and bounds it).
+Target: reference / bs.sobol >= 60 (the issue's; SALib's own analysis is in both and bounds it).
 
     python benchmarks/bench_sobol.py [--n 256] [--branches 1500]
 """
