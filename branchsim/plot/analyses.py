@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from .gsa import factor_panels, select_outputs
 from .labels import label
-from .style import (PUBLISHED_COLOUR, colour, finish, finish_figure, label_panels, level_colours, new_axes,
+from .style import (PUBLISHED_COLOUR, colour, finish, finish_figure, level_colours, new_axes,
                     new_figure, policy_of, require, styled)
 
 __all__ = ["morris", "prim_boxes", "fragility_curve", "cut_point_fit", "member_schemes", "rule_accuracy"]
@@ -87,35 +88,13 @@ def morris(frame, output=None, ax=None, *, fig=None, policy=None):
     policy = policy_of(frame, policy)
     require(frame, ["factor", "mu_star", "sigma"], "morris")
     df = frame if "output" in frame else frame.assign(output="output")
-    allowed = list(pd.unique(df["output"]))
-    outs = allowed if output is None else ([output] if isinstance(output, str) else list(output))
-    bad = [o for o in outs if o not in allowed]
-    if bad or not outs:
-        raise DataError(f"morris: output(s) {bad or outs}; allowed: {allowed}", where="plot")
-    df = df[df["output"].isin(outs)]
+    df, outs = select_outputs(df, output, "morris")
     if df.duplicated(["output", "factor"]).any():
         raise DataError("morris: a factor repeats within an output; pass one Morris result", where="plot")
     order = _order(df.groupby("factor", sort=False)["mu_star"].mean())
     xlabel = "elementary effect" + (" (whiskers: μ* interval)" if "mu_star_conf" in df else "")
-    if len(outs) == 1:
-        ax = new_axes(ax, (6.0, 0.32 * len(order) + 1.6))
-        _morris_panel(ax, df, order)
-        ax.set_xlabel(xlabel)
-        ax.set_title(f"Morris screening: {label(outs[0], policy)}")
-        ax.legend(loc="lower right")
-        return finish(ax, grid="x")
-    if ax is not None:
-        raise DataError(f"morris: {len(outs)} outputs draw one panel each; pass fig= (or one output=) "
-                        "instead of ax=", where="plot")
-    fig, axes = new_figure(fig, len(outs), panel=(3.9, 0.3 * len(order) + 1.5), sharey=True)
-    for a, o in zip(axes, outs):
-        _morris_panel(a, df[df["output"] == o], order)
-        a.set_title(label(o, policy))
-        finish(a, grid="x")
-    label_panels(axes, xlabel, "")
-    h, lab = axes[0].get_legend_handles_labels()
-    fig.legend(h, lab, loc="outside lower center", ncols=2)
-    return finish_figure(fig)
+    return factor_panels(df, outs, order, lambda a, sub: _morris_panel(a, sub, order), "Morris screening",
+                         xlabel, ax, fig, policy, "morris")
 
 
 # -- PRIM boxes ----------------------------------------------------------------------------------

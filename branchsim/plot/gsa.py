@@ -73,29 +73,42 @@ def sobol_indices(sensitivity_result_or_frame, output=None, ax=None, *, fig=None
     require(df, ["factor", "S1", "ST"], "sobol_indices")
     if "output" not in df:
         df = df.assign(output="output")
-    allowed = list(pd.unique(df["output"]))
-    outs = allowed if output is None else ([output] if isinstance(output, str) else list(output))
-    bad = [o for o in outs if o not in allowed]
-    if bad or not outs:
-        raise DataError(f"sobol_indices: output(s) {bad or outs}; allowed: {allowed}", where="plot")
-    df = df[df["output"].isin(outs)]
+    df, outs = select_outputs(df, output, "sobol_indices")
     conf = getattr(sensitivity_result_or_frame, "conf_level", None)
     xlabel = "Sobol' index" + (("" if conf is None else f" (whiskers: {conf:.0%} interval)")
                                if "S1_conf" in df else "")
     mean_st = df.groupby("factor", sort=False)["ST"].mean()
     order = list(mean_st.sort_values(ascending=False, na_position="last", kind="stable").index)
+    return factor_panels(df, outs, order, lambda a, sub: _sobol_panel(a, sub, order, xlabel), "Sobol' indices",
+                         xlabel, ax, fig, policy, "sobol_indices")
+
+
+def select_outputs(df: pd.DataFrame, output, what: str) -> tuple[pd.DataFrame, list]:
+    """The rows of the requested ``output`` (one name, several, or None: all) and their names."""
+    allowed = list(pd.unique(df["output"]))
+    outs = allowed if output is None else ([output] if isinstance(output, str) else list(output))
+    bad = [o for o in outs if o not in allowed]
+    if bad or not outs:
+        raise DataError(f"{what}: output(s) {bad or outs}; allowed: {allowed}", where="plot")
+    return df[df["output"].isin(outs)], outs
+
+
+def factor_panels(df, outs, order, draw, title: str, xlabel: str, ax, fig, policy, what: str):
+    """One horizontal-bar panel of factors per output (``draw(ax, rows)``): an Axes for one output, a
+    Figure with a shared legend for several (then ``ax`` is refused)."""
     if len(outs) == 1:
         ax = new_axes(ax, (6.0, 0.32 * len(order) + 1.6))
-        _sobol_panel(ax, df, order, xlabel)
-        ax.set_title(f"Sobol' indices: {label(outs[0], policy)}")
+        draw(ax, df)
+        ax.set_xlabel(xlabel)
+        ax.set_title(f"{title}: {label(outs[0], policy)}")
         ax.legend(loc="lower right")
         return finish(ax, grid="x")
     if ax is not None:
-        raise DataError(f"sobol_indices: {len(outs)} outputs draw one panel each; pass fig= (or one "
-                        "output=) instead of ax=", where="plot")
+        raise DataError(f"{what}: {len(outs)} outputs draw one panel each; pass fig= (or one output=) "
+                        "instead of ax=", where="plot")
     fig, axes = new_figure(fig, len(outs), panel=(3.9, 0.3 * len(order) + 1.5), sharey=True)
     for a, o in zip(axes, outs):
-        _sobol_panel(a, df[df["output"] == o], order, xlabel)
+        draw(a, df[df["output"] == o])
         a.set_title(label(o, policy))
     label_panels(axes, xlabel, "")
     for a in axes:
