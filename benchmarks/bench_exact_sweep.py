@@ -28,19 +28,10 @@ import numpy as np
 import pandas as pd
 
 import branchsim as bs
+from _timing import best_of
 from branchsim.sensitivity.engine import prepare
 from branchsim.sensitivity.exact import from_prepared
 from branchsim.sensitivity.sweep import run_batches, scenario_arrays
-
-
-def best_of(repeat: int, fn) -> tuple[float, object]:
-    """The shortest of ``repeat`` timed calls of ``fn`` and the last result."""
-    best, out = np.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def agrees(table, grid_frame, path: str) -> int:

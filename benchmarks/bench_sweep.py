@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 import branchsim as bs
+from _timing import best_of
 from branchsim.sensitivity import _kernels
 from branchsim.sensitivity._quota import quota_counts
 from branchsim.sensitivity.engine import Scenarios, prepare, run
@@ -46,16 +47,6 @@ from branchsim.sensitivity.engine import Scenarios, prepare, run
 #: Cumulative shares of the quota case: at most 80 % at the lowest level above the floor or
 #: better, 50 % at the next or better, 10 % at the top.
 QUOTAS = (0.8, 0.5, 0.1)
-
-
-def best_of(repeat: int, fn) -> tuple[float, object]:
-    """The shortest of ``repeat`` timed calls of ``fn`` and the last result."""
-    best, out = np.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def kernel_layout(prep):
