@@ -28,7 +28,8 @@ import pandas as pd
 from . import rating as rt
 from .errors import BranchsimError
 from .evaluate import BranchInputs, branch_outcome, member_outcome, member_veto_values
-from .measurement import _SUB, _scales, member_draws, monthly_facts, period_share, truth_arrays
+from .measurement import _SUB, _scales, member_draws, monthly_facts, period_share
+from .truth import truth_arrays
 from .model import BLOCK
 from .scheme import RULE_CODES, Scheme
 from .scoring import (annual_facts, branch_components, indicator_points, record_from_totals, record_scores,

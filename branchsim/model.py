@@ -13,10 +13,9 @@ from contextlib import nullcontext
 import numpy as np
 import pandas as pd
 
-from .measurement import (Truth, _indicator_offsets, branch_block, categories, declared_facts,  # noqa: F401
-                          period_share,
-                          member_draws, monthly_facts, size_median, state_facts, structure_block, truth,
-                          truth_arrays)
+from .measurement import (_indicator_offsets, branch_block, categories, declared_facts,  # noqa: F401
+                          member_draws, monthly_facts, period_share, size_median, state_facts, structure_block)
+from .truth import Truth, truth, truth_arrays  # noqa: F401
 from .params import GeneratorParams, _leaf_paths, _param_problem, _values  # noqa: F401
 from .policy import Policy
 from .streams import (_BRANCH, _DECLARED, _INDICATORS, _MEMBER, _MEMBER_DECLARED, _MONTHS,  # noqa: F401

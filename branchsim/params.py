@@ -213,7 +213,8 @@ def _centred(params: GeneratorParams, policy) -> GeneratorParams:
     True
     """
     from scipy import optimize, stats
-    from .measurement import _quality, _type_table, truth_arrays
+    from .measurement import _quality, _type_table
+    from .truth import truth_arrays
     from .scoring import scores_from_components
     # The document too: it carries the priors (plausible_cities) and notes, which the values do not.
     key = (hash(policy), repr(params.values), repr(params.document))

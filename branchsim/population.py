@@ -392,7 +392,7 @@ def evaluate(pop: Population, policy: Policy | str | os.PathLike | None = None, 
         raise DataError(f"evaluate() takes a Population (from generate or load_population), "
                         f"got {type(pop).__name__}")
     policy = as_policy(policy)
-    from .measurement import truth
+    from .truth import truth
     return evaluate_checked(policy, pop.branches, pop.members, pop.member_months,
                             truth=truth(pop, policy), chunk_size=chunk_size, previous=previous)
 

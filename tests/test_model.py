@@ -12,7 +12,7 @@ import yaml
 import branchsim as bs
 from branchsim import model, rating
 from branchsim.evaluate import branch_inputs
-from branchsim.measurement import Truth, true_components, truth
+from branchsim.truth import Truth, true_components, truth
 from branchsim.model import GeneratorParams
 from conftest import TABLES, assert_same_population
 

@@ -13,7 +13,7 @@ records, added up by its ``accrual``; the member facts its vetoes read.
 Truth, for branches and members alike, is the score a unit would get if every
 fact were measured at its expectation given its true quality (the
 measurement model without noise): for branches
-:func:`branchsim.measurement.truth_arrays` (its state facts — a vacant
+:func:`branchsim.truth.truth_arrays` (its state facts — a vacant
 secretary post, a major violation — and the vetoes they trigger included),
 for members the noise-free record score
 (:func:`branchsim.measurement.member_true_scores`).

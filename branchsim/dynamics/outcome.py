@@ -27,7 +27,8 @@ import pandas as pd
 
 from .. import rating as rt
 from ..evaluate import BranchInputs, branch_outcome, evaluate_checked, member_outcome
-from ..measurement import member_true_scores, truth, truth_arrays
+from ..measurement import member_true_scores
+from ..truth import truth, truth_arrays
 from ..scheme import Scheme
 from .evolve import eligible, select
 from .measure import Context

@@ -34,7 +34,7 @@ import pandas as pd
 
 from ..errors import DataError
 from ..evaluate import evaluate_checked
-from ..measurement import truth
+from ..truth import truth
 from ..model import BLOCK, _workers, as_seed_sequence
 from ..policy import Policy, as_policy
 from .evolve import branch_effects, member_effects

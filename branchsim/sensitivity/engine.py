@@ -151,7 +151,7 @@ def _score_dependent(scheme) -> bool:
 
 def prepare(pop, policy: Policy) -> Prepared:
     """Compute once what does not change across the scenarios of weights, cuts, quotas and lines."""
-    from ..measurement import truth
+    from ..truth import truth
     scheme = policy.scheme
     b = pop.branches
     inp = branch_inputs(b, scheme, policy_name=policy.name)
