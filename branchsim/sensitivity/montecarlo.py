@@ -33,13 +33,14 @@ import pandas as pd
 from ..errors import BranchsimError, DataError
 from ..evaluate import BranchInputs, branch_inputs, branch_outcome
 from ..measurement import (_indicator_offsets, _state_column, _state_value, declared_facts, facts_from_attainment,
-                           survey_probabilities, truth)
+                           survey_probabilities)
 from ..scheme import RULE_CODES
 from ..scoring import DECIMALS, branch_components, indicator_points
 from ..params import GeneratorParams
 from ..policy import Policy, as_policy
 from ..population import Population
 from ..scoring import type_codes
+from ..truth import truth
 from ..streams import as_seed_sequence
 from . import _mc_kernel, _mc_tables
 from ._mc_members import member_grades, member_setup, stream
