@@ -212,17 +212,21 @@ _ROWS_53 = 512
 if numba is not None:
     @numba.njit(cache=True, fastmath=False, error_model="numpy", boundscheck=False)
     def _exact(ct, lo, hi, w, c):   # pragma: no cover - compiled
+        c0, c1, c2, c3, c4 = ct[0, lo:hi], ct[1, lo:hi], ct[2, lo:hi], ct[3, lo:hi], ct[4, lo:hi]
+        w0, w1, w2, w3, w4 = w[0], w[1], w[2], w[3], w[4]
         n = 0
-        for i in range(lo, hi):
-            x = ct[0, i] * w[0] + ct[1, i] * w[1] + ct[2, i] * w[2] + ct[3, i] * w[3] + ct[4, i] * w[4]
+        for i in range(hi - lo):
+            x = c0[i] * w0 + c1[i] * w1 + c2[i] * w2 + c3[i] * w3 + c4[i] * w4
             n += x >= c
         return n
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy", boundscheck=False)
     def _exact_below(ct, lo, hi, w, c):   # pragma: no cover - compiled
+        c0, c1, c2, c3, c4 = ct[0, lo:hi], ct[1, lo:hi], ct[2, lo:hi], ct[3, lo:hi], ct[4, lo:hi]
+        w0, w1, w2, w3, w4 = w[0], w[1], w[2], w[3], w[4]
         n = 0
-        for i in range(lo, hi):
-            x = ct[0, i] * w[0] + ct[1, i] * w[1] + ct[2, i] * w[2] + ct[3, i] * w[3] + ct[4, i] * w[4]
+        for i in range(hi - lo):
+            x = c0[i] * w0 + c1[i] * w1 + c2[i] * w2 + c3[i] * w3 + c4[i] * w4
             n += x < c
         return n
 
@@ -237,8 +241,9 @@ if numba is not None:
         a0, a1, a2, a3, a4 = w32[0], w32[1], w32[2], w32[3], w32[4]
         nl = zero
         nh = zero
-        for i in range(lo, hi):
-            x = ct32[0, i] * a0 + ct32[1, i] * a1 + ct32[2, i] * a2 + ct32[3, i] * a3 + ct32[4, i] * a4
+        v0, v1, v2, v3, v4 = ct32[0, lo:hi], ct32[1, lo:hi], ct32[2, lo:hi], ct32[3, lo:hi], ct32[4, lo:hi]
+        for i in range(hi - lo):
+            x = v0[i] * a0 + v1[i] * a1 + v2[i] * a2 + v3[i] * a3 + v4[i] * a4
             nl += one if x >= cl else zero
             nh += one if x >= ch else zero
         if nl != nh:
@@ -263,6 +268,9 @@ if numba is not None:
                 for r0 in range(starts[t], starts[t + 1], _ROWS_53):
                     r1 = min(r0 + _ROWS_53, starts[t + 1])
                     e = min(r1, max(r0, lim))                     # rows every cut and the weak line count
+                    # 1-D views of the block: indexing ct32[k, i] in the loops keeps LLVM from
+                    # vectorizing them (it cannot rule out a negative, wrapped-around index)
+                    v0, v1, v2, v3, v4 = ct32[0, r0:e], ct32[1, r0:e], ct32[2, r0:e], ct32[3, r0:e], ct32[4, r0:e]
                     for pr in range(q * per_task, min(pairs, (q + 1) * per_task)):
                         s = 2 * pr
                         u = s + 1 if s + 1 < S else s
@@ -291,11 +299,9 @@ if numba is not None:
                         C0 = zero; C1 = zero; C2 = zero; D0 = zero; D1 = zero; D2 = zero
                         WA = zero; WB = zero; WC = zero; WD = zero
                         if with_weak:
-                            for i in range(r0, e):
-                                v0 = ct32[0, i]; v1 = ct32[1, i]; v2 = ct32[2, i]; v3 = ct32[3, i]
-                                v4 = ct32[4, i]
-                                x = v0 * a0 + v1 * a1 + v2 * a2 + v3 * a3 + v4 * a4
-                                y = v0 * b0 + v1 * b1 + v2 * b2 + v3 * b3 + v4 * b4
+                            for i in range(e - r0):
+                                x = v0[i] * a0 + v1[i] * a1 + v2[i] * a2 + v3[i] * a3 + v4[i] * a4
+                                y = v0[i] * b0 + v1[i] * b1 + v2[i] * b2 + v3[i] * b3 + v4[i] * b4
                                 A0 += one if x >= la0 else zero
                                 A1 += one if x >= la1 else zero
                                 A2 += one if x >= la2 else zero
@@ -313,11 +319,9 @@ if numba is not None:
                                 WC += one if y < hwb else zero
                                 WD += one if y < lwb else zero
                         else:                                       # star counts only
-                            for i in range(r0, e):
-                                v0 = ct32[0, i]; v1 = ct32[1, i]; v2 = ct32[2, i]; v3 = ct32[3, i]
-                                v4 = ct32[4, i]
-                                x = v0 * a0 + v1 * a1 + v2 * a2 + v3 * a3 + v4 * a4
-                                y = v0 * b0 + v1 * b1 + v2 * b2 + v3 * b3 + v4 * b4
+                            for i in range(e - r0):
+                                x = v0[i] * a0 + v1[i] * a1 + v2[i] * a2 + v3[i] * a3 + v4[i] * a4
+                                y = v0[i] * b0 + v1[i] * b1 + v2[i] * b2 + v3[i] * b3 + v4[i] * b4
                                 A0 += one if x >= la0 else zero
                                 A1 += one if x >= la1 else zero
                                 A2 += one if x >= la2 else zero
