@@ -21,6 +21,7 @@ import pandas as pd
 from .._schema import _finite, _is_number
 from ..errors import PolicyError
 from ..policy import Policy
+from ._kernels import _SERIAL_BELOW
 from .engine import Scenarios, _line_criteria, prepare, run
 
 __all__ = ["sweep", "scenario_arrays", "is_fast", "run_batches", "fast_paths", "unit_outputs"]
@@ -216,15 +217,41 @@ def _grid(grid: Mapping[str, Iterable], policy: Policy) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(axes))
 
 
-def run_batches(prep, sc: Scenarios, *, executor=None, batch: int = 256, progress: bool = False,
+# Scenarios per batch. 256 dates from the NumPy engine and ignores the population's size; the compiled
+# kernel runs a call of fewer than ``_kernels._SERIAL_BELOW`` branch-scenarios on one thread (waking its
+# threads costs more), so at 1,500 branches every 256-scenario batch (384,000) ran serially. Without an
+# executor a batch therefore grows to ~``_BATCH_WORK`` branch-scenarios (the threads get work; a small
+# problem is one batch) but never holds fewer than ``_MIN_BATCH`` scenarios, so big work still comes in
+# many batches for the progress bar. An executor gets ``_MIN_BATCH``-scenario batches: they are its tasks.
+_MIN_BATCH = 256
+_BATCH_WORK = 4 * _SERIAL_BELOW
+
+
+def batch_size(n_units: int, n_scenarios: int, executor=None) -> int:
+    """Scenarios per batch in :func:`run_batches` when ``batch`` is not given.
+
+    >>> batch_size(1_500, 2_816), batch_size(1_000_000, 2_816), batch_size(1_500, 2_816, executor=object())
+    (2816, 256, 256)
+    """
+    if executor is not None:
+        return _MIN_BATCH
+    n_batches = max(1, n_units * n_scenarios // _BATCH_WORK)
+    return max(_MIN_BATCH, -(-n_scenarios // n_batches))
+
+
+def run_batches(prep, sc: Scenarios, *, executor=None, batch: int | None = None, progress: bool = False,
                 **kw) -> dict[str, np.ndarray]:
     """:func:`engine.run` over batches of scenarios, optionally on a ``concurrent.futures`` executor.
 
     Every scenario is computed independently with the same arithmetic, so the
-    result does not depend on the batch size or the executor.
+    result does not depend on the batch size or the executor. ``batch``
+    (scenarios per batch) defaults to :func:`batch_size`.
     """
+    batch = batch_size(prep.n, len(sc), executor) if batch is None else int(batch)
+    if batch < 1:
+        raise PolicyError(f"batch must be a whole number >= 1; got {batch}")
     starts = list(range(0, len(sc), batch))
-    parts = [sc.subset(np.arange(s, min(s + batch, len(sc)))) for s in starts]
+    parts = [sc.subset(np.arange(s, min(s + batch, len(sc)))) for s in starts] if len(starts) > 1 else [sc]
     if executor is None:
         results = (run(prep, p, **kw) for p in parts)
     else:
@@ -235,6 +262,8 @@ def run_batches(prep, sc: Scenarios, *, executor=None, batch: int = 256, progres
         from tqdm.auto import tqdm
         results = tqdm(results, total=len(parts), desc="scenarios", unit="batch")
     results = list(results)
+    if len(results) == 1:
+        return results[0]
     return {k: (np.concatenate([r[k] for r in results], axis=1) if k != "n" else results[0][k])
             for k in results[0]}
 
@@ -347,7 +376,7 @@ def _unit_columns(pop, pol: Policy, wanted: set, base_grades) -> dict:
 
 
 def sweep(pop, policy: Policy, grid: Mapping[str, Iterable], *, by: str | None = None,
-          executor=None, batch: int = 256, progress: bool = True, cities=None) -> pd.DataFrame:
+          executor=None, batch: int | None = None, progress: bool = True, cities=None) -> pd.DataFrame:
     """Evaluate a grid of parameter values; one row per scenario (and group).
 
     Parameters
