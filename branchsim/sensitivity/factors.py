@@ -45,9 +45,12 @@ parameter ``path`` it sets, its ``kind``, and its range ``low``–``high``
     as screening only). Fast factors must apply under every choice.
 ``noise``
     a generator parameter (``measurement.*``). The branches are re-measured
-    for each distinct noise setting with the population's own seed (common
-    random numbers: only the noise level changes), which costs one
-    ``generate`` + ``prepare`` per setting (~10 ms for 1,500 branches).
+    for each distinct noise setting with common random numbers: for
+    ``indicator_noise``, ``proportion_noise`` and ``survey_size`` the
+    population's own draws rescaled and a nested list of respondents
+    (:mod:`._remeasure`; the truth is kept, ~3 ms per setting on 1,500
+    branches); any other ``measurement.*`` path generates the branches again
+    with the population's seed (one ``generate`` + ``prepare`` per setting).
 
 This module holds the factor table (:func:`default_factors`, its checks),
 the bridge from samples to the engine (:func:`factor_problem`,
@@ -64,12 +67,15 @@ import pandas as pd
 from ..errors import BranchsimError
 from ..model import GeneratorParams, generate
 from ..policy import Policy
+from ..population import Population
 from .engine import Scenarios, prepare, run
+from ._remeasure import CRN_KEYS, Remeasure, run_job
 from .sweep import fast_paths, run_batches, scenario_arrays, tidy
 
 __all__ = ["KINDS", "default_factors", "factor_problem", "factor_values", "scenarios", "evaluate_samples"]
 
 KINDS = ("share", "balance", "cut", "cut_gap", "quota", "line", "value", "noise", "param", "choice")
+_CRN_CHUNK = 128                    # noise settings per unit of work (an executor's job)
 SLOW = ("param", "choice")          # kinds that re-prepare the population per distinct value
 # Default noise factors: generator parameters under ``measurement`` (whole numbers flagged).
 _NOISE = (("indicator_noise", False), ("survey_size", True))
@@ -382,6 +388,47 @@ def _remeasure(policy, seed, n, params, sc, base, rated=None):
     return run(prep, sc, baseline=base)
 
 
+class _CrnOut:
+    """One setting's engine output within a chunk of settings run together (locally or by an executor)."""
+
+    def __init__(self, chunk, i):
+        self.chunk, self.i = chunk, i
+
+    def get(self):
+        return self.chunk.get()[self.i]
+
+
+class _Chunk:
+    def __init__(self, call, future=None):
+        self.call, self.future, self.value = call, future, None
+
+    def get(self):
+        if self.value is None:
+            self.value = self.future.result() if self.future is not None else self.call()
+        return self.value
+
+
+def _crn_jobs(crn, pop, policy, pol, settings, base, executor) -> list:
+    """``(idx, pol, _CrnOut)`` of each noise setting under the rated policy ``pol``, in chunks of
+    :data:`_CRN_CHUNK` settings (an executor's unit of work; the numbers do not depend on it)."""
+    rated = None if pol is policy else pol
+    prep = None
+    out = []
+    for lo in range(0, len(settings), _CRN_CHUNK):
+        part = settings[lo:lo + _CRN_CHUNK]
+        work = [(c, sc) for _, c, sc in part]
+        if executor is not None:
+            light = Population(pop.branches, seed=pop.seed, params=pop.params)   # branches only: all it needs
+            chunk = _Chunk(None, executor.submit(run_job, policy.to_dict(), None if rated is None
+                                                 else rated.to_dict(), light, crn, work, base))
+        else:
+            if prep is None:
+                prep = prepare(pop, pol)
+            chunk = _Chunk(lambda work=work, prep=prep: crn.run_settings(prep, work, base))
+        out += [(idx, pol, _CrnOut(chunk, i)) for i, (idx, _, _) in enumerate(part)]
+    return out
+
+
 def evaluate_samples(pop, policy: Policy, values: pd.DataFrame, factors=None, *, executor=None,
                      progress: bool = False, _checked: bool = False) -> pd.DataFrame:
     """Outcomes of every sample: the factor values, ``n``, counts per level and designation,
@@ -412,15 +459,21 @@ def evaluate_samples(pop, policy: Policy, values: pd.DataFrame, factors=None, *,
         return values.join(_tidy(run_batches(prep0, sc, executor=executor, progress=progress,
                                              baseline=base), policy))
     n = len(pop.branches)
+    crn = None
     if not noise.empty:
         if pop.seed is None or pop.params is None:
             raise BranchsimError("noise factors re-measure a generated population; this one has no seed "
                                  "or generator parameters (drop the 'noise' rows of the factors)")
-        again = prepare(generate(policy, seed=pop.seed, n_branches=n, members=False, params=pop.params), policy)
-        if not np.allclose(again.components, prep0.components):
-            raise BranchsimError("the population cannot be re-measured: generating with its seed and "
-                                 "parameters does not reproduce its branches (another policy or a changed "
-                                 "table?); drop the noise factors")
+        if all(p.startswith("measurement.") and p.split(".", 1)[1] in CRN_KEYS for p in noise.path):
+            size = [values[nm].max() for nm, p in zip(noise.name, noise.path) if p.endswith(".survey_size")]
+            crn = Remeasure(pop, policy, max_survey=int(size[0]) if size else None)   # checks it reproduces pop
+        else:
+            again = prepare(generate(policy, seed=pop.seed, n_branches=n, members=False, params=pop.params),
+                            policy)
+            if not np.allclose(again.components, prep0.components):
+                raise BranchsimError("the population cannot be re-measured: generating with its seed and "
+                                     "parameters does not reproduce its branches (another policy or a changed "
+                                     "table?); drop the noise factors")
     from .sweep import _unit_columns, unit_outputs
     wanted = unit_outputs(policy, changed_paths(slow), pop)
     base_grades = None
@@ -429,7 +482,7 @@ def evaluate_samples(pop, policy: Policy, values: pd.DataFrame, factors=None, *,
         base_grades = evaluate(pop, policy).members["grade"].to_numpy(object)
     keys = values[list(noise.name) + list(slow.name)]
     groups = keys.groupby(list(keys.columns), sort=False).indices
-    jobs = []
+    jobs, shared = [], {}
     for key, idx in groups.items():   # a loop over noise settings and slow values, never over branches
         row = dict(zip(keys.columns, np.atleast_1d(key)))
         pol = _update(policy, slow_changes(slow, row)) if not slow.empty else policy
@@ -442,9 +495,15 @@ def evaluate_samples(pop, policy: Policy, values: pd.DataFrame, factors=None, *,
             continue
         changes = {p: (int(row[nm]) if i else float(row[nm])) for nm, p, i in zip(noise.name, noise.path,
                                                                                  noise.integer)}
+        if crn is not None:           # settings of one rated policy share its prepared truth
+            slot = shared.setdefault(repr(sorted(slow_changes(slow, row).items())), (pol, []))
+            slot[1].append((idx, {p.split(".", 1)[1]: v for p, v in changes.items()}, sub))
+            continue
         args = (policy.to_dict() if executor else policy, pop.seed, n, pop.params.with_values(changes),
                 sub, base, (pol.to_dict() if executor else pol) if pol is not policy else None)
         jobs.append((idx, pol, executor.submit(_remeasure, *args) if executor else args))
+    for pol, settings in shared.values():
+        jobs += _crn_jobs(crn, pop, policy, pol, settings, base, executor)
     if progress:
         from tqdm.auto import tqdm
         jobs = tqdm(jobs, desc="settings", unit="setting")
@@ -452,6 +511,8 @@ def evaluate_samples(pop, policy: Policy, values: pd.DataFrame, factors=None, *,
     for idx, pol, job in jobs:
         if isinstance(job, tuple) and job[0] == "prepared":
             out = run(prep0 if pol is policy else prepare(pop, pol), job[2], baseline=base)
+        elif isinstance(job, _CrnOut):
+            out = job.get()
         else:
             out = job.result() if executor else _remeasure(*job)
         for k, v in out.items():
