@@ -109,8 +109,8 @@ def _outputs_frame(Y, m: int) -> pd.DataFrame:
     if len(Y) != m:
         raise BranchsimError(f"the model returned {len(Y)} rows for {m} samples")
     if Y.shape[1] == 1 and not isinstance(Y.columns[0], str):
-        Y.columns = ["y"]
-    return Y.rename(columns=str)
+        return Y.set_axis(["y"], axis=1)          # a copy: the model's own frame is left as it was
+    return Y if all(isinstance(c, str) for c in Y.columns) else Y.rename(columns=str)
 
 
 def _saltelli(problem, n: int, second_order: bool, seed) -> np.ndarray:
