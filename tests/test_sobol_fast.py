@@ -86,9 +86,11 @@ def test_analysis_matches_hand_worked_linear_model():
     np.testing.assert_allclose(idx.ST, [0.2, 0.8], atol=0.02)
 
 
-def test_analysis_refuses_a_partial_block():
+def test_analysis_refuses_a_partial_block_and_a_bad_level():
     with pytest.raises(BranchsimError, match="Saltelli blocks"):
         gsa._analyze_sobol(PROB, pd.DataFrame({"y": np.arange(13.0)}), False, 0.95, 1)
+    with pytest.raises(BranchsimError, match="conf_level"):
+        gsa.sobol_indices(PROB, lambda X: X[:, 0], n=8, conf_level=95)
 
 
 @pytest.mark.parametrize("second_order", [False, True])

@@ -149,12 +149,14 @@ def _analyze_sobol(problem, Y: pd.DataFrame, second_order, conf_level, seed, num
     ``second_order``: Saltelli 2010 and 2002, each divided by the variance of A and B, 0 where that
     is not above eps) and the same bootstrap resamples for the same ``seed`` (``r``, drawn as
     ``analyze`` draws them). What changes is the arithmetic: the variance of A and B is computed once
-    for all factors, not once per factor and estimator, and a bootstrap mean over resample ``b`` is a
-    product with the count of each base point in it (``counts @ f / N``) instead of a gathered copy
-    of the outputs; the indices equal ``analyze``'s to ~1e-15. A constant column has no variance to
+    for all factors, not once per factor and estimator, and the bootstrap means of every estimator's
+    terms are one product with the count of each base point in each resample (``counts @ f / N``)
+    instead of gathered copies of the outputs; the indices equal ``analyze``'s to ~1e-15. A constant column has no variance to
     apportion: its indices are NaN and it has no second-order rows.
     """
     from scipy.stats import norm
+    if not 0 < conf_level < 1:
+        raise BranchsimError(f"conf_level must be between 0 and 1 (exclusive); got {conf_level!r}")
     names = np.asarray(problem["names"], dtype=object)
     D = problem["num_vars"]
     step = 2 * D + 2 if second_order else D + 2
@@ -171,23 +173,28 @@ def _analyze_sobol(problem, Y: pd.DataFrame, second_order, conf_level, seed, num
     r = np.random.default_rng(seed).integers(N, size=(N, R))    # as analyze draws them
     counts = np.bincount((np.arange(R)[:, None] * N + r.T).ravel(), minlength=R * N).reshape(R, N) / N
 
-    def boot(f):                                                 # mean over each resample: (R, *f.shape[1:])
-        # einsum, not a BLAS product: a threaded BLAS on a busy machine takes 100x longer for this size
-        return np.einsum("bn,nk->bk", counts, f.reshape(N, -1)).reshape((R,) + f.shape[1:])
+    z = norm.ppf(0.5 + conf_level / 2)
 
     def conf(x):                                                 # Z × sd over the resamples (analyze's conf)
-        return norm.ppf(0.5 + conf_level / 2) * np.moveaxis(x, 0, -1).std(axis=-1, ddof=1)
+        return z * np.moveaxis(x, 0, -1).std(axis=-1, ddof=1)
 
+    s1_num, st_num = B * (AB - A), 0.5 * (A - AB) ** 2                                # (N, D, outputs)
+    parts = [A + B, A * A + B * B, s1_num, st_num]
+    if second_order:
+        i, j = np.triu_indices(D, 1)
+        BA = Yn[:, D + 1:2 * D + 1]
+        parts.append(BA[:, i] * AB[:, j] - A * B)                                      # (N, pairs, outputs)
+    F = np.concatenate(parts, axis=1)
+    with _one_blas_thread():        # every bootstrap mean at once: (R, 2 + 2D [+ pairs], outputs)
+        Fb = (counts @ F.reshape(N, -1)).reshape((R,) + F.shape[1:])
     var = np.var(np.concatenate([A, B]), axis=0)                                       # (1, outputs)
-    mb = boot(np.concatenate([A + B, A * A + B * B], axis=1)) / 2
-    var_b = mb[:, 1:] - mb[:, :1] ** 2                                                 # (R, 1, outputs)
-    s1_num, st_num = B * (AB - A), 0.5 * (A - AB) ** 2
-    s1_b = _ratio(boot(s1_num), var_b)
+    var_b = Fb[:, 1:2] / 2 - (Fb[:, :1] / 2) ** 2                                      # (R, 1, outputs)
+    s1_b = _ratio(Fb[:, 2:D + 2], var_b)
     used = counts.any(axis=0)       # analyze: a half-width is 0 when the resampled A and B do not vary
     spread = np.ptp(np.concatenate([A[used], B[used]]), axis=0) != 0                  # (1, outputs)
     stats = {"S1": _ratio(np.mean(s1_num, axis=0), var), "S1_conf": np.where(spread, conf(s1_b), 0.0),
              "ST": _ratio(np.mean(st_num, axis=0), var),
-             "ST_conf": np.where(spread, conf(_ratio(boot(st_num), var_b)), 0.0)}
+             "ST_conf": np.where(spread, conf(_ratio(Fb[:, D + 2:2 * D + 2], var_b)), 0.0)}
     full = {k: np.full((P, D), np.nan) for k in stats}
     for k, v in stats.items():
         full[k][cols] = v.T
@@ -196,16 +203,25 @@ def _analyze_sobol(problem, Y: pd.DataFrame, second_order, conf_level, seed, num
                         **{k: v.ravel() for k, v in full.items()}})
     if not second_order or not len(cols):
         return idx, None
-    i, j = np.triu_indices(D, 1)
-    BA = Yn[:, D + 1:2 * D + 1]
-    s2_num = BA[:, i] * AB[:, j] - A * B                                               # (N, pairs, outputs)
     s1 = stats["S1"]
-    s2 = _ratio(np.mean(s2_num, axis=0), var) - s1[i] - s1[j]
-    s2_b = _ratio(boot(s2_num), var_b) - s1_b[:, i] - s1_b[:, j]
+    s2 = _ratio(np.mean(parts[-1], axis=0), var) - s1[i] - s1[j]
+    s2_b = _ratio(Fb[:, 2 * D + 2:], var_b) - s1_b[:, i] - s1_b[:, j]
     q = len(i)
     return idx, pd.DataFrame({"output": np.repeat(out[cols], q), "factor_i": np.tile(names[i], len(cols)),
                               "factor_j": np.tile(names[j], len(cols)), "S2": s2.T.ravel(),
                               "S2_conf": conf(s2_b).T.ravel()})
+
+
+_BLAS: list = []
+
+
+def _one_blas_thread():
+    """BLAS limited to this thread: a product as small as the bootstrap's takes ~0.05 ms on one thread
+    and 2-20 ms on a threaded BLAS whose threads wait for each other on a busy machine."""
+    from threadpoolctl import ThreadpoolController
+    if not _BLAS:
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0].limit(limits=1, user_api="blas")
 
 
 def _sobol_run(problem, func, n, seed, conf_level, second_order):
