@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 import branchsim as bs
+from branchsim.evaluate import branch_outcome
 from branchsim.measurement import survey_probabilities
 from branchsim.sensitivity import factors as fmod
 from branchsim.sensitivity._remeasure import Remeasure
@@ -184,9 +185,9 @@ def test_more_indicator_noise_moves_more_branches(policy):
         out = evaluate_samples(pop, policy, values, noise)
         acc += out.accuracy.to_numpy()
         changed += out.changed.to_numpy()
-        crn, prep = Remeasure(pop, policy), prepare(pop, policy)
-        levels = [crn.prepared(prep, **dict(zip(("facts", "survey"), crn.facts({"indicator_noise": s}).values())))
-                  .levels for s in grid]
+        crn = Remeasure(pop, policy)
+        levels = [branch_outcome(crn.inputs_for(**crn.facts({"indicator_noise": s}), scheme=policy.scheme),
+                                 policy.scheme)["level"] for s in grid]
         moved += [(lv != levels[0]).sum() for lv in levels]
     assert (np.diff(moved) > 0).all(), moved
     assert changed[2] == 0 and changed[2] < changed[3] < changed[4] and changed[2] < changed[1] < changed[0]

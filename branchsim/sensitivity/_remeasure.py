@@ -185,8 +185,12 @@ class Remeasure:
 
     def facts(self, changes: dict) -> dict:
         """``facts`` ``(n, len(measured))`` and ``survey`` counts ``(n, a)`` (None without one) of a setting."""
-        size = self._setting(changes)[2]
-        return {"facts": self.facts_batch([changes])[0],
+        noise, prop, size = self._setting(changes)
+        p = self.base + noise * self.z
+        np.clip(p, 0, 1, out=p)
+        out = facts_from_attainment(p, self.u, self.policy.scheme.branch.sheet, prop)
+        out[:, self.share_cols] = np.round(out[:, self.share_cols], 2)
+        return {"facts": out[:, self.measured] if len(self.measured) < out.shape[1] else out,
                 "survey": None if self.counts is None else self.counts[:, size].astype(float)}
 
     def inputs_for(self, facts: np.ndarray, survey, scheme) -> BranchInputs:
@@ -205,14 +209,17 @@ class Remeasure:
 
     def prepared(self, prep, facts: np.ndarray, survey):
         """``prep`` (the population prepared under the rated policy) with a setting's measurement:
-        components, caps, fixed levels and designations re-scored; the truth kept."""
+        components, caps, fixed levels and designations re-scored; the truth kept; ``levels`` None
+        (the engine rates every scenario itself)."""
         from .engine import _unit_state
         scheme = prep.policy.scheme
         inp = self.inputs_for(facts, survey, scheme)
-        out = branch_outcome(inp, scheme)
+        # The engine rates each scenario itself: the policy's own rating is skipped (a placeholder design;
+        # only what does not depend on the score is kept), so ``levels`` is left empty.
+        out = branch_outcome(inp, scheme, rated=(np.zeros(self.n, dtype=np.int8), None))
         cap, fixed, designated, line_ok, dep_ok = _unit_state(out, scheme, inp.prev)
         return dataclasses.replace(prep, components=out["components"], cap=cap, fixed=fixed, designated=designated,
-                                   line_ok=line_ok, dep_ok=dep_ok, levels=out["level"], cache={})
+                                   line_ok=line_ok, dep_ok=dep_ok, levels=None, cache={})
 
     def run_settings(self, prep, jobs: list, baseline) -> list:
         """Engine outputs of each ``(changes, scenarios)`` job under ``prep`` (the rated policy).

@@ -486,8 +486,8 @@ def evaluate_samples(pop, policy: Policy, values: pd.DataFrame, factors=None, *,
     for key, idx in groups.items():   # a loop over noise settings and slow values, never over branches
         row = dict(zip(keys.columns, np.atleast_1d(key)))
         pol = _update(policy, slow_changes(slow, row)) if not slow.empty else policy
-        try:
-            sub = scenarios(pol, f, values.iloc[idx])
+        try:      # under the policy itself its rows of the scenarios built once (checked once)
+            sub = sc.subset(idx) if pol is policy else scenarios(pol, f, values.iloc[idx])
         except BranchsimError as e:
             raise BranchsimError(f"under {slow_changes(slow, row)}: {e}") from None
         if noise.empty:
@@ -496,7 +496,8 @@ def evaluate_samples(pop, policy: Policy, values: pd.DataFrame, factors=None, *,
         changes = {p: (int(row[nm]) if i else float(row[nm])) for nm, p, i in zip(noise.name, noise.path,
                                                                                  noise.integer)}
         if crn is not None:           # settings of one rated policy share its prepared truth
-            slot = shared.setdefault(repr(sorted(slow_changes(slow, row).items())), (pol, []))
+            slot = shared.setdefault(repr(sorted(slow_changes(slow, row).items())) if not slow.empty else "",
+                                     (pol, []))
             slot[1].append((idx, {p.split(".", 1)[1]: v for p, v in changes.items()}, sub))
             continue
         args = (policy.to_dict() if executor else policy, pop.seed, n, pop.params.with_values(changes),
