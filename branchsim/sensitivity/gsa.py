@@ -60,12 +60,11 @@ def _unit_output_names(policy: Policy, pop, wanted: set) -> dict:
     return out
 
 
-def _domains(r) -> set:
-    """What a factor changes: ``branch`` (levels), ``member``, ``structure`` or ``consequences``."""
+def _domains(slow: pd.DataFrame) -> list[set]:
+    """What each ``param`` / ``choice`` factor changes: ``branch`` (levels), ``member``, ``structure``
+    or ``consequences``."""
     from .factors import changed_paths
-    if r.kind not in ("param", "choice"):
-        return {"branch"}
-    return {p.split(".", 1)[0] for p in changed_paths(pd.DataFrame([r._asdict()]))}
+    return [{p.split(".", 1)[0] for p in changed_paths(slow.iloc[[i]])} for i in range(len(slow))]
 
 
 def _check_outputs(outputs, pop, policy: Policy, factors=None) -> list[str]:
@@ -75,8 +74,9 @@ def _check_outputs(outputs, pop, policy: Policy, factors=None) -> list[str]:
     from .sweep import unit_outputs
     bs = policy.scheme.branch
     f = factors if factors is not None else pd.DataFrame(columns=["name", "path", "kind"])
-    slow = f[f.kind.isin(["param", "choice"])]
-    extra = _unit_output_names(policy, pop, unit_outputs(policy, changed_paths(slow), pop))
+    is_slow = np.isin(f["kind"].to_numpy(object), ["param", "choice"])    # numpy: no string-dtype ops
+    slow = f[is_slow] if is_slow.any() else None
+    extra = _unit_output_names(policy, pop, unit_outputs(policy, [] if slow is None else changed_paths(slow), pop))
     branch = list(bs.levels.ids) + [d.id for d in bs.designations] + ["changed", "mean_abs_change"] \
         + (["accuracy"] if pop.has_truth else [])
     by_domain = {"branch": branch, **extra}
@@ -88,7 +88,9 @@ def _check_outputs(outputs, pop, policy: Policy, factors=None) -> list[str]:
     if bad or not outputs:
         raise BranchsimError(f"outputs {bad or outputs}: allowed: {', '.join(allowed)}")
     asked = {d for d, cols in by_domain.items() if set(cols) & set(outputs)}
-    idle = [f"{r.name} ({r.path})" for r in f.itertuples() if not _domains(r) & asked]
+    domains = iter([] if slow is None else _domains(slow))
+    idle = [f"{name} ({path})" for name, path, s in zip(f["name"], f["path"], is_slow)
+            if not (next(domains) if s else {"branch"}) & asked]
     if idle:
         raise BranchsimError(f"factor(s) {', '.join(idle)} change none of the requested outputs "
                              f"({', '.join(outputs)}): each would get an index of 0 by construction. Ask for "
@@ -151,8 +153,8 @@ def _analyze_sobol(problem, Y: pd.DataFrame, second_order, conf_level, seed, num
     ``analyze`` draws them). What changes is the arithmetic: the variance of A and B is computed once
     for all factors, not once per factor and estimator, and the bootstrap means of every estimator's
     terms are one product with the count of each base point in each resample (``counts @ f / N``)
-    instead of gathered copies of the outputs; the indices equal ``analyze``'s to ~1e-15. A constant column has no variance to
-    apportion: its indices are NaN and it has no second-order rows.
+    instead of gathered copies of the outputs; the indices equal ``analyze``'s to ~1e-15. A constant
+    column has no variance to apportion: its indices are NaN and it has no second-order rows.
     """
     from scipy.stats import norm
     if not 0 < conf_level < 1:
