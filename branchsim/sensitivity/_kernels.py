@@ -402,12 +402,14 @@ if numba is not None:
     def _score32(ct32, r0, m, w32, xs):   # pragma: no cover - compiled
         c = ct32.shape[0]
         w0 = w32[0]
+        v = ct32[0, r0:r0 + m]             # 1-D views: ct32[k, r0 + i] would keep the loops scalar
         for i in range(m):
-            xs[i] = ct32[0, r0 + i] * w0
+            xs[i] = v[i] * w0
         for k in range(1, c):
             wk = w32[k]
+            v = ct32[k, r0:r0 + m]
             for i in range(m):
-                xs[i] += ct32[k, r0 + i] * wk
+                xs[i] += v[i] * wk
 
     @numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
     def _near(xs, m, lo, hi):   # pragma: no cover - compiled
@@ -423,12 +425,14 @@ if numba is not None:
     def _score64(ct, r0, m, w, xs):   # pragma: no cover - compiled
         c = ct.shape[0]
         w0 = w[0]
+        v = ct[0, r0:r0 + m]
         for i in range(m):
-            xs[i] = ct[0, r0 + i] * w0
+            xs[i] = v[i] * w0
         for k in range(1, c):
             wk = w[k]
+            v = ct[k, r0:r0 + m]
             for i in range(m):
-                xs[i] = xs[i] + ct[k, r0 + i] * wk
+                xs[i] = xs[i] + v[i] * wk
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy", boundscheck=False)
     def _band(th, eps):   # pragma: no cover - compiled
@@ -471,17 +475,21 @@ if numba is not None:
             cj = thr[j]
             for i in range(m):
                 lvl[i] += np.int32(xc[i] >= cj)
+        fx = fixed[r0:r0 + m]
+        cp = cap[r0:r0 + m]
         for i in range(m):
-            f = fixed[r0 + i]
-            v = min(lvl[i], np.int32(cap[r0 + i]))
+            f = fx[i]
+            v = min(lvl[i], np.int32(cp[i]))
             lvl[i] = np.int32(f) if f >= 0 else v
 
     @numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
-    def _fast_measured(xs, m, r0, hi, lo, capf, fixedf, basef, line_hi, line_lo, pref, okf, dep_kind, dep_v,
-                       depf, lvbuf, acc):   # pragma: no cover - compiled
+    def _fast_measured(v0, v1, v2, v3, v4, w, m, r0, hi, lo, capf, fixedf, basef, line_hi, line_lo, pref, okf,
+                       dep_kind, dep_v, depf, lvbuf, acc):   # pragma: no cover - compiled
         """One fused float32 pass for the usual shape (<= 4 cuts, <= 1 designation, <= 1 level
-        criterion): levels into ``lvbuf``, sums into ``acc`` (at least 1..4, changed, |change|,
-        designated); returns the rows float32 cannot decide (the caller then discards ``acc``)."""
+        criterion): each row's score ``v0[i] * w[0] + ... + v4[i] * w[4]`` (the rows' components, or a
+        score already summed and zeros), levels into ``lvbuf``, sums into ``acc`` (at least 1..4,
+        changed, |change|, designated); returns the rows float32 cannot decide (the caller then
+        discards ``acc``)."""
         one = np.float32(1.0)
         zero = np.float32(0.0)
         h0, h1, h2, h3 = hi[0], hi[1], hi[2], hi[3]
@@ -490,8 +498,11 @@ if numba is not None:
         A0 = zero; A1 = zero; A2 = zero; A3 = zero; CH = zero; AB = zero; DS = zero
         eq = one if dep_kind == 1 else zero
         le = one if dep_kind == 2 else zero
+        capf, fixedf, basef = capf[r0:r0 + m], fixedf[r0:r0 + m], basef[r0:r0 + m]
+        pref, okf, depf = pref[r0:r0 + m], okf[r0:r0 + m], depf[r0:r0 + m]
+        w0, w1, w2, w3, w4 = w[0], w[1], w[2], w[3], w[4]
         for i in range(m):
-            x = xs[i]
+            x = v0[i] * w0 + v1[i] * w1 + v2[i] * w2 + v3[i] * w3 + v4[i] * w4
             h = ((one if x >= h0 else zero) + (one if x >= h1 else zero)) + \
                 ((one if x >= h2 else zero) + (one if x >= h3 else zero))
             lw = ((one if x >= l0 else zero) + (one if x >= l1 else zero)) + \
@@ -499,25 +510,24 @@ if numba is not None:
             bl = one if x < line_lo else zero           # below the line, surely
             bh = one if x < line_hi else zero
             near += (lw - h) + (bh - bl)
-            r = r0 + i
-            lv = min(h, capf[r])
-            lv = fixedf[r] if fixedf[r] >= zero else lv
+            lv = min(h, capf[i])
+            lv = fixedf[i] if fixedf[i] >= zero else lv
             lvbuf[i] = lv
             A0 += one if lv > zero else zero
             A1 += one if lv > one else zero
             A2 += one if lv > np.float32(2.0) else zero
             A3 += one if lv > np.float32(3.0) else zero
-            d = lv - basef[r]
+            d = lv - basef[i]
             CH += one if d != zero else zero
             AB += abs(d)
-            held = max(pref[r], okf[r] * bl)
-            crit = (eq * (one if lv == dep_v else zero) + le * (one if lv <= dep_v else zero)) * depf[r]
+            held = max(pref[i], okf[i] * bl)
+            crit = (eq * (one if lv == dep_v else zero) + le * (one if lv <= dep_v else zero)) * depf[i]
             DS += max(held, crit)
         acc[0] = A0; acc[1] = A1; acc[2] = A2; acc[3] = A3; acc[4] = CH; acc[5] = AB; acc[6] = DS
         return near
 
     @numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
-    def _fast_truth(xs, m, r0, hi, lo, capf, fixedf, lvbuf, acc):   # pragma: no cover - compiled
+    def _fast_truth(v0, v1, v2, v3, v4, w, m, r0, hi, lo, capf, fixedf, lvbuf, acc):   # pragma: no cover
         """The same for the true levels: at least 1..4 and the rows whose level equals ``lvbuf``."""
         one = np.float32(1.0)
         zero = np.float32(0.0)
@@ -525,16 +535,17 @@ if numba is not None:
         l0, l1, l2, l3 = lo[0], lo[1], lo[2], lo[3]
         near = zero
         A0 = zero; A1 = zero; A2 = zero; A3 = zero; CO = zero
+        capf, fixedf = capf[r0:r0 + m], fixedf[r0:r0 + m]
+        w0, w1, w2, w3, w4 = w[0], w[1], w[2], w[3], w[4]
         for i in range(m):
-            x = xs[i]
+            x = v0[i] * w0 + v1[i] * w1 + v2[i] * w2 + v3[i] * w3 + v4[i] * w4
             h = ((one if x >= h0 else zero) + (one if x >= h1 else zero)) + \
                 ((one if x >= h2 else zero) + (one if x >= h3 else zero))
             lw = ((one if x >= l0 else zero) + (one if x >= l1 else zero)) + \
                  ((one if x >= l2 else zero) + (one if x >= l3 else zero))
             near += lw - h
-            r = r0 + i
-            lv = min(h, capf[r])
-            lv = fixedf[r] if fixedf[r] >= zero else lv
+            lv = min(h, capf[i])
+            lv = fixedf[i] if fixedf[i] >= zero else lv
             A0 += one if lv > zero else zero
             A1 += one if lv > one else zero
             A2 += one if lv > np.float32(2.0) else zero
@@ -575,6 +586,10 @@ if numba is not None:
             lvb = np.empty(_ROWS_UNITS, dtype=np.float32)
             acc = np.empty(7, dtype=np.float32)
             tacc = np.empty(5, dtype=np.float32)
+            zs = np.zeros(_ROWS_UNITS, dtype=np.float32)
+            unit_w = np.zeros(5, dtype=np.float32)
+            unit_w[0] = 1.0
+            five = ct32.shape[0] == 5
             big = np.float32(_BIG)
             s0 = q * _SCENARIOS_UNITS
             s1 = min(S, s0 + _SCENARIOS_UNITS)
@@ -593,16 +608,28 @@ if numba is not None:
                                 line_lo, line_hi = _band(lines[s, 0], eps)
                             else:
                                 line_lo, line_hi = -big, -big
-                            _score32(ct32, r0, m, w32[s, t], xs32)
-                            nm = _fast_measured(xs32, m, r0, hi, lo, capf, fixedf, basef, line_hi, line_lo, pref,
-                                                okf, f_kind, f_val, depf, lvb, acc)
+                            if five:                            # the score summed in the pass itself
+                                wv = w32[s, t]
+                                a0, a1, a2, a3, a4 = ct32[0, r0:r0 + m], ct32[1, r0:r0 + m], ct32[2, r0:r0 + m], \
+                                    ct32[3, r0:r0 + m], ct32[4, r0:r0 + m]
+                            else:                               # summed first, passed as one term
+                                wv = unit_w
+                                _score32(ct32, r0, m, w32[s, t], xs32)
+                                a0, a1, a2, a3, a4 = xs32[:m], zs[:m], zs[:m], zs[:m], zs[:m]
+                            nm = _fast_measured(a0, a1, a2, a3, a4, wv, m, r0, hi, lo, capf, fixedf, basef, line_hi,
+                                                line_lo, pref, okf, f_kind, f_val, depf, lvb, acc)
                             nt = np.float32(0.0)
                             if nm == 0 and with_truth:
                                 for j in range(4):
                                     if j < L1:
                                         lo[j], hi[j] = _band(tthr[s, key, j], eps)
-                                _score32(tt32, r0, m, w32[s, t], xs32)
-                                nt = _fast_truth(xs32, m, r0, hi, lo, tcapf, tfixedf, lvb, tacc)
+                                if five:
+                                    a0, a1, a2, a3, a4 = tt32[0, r0:r0 + m], tt32[1, r0:r0 + m], \
+                                        tt32[2, r0:r0 + m], tt32[3, r0:r0 + m], tt32[4, r0:r0 + m]
+                                else:
+                                    _score32(tt32, r0, m, w32[s, t], xs32)
+                                    a0 = xs32[:m]
+                                nt = _fast_truth(a0, a1, a2, a3, a4, wv, m, r0, hi, lo, tcapf, tfixedf, lvb, tacc)
                             if nm == 0 and nt == 0:
                                 for j in range(L1):
                                     at_least[g, s, j] += np.int64(acc[j])
