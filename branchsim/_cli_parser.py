@@ -58,7 +58,8 @@ def policy_options(p) -> None:
 
 REFORM_HELP = ("a reform file (schema: branchsim-reform/1, only what changes) or a whole policy file to compare "
                "with --policy")
-POLICY_HELP = "policy YAML file (default: the built-in baseline, data/policies/baseline.yaml)"
+POLICY_HELP = ("policy YAML file, or the bare name of a policy shipped in data/policies/ (default: the built-in "
+               "baseline, data/policies/baseline.yaml)")
 
 
 def _seed(p, what: str = "the generated city") -> None:

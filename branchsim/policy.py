@@ -328,10 +328,13 @@ class Policy:
         duplicate keys, recursive aliases, alias expansion beyond
         ``MAX_NODES`` nodes and nesting deeper than ``MAX_DEPTH`` levels are
         refused with a :class:`PolicyError` naming the file and line. A file
-        of format 1 is migrated to format 2.
+        of format 1 is migrated to format 2. A bare name that is not a file
+        (``"star_quota"``) loads the shipped policy of that name.
 
         Examples
         --------
+        >>> Policy.load("star_quota").name == Policy.load(data_path("policies", "star_quota.yaml")).name
+        True
         >>> import tempfile, pathlib
         >>> f = pathlib.Path(tempfile.mkdtemp()) / "p.yaml"
         >>> _ = f.write_text("name: a\\nname: b\\n", encoding="utf-8")
@@ -344,7 +347,7 @@ class Policy:
         path = policy_path("baseline") if path is None else path
         if not isinstance(path, (str, os.PathLike)):
             raise PolicyError(f"Policy.load takes a file path, got {type(path).__name__}", where="Policy.load")
-        path = Path(path)
+        path = _shipped_or_file(path)
         return cls(read_yaml(path), where=str(path), path=path)
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -713,6 +716,31 @@ class Policy:
                        for k, v in self._summary_rows())
         return (f"<div><b>Policy {html.escape(self.name)}</b> "
                 f"<small>{html.escape(self._shown_where)}</small><table>{rows}</table></div>")
+
+
+def shipped_policies() -> list[str]:
+    """Names of the policies shipped in ``data/policies/`` (what ``Policy.load(NAME)`` accepts).
+
+    >>> "baseline" in shipped_policies()
+    True
+    """
+    return sorted(p.name[:-5] for p in data_path("policies").glob("*.yaml") if p.name.count(".") == 1)
+
+
+def _shipped_or_file(path) -> Path:
+    """``path``, or the shipped policy of that name when ``path`` is a bare name that is not a file.
+
+    A file of that name in the working folder wins; a bare name that is neither is refused naming the
+    shipped policies.
+    """
+    p = Path(path)
+    bare = isinstance(path, str) and p.suffix == "" and len(p.parts) == 1
+    if not bare or p.exists():
+        return p
+    if p.name in shipped_policies():
+        return policy_path(p.name)
+    raise PolicyError(f"no policy file or shipped policy of this name; shipped: {', '.join(shipped_policies())}"
+                      f" (or give the path of a policy file)", where=str(path))
 
 
 def policy_path(name: str) -> Path:
