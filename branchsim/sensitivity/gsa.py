@@ -9,9 +9,12 @@
 
 The factors varied and the scoring of each sample live in :mod:`.factors`
 (:func:`default_factors`, :func:`evaluate_samples`; re-exported here). Cost
-of :func:`sobol` with ``n=256`` on 1,500 branches: 3,328 scenarios; without
-noise factors one engine pass (~0.1 s); with the two default noise factors
-the Saltelli design has ``4n`` = 1,024 distinct noise settings (~10 s).
+of :func:`sobol` with ``n=256`` on 1,500 branches: without noise factors
+2,816 scenarios in one engine pass on the kernel's threads and one
+vectorised analysis of all outputs (0.04-0.10 s on the shared 2-core
+machine, ``benchmarks/bench_sobol.py``); with the two default noise factors
+3,328 scenarios, whose Saltelli design has ``4n`` = 1,024 distinct noise
+settings (~10 s).
 """
 from __future__ import annotations
 
