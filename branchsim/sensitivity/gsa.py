@@ -190,8 +190,10 @@ def _analyze_sobol(problem, Y: pd.DataFrame, second_order, conf_level, seed, num
         BA = Yn[:, D + 1:2 * D + 1]
         parts.append(BA[:, i] * AB[:, j] - A * B)                                      # (N, pairs, outputs)
     F = np.concatenate(parts, axis=1)
-    with _one_blas_thread():        # every bootstrap mean at once: (R, 2 + 2D [+ pairs], outputs)
-        Fb = (counts @ F.reshape(N, -1)).reshape((R,) + F.shape[1:])
+    # every bootstrap mean at once: (R, 2 + 2D [+ pairs], outputs). einsum, not a BLAS product: for a
+    # product this small a threaded BLAS on a busy machine takes 2-20 ms (its threads wait for each
+    # other) against ~0.6 ms, and limiting its threads would change process-wide state
+    Fb = np.einsum("bn,nk->bk", counts, F.reshape(N, -1)).reshape((R,) + F.shape[1:])
     var = np.var(np.concatenate([A, B]), axis=0)                                       # (1, outputs)
     var_b = Fb[:, 1:2] / 2 - (Fb[:, :1] / 2) ** 2                                      # (R, 1, outputs)
     s1_b = _ratio(Fb[:, 2:D + 2], var_b)
@@ -215,18 +217,6 @@ def _analyze_sobol(problem, Y: pd.DataFrame, second_order, conf_level, seed, num
     return idx, pd.DataFrame({"output": np.repeat(out[cols], q), "factor_i": np.tile(names[i], len(cols)),
                               "factor_j": np.tile(names[j], len(cols)), "S2": s2.T.ravel(),
                               "S2_conf": conf(s2_b).T.ravel()})
-
-
-_BLAS: list = []
-
-
-def _one_blas_thread():
-    """BLAS limited to this thread: a product as small as the bootstrap's takes ~0.05 ms on one thread
-    and 2-20 ms on a threaded BLAS whose threads wait for each other on a busy machine."""
-    from threadpoolctl import ThreadpoolController
-    if not _BLAS:
-        _BLAS.append(ThreadpoolController())
-    return _BLAS[0].limit(limits=1, user_api="blas")
 
 
 def _sobol_run(problem, func, n, seed, conf_level, second_order):
