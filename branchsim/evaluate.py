@@ -16,7 +16,7 @@ from ._result import Result, at_published_scale, published_counts, targets
 from .errors import DataError
 from .policy import Policy
 from .scheme import BranchScheme, MemberScheme, Scheme
-from .scoring import (DECIMALS, annual_facts, annual_scores, answer_share, branch_scores, indicator_points,
+from .scoring import (DECIMALS, stack_columns, annual_facts, annual_scores, answer_share, branch_scores, indicator_points,
                       record_from_totals, record_scores, required_level, satisfaction_rate, type_codes)
 from .tables import check_tables, positions
 
@@ -64,7 +64,7 @@ def branch_inputs(b: pd.DataFrame, scheme: Scheme, *, policy_name: str = "") -> 
         raise DataError(f"the population has no column for fact(s) {missing[:8]} that policy "
                         f"{policy_name or scheme.name!r} reads; generate or load it with this policy")
     values = {f: b[f].to_numpy(dtype=float) for f in bs.facts}
-    facts = np.column_stack([values[f] for f in bs.sheet.facts]) if bs.sheet.k else np.empty((len(b), 0))
+    facts = stack_columns([values[f] for f in bs.sheet.facts], len(b))
     survey = b[list(bs.survey_columns)].to_numpy(float) if bs.survey else None
     prev = {c[5:]: b[c].to_numpy() for c in b.columns if isinstance(c, str) and c.startswith("prev_")}
     return BranchInputs(facts, values, type_codes(b["type"], bs.types, policy_name or scheme.name), survey, prev,

@@ -46,6 +46,20 @@ def type_codes(types, known: tuple[str, ...] | list[str], policy_name: str = "",
     return codes
 
 
+def stack_columns(cols, n: int) -> np.ndarray:
+    """``np.column_stack(cols)`` as a row-major ``(n, len(cols))`` array, the same values, written a column
+    at a time into the rows of a ``(k, n)`` buffer and transposed once (``column_stack`` writes each
+    column with a stride of a whole row).
+
+    >>> stack_columns([np.array([1., 2.]), np.array([3., 4.])], 2).tolist()
+    [[1.0, 3.0], [2.0, 4.0]]
+    """
+    out = np.empty((len(cols), n))
+    for j, c in enumerate(cols):
+        out[j] = c
+    return np.ascontiguousarray(out.T)
+
+
 def _columns_by_rule(kind: np.ndarray) -> list[tuple[int, np.ndarray | slice]]:
     """Columns of each rule form (one kind row): a slice when contiguous (views, no gathers)."""
     out = []
@@ -109,13 +123,13 @@ def indicator_points(facts: np.ndarray, profile: np.ndarray, sheet: Sheet, *,
     """
     facts = np.asarray(facts, dtype=float)
     profile = np.asarray(profile)
-    top = sheet.points[profile]                                   # (n, k)
     if sheet.uniform:
-        pts = np.empty_like(top)
+        pts = np.empty((len(profile), sheet.k))
         for code, cols in _columns_by_rule(sheet.kind[0]):
             p = {name: _per_unit(getattr(sheet, name), profile, cols) for name in _PARAMS[code]}
-            pts[:, cols] = _form(code, facts[:, cols], top[:, cols], p)
+            pts[:, cols] = _form(code, facts[:, cols], _per_unit(sheet.points, profile, cols), p)
     else:                                                         # a type changes a rule form
+        top = sheet.points[profile]                               # (n, k)
         pts = np.zeros_like(top)
         kind = sheet.kind[profile]
         for code in np.unique(sheet.kind).tolist():

@@ -16,7 +16,7 @@ from .measurement import (_codes, _indicator_offsets, _scales, _state_column, _s
                           survey_probabilities)
 from .params import GeneratorParams
 from .scheme import RULE_CODES, Scheme, Sheet
-from .scoring import rank_points, scores_from_components
+from .scoring import rank_points, scores_from_components, stack_columns
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Truth:
         from .evaluate import BranchInputs, branch_outcome
         bs = scheme.branch
         n = len(self.components)
-        facts = np.column_stack([self.facts[f] for f in bs.sheet.facts]) if bs.sheet.k else np.zeros((n, 0))
+        facts = stack_columns([self.facts[f] for f in bs.sheet.facts], n)
         true_inp = BranchInputs(facts, self.facts, inp.type_idx, self.survey, inp.prev, inp.columns)
         return branch_outcome(true_inp, scheme, previous=previous,
                               scores=scores_from_components(self.points, self.components, inp.type_idx, bs))
@@ -72,43 +72,49 @@ def truth(pop, policy) -> Truth | None:
                         off, pop.params, scheme, rank_groups=groups)
 
 
-def _expected_by_column(p: np.ndarray, t: np.ndarray, sheet: Sheet, sc: dict) -> tuple[np.ndarray, np.ndarray]:
+def _expected_by_column(q: np.ndarray, offsets: np.ndarray, fixed: dict, t: np.ndarray, sheet: Sheet,
+                        sc: dict) -> tuple[np.ndarray, np.ndarray]:
     """Expected points and facts ``(n, k)`` of a sheet with one rule form per column: the expressions of
     :func:`truth_arrays`' ``np.select`` evaluated for each column's own form only (element by element the
-    same arithmetic, so the same numbers, without seven full-size temporaries per table)."""
-    n, k = p.shape
-    pts, expected = np.empty((n, k)), np.empty((n, k))
+    same arithmetic, so the same numbers, without seven full-size temporaries per table).
+
+    Each column's attainment is ``clip(q + offset, 0, 1)``, or the state fact ``fixed[j]``. The columns are
+    written as contiguous rows of ``(k, n)`` buffers (a column of an ``(n, k)`` array is strided) and
+    returned as their transposes: Fortran-ordered ``(n, k)`` views.
+    """
+    n, k = len(q), len(offsets)
+    pts, expected = np.empty((k, n)), np.empty((k, n))
     for j in range(k):                     # a loop over the indicators, not the branches
         code = int(sheet.kind[0, j])
-        pj = p[:, j]
+        pj = fixed[j] if j in fixed else np.clip(q + offsets[j], 0, 1)
         top = sheet.points[t, j]
         if code == 1:
-            pts[:, j] = np.maximum(top - sheet.per_shortfall[t, j] * (sheet.required[t, j] * (1 - pj)), 0.0)
+            pts[j] = np.maximum(top - sheet.per_shortfall[t, j] * (sheet.required[t, j] * (1 - pj)), 0.0)
         elif code in (0, 2, 4, 5):
-            pts[:, j] = top * pj
+            pts[j] = top * pj
         elif code == 3:
-            pts[:, j] = np.minimum(top, np.minimum(2 * pj, 1.0) * top)
+            pts[j] = np.minimum(top, np.minimum(2 * pj, 1.0) * top)
         elif code == 6:
-            pts[:, j] = -top * (1 - pj)
+            pts[j] = -top * (1 - pj)
         else:
-            pts[:, j] = 0.0
+            pts[j] = 0.0
         if code == 0:
-            expected[:, j] = np.round(pj)
+            expected[j] = np.round(pj)
         elif code == 1:
-            expected[:, j] = sc["required"][j] * pj
+            expected[j] = sc["required"][j] * pj
         elif code == 2:
-            expected[:, j] = pj
+            expected[j] = pj
         elif code == 3:
-            expected[:, j] = sc["bonus"][j] * pj
+            expected[j] = sc["bonus"][j] * pj
         elif code == 4:
-            expected[:, j] = sc["per_event"][j] * pj
+            expected[j] = sc["per_event"][j] * pj
         elif code in (5, 6):
-            expected[:, j] = sc["occurrences"][j] * (1 - pj)
+            expected[j] = sc["occurrences"][j] * (1 - pj)
         elif code == 7:
-            expected[:, j] = 0.0 * pj
+            expected[j] = 0.0 * pj
         else:
-            expected[:, j] = 100.0 * pj
-    return pts, expected
+            expected[j] = 100.0 * pj
+    return pts.T, expected.T
 
 
 def truth_arrays(q, t, state, offsets, params: GeneratorParams, scheme: Scheme, *,
@@ -117,14 +123,14 @@ def truth_arrays(q, t, state, offsets, params: GeneratorParams, scheme: Scheme, 
     bs = scheme.branch
     sheet = bs.sheet
     m = params.values["measurement"]
-    p = np.clip(q[:, None] + offsets[None, :], 0, 1)
-    for j, fact in enumerate(bs.state_facts):
-        if fact in sheet.facts:
-            p[:, sheet.facts.index(fact)] = state[:, j]
+    fixed = {sheet.facts.index(f): state[:, j] for j, f in enumerate(bs.state_facts) if f in sheet.facts}
     sc = _scales(sheet)
     if sheet.uniform:       # one rule form per column: each column's own expression only (same numbers)
-        pts, expected = _expected_by_column(p, t, sheet, sc)
+        pts, expected = _expected_by_column(q, offsets, fixed, t, sheet, sc)
     else:
+        p = np.clip(q[:, None] + offsets[None, :], 0, 1)
+        for j, col in fixed.items():
+            p[:, j] = col
         kind = sheet.kind[t]
         top = sheet.points[t]
         # Expected points by rule form (the measurement model without noise).
@@ -147,6 +153,7 @@ def truth_arrays(q, t, state, offsets, params: GeneratorParams, scheme: Scheme, 
         pts[:, j] = np.where(kind[:, j] == RULE_CODES["rank"],
                              rank_points(expected[:, j], groups, sheet.places[t, j], sheet.high_first[j]), pts[:, j])
     from .scoring import branch_components
+    pts = np.ascontiguousarray(pts)     # row-major, as the product over indicators has always read it
     comp_points = pts
     r = np.clip(q + m["survey_generosity"], 0, 1)
     # Expected answer shares (unnormalised: the rate divides by their sum, as for counts).
