@@ -12,6 +12,7 @@ from SALib.sample import sobol as ss
 import branchsim as bs
 from branchsim.errors import BranchsimError
 from branchsim.sensitivity import gsa
+from branchsim.sensitivity._kernels import _SERIAL_BELOW
 from branchsim.sensitivity.engine import prepare
 from branchsim.sensitivity.factors import default_factors, evaluate_samples, factor_problem, factor_values
 from branchsim.sensitivity.factors import scenarios
@@ -146,10 +147,16 @@ def test_convergence_reanalyses_the_prefix(city):
     pd.testing.assert_frame_equal(full, r.indices)
 
 
-def test_batches_do_not_change_the_counts(city):
-    p, pop = city
+@pytest.mark.parametrize("scheme", ["baseline", "star_quota", "member_points"])
+def test_batches_do_not_change_the_counts(scheme):
+    p = bs.Policy.load(scheme)
+    pop = bs.generate(p, seed=1, n_branches=1_500, members=False)
     f = default_factors(p, noise=False)
-    values = factor_values(f, ss.sample(factor_problem(f), 64, calc_second_order=False, seed=2))
+    n = 64               # n (k + 2) scenarios x 1,500 branches > _SERIAL_BELOW: the automatic batch runs
+    while n * (len(f) + 2) * 1_500 < _SERIAL_BELOW:    # on the kernel's threads, batches of 7 on this one
+        n *= 2
+    values = factor_values(f, ss.sample(factor_problem(f), n, calc_second_order=False, seed=2))
+    assert batch_size(1_500, len(values)) == len(values)
     prep = prepare(pop, p)
     sc = scenarios(p, f, values)
     base = prep.levels.astype(np.int16)
