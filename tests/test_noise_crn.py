@@ -212,3 +212,26 @@ def test_refusals_and_the_regeneration_path(policy, tmp_path):
     out = evaluate_samples(pop, policy, pd.DataFrame({"survey_shock": [pop.params.get("measurement.survey_shock"),
                                                                        0.1]}), shock)
     assert out.changed.iloc[0] == 0 and out.changed.iloc[1] > 0
+
+
+@pytest.mark.parametrize("name", shipped.POLICIES)
+def test_noise_with_a_param_factor_equals_regeneration_under_the_changed_policy(name):
+    # Indicator noise alone (the survey at the population's size): the CRN facts are the re-generated ones,
+    # so under each sampled points value the outcomes equal re-generating and rating under that policy.
+    p = shipped.load(name)
+    pop = bs.generate(p, seed=4, n_branches=200, members=False)
+    path = next(r for r in p.parameters()["path"] if r.startswith("branch.indicators.") and r.endswith(".points")
+                and isinstance(p[r], (int, float)) and not isinstance(p[r], bool) and p[r] > 0)
+    v0, s0 = float(p[path]), pop.params.get("measurement.indicator_noise")
+    f = pd.DataFrame([{"name": "pts", "path": path, "kind": "param", "low": v0 / 2, "high": v0 * 2},
+                      {"name": "indicator_noise", "path": "measurement.indicator_noise", "kind": "noise",
+                       "low": s0 / 2, "high": 2 * s0}])
+    values = pd.DataFrame({"pts": [v0 / 2, v0, v0 * 2, v0 / 2], "indicator_noise": [s0, 2 * s0, s0 / 2, s0 / 2]})
+    got = evaluate_samples(pop, p, values, f)
+    base = prepare(pop, p).levels.astype(np.int16)
+    for i, (v, s) in enumerate(zip(values.pts, values.indicator_noise)):
+        pol = p.update({path: v}) if v != v0 else p
+        ref = fmod._remeasure(p, pop.seed, 200, pop.params.with_values({"measurement.indicator_noise": s}),
+                              scenarios(pol, f, values.iloc[[i]]), base, pol)
+        assert got.loc[i, list(p.levels)].tolist() == ref["counts"][0, 0][::-1].tolist(), (name, v, s)
+        assert got.loc[i, "changed"] == ref["changed"][0, 0]
