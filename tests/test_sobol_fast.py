@@ -175,3 +175,15 @@ def test_batch_size_gives_the_threads_work_and_big_work_many_batches():
     assert batch_size(1_000_000, 2_816) == 256             # a city: never fewer than 256 scenarios
     assert batch_size(1_500, 100) == 256                   # small: one batch of all 100
     assert batch_size(1_500, 20_000, executor=object()) == 256     # an executor's tasks
+
+
+def test_sobol_indices_leaves_the_models_frame_as_it_was():
+    seen = []
+
+    def model(X):
+        seen.append(pd.DataFrame({0: X[:, 0] + 0.5 * X[:, 1]}))
+        return seen[-1]
+
+    s = gsa.sobol_indices(PROB, model, n=16)
+    assert s.output.unique().tolist() == ["y"]
+    assert seen[0].columns.tolist() == [0]
