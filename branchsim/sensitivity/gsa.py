@@ -13,8 +13,9 @@ of :func:`sobol` with ``n=256`` on 1,500 branches: without noise factors
 2,816 scenarios in one engine pass on the kernel's threads and one
 vectorised analysis of all outputs (0.04-0.10 s on the shared 2-core
 machine, ``benchmarks/bench_sobol.py``); with the two default noise factors
-3,328 scenarios, whose Saltelli design has ``4n`` = 1,024 distinct noise
-settings (~10 s).
+3,328 scenarios and about a thousand distinct noise settings, each
+re-measured with common random numbers (2-3 s,
+``benchmarks/bench_sobol_noise.py``).
 """
 from __future__ import annotations
 
