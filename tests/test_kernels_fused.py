@@ -119,3 +119,104 @@ def test_threads_do_not_change_the_counts():
         numba.set_num_threads(before)
     for a, b in zip(one, two):
         np.testing.assert_array_equal(a, b)
+
+
+# -- the unit kernel's fused float32 pass (unit_stats): levels per branch and scenario -------------
+
+def _unit_case(seed, n, S, c, near=True):
+    """Rows of three types (one segment each), three cuts per scenario and type, caps, a fixed
+    level, a baseline, truth and one designation line; ``near``: cuts put on actual scores."""
+    rng = np.random.default_rng(seed)
+    T = 3
+    starts = np.array([0, n // 3, 2 * n // 3, n], dtype=np.int64)
+    t_of = np.repeat(np.arange(T), np.diff(starts))
+    ct = rng.random((c, n))
+    tt = np.clip(ct + rng.normal(0, 0.05, (c, n)), 0, 1)
+    w100 = 100 * rng.dirichlet(np.ones(c), size=(S, T))
+    thr = np.sort(rng.uniform(30, 70, (S, T, 3)), axis=2)
+    if near:                                    # cuts on (and a hair off) measured and true scores
+        for s in range(S):
+            for t in range(T):
+                r = slice(starts[t], starts[t + 1])
+                x = _score(ct[:, r], w100[s, t])
+                y = _score(tt[:, r], w100[s, t])
+                thr[s, t] = np.sort([x[3], y[5] + 1e-7, x[7] - 1e-12])
+    cap = rng.choice(np.array([3, 3, 3, 2, 1], dtype=np.int8), n)
+    fixed = np.where(rng.random(n) < 0.02, rng.integers(0, 4, n), -1).astype(np.int8)
+    base = rng.integers(0, 4, n).astype(np.int16)
+    lines = rng.uniform(35, 55, (S, 1))
+    pre = (rng.random((1, n)) < 0.03)
+    line_ok = (rng.random((1, n)) < 0.9)
+    return dict(ct=ct, tt=tt, starts=starts, t_of=t_of, w100=w100, thr=thr, cap=cap, fixed=fixed, base=base,
+                lines=lines, pre=pre, line_ok=line_ok)
+
+
+def _score(ct, w):
+    x = ct[0] * w[0]
+    for k in range(1, len(ct)):
+        x = x + ct[k] * w[k]
+    return x
+
+
+def _unit_direct(d):
+    """Each branch's level per scenario from its float64 score, and the statistics counted in NumPy."""
+    S, T, L1 = d["thr"].shape
+    n = d["ct"].shape[1]
+    out = {k: np.zeros(S, dtype=np.int64) for k in ("changed", "abs_change", "correct", "designated")}
+    out["at_least"] = np.zeros((S, L1), dtype=np.int64)
+    out["t_at_least"] = np.zeros((S, L1), dtype=np.int64)
+    for s in range(S):
+        x = np.empty(n)
+        y = np.empty(n)
+        lv = np.empty(n, dtype=np.int64)
+        for t in range(T):
+            r = slice(d["starts"][t], d["starts"][t + 1])
+            x[r] = _score(d["ct"][:, r], d["w100"][s, t])
+            y[r] = _score(d["tt"][:, r], d["w100"][s, t])
+        lv = (x[:, None] >= d["thr"][s, d["t_of"]]).sum(axis=1)
+        tl = (y[:, None] >= d["thr"][s, d["t_of"]]).sum(axis=1)
+        lv = np.where(d["fixed"] >= 0, d["fixed"], np.minimum(lv, d["cap"]))
+        tl = np.where(d["fixed"] >= 0, d["fixed"], np.minimum(tl, d["cap"]))
+        out["at_least"][s] = [(lv > j).sum() for j in range(L1)]
+        out["t_at_least"][s] = [(tl > j).sum() for j in range(L1)]
+        out["changed"][s] = (lv != d["base"]).sum()
+        out["abs_change"][s] = np.abs(lv - d["base"]).sum()
+        out["correct"][s] = (lv == tl).sum()
+        out["designated"][s] = (d["pre"][0] | (d["line_ok"][0] & (x < d["lines"][s, 0]))).sum()
+    return out
+
+
+def _unit_kernel(d):
+    S = d["thr"].shape[0]
+    T = len(d["starts"]) - 1
+    seg = np.arange(T, dtype=np.int64)
+    none = np.zeros((0, d["ct"].shape[1]), dtype=bool)
+    at_least, changed, abs_change, correct, t_at_least, designated = _kernels.unit_stats(
+        d["ct"], d["ct"].astype(np.float32), d["tt"], d["tt"].astype(np.float32), d["starts"], seg, seg,
+        np.zeros(T, dtype=np.int64), 1, d["cap"], d["fixed"], d["base"], d["cap"], d["fixed"], d["w100"],
+        d["thr"], False, d["thr"], False, d["lines"], d["pre"], d["line_ok"], [], [], [], none, [],
+        np.zeros((0, S, 1)), np.zeros((0, d["ct"].shape[1]), dtype=np.int64),
+        with_base=True, with_truth=True, with_des=True)
+    return dict(at_least=at_least[0], changed=changed[0], abs_change=abs_change[0], correct=correct[0],
+                t_at_least=t_at_least[0], designated=designated[0, :, 0])
+
+
+@pytest.mark.parametrize("c", [5, 4, 6])
+@pytest.mark.parametrize("near", [True, False])
+def test_unit_statistics_equal_the_float64_levels(c, near):
+    # five components take the pass that sums each score itself; others sum into a buffer first
+    d = _unit_case(20 + c, n=3 * _kernels._ROWS_UNITS + 50, S=6, c=c, near=near)
+    got, exp = _unit_kernel(d), _unit_direct(d)
+    for key in exp:
+        np.testing.assert_array_equal(got[key], exp[key], err_msg=key)
+
+
+def test_a_zero_component_changes_nothing():
+    # the same scores from five components and from six (a sixth with weight 0): the same statistics
+    d = _unit_case(31, n=2 * _kernels._ROWS_UNITS + 7, S=5, c=5)
+    six = dict(d, ct=np.vstack([d["ct"], np.zeros(d["ct"].shape[1])]),
+               tt=np.vstack([d["tt"], np.zeros(d["tt"].shape[1])]),
+               w100=np.concatenate([d["w100"], np.zeros(d["w100"].shape[:2] + (1,))], axis=2))
+    a, b = _unit_kernel(d), _unit_kernel(six)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
