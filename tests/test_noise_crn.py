@@ -19,6 +19,7 @@ import branchsim as bs
 from branchsim.evaluate import branch_outcome
 from branchsim.measurement import survey_probabilities
 from branchsim.sensitivity import factors as fmod
+from branchsim.sensitivity import _remeasure
 from branchsim.sensitivity._remeasure import Remeasure
 from branchsim.sensitivity.engine import prepare, run
 from branchsim.sensitivity.gsa import default_factors, evaluate_samples, scenarios
@@ -165,7 +166,7 @@ def test_outcomes_do_not_depend_on_batches_chunks_or_executor(policy, monkeypatc
     parts = pd.concat([evaluate_samples(pop, policy, values.iloc[:5], f),
                        evaluate_samples(pop, policy, values.iloc[5:], f)], ignore_index=True)
     pd.testing.assert_frame_equal(parts, whole)
-    monkeypatch.setattr(fmod, "_CRN_CHUNK", 2)
+    monkeypatch.setattr(_remeasure, "CHUNK", 2)
     with ThreadPoolExecutor(2) as ex:
         pd.testing.assert_frame_equal(evaluate_samples(pop, policy, values, f, executor=ex), whole)
 

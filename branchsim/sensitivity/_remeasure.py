@@ -46,6 +46,8 @@ __all__ = ["CRN_KEYS", "Remeasure"]
 
 #: Generator parameters (under ``measurement``) a :class:`Remeasure` varies without re-generating.
 CRN_KEYS = ("indicator_noise", "proportion_noise", "survey_size")
+#: Noise settings per unit of work (an executor's job; the numbers do not depend on it).
+CHUNK = 128
 _CRN = 64          # the purpose number of the respondents' order and added respondents (not a generator's)
 
 
@@ -243,3 +245,46 @@ def run_job(policy, rated, pop, crn: Remeasure, jobs: list, baseline) -> list:
     policy = policy if isinstance(policy, Policy) else Policy(policy)
     rated = policy if rated is None else rated if isinstance(rated, Policy) else Policy(rated)
     return crn.run_settings(prepare(pop, rated), jobs, baseline)
+
+
+class CrnOut:
+    """One setting's engine output within a chunk of settings run together (locally or by an executor)."""
+
+    def __init__(self, chunk, i):
+        self.chunk, self.i = chunk, i
+
+    def get(self):
+        return self.chunk.get()[self.i]
+
+
+class _Chunk:
+    def __init__(self, call, future=None):
+        self.call, self.future, self.value = call, future, None
+
+    def get(self):
+        if self.value is None:
+            self.value = self.future.result() if self.future is not None else self.call()
+        return self.value
+
+
+def crn_jobs(crn, pop, policy, pol, settings, base, executor) -> list:
+    """``(idx, pol, CrnOut)`` of each noise setting under the rated policy ``pol``, in chunks of
+    :data:`CHUNK` settings (an executor's unit of work; the numbers do not depend on it)."""
+    rated = None if pol is policy else pol
+    prep = None
+    out = []
+    for lo in range(0, len(settings), CHUNK):
+        part = settings[lo:lo + CHUNK]
+        work = [(c, sc) for _, c, sc in part]
+        if executor is not None:
+            from ..population import Population
+            light = Population(pop.branches, seed=pop.seed, params=pop.params)   # branches only: all it needs
+            chunk = _Chunk(None, executor.submit(run_job, policy.to_dict(), None if rated is None
+                                                 else rated.to_dict(), light, crn, work, base))
+        else:
+            if prep is None:
+                from .engine import prepare
+                prep = prepare(pop, pol)
+            chunk = _Chunk(lambda work=work, prep=prep: crn.run_settings(prep, work, base))
+        out += [(idx, pol, CrnOut(chunk, i)) for i, (idx, _, _) in enumerate(part)]
+    return out

@@ -67,15 +67,13 @@ import pandas as pd
 from ..errors import BranchsimError
 from ..model import GeneratorParams, generate
 from ..policy import Policy
-from ..population import Population
 from .engine import Scenarios, prepare, run
-from ._remeasure import CRN_KEYS, Remeasure, run_job
+from ._remeasure import CRN_KEYS, CrnOut, Remeasure, crn_jobs
 from .sweep import fast_paths, run_batches, scenario_arrays, tidy
 
 __all__ = ["KINDS", "default_factors", "factor_problem", "factor_values", "scenarios", "evaluate_samples"]
 
 KINDS = ("share", "balance", "cut", "cut_gap", "quota", "line", "value", "noise", "param", "choice")
-_CRN_CHUNK = 128                    # noise settings per unit of work (an executor's job)
 SLOW = ("param", "choice")          # kinds that re-prepare the population per distinct value
 # Default noise factors: generator parameters under ``measurement`` (whole numbers flagged).
 _NOISE = (("indicator_noise", False), ("survey_size", True))
@@ -388,47 +386,6 @@ def _remeasure(policy, seed, n, params, sc, base, rated=None):
     return run(prep, sc, baseline=base)
 
 
-class _CrnOut:
-    """One setting's engine output within a chunk of settings run together (locally or by an executor)."""
-
-    def __init__(self, chunk, i):
-        self.chunk, self.i = chunk, i
-
-    def get(self):
-        return self.chunk.get()[self.i]
-
-
-class _Chunk:
-    def __init__(self, call, future=None):
-        self.call, self.future, self.value = call, future, None
-
-    def get(self):
-        if self.value is None:
-            self.value = self.future.result() if self.future is not None else self.call()
-        return self.value
-
-
-def _crn_jobs(crn, pop, policy, pol, settings, base, executor) -> list:
-    """``(idx, pol, _CrnOut)`` of each noise setting under the rated policy ``pol``, in chunks of
-    :data:`_CRN_CHUNK` settings (an executor's unit of work; the numbers do not depend on it)."""
-    rated = None if pol is policy else pol
-    prep = None
-    out = []
-    for lo in range(0, len(settings), _CRN_CHUNK):
-        part = settings[lo:lo + _CRN_CHUNK]
-        work = [(c, sc) for _, c, sc in part]
-        if executor is not None:
-            light = Population(pop.branches, seed=pop.seed, params=pop.params)   # branches only: all it needs
-            chunk = _Chunk(None, executor.submit(run_job, policy.to_dict(), None if rated is None
-                                                 else rated.to_dict(), light, crn, work, base))
-        else:
-            if prep is None:
-                prep = prepare(pop, pol)
-            chunk = _Chunk(lambda work=work, prep=prep: crn.run_settings(prep, work, base))
-        out += [(idx, pol, _CrnOut(chunk, i)) for i, (idx, _, _) in enumerate(part)]
-    return out
-
-
 def evaluate_samples(pop, policy: Policy, values: pd.DataFrame, factors=None, *, executor=None,
                      progress: bool = False, _checked: bool = False) -> pd.DataFrame:
     """Outcomes of every sample: the factor values, ``n``, counts per level and designation,
@@ -504,7 +461,7 @@ def evaluate_samples(pop, policy: Policy, values: pd.DataFrame, factors=None, *,
                 sub, base, (pol.to_dict() if executor else pol) if pol is not policy else None)
         jobs.append((idx, pol, executor.submit(_remeasure, *args) if executor else args))
     for pol, settings in shared.values():
-        jobs += _crn_jobs(crn, pop, policy, pol, settings, base, executor)
+        jobs += crn_jobs(crn, pop, policy, pol, settings, base, executor)
     if progress:
         from tqdm.auto import tqdm
         jobs = tqdm(jobs, desc="settings", unit="setting")
@@ -512,7 +469,7 @@ def evaluate_samples(pop, policy: Policy, values: pd.DataFrame, factors=None, *,
     for idx, pol, job in jobs:
         if isinstance(job, tuple) and job[0] == "prepared":
             out = run(prep0 if pol is policy else prepare(pop, pol), job[2], baseline=base)
-        elif isinstance(job, _CrnOut):
+        elif isinstance(job, CrnOut):
             out = job.get()
         else:
             out = job.result() if executor else _remeasure(*job)
