@@ -11,7 +11,7 @@ The factors varied and the scoring of each sample live in :mod:`.factors`
 (:func:`default_factors`, :func:`evaluate_samples`; re-exported here). Cost
 of :func:`sobol` with ``n=256`` on 1,500 branches: without noise factors
 2,816 scenarios in one engine pass on the kernel's threads and one
-vectorised analysis of all outputs (0.04-0.10 s on the shared 2-core
+vectorised analysis of all outputs (0.04-0.25 s on the shared 2-core
 machine, ``benchmarks/bench_sobol.py``); with the two default noise factors
 3,328 scenarios and about a thousand distinct noise settings, each
 re-measured with common random numbers (2-3 s,
