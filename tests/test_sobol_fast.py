@@ -16,7 +16,7 @@ from branchsim.sensitivity._kernels import _SERIAL_BELOW
 from branchsim.sensitivity.engine import prepare
 from branchsim.sensitivity.factors import default_factors, evaluate_samples, factor_problem, factor_values
 from branchsim.sensitivity.factors import scenarios
-from branchsim.sensitivity.sweep import batch_size, run_batches
+from branchsim.sensitivity.sweep import _batch_size as batch_size, run_batches
 
 PROB = {"num_vars": 4, "names": ["a", "b", "c", "d"], "bounds": [[0, 1], [0, 2], [-1, 1], [0, 5]]}
 
@@ -165,8 +165,9 @@ def test_batches_do_not_change_the_counts(scheme):
     assert one.keys() == many.keys()
     for k in one:
         np.testing.assert_array_equal(one[k], many[k], err_msg=k)
-    with pytest.raises(bs.PolicyError, match="batch"):
-        run_batches(prep, sc, batch=0)
+    for bad in (0, 2.5, "8"):
+        with pytest.raises(BranchsimError, match="batch"):
+            run_batches(prep, sc, batch=bad)
 
 
 def test_batch_size_gives_the_threads_work_and_big_work_many_batches():

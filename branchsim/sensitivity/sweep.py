@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .._schema import _finite, _is_number
-from ..errors import PolicyError
+from ..errors import BranchsimError, PolicyError
 from ..policy import Policy
 from ._kernels import _SERIAL_BELOW
 from .engine import Scenarios, _line_criteria, prepare, run
@@ -227,10 +227,10 @@ _MIN_BATCH = 256
 _BATCH_WORK = 4 * _SERIAL_BELOW
 
 
-def batch_size(n_units: int, n_scenarios: int, executor=None) -> int:
+def _batch_size(n_units: int, n_scenarios: int, executor=None) -> int:
     """Scenarios per batch in :func:`run_batches` when ``batch`` is not given.
 
-    >>> batch_size(1_500, 2_816), batch_size(1_000_000, 2_816), batch_size(1_500, 2_816, executor=object())
+    >>> _batch_size(1_500, 2_816), _batch_size(1_000_000, 2_816), _batch_size(1_500, 2_816, executor=object())
     (2816, 256, 256)
     """
     if executor is not None:
@@ -245,11 +245,12 @@ def run_batches(prep, sc: Scenarios, *, executor=None, batch: int | None = None,
 
     Every scenario is computed independently with the same arithmetic, so the
     result does not depend on the batch size or the executor. ``batch``
-    (scenarios per batch) defaults to :func:`batch_size`.
+    (scenarios per batch) defaults to :func:`_batch_size`.
     """
-    batch = batch_size(prep.n, len(sc), executor) if batch is None else int(batch)
-    if batch < 1:
-        raise PolicyError(f"batch must be a whole number >= 1; got {batch}")
+    if batch is None:
+        batch = _batch_size(prep.n, len(sc), executor)
+    elif isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+        raise BranchsimError(f"batch (scenarios per batch) must be a whole number >= 1; got {batch!r}")
     starts = list(range(0, len(sc), batch))
     parts = [sc.subset(np.arange(s, min(s + batch, len(sc)))) for s in starts] if len(starts) > 1 else [sc]
     if executor is None:
@@ -393,6 +394,9 @@ def sweep(pop, policy: Policy, grid: Mapping[str, Iterable], *, by: str | None =
     executor : concurrent.futures.Executor, optional
         Runs batches of scenarios (a process pool, or a Dask client's
         ``get_executor()``); results equal the sequential run.
+    batch : int, optional
+        Scenarios per batch. Default: 256 with an executor; otherwise
+        enough for the compiled kernel's threads (a small grid is one batch).
     cities : Cities, optional
         Plausible cities (:func:`branchsim.plausible_cities`; ``pop`` None):
         the sweep runs on each city's population and every number comes with
