@@ -16,7 +16,7 @@ from .measurement import (_codes, _indicator_offsets, _scales, _state_column, _s
                           survey_probabilities)
 from .params import GeneratorParams
 from .scheme import RULE_CODES, Scheme, Sheet
-from .scoring import rank_points, scores_from_components, stack_columns
+from .scoring import rank_points, scores_from_components
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,8 @@ class Truth:
         """
         from .evaluate import BranchInputs, branch_outcome
         bs = scheme.branch
-        n = len(self.components)
-        facts = stack_columns([self.facts[f] for f in bs.sheet.facts], n)
-        true_inp = BranchInputs(facts, self.facts, inp.type_idx, self.survey, inp.prev, inp.columns)
+        # The scores are given, so branch_outcome reads the facts by name only, never as an (n, k) matrix.
+        true_inp = BranchInputs(None, self.facts, inp.type_idx, self.survey, inp.prev, inp.columns)
         return branch_outcome(true_inp, scheme, previous=previous,
                               scores=scores_from_components(self.points, self.components, inp.type_idx, bs))
 
