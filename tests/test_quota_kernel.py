@@ -8,6 +8,8 @@ import numba
 import numpy as np
 import pytest
 
+import branchsim as bs
+from branchsim.scoring import DECIMALS
 from branchsim.sensitivity import _kernels
 from branchsim.sensitivity._quota import _scores, quota_counts, quota_thresholds_reference
 
@@ -44,16 +46,18 @@ def _data(seed, n=4000, c=5, T=4, G=2, S=13, L=3, kind="rand", caps=False, weigh
 
 
 def _direct_counts(d, thr):
-    """Counts by comparing every row's float64 score with its segment's threshold."""
+    """Counts by comparing every row's float64 score, rounded as evaluate rounds it, with its segment's
+    threshold (the weak line: the unrounded score)."""
     S, _, L = thr.shape
     starts, limits = d["starts"], d["limits"]
     at_least = np.zeros((S, L), dtype=np.int64)
     below = np.zeros(S, dtype=np.int64)
     for s in range(S):
         x = _scores(d["ct"], starts, d["w100"][s])
+        xr = np.round(x, DECIMALS)                  # levels compare the rounded score, the weak line the sum
         for t, g in enumerate(d["seg_group"]):
             for j in range(L):
-                at_least[s, j] += np.count_nonzero(x[starts[t]:limits[t, j]] >= thr[s, g, j])
+                at_least[s, j] += np.count_nonzero(xr[starts[t]:limits[t, j]] >= thr[s, g, j])
             below[s] += np.count_nonzero(x[starts[t]:d["weak_end"][t]] < d["weak_line"][s, t])
     return at_least, below
 
@@ -89,6 +93,36 @@ def test_ties_worked_by_hand(order):
     assert below is None
     np.testing.assert_array_equal(quota_thresholds_reference(d["ct"], d["starts"], d["seg_group"], d["w100"],
                                                              d["allowed"]), thr)
+
+
+def test_sums_that_round_alike_are_tied():
+    # 0.1 + 0.2 is 0.30000000000000004 in float64: rounded to 9 decimals it ties with 0.3, as evaluate
+    # ties it. Sorted (rounded) 0.3 0.3 0.3 0.1: a quota of 2 straddles the tie, so no one is admitted
+    # (summed unrounded, 0.30000000000000004 alone was admitted, one more than evaluate gives).
+    d = _one_group([0.3, 0.1, 0.3, 0.3], [4, 3, 2, 1])
+    d["ct"] = np.vstack([[0.1, 0.1, 0.3, 0.1], [0.2, 0.0, 0.0, 0.2]])    # sums 0.1+0.2, 0.1, 0.3, 0.1+0.2
+    thr, at_least, _ = quota_counts(**d)
+    assert thr[0, 0].tolist() == [-np.inf, 0.3, np.inf, np.inf]
+    assert at_least[0].tolist() == [4, 3, 0, 0]
+    np.testing.assert_array_equal(quota_thresholds_reference(d["ct"], d["starts"], d["seg_group"], d["w100"],
+                                                             d["allowed"]), thr)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 5])
+def test_engine_equals_evaluate_under_a_shipped_quota_policy(seed):
+    # A points scheme's scores tie often: the engine's quota thresholds must tie them as evaluate does
+    # (seeds 2 and 5 put such a tie on the lowest quota; the engine once gave 2 units another level).
+    from branchsim.sensitivity.engine import Scenarios, prepare, run
+    policy = bs.Policy.load(bs.data_path("policies", "star_quota.yaml"))
+    pop = bs.generate(policy, seed=seed, n_branches=400, members=False)
+    prep = prepare(pop, policy)
+    ids = list(policy.scheme.branch.levels.worst_first)
+    expected = bs.evaluate(pop, policy).branches["rating"].map(ids.index).value_counts()
+    out = run(prep, Scenarios.from_policy(policy), baseline=prep.levels.astype(np.int16))
+    assert out["counts"][0, 0].tolist() == [expected.get(i, 0) for i in range(len(ids))]
+    assert out["changed"].tolist() == [[0]]
+    counts = run(prep, Scenarios.from_policy(policy), accuracy=False, designations=False)["counts"]
+    assert counts[0, 0].tolist() == out["counts"][0, 0].tolist()
 
 
 def test_no_one_and_everyone():
@@ -137,11 +171,13 @@ def test_empty_segments_and_groups():
 
 
 def test_counts_equal_the_fixed_cut_kernels_at_the_thresholds():
-    # the quota thresholds as each segment's cuts: both fixed-cut kernels count the same rows
+    # the quota thresholds as each segment's cuts: both fixed-cut kernels count the same rows. They
+    # compare the unrounded sum, so with each cut less half a unit of the last decimal kept (as the
+    # engine shifts a cuts design's cuts); the quota kernel compares the rounded score with the cut.
     for seed, kind in ((6, "rand"), (7, "grid"), (8, "dup")):
         d = _data(seed, n=5000, T=6, G=3, S=11, kind=kind, caps=True, weight_grid=seed == 8)
         thr, at_least, below = quota_counts(**d)
-        cuts = np.ascontiguousarray(thr[:, d["seg_group"], :])                  # (S, T, L)
+        cuts = np.ascontiguousarray(thr[:, d["seg_group"], :] - 0.5 * 10.0 ** -DECIMALS)   # (S, T, L)
         args = (d["ct"], d["starts"], d["limits"], d["weak_end"], d["w100"], cuts, d["weak_line"])
         for kernel in (_kernels.count_at_least, _kernels.count_at_least_53):
             got_at_least, got_below = kernel(*args)

@@ -14,7 +14,11 @@ starts[t + 1]``, each with its own weights ``w100[s, t, :]``; the score of
 row ``i`` of segment ``t`` under scenario ``s`` is the float64 sum, in
 component order and without fused multiply-adds,
 ``x = ct[0, i] * w100[s, t, 0] + ct[1, i] * w100[s, t, 1] + ...`` (the
-score of :func:`._kernels.count_at_least`). Segments belong to groups
+score of :func:`._kernels.count_at_least`), rounded to
+:data:`~branchsim.scoring.DECIMALS` decimals as evaluate rounds it: two
+units whose sums differ in the last bits but round alike are tied, as
+evaluate ties them (scores of a points scheme tie often). The weak line, a
+fixed cut, is compared with the unrounded sum. Segments belong to groups
 ``seg_group[t]`` (non-decreasing: a group's segments are contiguous).
 ``allowed[s, g, j]`` is the most units of group ``g`` that may be at level
 ``j`` or better, levels above the floor in ascending order (so ``allowed`` is
@@ -31,6 +35,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..scoring import DECIMALS
+
 try:
     import numba
 except ImportError:  # pragma: no cover - numba is a dependency
@@ -45,6 +51,8 @@ _SCENARIOS_PER_TASK = 8
 #: Rows per block (the float32 components of a block stay in L1).
 _ROWS = 1024
 _U32 = 2.0 ** -24            # float32 unit roundoff
+_SCALE = 10.0 ** DECIMALS    # scores are ranked rounded to DECIMALS decimals, as evaluate rounds them
+_ROUNDING = 10.0 ** -DECIMALS   # more than the rounding moves a score (half a unit of the last decimal)
 
 
 def _scores(ct: np.ndarray, starts: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -92,7 +100,7 @@ def quota_thresholds_reference(ct, starts, seg_group, w100, allowed) -> np.ndarr
     rows = [np.concatenate([np.arange(starts[t], starts[t + 1]) for t in np.flatnonzero(seg_group == g)]
                            + [np.zeros(0, dtype=np.int64)]) for g in range(G)]
     for s in range(S):
-        x = _scores(ct, starts, np.asarray(w100[s], dtype=np.float64))
+        x = np.round(_scores(ct, starts, np.asarray(w100[s], dtype=np.float64)), DECIMALS)
         for g in range(G):
             thr[s, g] = quota_thresholds(x[rows[g]], allowed[s, g])
     return thr
@@ -198,11 +206,16 @@ if numba is not None:
             Q = np.float32(q + 2.0 * _U32 * abs(q))
         return P, Q
 
+    @numba.njit(inline="always", error_model="numpy", boundscheck=False)
+    def _rounded(x):   # pragma: no cover - compiled
+        """``x`` rounded to :data:`~branchsim.scoring.DECIMALS` decimals as NumPy's round does it."""
+        return np.rint(x * _SCALE) / _SCALE
+
     @numba.njit(cache=True, fastmath=False, error_model="numpy", boundscheck=False)
     def _exact(ct, starts, w64, i):   # pragma: no cover - compiled
-        """The float64 score of row i (its segment found by bisection: called for few rows)."""
+        """The rounded float64 score of row i (its segment found by bisection: called for few rows)."""
         t = np.searchsorted(starts, i, side="right") - 1
-        return _score64(ct, i, w64[t])
+        return _rounded(_score64(ct, i, w64[t]))
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy", boundscheck=False)
     def _resolve(ct, starts, w64, x32, idx, a, above, eps, zlo, zhi):   # pragma: no cover - compiled
@@ -527,7 +540,7 @@ if numba is not None:
                                 th = thr[s, g, j]
                                 n = 0
                                 for i in range(e):
-                                    n += x64[i] >= th
+                                    n += _rounded(x64[i]) >= th
                                 at_least[s, j] += n
         return thr, at_least, weak
 
@@ -639,8 +652,9 @@ def quota_counts(ct, starts, seg_group, limits, weak_end, w100, allowed, weak_li
     if not (np.all(big < 1e36) and np.isfinite(w100).all() and np.isfinite(ct).all()):
         raise ValueError("scores must be finite and within float32's range")
     # |float32 score - float64 score| <= (c + 3) u M for M = sum |ct w| (c - 1 additions, three
-    # roundings a product); twice that, plus a floor for float32 underflow
-    eps = 2.0 * (c + 3) * _U32 * big + 1e-30
+    # roundings a product); twice that, plus a floor for float32 underflow, plus the rounding of the
+    # float64 score to DECIMALS decimals (the scale ranks and ties are decided on)
+    eps = 2.0 * (c + 3) * _U32 * big + 1e-30 + _ROUNDING
     lo32 = (lo - eps - 2 * _U32 * np.abs(lo)).astype(np.float32)
     width = (hi + eps) - lo32.astype(np.float64)
     sc32 = (nbins[None, :] / np.maximum(width, 1e-30)).astype(np.float32)

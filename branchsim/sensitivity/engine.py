@@ -233,9 +233,9 @@ def unit_cuts(prep: Prepared, sc: Scenarios, *, truth: bool = False) -> tuple[np
     table = np.empty((S, G, prep.n_levels - 1))
     w100 = 100.0 * sc.weights
     if sc.design == "quota" and _kernels.available():
-        # The kernel's thresholds are scores of units, unrounded: on the rounded scale they are the
-        # thresholds evaluate finds (two units closer than 1e-9 aside: evaluate ties them).
-        table[:] = np.round(_quota_table(prep, sc, comp), _DECIMALS)
+        # The kernel ranks and ties the scores rounded as evaluate rounds them: its thresholds are
+        # the ones evaluate finds (units whose sums differ only beyond the rounding are tied).
+        table[:] = _quota_table(prep, sc, comp)
         prep.cache[key] = (sc, table)
         return table, prep.group, False
     for s in range(S):                           # a loop over scenarios, not units
