@@ -483,13 +483,13 @@ if numba is not None:
             lvl[i] = np.int32(f) if f >= 0 else v
 
     @numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
-    def _fast_measured(v0, v1, v2, v3, v4, w, m, r0, hi, lo, capf, fixedf, basef, line_hi, line_lo, pref, okf,
+    def _fast_measured(v0, v1, v2, v3, v4, w, s, t, m, hi, lo, capf, fixedf, basef, line_hi, line_lo, pref, okf,
                        dep_kind, dep_v, depf, lvbuf, acc):   # pragma: no cover - compiled
         """One fused float32 pass for the usual shape (<= 4 cuts, <= 1 designation, <= 1 level
-        criterion): each row's score ``v0[i] * w[0] + ... + v4[i] * w[4]`` (the rows' components, or a
-        score already summed and zeros), levels into ``lvbuf``, sums into ``acc`` (at least 1..4,
-        changed, |change|, designated); returns the rows float32 cannot decide (the caller then
-        discards ``acc``)."""
+        criterion) over a block's m rows (every array is the block's view): each row's score
+        ``v0[i] * w[s, t, 0] + ... + v4[i] * w[s, t, 4]`` (the rows' components, or a score already
+        summed and zeros), levels into ``lvbuf``, sums into ``acc`` (at least 1..4, changed, |change|,
+        designated); returns the rows float32 cannot decide (the caller then discards ``acc``)."""
         one = np.float32(1.0)
         zero = np.float32(0.0)
         h0, h1, h2, h3 = hi[0], hi[1], hi[2], hi[3]
@@ -498,9 +498,7 @@ if numba is not None:
         A0 = zero; A1 = zero; A2 = zero; A3 = zero; CH = zero; AB = zero; DS = zero
         eq = one if dep_kind == 1 else zero
         le = one if dep_kind == 2 else zero
-        capf, fixedf, basef = capf[r0:r0 + m], fixedf[r0:r0 + m], basef[r0:r0 + m]
-        pref, okf, depf = pref[r0:r0 + m], okf[r0:r0 + m], depf[r0:r0 + m]
-        w0, w1, w2, w3, w4 = w[0], w[1], w[2], w[3], w[4]
+        w0, w1, w2, w3, w4 = w[s, t, 0], w[s, t, 1], w[s, t, 2], w[s, t, 3], w[s, t, 4]
         for i in range(m):
             x = v0[i] * w0 + v1[i] * w1 + v2[i] * w2 + v3[i] * w3 + v4[i] * w4
             h = ((one if x >= h0 else zero) + (one if x >= h1 else zero)) + \
@@ -527,7 +525,7 @@ if numba is not None:
         return near
 
     @numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
-    def _fast_truth(v0, v1, v2, v3, v4, w, m, r0, hi, lo, capf, fixedf, lvbuf, acc):   # pragma: no cover
+    def _fast_truth(v0, v1, v2, v3, v4, w, s, t, m, hi, lo, capf, fixedf, lvbuf, acc):   # pragma: no cover
         """The same for the true levels: at least 1..4 and the rows whose level equals ``lvbuf``."""
         one = np.float32(1.0)
         zero = np.float32(0.0)
@@ -535,8 +533,7 @@ if numba is not None:
         l0, l1, l2, l3 = lo[0], lo[1], lo[2], lo[3]
         near = zero
         A0 = zero; A1 = zero; A2 = zero; A3 = zero; CO = zero
-        capf, fixedf = capf[r0:r0 + m], fixedf[r0:r0 + m]
-        w0, w1, w2, w3, w4 = w[0], w[1], w[2], w[3], w[4]
+        w0, w1, w2, w3, w4 = w[s, t, 0], w[s, t, 1], w[s, t, 2], w[s, t, 3], w[s, t, 4]
         for i in range(m):
             x = v0[i] * w0 + v1[i] * w1 + v2[i] * w2 + v3[i] * w3 + v4[i] * w4
             h = ((one if x >= h0 else zero) + (one if x >= h1 else zero)) + \
@@ -587,8 +584,8 @@ if numba is not None:
             acc = np.empty(7, dtype=np.float32)
             tacc = np.empty(5, dtype=np.float32)
             zs = np.zeros(_ROWS_UNITS, dtype=np.float32)
-            unit_w = np.zeros(5, dtype=np.float32)
-            unit_w[0] = 1.0
+            unit_w = np.zeros((1, 1, 5), dtype=np.float32)
+            unit_w[0, 0, 0] = 1.0
             five = ct32.shape[0] == 5
             big = np.float32(_BIG)
             s0 = q * _SCENARIOS_UNITS
@@ -597,6 +594,20 @@ if numba is not None:
                 t, key, g = seg_t[sg], seg_key[sg], seg_g[sg]
                 for r0 in range(starts[sg], starts[sg + 1], _ROWS_UNITS):
                     m = min(r0 + _ROWS_UNITS, starts[sg + 1]) - r0
+                    if fast:
+                        # the block's views, made once for all its scenarios (not once per scenario)
+                        e = r0 + m
+                        if five:                            # the score summed in the pass itself
+                            c0, c1, c2, c3, c4 = ct32[0, r0:e], ct32[1, r0:e], ct32[2, r0:e], ct32[3, r0:e], \
+                                ct32[4, r0:e]
+                            u0, u1, u2, u3, u4 = tt32[0, r0:e], tt32[1, r0:e], tt32[2, r0:e], tt32[3, r0:e], \
+                                tt32[4, r0:e]
+                        else:                               # summed into xs32 first, passed as one term
+                            c0, c1, c2, c3, c4 = xs32[:m], zs[:m], zs[:m], zs[:m], zs[:m]
+                            u0, u1, u2, u3, u4 = c0, c1, c2, c3, c4
+                        b_cap, b_fixed, b_base = capf[r0:e], fixedf[r0:e], basef[r0:e]
+                        b_pre, b_ok, b_dep = pref[r0:e], okf[r0:e], depf[r0:e]
+                        b_tcap, b_tfixed = tcapf[r0:e], tfixedf[r0:e]
                     for s in range(s0, s1):
                         if fast:                                # the usual shape: fused float32 passes
                             for j in range(4):
@@ -608,28 +619,22 @@ if numba is not None:
                                 line_lo, line_hi = _band(lines[s, 0], eps)
                             else:
                                 line_lo, line_hi = -big, -big
-                            if five:                            # the score summed in the pass itself
-                                wv = w32[s, t]
-                                a0, a1, a2, a3, a4 = ct32[0, r0:r0 + m], ct32[1, r0:r0 + m], ct32[2, r0:r0 + m], \
-                                    ct32[3, r0:r0 + m], ct32[4, r0:r0 + m]
-                            else:                               # summed first, passed as one term
-                                wv = unit_w
+                            if five:
+                                wv, ws, wt = w32, s, t
+                            else:
+                                wv, ws, wt = unit_w, 0, 0
                                 _score32(ct32, r0, m, w32[s, t], xs32)
-                                a0, a1, a2, a3, a4 = xs32[:m], zs[:m], zs[:m], zs[:m], zs[:m]
-                            nm = _fast_measured(a0, a1, a2, a3, a4, wv, m, r0, hi, lo, capf, fixedf, basef, line_hi,
-                                                line_lo, pref, okf, f_kind, f_val, depf, lvb, acc)
+                            nm = _fast_measured(c0, c1, c2, c3, c4, wv, ws, wt, m, hi, lo, b_cap, b_fixed, b_base,
+                                                line_hi, line_lo, b_pre, b_ok, f_kind, f_val, b_dep, lvb, acc)
                             nt = np.float32(0.0)
                             if nm == 0 and with_truth:
                                 for j in range(4):
                                     if j < L1:
                                         lo[j], hi[j] = _band(tthr[s, key, j], eps)
-                                if five:
-                                    a0, a1, a2, a3, a4 = tt32[0, r0:r0 + m], tt32[1, r0:r0 + m], \
-                                        tt32[2, r0:r0 + m], tt32[3, r0:r0 + m], tt32[4, r0:r0 + m]
-                                else:
+                                if not five:
                                     _score32(tt32, r0, m, w32[s, t], xs32)
-                                    a0 = xs32[:m]
-                                nt = _fast_truth(a0, a1, a2, a3, a4, wv, m, r0, hi, lo, tcapf, tfixedf, lvb, tacc)
+                                nt = _fast_truth(u0, u1, u2, u3, u4, wv, ws, wt, m, hi, lo, b_tcap, b_tfixed, lvb,
+                                                 tacc)
                             if nm == 0 and nt == 0:
                                 for j in range(L1):
                                     at_least[g, s, j] += np.int64(acc[j])
