@@ -37,7 +37,11 @@ def type_codes(types, known: tuple[str, ...] | list[str], policy_name: str = "",
     >>> type_codes(["b", "a"], ("a", "b")).tolist()
     [1, 0]
     """
-    codes = pd.Index(list(known)).get_indexer(types).astype(np.intp)
+    # factorised first (Arrow-backed strings encode fast), then only the distinct values looked up
+    raw, distinct = pd.factorize(types if isinstance(types, (pd.Series, pd.Index, np.ndarray))
+                                 else np.asarray(list(types), dtype=object))
+    lookup = np.r_[pd.Index(list(known)).get_indexer(distinct), -1].astype(np.intp)
+    codes = lookup[raw]                                            # raw -1 (a missing value): the -1 at the end
     if (codes < 0).any():
         from .errors import DataError
         bad = sorted({str(t) for t, c in zip(types, codes) if c < 0})

@@ -157,8 +157,8 @@ def prepare(pop, policy: Policy) -> Prepared:
     inp = branch_inputs(b, scheme, policy_name=policy.name)
     out = branch_outcome(inp, scheme)
     cap, fixed, designated, line_ok, dep_ok = _unit_state(out, scheme, inp.prev)
-    keep = [c for c in b.columns if c in ("branch_id", "type", "level", "parent", "n_members")
-            or not pd.api.types.is_float_dtype(b[c])]
+    keep = [c for c, dt in b.dtypes.items() if c in ("branch_id", "type", "level", "parent", "n_members")
+            or not pd.api.types.is_float_dtype(dt)]
     peer = scheme.branch.rating.peer_groups
     group, names = inp.codes(peer) if (peer and scheme.branch.rating.relative) else \
         (np.zeros(len(b), dtype=np.intp), ["all"])
