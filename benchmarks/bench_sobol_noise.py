@@ -23,30 +23,21 @@ import argparse
 import json
 import platform
 import time
-import warnings
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 import branchsim as bs
-from branchsim.sensitivity.factors import default_factors, factor_problem, factor_values, scenarios
+from branchsim.sensitivity.factors import default_factors, factor_values
+
+from _sobol_reference import pandas_counts, pandas_scenarios, salib_analysis_seconds, salib_sample
 
 
 def reference(policy, factors, n, samples, n_branches):
     """The plain loop: (seconds for all samples, extrapolated from ``samples``; seconds for SALib's
     sampling and analysis; the number of samples)."""
-    from SALib.analyze import sobol as sa
-    from SALib.sample import sobol as ss
-    problem = factor_problem(factors)
-    t0 = time.perf_counter()
-    X = ss.sample(problem, n, calc_second_order=False, seed=1)
-    t_sample = time.perf_counter() - t0
+    problem, X, t_sample = salib_sample(factors, n)
     values = factor_values(factors, X[:samples])
     noise = factors[factors.kind == "noise"]
-    levels = list(policy.scheme.branch.levels.ids)         # best first
-    sc = scenarios(policy, factors, values)
-    weak_line = sc.lines[:, 0] if sc.lines.size else np.full(samples, -np.inf)
+    sc, weak_line, levels = pandas_scenarios(policy, factors, values)
     rows = []
     t0 = time.perf_counter()
     for i in range(samples):                                # one sample at a time: generate, score, count
@@ -54,21 +45,9 @@ def reference(policy, factors, n, samples, n_branches):
                   for nm, p, whole in zip(noise.name, noise.path, noise.integer)}
         pop = bs.generate(policy, seed=0, n_branches=n_branches, members=False, params=params)
         b = bs.evaluate(pop, policy).branches
-        comp = b[[c for c in b.columns if c.startswith("sub_")]]
-        score = comp.dot(pd.Series(sc.weights[i, 0] * 100, index=comp.columns))
-        lv = pd.cut(score, [-np.inf, *sc.cuts[i, 0].tolist(), np.inf], right=False, labels=levels[::-1])
-        counts = lv.value_counts()
-        rows.append([int(counts[x]) for x in levels[:-1]] + [int((score < weak_line[i]).sum())])
+        rows.append(pandas_counts(b[[c for c in b.columns if c.startswith("sub_")]], sc, weak_line, levels, i))
     t_loop = time.perf_counter() - t0
-    Y = np.array(rows, float)
-    t0 = time.perf_counter()
-    Yfull = np.resize(Y, (len(X), Y.shape[1]))              # analysis cost only: values are not the point
-    with warnings.catch_warnings():                         # a constant column of the resized outputs
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for j in range(Y.shape[1]):
-            sa.analyze(problem, Yfull[:, j], calc_second_order=False, print_to_console=False, seed=1)
-    t_analyse = time.perf_counter() - t0
-    return t_loop / samples * len(X), t_sample + t_analyse, len(X)
+    return t_loop / samples * len(X), t_sample + salib_analysis_seconds(problem, rows, len(X)), len(X)
 
 
 def main(argv=None):
