@@ -16,7 +16,7 @@ from branchsim.sensitivity import _kernels
 pytestmark = pytest.mark.skipif(not _kernels.available(), reason="needs numba")
 
 
-def _direct(ct, starts, limits, weak_end, w100, cuts, weak_line):
+def _direct(ct, starts, limits, weak_end, w100, cuts, weak_line, pre_end=None):
     S, T, L = cuts.shape
     at_least = np.zeros((S, L), dtype=np.int64)
     below = np.zeros(S, dtype=np.int64)
@@ -28,6 +28,9 @@ def _direct(ct, starts, limits, weak_end, w100, cuts, weak_line):
                 x = x + ct[k, r] * w100[s, t, k]
             for j in range(L):
                 at_least[s, j] += np.count_nonzero(x[:limits[t, j] - starts[t]] >= cuts[s, t, j])
+                if pre_end is not None:
+                    pre = x[weak_end[t] - starts[t]:pre_end[t, j] - starts[t]]
+                    at_least[s, j] += np.count_nonzero(pre >= cuts[s, t, j])
             if weak_line is not None:
                 below[s] += np.count_nonzero(x[:weak_end[t] - starts[t]] < weak_line[s, t])
     return at_least, below
@@ -89,6 +92,29 @@ def test_counts_equal_the_float64_scores(seed, lengths, S, grid):
                                                  ct.astype(np.float32))
     np.testing.assert_array_equal(at_least, exp_at_least)        # star counts only: the same
     assert not below.any()
+
+
+@pytest.mark.parametrize("seed, grid", [(6, False), (7, True)])
+def test_rows_after_the_weak_lines_count_for_levels(seed, grid):
+    # rows designated whatever their score (after weak_end) still reach levels, up to pre_end[t, j]
+    ct, starts, _, _, w100, cuts, weak_line = _case(seed, [3 * BLOCK + 40, BLOCK - 3, 2 * BLOCK + 1], 5, grid)
+    rng = np.random.default_rng(seed)
+    T = len(starts) - 1
+    weak_end = np.array([rng.integers(starts[t], starts[t + 1] + 1) for t in range(T)])
+    weak_end[0] = starts[0] + BLOCK + 17                         # a block holding both kinds of rows
+    limits = np.array([-np.sort(-rng.integers(starts[t], weak_end[t] + 1, 3)) for t in range(T)])
+    pre_end = np.array([-np.sort(-rng.integers(weak_end[t], starts[t + 1] + 1, 3)) for t in range(T)])
+    exp_at_least, exp_below = _direct(ct, starts, limits, weak_end, w100, cuts, weak_line, pre_end)
+    at_least, below = _kernels.count_at_least_53(ct, starts, limits, weak_end, w100, cuts, weak_line,
+                                                 pre_end=pre_end)
+    np.testing.assert_array_equal(at_least, exp_at_least)
+    np.testing.assert_array_equal(below, exp_below)
+    assert (pre_end > weak_end[:, None]).any()                   # the case has such rows
+    without, _ = _kernels.count_at_least_53(ct, starts, limits, weak_end, w100, cuts, weak_line)
+    np.testing.assert_array_equal(without, _direct(ct, starts, limits, weak_end, w100, cuts, weak_line)[0])
+    with pytest.raises(ValueError, match="pre_end"):
+        _kernels.count_at_least_53(ct, starts, limits, weak_end, w100, cuts, weak_line,
+                                   pre_end=np.repeat(weak_end[:, None] - 1, 3, axis=1))
 
 
 def test_a_cut_on_scores_counts_them_at_or_above():

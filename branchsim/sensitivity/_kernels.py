@@ -251,7 +251,8 @@ if numba is not None:
         return (hi - lo) - np.int64(nh) if below else np.int64(nh)
 
     @numba.njit(parallel=True, cache=True, fastmath=True, error_model="numpy", boundscheck=False)
-    def _kernel53(ct, ct32, starts, limits, weak_end, w100, w32, cuts, weak_line, with_weak):  # pragma: no cover
+    def _kernel53(ct, ct32, starts, limits, weak_end, pre_end, w100, w32, cuts, weak_line,
+                  with_weak):  # pragma: no cover
         S = cuts.shape[0]
         T = len(starts) - 1
         at_least = np.zeros((S, 3), dtype=np.int64)
@@ -350,6 +351,11 @@ if numba is not None:
                                 if hj > e:                         # rows capped below the others' levels
                                     at_least[sc, j] += _tail(ct, ct32, e, hj, w, w32[sc, t], cuts[sc, t, j],
                                                              False)
+                                p0 = min(r1, max(r0, weak_end[t]))
+                                pj = min(r1, max(r0, pre_end[t, j]))
+                                if pj > p0:                        # rows after the weak line's that reach levels
+                                    at_least[sc, j] += _tail(ct, ct32, p0, pj, w, w32[sc, t], cuts[sc, t, j],
+                                                             False)
                             if not with_weak:
                                 continue
                             if wl == wh:
@@ -362,23 +368,33 @@ if numba is not None:
         return at_least, weak
 
 
-def count_at_least_53(ct, starts, limits, weak_end, w100, cuts, weak_line, ct32=None):
+def count_at_least_53(ct, starts, limits, weak_end, w100, cuts, weak_line, ct32=None, pre_end=None):
     """:func:`count_at_least` for five components and three cuts (float32 with an exact guard band).
 
     Same arrays (``cuts`` (S, t, 3), ``weak_line`` (S, t)); the guard band
     is set per type from that type's cuts. ``weak_line`` None skips the weak
     count (star counts only); ``ct32`` is ``ct`` in float32 when the caller
-    keeps it. Assumes what the engine's layout gives: ``weak_end[t] >=
-    min_j limits[t, j]`` (the rows every level may reach are counted for the
-    weak line too) and scores within 100 points (the guard band's size).
+    keeps it. ``pre_end`` (t, 3), optional: rows ``weak_end[t]`` to
+    ``pre_end[t, j]`` also count for level j (not for the weak line): units
+    designated whatever their score, sorted after the others by cap from
+    none down, still reach levels by score; None: no such rows. Assumes what
+    the engine's layout gives: ``min_j limits[t, j] <= weak_end[t]`` (the
+    rows every level may reach are counted for the weak line too),
+    ``limits[t, j] <= weak_end[t] <= pre_end[t, j]`` where ``pre_end`` is
+    given, and scores within 100 points (the guard band's size).
     """
     _check_shapes(w100, cuts, weak_line)
     ct = np.ascontiguousarray(ct, dtype=np.float64)
     w100 = np.ascontiguousarray(w100, dtype=np.float64)
     with_weak = weak_line is not None
     wl = np.zeros(cuts.shape[:2]) if weak_line is None else np.ascontiguousarray(weak_line, dtype=np.float64)
+    weak_end = np.asarray(weak_end, dtype=np.int64)
+    pre_end = np.repeat(weak_end[:, None], 3, axis=1) if pre_end is None else \
+        np.ascontiguousarray(pre_end, dtype=np.int64)
+    if pre_end.shape != (len(weak_end), 3) or (pre_end < weak_end[:, None]).any():
+        raise ValueError(f"pre_end must be shaped (t, 3) = ({len(weak_end)}, 3), each row >= weak_end")
     return _kernel53(ct, ct.astype(np.float32) if ct32 is None else ct32, np.asarray(starts, dtype=np.int64),
-                     np.ascontiguousarray(limits, dtype=np.int64), np.asarray(weak_end, dtype=np.int64),
+                     np.ascontiguousarray(limits, dtype=np.int64), weak_end, pre_end,
                      w100, w100.astype(np.float32), np.ascontiguousarray(cuts, dtype=np.float64), wl, with_weak)
 
 
