@@ -426,10 +426,13 @@ def _compiled_counts(prep: Prepared, sc: Scenarios, out: dict, designations: boo
         elig = prep.line_ok[order, 0]
         if not elig.all():
             return False
+    in_kernel = False                                   # whether the kernel counted the pre-designated rows
     if sc.design == "cuts":
         cuts = np.ascontiguousarray(sc.cuts[:, seg_type, :] - _HALF_ULP)
         if ct.shape[0] == 5 and L == 4:
-            at_least, below = _kernels.count_at_least_53(ct, seg_starts, limits, weak_end, w100, cuts, line, ct32)
+            at_least, below = _kernels.count_at_least_53(ct, seg_starts, limits, weak_end, w100, cuts, line, ct32,
+                                                         pre_end=_pre_end(prep, sc.design))
+            in_kernel = True
         else:
             at_least, below = _kernels.count_at_least(ct, seg_starts, limits, weak_end, w100, cuts, line)
     else:
@@ -444,7 +447,7 @@ def _compiled_counts(prep: Prepared, sc: Scenarios, out: dict, designations: boo
         at_least[:, level - 1] += np.count_nonzero(fixed >= level)
     des_rows = np.flatnonzero(prep.designated[:, 0]) if D else np.zeros(0, dtype=np.intp)
     free_des = des_rows[prep.fixed[des_rows] < 0]
-    if len(free_des):                                   # pre-designated units still reach levels by score
+    if len(free_des) and not in_kernel:                 # pre-designated units still reach levels by score
         table, key, shifted = unit_cuts(prep, sc) if sc.design == "cuts" else (None, None, None)
         for t in np.unique(prep.type_idx[free_des]):
             r = free_des[prep.type_idx[free_des] == t]
@@ -587,6 +590,26 @@ def _layout(prep: Prepared, design: str):
             limits[s, j] = a + int(np.count_nonzero(free & (cap_s[a:b] >= j + 1)))
     ct = np.ascontiguousarray(prep.components[order].T)
     prep.cache[key] = (order, ct, ct.astype(np.float32), seg_starts, seg_type, seg_group, limits, weak_end)
+    return prep.cache[key]
+
+
+def _pre_end(prep: Prepared, design: str) -> np.ndarray:
+    """Per segment and level, the end of the rows designated whatever their score (not fixed) that
+    level ``j + 1`` may reach: :func:`_layout` puts them right after ``weak_end``, by cap from the
+    highest down, so they are ``weak_end .. pre_end[t, j]`` (the kernel counts them for the levels,
+    not for the weak line; cached on ``prep``)."""
+    key = ("pre_end", design)
+    if key not in prep.cache:
+        order, _, _, seg_starts, _, _, limits, weak_end = _layout(prep, design)
+        pre = prep.designated[order, 0] if prep.designated.shape[1] else np.zeros(prep.n, dtype=bool)
+        free_pre = pre & (prep.fixed[order] < 0)
+        cap = prep.cap[order]
+        pre_end = np.repeat(weak_end[:, None], limits.shape[1], axis=1)
+        for t in range(len(weak_end)):
+            a, b = seg_starts[t], seg_starts[t + 1]
+            for j in range(limits.shape[1]):
+                pre_end[t, j] += int(np.count_nonzero(free_pre[a:b] & (cap[a:b] >= j + 1)))
+        prep.cache[key] = pre_end
     return prep.cache[key]
 
 
