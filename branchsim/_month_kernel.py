@@ -21,7 +21,7 @@ try:
 except ImportError:  # pragma: no cover - numba is a dependency; NumPy remains the fallback
     numba = None
 
-__all__ = ["available", "supports", "row_totals", "prepare", "fact_list", "MAX_K"]
+__all__ = ["available", "supports", "row_totals", "points_matrix", "prepare", "fact_list", "MAX_K"]
 
 #: Indicators a row may have for the kernel (NumPy sums longer rows in several blocks).
 MAX_K = 128
@@ -103,6 +103,30 @@ if numba is not None:
             flat = pts.reshape(-1)
             for i in range(m):
                 out[b0 + i] = _pairwise(flat, i * k, k)
+
+
+    @numba.njit(nogil=True, cache=True, error_model="numpy")
+    def _points_rows(facts, kind, top, required, per_shortfall, rate, at_least, row_type,
+                     out):  # pragma: no cover
+        n, k = facts.shape
+        for i in range(n):
+            p = row_type[i]
+            for j in range(k):
+                out[i, j] = _points(np.float64(facts[i, j]), kind[p, j], top[p, j], required[p, j],
+                                    per_shortfall[p, j], rate[p, j], at_least[p, j])
+
+
+def points_matrix(facts: np.ndarray, row_type: np.ndarray, sheet, *, prepared=None) -> np.ndarray:
+    """Points ``(n, k)`` of every row's indicators, equal to
+    :func:`branchsim.scoring.indicator_points` for a sheet the kernel :func:`supports` (element by
+    element the same arithmetic, in one pass: no ``(n, k)`` temporaries per rule form or gathered
+    per-type parameters)."""
+    facts = np.ascontiguousarray(facts, dtype=np.float64)
+    out = np.empty(facts.shape)
+    if facts.size:
+        _points_rows(facts, *(prepare(sheet) if prepared is None else prepared),
+                     np.asarray(row_type, dtype=np.intp), out)
+    return out
 
 
 #: Rule codes the kernel computes (zeroing and rank need other columns or other units).

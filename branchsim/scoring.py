@@ -99,6 +99,9 @@ def _form(code: int, f: np.ndarray, top: np.ndarray, p: dict) -> np.ndarray:
     return np.zeros_like(f)             # zeroing (applied afterwards) and rank (by place)
 
 
+#: Units from which :func:`indicator_points` takes the compiled pass (below, NumPy's is as fast).
+_COMPILED_FROM = 256
+
 _PARAMS = {0: ("at_least",), 1: ("per_shortfall", "required"), 2: (), 3: ("per_unit",), 4: ("per_event",),
            5: ("per_occurrence",), 6: ("per_occurrence",), 7: (), 8: ()}
 
@@ -127,6 +130,9 @@ def indicator_points(facts: np.ndarray, profile: np.ndarray, sheet: Sheet, *,
     """
     facts = np.asarray(facts, dtype=float)
     profile = np.asarray(profile)
+    from . import _month_kernel
+    if len(profile) >= _COMPILED_FROM and _month_kernel.supports(sheet):   # no rank or zeroing rule
+        return _month_kernel.points_matrix(facts, profile, sheet)        # the same numbers, one pass
     if sheet.uniform:
         pts = np.empty((len(profile), sheet.k))
         for code, cols in _columns_by_rule(sheet.kind[0]):
