@@ -12,11 +12,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _truth_kernel
 from .measurement import (_codes, _indicator_offsets, _scales, _state_column, _state_value,
                           survey_probabilities)
 from .params import GeneratorParams
 from .scheme import RULE_CODES, Scheme, Sheet
 from .scoring import rank_points, scores_from_components
+
+
+#: Branches from which the expected points and facts take the compiled pass.
+_COMPILED_FROM = 256
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,8 @@ def _expected_by_column(q: np.ndarray, offsets: np.ndarray, fixed: dict, t: np.n
     returned as their transposes: Fortran-ordered ``(n, k)`` views.
     """
     n, k = len(q), len(offsets)
+    if n >= _COMPILED_FROM and _truth_kernel.available():     # the same numbers, in one compiled pass
+        return _truth_kernel.expected(q, offsets, fixed, t, sheet, sc)
     pts, expected = np.empty((k, n)), np.empty((k, n))
     for j in range(k):                     # a loop over the indicators, not the branches
         code = int(sheet.kind[0, j])

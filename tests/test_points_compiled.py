@@ -64,3 +64,47 @@ def test_the_engine_prepares_the_same_components_either_way():
         scoring._COMPILED_FROM = old
     np.testing.assert_array_equal(fast.components, slow.components)
     np.testing.assert_array_equal(fast.levels, slow.levels)
+
+
+@pytest.mark.parametrize("name", shipped.POLICIES)
+def test_compiled_truth_equals_numpy(name):
+    from branchsim import truth as tr
+    policy = bs.Policy.load(name)
+    if not policy.scheme.branch.sheet.uniform:
+        pytest.skip(f"{name}: a type changes a rule form (the truth's np.select path)")
+    pop = bs.generate(policy, seed=4, n_branches=3000, members=False)
+    fast = tr.truth(pop, policy)
+    old = tr._COMPILED_FROM
+    tr._COMPILED_FROM = np.inf
+    try:
+        slow = tr.truth(pop, policy)
+    finally:
+        tr._COMPILED_FROM = old
+    np.testing.assert_array_equal(fast.points, slow.points)
+    np.testing.assert_array_equal(fast.components, slow.components)
+    assert fast.facts.keys() == slow.facts.keys()
+    for f in fast.facts:
+        np.testing.assert_array_equal(fast.facts[f], slow.facts[f], err_msg=f)
+
+
+def test_compiled_truth_equals_numpy_by_hand_on_edges():
+    # attainments at and beyond 0 and 1 (clip), state columns, every rule form of the baseline sheet
+    from branchsim import _truth_kernel, truth as tr
+    from branchsim.measurement import _scales
+    sheet = bs.Policy.load().scheme.branch.sheet
+    rng = np.random.default_rng(2)
+    n = 500
+    q = rng.choice([-0.5, 0.0, 0.3, 0.5, 0.999, 1.0, 1.7], n) + rng.random(n) * (rng.random(n) < 0.5)
+    off = rng.normal(0, 0.2, sheet.k)
+    t = rng.integers(0, sheet.points.shape[0], n)
+    fixed = {1: (rng.random(n) < 0.5).astype(float), 4: np.ones(n)}
+    got = _truth_kernel.expected(q, off, fixed, t, sheet, _scales(sheet))
+    old = tr._COMPILED_FROM
+    tr._COMPILED_FROM = np.inf
+    try:
+        want = tr._expected_by_column(q, off, fixed, t, sheet, _scales(sheet))
+    finally:
+        tr._COMPILED_FROM = old
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    assert got[0].flags["C_CONTIGUOUS"]
