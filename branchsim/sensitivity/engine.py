@@ -149,13 +149,35 @@ def _score_dependent(scheme) -> bool:
     return bool(_dependent(scheme))
 
 
-def prepare(pop, policy: Policy) -> Prepared:
-    """Compute once what does not change across the scenarios of weights, cuts, quotas and lines."""
+#: Branches from which :func:`prepare` computes the true outcome on a second thread.
+_THREADED_FROM = 100_000
+
+
+def _true_outcome(pop, policy: Policy, inp):
+    """The population's :class:`~branchsim.truth.Truth` and its outcome (``None, None`` without truth)."""
     from ..truth import truth
+    tr = truth(pop, policy)
+    return tr, (None if tr is None else tr.outcome_arrays(policy.scheme, inp))
+
+
+def prepare(pop, policy: Policy) -> Prepared:
+    """Compute once what does not change across the scenarios of weights, cuts, quotas and lines.
+
+    From :data:`_THREADED_FROM` branches the true outcome is computed on a second thread beside the
+    measured one (the same numbers: neither writes what the other reads).
+    """
     scheme = policy.scheme
     b = pop.branches
     inp = branch_inputs(b, scheme, policy_name=policy.name)
-    out = branch_outcome(inp, scheme)
+    if len(b) >= _THREADED_FROM:          # the measured and the true outcome side by side (no shared writes)
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(1) as ex:
+            job = ex.submit(_true_outcome, pop, policy, inp)
+            out = branch_outcome(inp, scheme)
+            tr, tout = job.result()
+    else:
+        out = branch_outcome(inp, scheme)
+        tr, tout = _true_outcome(pop, policy, inp)
     cap, fixed, designated, line_ok, dep_ok = _unit_state(out, scheme, inp.prev)
     keep = [c for c, dt in b.dtypes.items() if c in ("branch_id", "type", "level", "parent", "n_members")
             or not pd.api.types.is_float_dtype(dt)]
@@ -164,10 +186,8 @@ def prepare(pop, policy: Policy) -> Prepared:
         (np.zeros(len(b), dtype=np.intp), ["all"])
     within = {c.within: inp.codes(c.within)[0] for _, c in _dependent(scheme)
               if c.kind == "last_place" and c.within is not None}
-    tr = truth(pop, policy)
     extra = {}
     if tr is not None:
-        tout = tr.outcome_arrays(scheme, inp)
         tcap, tfixed, tdes, _, _ = _unit_state(tout, scheme, inp.prev)
         extra = {"truth_cap": tcap, "truth_fixed": tfixed, "truth_designated": tdes}
     return Prepared(policy, out["components"], None if tr is None else tr.components, inp.type_idx,
