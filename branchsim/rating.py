@@ -253,13 +253,15 @@ def apply_vetoes(codes: np.ndarray, fired: np.ndarray, vetoes: Vetoes) -> np.nda
     if not vetoes.n:
         return codes.astype(np.int8)
     fired = np.asarray(fired, bool)
-    cap = fired & np.array([e == "cap" for e in vetoes.effect])
-    force = fired & np.array([e == "force" for e in vetoes.effect])
     big = np.int16(np.iinfo(np.int16).max)
-    capped = np.minimum(codes, np.where(cap, vetoes.level, big).min(axis=1, initial=big))
-    forced = np.where(force, vetoes.level, big).min(axis=1, initial=big)
-    out = np.minimum(np.where(cap.any(axis=1), capped, big), forced)
-    return np.where(cap.any(axis=1) | force.any(axis=1), out, codes).astype(np.int8)
+    lowest = {"cap": np.full(len(codes), big), "force": np.full(len(codes), big)}   # per effect
+    for j, effect in enumerate(vetoes.effect):     # a loop over the vetoes, not the units
+        if effect in lowest:                        # "": read by designations only
+            np.minimum(lowest[effect], np.where(fired[:, j], np.int16(vetoes.level[j]), big),
+                       out=lowest[effect])
+    capped, forced = lowest["cap"] < big, lowest["force"] < big
+    out = np.minimum(np.where(capped, np.minimum(codes, lowest["cap"]), big), lowest["force"])
+    return np.where(capped | forced, out, codes).astype(np.int8)
 
 
 def streak(held: np.ndarray, before: np.ndarray | None) -> np.ndarray:

@@ -488,20 +488,40 @@ def _compiled_counts(prep: Prepared, sc: Scenarios, out: dict, designations: boo
     return True
 
 
+def _stable_order(*keys: np.ndarray) -> np.ndarray:
+    """``np.lexsort(keys[::-1])`` (the first key primary; ties in row order) for small non-negative
+    integer keys: one stable sort of a combined key, a radix sort when it fits 16 bits.
+
+    >>> a, b = np.array([1, 0, 1, 0]), np.array([0, 1, 0, 0])
+    >>> _stable_order(a, b).tolist() == np.lexsort((b, a)).tolist() == [3, 1, 0, 2]
+    True
+    """
+    combined = np.zeros(len(keys[0]), dtype=np.int64)
+    for k in keys:
+        k = np.asarray(k, dtype=np.int64)
+        size = int(k.max(initial=0)) + 1
+        if (k < 0).any() or combined.max(initial=0) >= (2 ** 62) // max(size, 1):
+            return np.lexsort(keys[::-1])
+        combined = combined * size + k
+    if combined.max(initial=0) < 2 ** 15:
+        combined = combined.astype(np.int16)
+    return np.argsort(combined, kind="stable")
+
+
 def _unit_layout(prep: Prepared, key: np.ndarray, groups: np.ndarray, n_groups: int):
     """Rows sorted into segments of one group, threshold row and type, for the per-branch kernel
     (cached on ``prep`` for the last grouping asked for)."""
     cached = prep.cache.get("units")
     if cached is not None and cached[0] is key and cached[1] == n_groups and np.array_equal(cached[2], groups):
         return cached[3]
-    order = np.lexsort((prep.type_idx, key, groups))
+    order = _stable_order(groups, key, prep.type_idx)
     g_s, k_s, t_s = groups[order], key[order], prep.type_idx[order]
     brk = np.r_[True, (g_s[1:] != g_s[:-1]) | (k_s[1:] != k_s[:-1]) | (t_s[1:] != t_s[:-1])]
     starts = np.r_[np.flatnonzero(brk), prep.n].astype(np.int64)
     first = starts[:-1]
-    ct = np.ascontiguousarray(prep.components[order].T)
+    ct = np.ascontiguousarray(np.take(prep.components, order, axis=0).T)
     has_truth = prep.truth is not None
-    tt = np.ascontiguousarray(prep.truth[order].T) if has_truth else ct
+    tt = np.ascontiguousarray(np.take(prep.truth, order, axis=0).T) if has_truth else ct
     dep = _dependent(prep.scheme)
     within = list(dict.fromkeys(c.within for _, c in dep if c.kind == "last_place"))
     zeros = np.zeros(prep.n, dtype=np.intp)
