@@ -80,6 +80,7 @@ def test_an_installed_copy_finds_its_data(tmp_path):
     for f in SHIPPED:
         assert f in names, f
     assert not [n for n in names if n.startswith(("tests/", "notebooks/", "benchmarks/"))]
+    assert "branchsim/py.typed" in names                        # PEP 561: the package's hints are used
     py = {p.relative_to(ROOT).as_posix() for p in (ROOT / "branchsim").rglob("*.py")}
     assert py <= names, f"modules left out: {sorted(py - names)}"
     code = ("import branchsim as bs, pathlib, sys; p = bs.Policy.load(); site = pathlib.Path(sys.argv[1]); "
@@ -92,3 +93,21 @@ def test_an_installed_copy_finds_its_data(tmp_path):
                          text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["baseline", "12", "True"]     # the tests file ships beside the policy
+
+
+def test_the_version_is_defined_once_and_agrees(capsys):
+    # pyproject reads it from branchsim/__init__.py; the installed metadata, --version and the
+    # changelog's newest entry say the same
+    import importlib.metadata
+    import re
+
+    import branchsim
+    from branchsim.cli import main
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert "version" not in project and "version" in project["dynamic"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", branchsim.__version__)
+    assert importlib.metadata.version("branchsim") == branchsim.__version__
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.split() == ["branchsim", branchsim.__version__]
+    heads = re.findall(r"^## (\S+)", (ROOT / "CHANGELOG.md").read_text(encoding="utf-8"), flags=re.M)
+    assert heads and heads[0] == branchsim.__version__
