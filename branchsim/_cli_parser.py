@@ -185,6 +185,11 @@ def build(commands: dict, debug_env: str, connect_timeout: float) -> argparse.Ar
     policy_options(p)
     p.add_argument("--parameters", action="store_true",
                    help="also list every parameter: path, value and provenance (a quote or an assumption)")
+    p.add_argument("--format", choices=("text", "csv", "md"), default="text",
+                   help="the parameter table as text (default), CSV or a Markdown table (csv and md print the "
+                        "table alone, for a paper's appendix; they imply --parameters)")
+    p.add_argument("--out", metavar="FILE",
+                   help="write the parameter table to FILE (atomically) instead of printing it")
     p.set_defaults(func=commands["policy"])
     p = sub.add_parser("report", help="the HTML report (figures embedded) and its CSV tables",
                        description="Write report.html (self-contained) and CSV tables into --out: the outcome "

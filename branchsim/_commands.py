@@ -259,10 +259,10 @@ def sweep_command(args, grid_command) -> int:
     return 0
 
 
-def check_file_out(out: Path) -> None:
+def check_file_out(out: Path, example: str = "sweep.csv") -> None:
     """Refuse, before any work, an output file that is a folder or sits under a file."""
     if out.is_dir():
-        raise BranchsimError(f"--out {out}: is a folder; give a file name such as {out / 'sweep.csv'}")
+        raise BranchsimError(f"--out {out}: is a folder; give a file name such as {out / example}")
     for p in Path(os.path.abspath(out)).parents:
         if p.exists():
             if not p.is_dir():
@@ -373,3 +373,20 @@ def compare_designs_command(args) -> int:
     if out is not None:
         print(f"\nwritten to {out}")
     return 0
+
+
+def markdown_table(frame) -> str:
+    """A DataFrame as a GitHub-flavoured Markdown table (``|`` in a cell escaped, newlines as spaces).
+
+    >>> import pandas as pd
+    >>> print(markdown_table(pd.DataFrame({"path": ["a.b"], "value": [0.4], "source": ["x | y"]})), end="")
+    | path | value | source |
+    |---|---|---|
+    | a.b | 0.4 | x \\| y |
+    """
+    def cell(v) -> str:
+        return ("" if v is None or (isinstance(v, float) and v != v) else str(v)).replace("|", "\\|") \
+            .replace("\r", " ").replace("\n", " ")
+    lines = ["| " + " | ".join(cell(c) for c in frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines) + "\n"

@@ -210,15 +210,39 @@ def cmd_national(args) -> int:
 
 
 def cmd_policy(args) -> int:
+    """The policy's summary; with --parameters (or --format csv / md) every parameter with provenance."""
     policy = _policy(args)
     import pandas as pd
-    print(repr(policy))
-    tests = policy.companion("tests")
-    if tests is not None:
-        print(f"  {'tests':<18} {tests.name} (branchsim check-policy)")
-    if args.parameters:
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        if not (args.parameters or args.format != "text"):
+            raise BranchsimError("--out writes the parameter table: give --parameters (or --format csv / md)")
+        from ._commands import check_file_out
+        from ._output import refuse_inputs
+        refuse_inputs(out, [args.policy, args.apply], flag="--out")
+        check_file_out(out, f"parameters.{'txt' if args.format == 'text' else args.format}")
+    table = policy.parameters() if (args.parameters or args.format != "text") else None
+    if args.format == "text":
         with pd.option_context("display.max_colwidth", 70, "display.width", 250, "display.max_rows", 1000):
-            print(policy.parameters().to_string(index=False))
+            text = None if table is None else table.to_string(index=False) + "\n"
+    elif args.format == "csv":
+        text = table.to_csv(index=False, lineterminator="\n")
+    else:
+        from ._commands import markdown_table
+        text = markdown_table(table)
+    if out is not None:
+        from ._output import atomic_file
+        with atomic_file(out, flag="--out") as tmp:
+            Path(tmp).write_text(text, encoding="utf-8")
+        print(f"branchsim: {len(table)} parameters of policy {policy.name!r} written to {out}")
+        return 0
+    if args.format == "text":
+        print(repr(policy))
+        tests = policy.companion("tests")
+        if tests is not None:
+            print(f"  {'tests':<18} {tests.name} (branchsim check-policy)")
+    if text is not None:
+        print(text, end="")
     return 0
 
 
