@@ -19,6 +19,18 @@ EXAMPLES = REPO / "data" / "examples"
 SEED = REPO.parent / "shared" / "seed" / "000_ccd209e4c601e2c4.txt"
 
 
+@pytest.fixture(autouse=True)
+def _english_labels():
+    """Figures label in English unless a test asks for the source's terms (``bp.use_cjk = True`` or its
+    own fixture): tests that read label text then hold on a machine with or without a CJK font (one
+    ships as a dependency: branchsim.plot.labels.PIP_FONT_PACKAGES)."""
+    import branchsim.plot as bp
+    before = getattr(bp, "use_cjk", "auto")
+    bp.use_cjk = False
+    yield
+    bp.use_cjk = before
+
+
 @pytest.fixture(scope="session")
 def policy() -> bs.Policy:
     # Policy is immutable, so one instance can be shared by every test.

@@ -144,6 +144,7 @@ def test_use_cjk_refuses_other_values():
 
 
 def test_auto_mode_follows_the_fonts_that_will_draw_the_label():
+    bp.use_cjk = "auto"                             # (the autouse fixture restores English afterwards)
     p = shipped.load("baseline")
     en = p.scheme.branch.levels.en[0]
     with matplotlib.rc_context({"font.family": ["sans-serif"], "font.sans-serif": ["DejaVu Sans"]}):
@@ -408,3 +409,22 @@ def test_no_figure_warns_in_english_mode(scheme, tmp_path):
             render(bp.score_histogram(scheme[1]), tmp_path, "english")
     finally:
         bp.use_cjk = "auto"
+
+
+def test_the_font_pip_installs_draws_the_chinese_labels():
+    # a machine with nothing but pip: the dependency's Noto Sans CJK font is registered with matplotlib
+    # directly (no font cache), chosen, and a figure labelled in Chinese draws without missing glyphs
+    if not bp.labels.pip_fonts():
+        pytest.skip("the CJK font package (branchsim.plot.labels.PIP_FONT_PACKAGES) is not installed here")
+    assert bp.cjk_font() is not None
+    bp.use_cjk = True
+    p = shipped.load("baseline")
+    with bp.style():
+        text = bp.label(p.levels[0], p)
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in text)
+        fig, ax = plt.subplots()
+        ax.set_title(text)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")               # "Glyph ... missing from font(s)" would raise
+            fig.canvas.draw()
+        plt.close(fig)

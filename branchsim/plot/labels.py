@@ -29,7 +29,8 @@ from functools import lru_cache
 
 from ..errors import BranchsimError
 
-__all__ = ["TERMS", "CJK_FAMILIES", "label", "term", "scheme_terms", "cjk_font", "cjk_enabled", "font_families",
+__all__ = ["TERMS", "CJK_FAMILIES", "PIP_FONT_PACKAGES", "label", "term", "scheme_terms", "cjk_font", "pip_fonts",
+           "cjk_enabled", "font_families",
            "fonts_draw", "drawing_families"]
 
 #: The figures' own vocabulary, free of any scheme: key -> (Chinese term or None, English).
@@ -214,10 +215,45 @@ def _covers(path: str, needed: set[int]) -> bool:
     return needed.issubset(_charmap(path))
 
 
+#: Packages that pip installs with a CJK font file in them (a dependency of branchsim: Noto Sans CJK TC,
+#: SIL Open Font License), so the figures draw Chinese on a machine with nothing but pip.
+PIP_FONT_PACKAGES = ("cvttf_NotoSansCJK_Regular",)
+
+
+@lru_cache(maxsize=1)
+def pip_fonts() -> tuple[str, ...]:
+    """Font files of :data:`PIP_FONT_PACKAGES` that are installed, added to matplotlib's font list.
+
+    Added with ``font_manager.fontManager.addfont`` in this process: no font
+    cache is read or written, so no cache ever needs clearing by hand.
+
+    Examples
+    --------
+    >>> all(p.endswith((".otf", ".ttf", ".ttc")) for p in pip_fonts())
+    True
+    """
+    import importlib.util
+    from pathlib import Path
+
+    from matplotlib import font_manager
+    known = {e.fname for e in font_manager.fontManager.ttflist}
+    out = []
+    for name in PIP_FONT_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        for folder in (spec.submodule_search_locations or ()) if spec is not None else ():
+            for path in sorted(Path(folder).iterdir()):
+                if path.suffix.lower() in (".otf", ".ttf", ".ttc"):
+                    if str(path) not in known:
+                        font_manager.fontManager.addfont(str(path))
+                    out.append(str(path))
+    return tuple(out)
+
+
 @lru_cache(maxsize=1)
 def _font_files() -> dict[str, list[str]]:
     """Installed family name (lower case) -> its font files, as matplotlib knows them."""
     from matplotlib import font_manager
+    pip_fonts()
     files: dict[str, list[str]] = {}
     for entry in font_manager.fontManager.ttflist:
         files.setdefault(entry.name.lower(), []).append(entry.fname)
@@ -298,6 +334,7 @@ def cjk_font() -> str | None:
     True
     """
     from matplotlib import font_manager
+    pip_fonts()
     paths: dict[str, list[str]] = {}
     for entry in font_manager.fontManager.ttflist:
         paths.setdefault(entry.name, []).append(entry.fname)
