@@ -29,6 +29,7 @@ from .analyses import cut_point_fit, fragility_curve, member_schemes, morris, pr
 from .audit import counterfactual_distances, design_comparison
 from .dynamics import level_flows, star_flows
 from .exact import exact_sweep
+from .export import save
 from .gsa import nominal_vs_effective, sobol_indices
 from .labels import cjk_enabled, cjk_font, font_families, label, scheme_terms
 from .outcomes import level_counts, level_probabilities, score_histogram, star_counts, star_probabilities
@@ -39,7 +40,7 @@ from .style import colour, level_colours, style
 #: ``"auto"``: the source's terms when the figure's fonts draw them; ``True``/``False`` force a mode.
 use_cjk: bool | str = "auto"
 
-__all__ = ["level_counts", "star_counts", "sweep_lines", "heatmap", "transitions", "score_histogram",
+__all__ = ["save", "level_counts", "star_counts", "sweep_lines", "heatmap", "transitions", "score_histogram",
            "level_probabilities", "star_probabilities", "sobol_indices", "nominal_vs_effective", "level_flows",
            "star_flows", "scheme_grid", "exact_sweep", "label", "scheme_terms", "use_cjk", "cjk_font", "cjk_enabled",
            "font_families", "style", "colour", "level_colours", "counterfactual_distances",
