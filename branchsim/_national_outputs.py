@@ -33,6 +33,7 @@ def frames(gen: BlockGenerator, parts: list[dict], member_start: int) -> tuple[p
     b["score"] = cat(lambda p: p["out"]["score"])
     b["rating"] = cat(lambda p: p["out"]["level"]).astype(np.int8)
     b.update({d.id: cat(lambda p, d=d: p["out"]["designations"][d.id]) for d in bs.designations})
+    b.update({f"veto_{v}": cat(lambda p, j=j: p["out"]["vetoes"][:, j]) for j, v in enumerate(bs.vetoes.ids)})
     b.update({c.id: cat(lambda p, c=c: p["out"]["consequences"][c.id]) for c in scheme.consequences_of("branch")})
     b["true_quality"] = cat(lambda p: p["raw"]["q"])
     b["true_score"] = cat(lambda p: p["true"]["score"])

@@ -7,7 +7,8 @@ of seed blocks) is generated, measured and rated under the scheme
 (``policy.scheme``: its levels, designations, consequences, member grades,
 periods and accrual), and only what the analyses need is kept — per-branch
 and per-member outcomes written as Parquet files (integer codes, named in
-``codebook.json``), and integer aggregates. Period records live only inside
+``codebook.json``; each branch's designations, consequences and a
+``veto_<id>`` column per veto that fired), and integer aggregates. Period records live only inside
 one seed block at a time, so peak memory depends on the chunk size, not on
 the scale.
 

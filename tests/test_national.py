@@ -138,6 +138,10 @@ def test_same_numbers_as_evaluate(tmp_path, name):
     for col in [d.id for d in s.branch.designations] + [f"true_{d.id}" for d in s.branch.designations] \
             + [c.id for c in s.consequences_of("branch")]:
         assert branches[col].tolist() == ev.branches[col].tolist(), col
+    fired = ev.branches["vetoes"].fillna("").str.split(",") if s.branch.vetoes.n else None
+    for v in s.branch.vetoes.ids:                       # one boolean column a veto: which fired, per branch
+        assert branches[f"veto_{v}"].dtype == bool
+        assert branches[f"veto_{v}"].tolist() == [v in names for names in fired], v
     assert result.accuracy() == pytest.approx(ev.accuracy())
     assert result.level_counts()["count"].to_dict() == ev.level_counts()["count"].to_dict()
     if s.member is None:
