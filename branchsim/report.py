@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _output, _report_compare as compared, _report_members as more, _report_sections as sections
+from . import _output, _report_methods, _report_compare as compared, _report_members as more
+from . import _report_sections as sections
 from ._report_sections import _n
 from ._result import at_published_scale, targets
 from .errors import BranchsimError
@@ -36,7 +37,8 @@ __all__ = ["write_report", "REPORT_FILES"]
 REPORT_FILES = ("report.html", "outcome.csv", "member_grades.csv", "assumptions.csv", "sweep.csv",
                 "fragility.csv", "fragility_counts.csv", "measurement_uncertainty.csv",
                 "measurement_designations.csv", "consecutive_years.csv", "comparison_transitions.csv",
-                "comparison_movers.csv", "comparison_designations.csv", "policy_diff.csv")
+                "comparison_movers.csv", "comparison_designations.csv", "policy_diff.csv",
+                "methods_parameters.csv", "methods_generator.csv")
 SURVEY_SIZES = (10, 25, 50)
 
 
@@ -239,6 +241,7 @@ def write_report(out_dir: str | os.PathLike, *, policy: Policy | str | os.PathLi
             steps.append(("consecutive_years", lambda: more.consecutive_years(pop, pol, years=years, seed=seed)))
         if ref is not None:
             steps.append(("comparison", lambda: compared.comparison(pop, pol, ref, ref_src)))
+        steps.append(("methods", lambda: _report_methods.methods(pop, pol)))
         from tqdm.auto import tqdm
         built = [make() for _, make in tqdm(steps, desc="report", unit="section", disable=not progress)]
         files = [name for s in built for name in s.tables]

@@ -408,3 +408,20 @@ class TestReportCommand:
         assert {"comparison_transitions.csv", "comparison_movers.csv", "policy_diff.csv"} <= names
         diff = pd.read_csv(out / "policy_diff.csv")
         assert set(diff["path"]) == {"branch.rating.design", "branch.rating.peer_groups"}
+
+
+def test_the_methods_appendix_lists_every_rule_and_the_population(case, report_of):
+    name, p, pop, r = case
+    folder = report_of.parent
+    params = pd.read_csv(folder / "methods_parameters.csv", keep_default_na=False)
+    assert params["path"].tolist() == p.parameters()["path"].tolist()
+    assert set(params["provenance"]) <= {"quote", "assumption"}
+    text = _text(report_of.read_text(encoding="utf-8"))
+    assert "Methods appendix" in text and f"{len(params)} parameters" in text
+    if pop.seed is not None:
+        gen = pd.read_csv(folder / "methods_generator.csv")
+        assert gen.set_index("path")["value"].to_dict()["measurement.indicator_noise"] == \
+            pytest.approx(pop.params.get("measurement.indicator_noise"))
+        assert f"from seed {pop.seed.entropy if hasattr(pop.seed, 'entropy') else pop.seed}" in text
+    else:
+        assert not (folder / "methods_generator.csv").exists() and "loaded from" in text
