@@ -13,6 +13,10 @@ from __future__ import annotations
 import importlib
 import sys
 import types
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __version__ = "0.1.0"
 
@@ -39,6 +43,33 @@ _WHERE = {
     "next_level": "audit", "distances": "audit", "marginal_points": "audit", "compare_designs": "audit",
 }
 
+if TYPE_CHECKING:  # the lazily imported names, for type checkers (at run time: __getattr__ below)
+    from . import audit, calibration, dynamics, scoring, sensitivity
+    from ._result import targets
+    from .audit import compare_designs, distances, marginal_points, next_level
+    from .calibration import calibrate
+    from .dynamics import (History, compare_member_schemes, member_scheme_grid, replay, rule_accuracy,
+                           scheme_reversals, simulate)
+    from .errors import BranchsimError, DataError, PolicyError
+    from .evaluate import Result, evaluate_tables, published_counts
+    from .explain import explain
+    from .explorer import Explorer, explore
+    from .model import GeneratorParams, generate
+    from .national import NationalResult, national_run
+    from .plausible import plausible_cities
+    from .policy import Policy, data_path, load_reform
+    from .policytests import check_policy
+    from .population import Population, evaluate, load_population
+    from .report import write_report
+    # (from the defining modules: a submodule named like a function, sensitivity.sweep, must not hide it)
+    from .sensitivity.compare import compare
+    from .sensitivity.discovery import discover
+    from .sensitivity.exact import exact_sweep
+    from .sensitivity.gsa import effective_importance, morris, sobol
+    from .sensitivity.montecarlo import measurement_mc
+    from .sensitivity.sweep import sweep
+    from .sensitivity.thresholds import fit_cut_points, fragility, fragility_curve, policy_with_cuts
+
 __all__ = ["calibration", "Policy", "BranchsimError", "PolicyError", "DataError", "scoring", "data_path",
            "Result", "evaluate_tables", "published_counts", "explain",
            "GeneratorParams", "generate", "Population", "evaluate", "load_population",
@@ -50,14 +81,15 @@ __all__ = ["calibration", "Policy", "BranchsimError", "PolicyError", "DataError"
            "plausible_cities", "audit", "next_level", "distances", "marginal_points", "compare_designs"]
 
 
-def _lazy(package: str, where: dict[str, str], public: list[str], *, submodules: bool = False):
+def _lazy(package: str, where: dict[str, str], public: list[str], *,
+          submodules: bool = False) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
     """``(__getattr__, __dir__)`` importing a package's names on first use (``where``: name -> module;
     ``public``: its ``__all__``); used by ``branchsim.sensitivity`` too. A submodule named like a public
     function (``evaluate``, ``sweep``) does not replace the function when it is imported."""
     module = sys.modules[package]
     namespace = vars(module)
 
-    def __getattr__(name: str):
+    def __getattr__(name: str) -> object:
         if name in where:
             value = getattr(importlib.import_module(f".{where[name]}", package), name)
         elif submodules and not name.startswith("__") and name in _submodules(module):
@@ -71,7 +103,7 @@ def _lazy(package: str, where: dict[str, str], public: list[str], *, submodules:
         return sorted(set(namespace) | set(public))
 
     class _Package(types.ModuleType):
-        def __setattr__(self, name, value):
+        def __setattr__(self, name: str, value: object) -> None:
             if name in where and isinstance(value, types.ModuleType):
                 return                      # the function stays, not its same-named module
             super().__setattr__(name, value)
@@ -80,7 +112,7 @@ def _lazy(package: str, where: dict[str, str], public: list[str], *, submodules:
     return __getattr__, __dir__
 
 
-def _submodules(module) -> set[str]:
+def _submodules(module: types.ModuleType) -> set[str]:
     import pkgutil
     return {m.name for m in pkgutil.iter_modules(module.__path__)}
 

@@ -6,10 +6,16 @@ beside a population only when it is of the published scale.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import html
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from .scheme import Scheme
+    from ._types import PathLike, PolicyLike, Seed
 
 __all__ = ["Result", "targets", "published_counts", "at_published_scale", "PUBLISHED_TOLERANCE"]
 
@@ -19,7 +25,7 @@ __all__ = ["Result", "targets", "published_counts", "at_published_scale", "PUBLI
 PUBLISHED_TOLERANCE = 0.10
 
 
-def targets(policy) -> dict:
+def targets(policy: PolicyLike) -> dict:
     """The policy's published targets: ``{"counts": {id: value}, "quotes": {id: text}, "scale": n or None}``.
 
     Empty counts when the policy has no targets file.
@@ -55,7 +61,7 @@ def targets(policy) -> dict:
             "source": doc.get("source")}
 
 
-def published_counts(policy=None) -> pd.Series:
+def published_counts(policy: PolicyLike = None) -> pd.Series:
     """The published counts of a scheme (default: the baseline) from its targets file.
 
     >>> int(published_counts().iloc[0]) > 0
@@ -97,16 +103,19 @@ class Result:
     (['count', 'share'], 100)
     """
 
-    def __init__(self, branches: pd.DataFrame, members: pd.DataFrame | None, policy, *,
-                 cut_points: pd.DataFrame | None = None, member_cut_points: pd.DataFrame | None = None):
+    def __init__(self, branches: pd.DataFrame, members: pd.DataFrame | None, policy: Policy, *,
+                 cut_points: pd.DataFrame | None = None,
+                 member_cut_points: pd.DataFrame | None = None) -> None:
         self.branches = branches
         self.members = members
         self.policy = policy
         self.cut_points = cut_points if cut_points is not None else pd.DataFrame(columns=["group", "level", "cut"])
         self.member_cut_points = member_cut_points
+        #: What produced it (:mod:`branchsim.manifest`): set by :func:`~branchsim.evaluate`.
+        self.manifest: dict | None = None
 
     @property
-    def scheme(self):
+    def scheme(self) -> Scheme:
         return self.policy.scheme
 
     def _targets(self) -> dict:

@@ -36,6 +36,8 @@ for each shipped scheme.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import itertools
 import math
 import os
@@ -54,6 +56,10 @@ from .measurement import MIN_SIZE, _state_value, _type_table, size_median, state
 from .model import GeneratorParams, generate
 from .params import _INTEGER, _PROBABILITIES, _SIGNED, numeric_value
 from .policy import Policy, as_policy
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from ._types import PathLike, PolicyLike, Seed
 
 __all__ = ["calibrate", "targets", "target_counts", "expected_upgrades", "expected_counts", "seed_counts",
            "CalibrationResult"]
@@ -130,7 +136,8 @@ class _TargetsFile:
         return self.path
 
 
-def target_counts(policy: Policy, targets=None, *, scale=None) -> tuple[pd.Series, float | None, str]:
+def target_counts(policy: Policy, targets: Mapping[str, float] | PathLike | None = None, *,
+                  scale: float | None = None) -> tuple[pd.Series, float | None, str]:
     """``(counts, scale, where)``: the targets as floats, the branches they refer to, and their source.
 
     ``targets``: None (the policy's ``NAME.targets.yaml``), the path of a
@@ -236,7 +243,7 @@ def _smooth_counts(pop, policy: Policy, params: GeneratorParams) -> pd.Series:
     return total
 
 
-def seed_counts(params: GeneratorParams, policy: Policy, seeds, n_branches: int, *, smooth: bool = False,
+def seed_counts(params: GeneratorParams, policy: Policy, seeds: Iterable[int], n_branches: int, *, smooth: bool = False,
                 upgrades: bool = False) -> pd.DataFrame:
     """Each seed's count of each level (best first) and designation: one row per seed (index: the seed).
 
@@ -259,7 +266,7 @@ def seed_counts(params: GeneratorParams, policy: Policy, seeds, n_branches: int,
     return pd.DataFrame(rows, index=pd.Index(seeds, name="seed"))
 
 
-def expected_counts(params: GeneratorParams, policy: Policy, seeds, n_branches: int, *,
+def expected_counts(params: GeneratorParams, policy: Policy, seeds: Iterable[int], n_branches: int, *,
                     smooth: bool = False) -> pd.Series:
     """Mean count of each level (best first) and designation over ``seeds`` (branch-only populations).
 
@@ -442,9 +449,11 @@ def _fit_structure(params, policy, n, tgt: pd.Series, names):
     return params.with_values(dict(zip(names, map(float, sol.x))))
 
 
-def calibrate(policy: Policy | None = None, targets=None, *, scale: float | None = None,
-              n_branches: int | None = None, fit=None, seeds=range(60), params: GeneratorParams | None = None,
-              maxiter: int = 400, out=None, write=None, progress: bool = False) -> CalibrationResult:
+def calibrate(policy: PolicyLike = None, targets: Mapping[str, float] | PathLike | None = None, *,
+              scale: float | None = None, n_branches: int | None = None, fit: Sequence[str] | None = None,
+              seeds: Iterable[int] = range(60), params: GeneratorParams | Mapping | None = None,
+              maxiter: int = 400, out: PathLike | None = None, write: PathLike | None = None,
+              progress: bool = False) -> CalibrationResult:
     """Fit the generator so the policy's *expected* outcome matches the targets.
 
     Parameters

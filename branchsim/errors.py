@@ -6,6 +6,11 @@ problem is (file, column, rows, parameter path) and what is allowed.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 __all__ = ["BranchsimError", "PolicyError", "DataError", "Problem"]
 
 
@@ -35,7 +40,7 @@ class _ManyProblems(BranchsimError):
     #: Most problems listed in the message (all stay in ``problems``).
     MAX_LISTED = 25
 
-    def __init__(self, problems, *, where: str = ""):
+    def __init__(self, problems: str | Iterable[str], *, where: str = "") -> None:
         if isinstance(problems, str):
             problems = [problems]
         self.problems: list[str] = [_bounded(p, self.MAX_PROBLEM) for p in problems]

@@ -8,6 +8,8 @@ from the scheme: the level ids, designations and consequences.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
@@ -19,6 +21,9 @@ from .scheme import BranchScheme, MemberScheme, Scheme
 from .scoring import (DECIMALS, stack_columns, annual_facts, annual_scores, answer_share, branch_scores, indicator_points,
                       record_from_totals, record_scores, required_level, satisfaction_rate, type_codes)
 from .tables import check_tables, positions
+
+if TYPE_CHECKING:
+    from ._types import TableLike
 
 __all__ = ["Result", "evaluate_tables", "evaluate_checked", "branch_outcome", "BranchInputs",
            "branch_inputs", "member_outcome", "member_veto_values", "published_counts", "at_published_scale", "targets"]
@@ -395,7 +400,8 @@ def _chunk_size(chunk_size) -> int:
     return int(chunk_size)
 
 
-def evaluate_tables(policy: Policy, branches, members=None, member_months=None, *,
+def evaluate_tables(policy: Policy, branches: TableLike, members: TableLike | None = None,
+                    member_months: TableLike | None = None, *,
                     names: dict | None = None, chunk_size: int | None = None,
                     previous: Result | None = None) -> Result:
     """Evaluate population tables under ``policy`` (all defects reported at once).

@@ -77,7 +77,9 @@ def _arguments(data, policy):
                     f"or a branches DataFrame first, got {type(data).__name__}")
 
 
-def explain(data, policy: Policy | str | os.PathLike | None = None, *, branch_id=None, member_id=None,
+def explain(data: Population | str | os.PathLike[str] | pd.DataFrame,
+            policy: Policy | str | os.PathLike[str] | None = None, *, branch_id: object = None,
+            member_id: object = None,
             month: int | None = None) -> pd.DataFrame:
     """Each rule step for one branch or one member, with parameters and provenance.
 

@@ -21,6 +21,8 @@ ipywidgets is needed only here, and imported only when an explorer is built.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import base64
 import html
 import io
@@ -36,6 +38,9 @@ from .evaluate import branch_inputs, branch_outcome
 from .policy import Policy, as_policy
 from .population import Population
 from .scoring import branch_scores, scores_from_components
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = ["explore", "Explorer"]
 
@@ -114,7 +119,8 @@ class Explorer:
     (True, True)
     """
 
-    def __init__(self, pop: Population, policy: Policy | None = None, params=None):
+    def __init__(self, pop: Population, policy: Policy | None = None,
+                 params: Iterable[str] | None = None) -> None:
         w = _ipywidgets()
         if not isinstance(pop, Population):
             raise DataError(f"explore() takes a Population (from generate or load_population), "
@@ -354,13 +360,13 @@ class Explorer:
         self._draw()
         self.seconds = time.perf_counter() - t0
 
-    def next_level(self, branch_id, *, cost: dict | None = None) -> pd.DataFrame:
+    def next_level(self, branch_id: object, *, cost: dict | None = None) -> pd.DataFrame:
         """:func:`branchsim.next_level` of one branch under the sliders' current policy (the last valid
         setting's, when the current one breaks a rule)."""
         from .audit import next_level
         return next_level(self.pop, self.policy or self._last_valid, branch_id, cost=cost)
 
-    def show_next_level(self, branch_id) -> None:
+    def show_next_level(self, branch_id: object) -> None:
         """Fill the explorer's answer box with :meth:`next_level` of ``branch_id`` (a message on a bad id)."""
         try:
             moves = self.next_level(str(branch_id).strip())
@@ -390,7 +396,7 @@ class Explorer:
                                         "text/plain": "<level counts chart>"}},)
 
 
-def explore(pop: Population, policy: Policy | None = None, params=None):
+def explore(pop: Population, policy: Policy | None = None, params: Iterable[str] | None = None) -> Explorer:
     """An interactive explorer of a policy's shares, cut points, quotas and lines (a widget for JupyterLab).
 
     Parameters

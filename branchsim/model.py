@@ -7,6 +7,8 @@ the generator parameters in :mod:`branchsim.params`.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 
@@ -20,6 +22,11 @@ from .params import GeneratorParams, _leaf_paths, _param_problem, _values  # noq
 from .policy import Policy
 from .streams import (_BRANCH, _DECLARED, _INDICATORS, _MEMBER, _MEMBER_DECLARED, _MONTHS,  # noqa: F401
                       _STRUCTURE, BLOCK, _workers, as_seed_sequence, block_stream)
+
+if TYPE_CHECKING:
+    from ._types import PathLike, PolicyLike, Seed
+    from ._types import Seed
+    from .population import Population
 
 __all__ = ["BLOCK", "GeneratorParams", "generate", "block_stream", "BlockGenerator", "with_members"]
 
@@ -110,9 +117,9 @@ class BlockGenerator:
                               z=(mq - mqp["loc"]) / mqp["sd"])
 
 
-def generate(policy: Policy | None = None, *, seed=0, n_branches: int | None = None,
+def generate(policy: Policy | None = None, *, seed: Seed = 0, n_branches: int | None = None,
              n_members: int | None = None, members: bool = True, chunk_size: int = 32 * BLOCK, params: GeneratorParams | dict | None = None,
-             workers: int | None = None, progress: bool = False):
+             workers: int | None = None, progress: bool = False) -> Population:
     """Generate a population: truth plus noisy measurements, calibrated to the published city.
 
     Parameters

@@ -36,6 +36,8 @@ for a resume.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hashlib
 import json
 import time
@@ -55,6 +57,11 @@ from ._run_folder import _API_NAMES, _RunFolder, _atomic
 from .errors import BranchsimError
 from .model import BLOCK, BlockGenerator, GeneratorParams, _workers, as_seed_sequence, with_members
 from .policy import Policy, as_policy
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+    from .scheme import Scheme
+    from ._types import PathLike, PolicyLike, Seed
 
 __all__ = ["national_run", "NationalResult", "chunk_outcomes", "codebook"]
 
@@ -134,7 +141,7 @@ class NationalResult:
     chunks_run: int
 
     @property
-    def scheme(self):
+    def scheme(self) -> Scheme:
         return self.policy.scheme
 
     @property
@@ -242,8 +249,8 @@ def _plain(value):
 
 
 def national_run(policy: Policy | None = None, *, n_branches: int, n_members: int | None = None,
-                 seed=0, chunk_size: int = 16 * BLOCK, out_dir=None, resume: bool = False,
-                 workers: int | None = None, executor=None, params: GeneratorParams | dict | None = None,
+                 seed: Seed = 0, chunk_size: int = 16 * BLOCK, out_dir: PathLike | None = None,
+                 resume: bool = False, workers: int | None = None, executor: Executor | None = None, params: GeneratorParams | dict | None = None,
                  progress: bool = True, max_chunks: int | None = None) -> NationalResult:
     """Generate, measure and rate a country-scale population chunk by chunk.
 
@@ -341,6 +348,15 @@ def _national_run(policy, *, names: dict, n_branches, n_members, seed, chunk_siz
             raise error from None
         raise
     if folder is not None:
+        try:
+            if len(folder.done) == len(chunks):
+                from .manifest import build, sha256_doc
+                folder.complete(build("national", policy=policy, seeds={"population": str(root.entropy)},
+                                      arguments={"branches": n, "members": n_members, "chunk_size": chunk_size,
+                                                 "generator_sha256": sha256_doc(params.document)}))
+        except OSError as exc:
+            folder.close(failed=False)
+            raise folder.fault(exc) from None
         folder.close(failed=False)
     return result
 

@@ -1,6 +1,8 @@
 """Generator parameters (``data/generator.yaml``): loading, reading by path, checked changes."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import copy
 from dataclasses import dataclass, field
 
@@ -11,6 +13,10 @@ from pathlib import Path
 from ._schema import _finite, shown
 from .errors import BranchsimError
 from .policy import data_path
+
+if TYPE_CHECKING:
+    from typing import Any
+    from ._types import PathLike, PolicyLike, Seed
 
 __all__ = ["GeneratorParams"]
 
@@ -36,7 +42,7 @@ class GeneratorParams:
     document: dict = field(repr=False)
 
     @classmethod
-    def load(cls, path=None) -> "GeneratorParams":
+    def load(cls, path: PathLike | None = None) -> GeneratorParams:
         from .errors import PolicyError
         from .policy import read_yaml
         path = data_path("generator.yaml") if path is None else path
@@ -55,7 +61,7 @@ class GeneratorParams:
         return cls(values, doc)
 
     @classmethod
-    def for_policy(cls, policy) -> "GeneratorParams":
+    def for_policy(cls, policy: PolicyLike) -> GeneratorParams:
         """The generator parameters of a scheme: the defaults, overlaid by its ``NAME.generator.yaml``.
 
         A scheme's file may give only what differs (its branch types' shares
@@ -82,7 +88,7 @@ class GeneratorParams:
             out = _centred(out, policy)
         return out
 
-    def get(self, dotted: str):
+    def get(self, dotted: str) -> Any:
         node = self.values
         for key in dotted.split("."):
             node = node[key]

@@ -40,6 +40,8 @@ Assumptions: docs/calibration.md, "Plausible cities".
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 from collections.abc import Mapping
 
@@ -51,6 +53,10 @@ from .calibration import (QUALITY, STRUCTURE, _as_params, _box, _fit_structure, 
 from .errors import BranchsimError
 from .model import GeneratorParams, generate
 from .policy import Policy, as_policy
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from ._types import PathLike, PolicyLike, Seed
 
 __all__ = ["plausible_cities", "Cities", "across_cities", "prior_ranges"]
 
@@ -219,9 +225,10 @@ def _drawable(policy: Policy, params: GeneratorParams, fitted, extra) -> list[st
     return [k for k in names if k not in fitted]
 
 
-def plausible_cities(policy: Policy | None = None, targets=None, n: int = 50, *, scale: float | None = None,
-                     n_branches: int | None = None, seed: int = 0, seeds=range(10),
-                     params: GeneratorParams | dict | None = None, fit=None, priors: Mapping | None = None,
+def plausible_cities(policy: PolicyLike = None, targets: Mapping[str, float] | PathLike | None = None, n: int = 50,
+                     *, scale: float | None = None, n_branches: int | None = None, seed: int = 0,
+                     seeds: Iterable[int] = range(10), params: GeneratorParams | dict | None = None,
+                     fit: Sequence[str] | None = None, priors: Mapping | None = None,
                      refine: int = 10, tol: float = 1.0, maxiter: int = 200, progress: bool = False) -> Cities:
     """An ensemble of generator parameter sets consistent with the targets (the calibration's uncertainty).
 

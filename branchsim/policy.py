@@ -12,7 +12,7 @@ import html
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,9 @@ from ._checks import semantic_problems
 from ._migrate import FORMAT_2, is_format_1, migrate
 from ._schema import SCHEMA, fact_range, shown, value_problem, walk, _suggest
 from .errors import DataError, PolicyError
+
+if TYPE_CHECKING:
+    from .scheme import Scheme
 
 __all__ = ["Policy", "data_path", "fact_range", "load_reform", "as_policy", "policy_path"]
 
@@ -294,6 +297,12 @@ class Policy:
     """
 
     __slots__ = ("_data", "_params", "_where", "_path", "_format", "_scheme")
+    _data: dict[str, Any]
+    _params: dict[str, Any]
+    _where: str
+    _path: Path | None
+    _format: int
+    _scheme: Scheme | None
 
     def __init__(self, data: Mapping, *, where: str = "<policy>", path: str | os.PathLike | None = None):
         if not isinstance(data, Mapping):
@@ -440,7 +449,7 @@ class Policy:
         return self._data["name"]
 
     @property
-    def scheme(self):
+    def scheme(self) -> Scheme:
         """The compiled :class:`~branchsim.scheme.Scheme` (built on first use, then kept)."""
         if self._scheme is None:
             from .scheme import compile_scheme

@@ -39,6 +39,8 @@ Examples
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 from pathlib import Path
 
@@ -49,6 +51,10 @@ from ._policy_cases import _NUMBERS, _SETS, _STEPS, TESTS_SCHEMA, _Ids, _tables,
 from .errors import DataError, PolicyError
 from .policy import Policy, as_policy, data_path
 from .scheme import SURVEY_COMPONENT
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from ._types import PathLike, PolicyLike, Seed
 
 __all__ = ["check_policy", "failures", "read_tests", "shipped_tests", "TESTS_SCHEMA", "DEFAULT_TOLERANCE",
            "COLUMNS"]
@@ -131,7 +137,7 @@ def _steps(kind: str, expected: dict, got: dict, order: dict, tol: float):
             yield step, e, g, e == g
 
 
-def check_policy(policy, tests=None) -> pd.DataFrame:
+def check_policy(policy: PolicyLike, tests: PathLike | Mapping | None = None) -> pd.DataFrame:
     """Run a policy's test cases; one row per checked step of every unit.
 
     Parameters

@@ -8,6 +8,8 @@ can report accuracy. :func:`load_population` reads a researcher's own tables
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import csv
 import html
 import os
@@ -19,9 +21,15 @@ import pandas as pd
 import yaml
 
 from .errors import DataError
+from .manifest import recorded
 from .evaluate import Result, evaluate_checked
 from .policy import Policy, as_policy
 from .tables import check_tables
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from ._types import TableLike
+    from ._types import PathLike, PolicyLike, Seed
 
 __all__ = ["Population", "load_population", "evaluate"]
 
@@ -45,13 +53,16 @@ class Population:
     """
 
     def __init__(self, branches: pd.DataFrame, members: pd.DataFrame | None = None,
-                 member_months: pd.DataFrame | None = None, *, seed=None, params=None, source: str = ""):
+                 member_months: pd.DataFrame | None = None, *, seed: Seed = None,
+                 params: GeneratorParams | Mapping | None = None, source: str = "") -> None:
         self.branches = branches
         self.members = members
         self.member_months = member_months
         self.seed = seed
         self.params = params
         self.source = source or ("generated" if seed is not None else "tables")
+        #: The files the tables were read from (``path``, ``bytes``, ``sha256``), for run manifests.
+        self.inputs: list[dict] = []
 
     @property
     def has_truth(self) -> bool:
@@ -302,7 +313,8 @@ def _generator_problems(doc: dict) -> list[str]:
     return out
 
 
-def load_population(folder=None, *, branches=None, members=None, member_months=None,
+def load_population(folder: PathLike | None = None, *, branches: TableLike | None = None,
+                    members: TableLike | None = None, member_months: TableLike | None = None,
                     policy: Policy | str | os.PathLike | None = None,
                     encoding: str = "utf-8-sig") -> Population:
     """Load a researcher's tables (folder, files or DataFrames) and check them.
@@ -367,9 +379,14 @@ def load_population(folder=None, *, branches=None, members=None, member_months=N
     if meta_path is not None and meta_path.exists():
         seed, params, given = _read_meta(meta_path)
         source = given or source
-    return Population(b, m, mm, seed=seed, params=params, source=source)
+    pop = Population(b, m, mm, seed=seed, params=params, source=source)
+    from .manifest import file_records        # the files read, with their hashes: a run's manifest records them
+    pop.inputs = file_records([p for p in (nb, nm, nmm, meta_path) if isinstance(p, (str, os.PathLike))
+                               and Path(p).is_file()])
+    return pop
 
 
+@recorded("evaluate", full=True)
 def evaluate(pop: Population, policy: Policy | str | os.PathLike | None = None, *,
              chunk_size: int | None = None, previous: Result | None = None) -> Result:
     """Evaluate a population under a policy (default: the baseline; a path is read as a policy file).

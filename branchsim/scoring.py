@@ -16,10 +16,15 @@ Score arithmetic (``docs/policy-format.md``)::
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from .scheme import EXTRA_CODES, RULE_CODES, BranchScheme, MemberScheme, Sheet, Structure
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["RULE_CODES", "DECIMALS", "type_codes", "indicator_points", "rank_points", "group_points",
            "satisfaction_rate", "answer_share", "branch_components", "weighted_scores", "branch_scores",
@@ -31,7 +36,7 @@ __all__ = ["RULE_CODES", "DECIMALS", "type_codes", "indicator_points", "rank_poi
 DECIMALS = 9
 
 
-def type_codes(types, known: tuple[str, ...] | list[str], policy_name: str = "", what: str = "type") -> np.ndarray:
+def type_codes(types: ArrayLike, known: tuple[str, ...] | list[str], policy_name: str = "", what: str = "type") -> np.ndarray:
     """Index of each unit's type (or class) in ``known``; one the policy does not have is an error.
 
     >>> type_codes(["b", "a"], ("a", "b")).tolist()
@@ -187,7 +192,8 @@ def rank_points(fact: np.ndarray, groups: np.ndarray | None, places: np.ndarray,
     return places[np.arange(n), np.minimum(place, m - 1)] if n else np.zeros(0)
 
 
-def group_points(points: np.ndarray, profile: np.ndarray, sheet: Sheet, bonus_cap: np.ndarray | None = None):
+def group_points(points: np.ndarray, profile: np.ndarray, sheet: Sheet,
+                 bonus_cap: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per group: ``(got, scored, bonus)`` each ``(n, g)``; ``got`` = scored + capped bonus − penalties.
 
     ``bonus_cap`` ``(P, g)`` caps each group's bonus points (inf: no cap).
@@ -220,7 +226,7 @@ def answer_share(counts: np.ndarray, which: np.ndarray) -> np.ndarray:
     return counts[:, np.asarray(which, bool)].sum(axis=1) / counts.sum(axis=1)
 
 
-def branch_components(points: np.ndarray, type_idx: np.ndarray, survey_counts, bs: BranchScheme) -> np.ndarray:
+def branch_components(points: np.ndarray, type_idx: np.ndarray, survey_counts: np.ndarray | None, bs: BranchScheme) -> np.ndarray:
     """Components ``(n, c)`` of the branch score: ``score = 100 × components @ weights``.
 
     ``shares`` form: the dimension fractions, then the survey rate; ``points``
@@ -256,7 +262,7 @@ def weighted_scores(components: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.round(100.0 * (np.asarray(components, float) @ np.asarray(weights, float)), DECIMALS)
 
 
-def branch_scores(facts: np.ndarray, type_idx: np.ndarray, survey_counts, bs: BranchScheme, *,
+def branch_scores(facts: np.ndarray, type_idx: np.ndarray, survey_counts: np.ndarray | None, bs: BranchScheme, *,
                   rank_groups: dict | None = None) -> dict[str, np.ndarray]:
     """Points ``(n, k)``, components ``(n, c)``, subscores ``(n, c)`` in points and the score ``(n,)``.
 

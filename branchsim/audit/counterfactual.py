@@ -50,6 +50,8 @@ program per branch: :func:`distances` with ``combination=True`` takes about
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import os
 
 import numpy as np
@@ -61,6 +63,9 @@ from ..scheme import RULE_CODES
 from ._cf_program import _combination
 from ._cf_search import (_RANK, _SHARE_STEP, _ZERO, _Context, _goal_text, _goals, _outcome, _single,  # noqa: F401
                          _unit_cost)
+
+if TYPE_CHECKING:
+    from ..population import Population
 
 __all__ = ["next_level", "distances", "marginal_points", "check_cost"]
 
@@ -113,7 +118,7 @@ def _with_cost(ctx, single: pd.DataFrame, cost: dict) -> pd.DataFrame:
     return single.assign(cost=np.round(unit * single["steps"], 9))
 
 
-def next_level(pop, policy: Policy | str | os.PathLike | None = None, branch_id=None, *,
+def next_level(pop: Population, policy: Policy | str | os.PathLike[str] | None = None, branch_id: object = None, *,
                cost: dict | None = None) -> pd.DataFrame:
     """What one branch needs to reach the next level up (and, if designated, to leave the designation).
 
@@ -183,7 +188,7 @@ def next_level(pop, policy: Policy | str | os.PathLike | None = None, branch_id=
     return out
 
 
-def distances(pop, policy: Policy | str | os.PathLike | None = None, *, cost: dict | None = None,
+def distances(pop: Population, policy: Policy | str | os.PathLike[str] | None = None, *, cost: dict | None = None,
               goal: str = "level", combination: bool = True) -> pd.DataFrame:
     """Every branch's distance to the next level up (or out of a designation), as one table.
 
@@ -284,7 +289,8 @@ def explain_rows(policy: Policy, b: pd.DataFrame, inp, out, i: int, shown: int =
 _RISING = {RULE_CODES[r] for r in ("binary", "deduction", "proportion", "bonus", "per_event")}
 
 
-def marginal_points(policy: Policy | str | os.PathLike | None = None, pop=None) -> pd.DataFrame:
+def marginal_points(policy: Policy | str | os.PathLike[str] | None = None,
+                    pop: Population | None = None) -> pd.DataFrame:
     """Score points one step of each indicator's fact buys, per branch type (where gaming pays).
 
     Parameters

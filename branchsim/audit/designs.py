@@ -15,6 +15,8 @@ designs are not differences of luck.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import html
 import os
 import warnings
@@ -26,6 +28,11 @@ import pandas as pd
 
 from ..errors import BranchsimError, DataError, PolicyError
 from ..policy import REFORM_SCHEMA, Policy, as_policy, read_yaml
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from ..evaluate import Result
+    from .._types import PathLike, PolicyLike, Seed
 
 __all__ = ["DesignComparison", "compare_designs", "design_policies", "monotonicity"]
 
@@ -106,7 +113,8 @@ def _codes(levels, ids) -> np.ndarray:
     return np.array([code.get(v, -1) for v in ids], dtype=np.int64)
 
 
-def monotonicity(pop, policy=None, *, step: float = 0.01, units=None, before=None) -> pd.DataFrame:
+def monotonicity(pop: Population, policy: PolicyLike = None, *, step: float = 0.01,
+                 units: Iterable[object] | None = None, before: Result | None = None) -> pd.DataFrame:
     """Branches that improve on every indicator and still drop a level.
 
     Every indicator fact of each improved branch moves ``step`` of its
@@ -211,7 +219,9 @@ class DesignComparison:
         Design name -> the Policy rated.
     """
 
-    def __init__(self, table, confusion, by_type, violations, survey, policies, *, draws, seed, step):
+    def __init__(self, table: pd.DataFrame, confusion: pd.DataFrame, by_type: pd.DataFrame,
+                 violations: pd.DataFrame, survey: pd.DataFrame, policies: dict[str, Policy], *, draws: int,
+                 seed: Seed, step: float) -> None:
         self.table, self.confusion, self.by_type = table, confusion, by_type
         self.violations, self.survey, self.policies = violations, survey, policies
         self.draws, self.seed, self.step = draws, seed, step
@@ -314,8 +324,9 @@ def _check_args(noise_draws, survey_sizes, step) -> list | None:
     return survey_sizes
 
 
-def compare_designs(pop_or_cities, designs: Mapping, *, policy=None, noise_draws: int = 50,
-                    survey_sizes=(10, 50), seed=0, step: float = 0.01):
+def compare_designs(pop_or_cities: Population | Cities, designs: Mapping, *, policy: PolicyLike = None,
+                    noise_draws: int = 50, survey_sizes: Iterable[int] = (10, 50), seed: Seed = 0,
+                    step: float = 0.01) -> DesignComparison:
     """Rate one population under several rating designs and measure what matters for a roll-out.
 
     Parameters

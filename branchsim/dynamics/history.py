@@ -39,6 +39,8 @@ is wide (0 of 2 gives 0–0.84), which is the point of reporting it.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import html
 
 import numpy as np
@@ -46,6 +48,10 @@ import pandas as pd
 
 from ..errors import DataError
 from ..policy import Policy
+
+if TYPE_CHECKING:
+    from ..scheme import Scheme
+    from .._types import PathLike, PolicyLike, Seed
 
 __all__ = ["History", "pool_accuracy", "rate_table", "clopper_pearson", "rule_consequences"]
 
@@ -210,7 +216,8 @@ class History:
     """
 
     def __init__(self, branches: pd.DataFrame, members: pd.DataFrame | None, policy: Policy, *,
-                 seed=None, noise: bool = True, source: str = "simulate", cut_points: pd.DataFrame | None = None):
+                 seed: Seed = None, noise: bool = True, source: str = "simulate",
+                 cut_points: pd.DataFrame | None = None) -> None:
         self.branches = branches
         self.members = members
         self.cut_points = cut_points if cut_points is not None else \
@@ -221,7 +228,7 @@ class History:
         self.source = source
 
     @property
-    def scheme(self):
+    def scheme(self) -> Scheme:
         return self.policy.scheme
 
     @property

@@ -13,6 +13,8 @@ seeds, with their intervals (:func:`branchsim.dynamics.pool_accuracy`).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -22,6 +24,10 @@ from ..errors import DataError
 from ..policy import Policy, as_policy
 from .history import pool_accuracy, rule_consequences, year_zero_once
 from .simulation import simulate
+
+if TYPE_CHECKING:
+    from typing import Any
+    from ..population import Population
 
 __all__ = ["aimed_interventions", "coverage_grid"]
 
@@ -42,9 +48,9 @@ def aimed_interventions(scheme) -> tuple[str, ...]:
     return tuple(iv.id for iv in scheme.interventions if (iv.among_kind, iv.among) in conditions)
 
 
-def coverage_grid(pop, policy: Policy | None = None, coverage: Sequence[float] = (1.0, 0.75, 0.5, 0.25), *,
+def coverage_grid(pop: Population, policy: Policy | None = None, coverage: Sequence[float] = (1.0, 0.75, 0.5, 0.25), *,
                   interventions: Iterable[str] | None = None, years: int = 5, seeds: Iterable = range(5),
-                  confidence: float = 0.95, **kwargs) -> pd.DataFrame:
+                  confidence: float = 0.95, **kwargs: Any) -> pd.DataFrame:
     """How often the consecutive-years rules fire, and how accurately, as the interventions reach fewer units.
 
     Parameters

@@ -8,6 +8,8 @@ read from ``policy.scheme``); a policy without them simulates no effects.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +19,9 @@ import yaml
 from ..params import _values
 from ..errors import BranchsimError
 from ..policy import data_path
+
+if TYPE_CHECKING:
+    from .._types import PathLike, PolicyLike, Seed
 
 __all__ = ["DynamicsParams"]
 
@@ -42,7 +47,7 @@ class DynamicsParams:
     where: str = "data/dynamics.yaml"
 
     @classmethod
-    def load(cls, path=None) -> "DynamicsParams":
+    def load(cls, path: PathLike | None = None) -> DynamicsParams:
         """Read ``data/dynamics.yaml`` (or another file of the same shape)."""
         path = data_path("dynamics.yaml") if path is None else path
         try:

@@ -24,6 +24,8 @@ where the conclusion reverses.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -36,6 +38,10 @@ from ..evaluate import member_profiles
 from ..policy import Policy, as_policy
 from ..scoring import annual_scores, type_codes
 from .history import History
+
+if TYPE_CHECKING:
+    from ..plausible import Cities
+    from ..population import Population
 
 __all__ = ["compare_member_schemes", "member_scheme_grid", "scheme_reversals"]
 
@@ -64,9 +70,9 @@ def _grades(annual, profile, ms, fired, groups, names) -> np.ndarray:
     return rt.apply_vetoes(codes, fired, ms.vetoes) if ms.vetoes.n else codes
 
 
-def compare_member_schemes(data, policy: Policy | None = None,
+def compare_member_schemes(data: Population | History | None, policy: Policy | None = None,
                            shares: Sequence[float] = (0.8, 0.0, 0.5, 1.0), *,
-                           generator: Mapping | None = None, cities=None) -> pd.DataFrame:
+                           generator: Mapping | None = None, cities: Cities | None = None) -> pd.DataFrame:
     """Bias, rank correlation and misgrading of member scoring schemes.
 
     Parameters
@@ -193,7 +199,7 @@ def remeasured(pop, policy: Policy | None, changes: Mapping):
                     params=pop.params.with_values(dict(changes)), members=True)
 
 
-def member_scheme_grid(pop, policy: Policy | None = None, *,
+def member_scheme_grid(pop: Population, policy: Policy | None = None, *,
                        month_noise: Sequence[float] = (0.05, 0.1, 0.2, 0.3, 0.4),
                        monthly_bias: Sequence[float] = (0.0, 0.5, 1.0, 1.5, 2.0),
                        share: float | None = None) -> pd.DataFrame:

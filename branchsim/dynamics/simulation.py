@@ -25,6 +25,8 @@ Year 0 is the population as generated (its own measurements, rated as
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -43,6 +45,12 @@ from .history import History, pool_accuracy, year_zero_once
 from .measure import Context, uniforms, year_chunk
 from .outcome import Carry, from_result, interventions, score_year, streak_ids, with_truth, year_zero
 from .params import DynamicsParams
+
+if TYPE_CHECKING:
+    from typing import Any
+    from ..plausible import Cities
+    from ..population import Population
+    from .._types import PathLike, PolicyLike, Seed
 
 __all__ = ["simulate", "replay", "rule_accuracy"]
 
@@ -82,7 +90,7 @@ def _concat(parts: list[dict]) -> dict:
     return out
 
 
-def simulate(pop, policy: Policy | None = None, *, years: int = 5, seed=0, noise: bool = True,
+def simulate(pop: Population, policy: Policy | None = None, *, years: int = 5, seed: Seed = 0, noise: bool = True,
              members: bool | None = None, dynamics: DynamicsParams | Mapping | None = None,
              chunk_size: int = 32 * BLOCK, workers: int | None = None, progress: bool = False) -> History:
     """Simulate years of evaluation, consequences and interventions on a generated population.
@@ -283,9 +291,9 @@ def _member_streak_frame(scheme, st: dict, m: pd.DataFrame, back) -> dict:
     return _member_streaks(scheme, grade, graded, prev)
 
 
-def rule_accuracy(pop, policy: Policy | None = None, *, years: int = 5, seeds: Iterable = range(5),
-                  pooled: bool = False, confidence: float = 0.95, cities=None,
-                  **kwargs) -> pd.DataFrame | pd.Series:
+def rule_accuracy(pop: Population | None, policy: Policy | None = None, *, years: int = 5,
+                  seeds: Iterable = range(5), pooled: bool = False, confidence: float = 0.95,
+                  cities: Cities | None = None, **kwargs: Any) -> pd.DataFrame | pd.Series:
     """Accuracy of the designations and the consecutive-years rules over years and seeds.
 
     Simulates the branches (members are not needed: their consequences do

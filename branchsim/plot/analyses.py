@@ -10,6 +10,8 @@
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import textwrap
 
 import numpy as np
@@ -20,6 +22,15 @@ from .gsa import factor_panels, select_outputs
 from .labels import label
 from .style import (PUBLISHED_COLOUR, colour, finish, finish_figure, level_colours, new_axes,
                     new_figure, policy_of, require, styled)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from numpy.typing import ArrayLike
+    from ..evaluate import Result
+    from ..policy import Policy
+    from ..sensitivity.discovery import Discovery
 
 __all__ = ["morris", "prim_boxes", "fragility_curve", "cut_point_fit", "member_schemes", "rule_accuracy"]
 
@@ -51,7 +62,8 @@ def _morris_panel(ax, sub, order):
 
 
 @styled
-def morris(frame, output=None, ax=None, *, fig=None, policy=None):
+def morris(frame: pd.DataFrame, output: str | Sequence[str] | None = None, ax: Axes | None = None, *,
+           fig: Figure | None = None, policy: Policy | None = None) -> Axes | Figure:
     """Morris screening: μ* (whiskers: its confidence interval) and σ of each factor's elementary effects.
 
     Parameters
@@ -99,7 +111,7 @@ def morris(frame, output=None, ax=None, *, fig=None, policy=None):
 
 # -- PRIM boxes ----------------------------------------------------------------------------------
 @styled
-def prim_boxes(discovery, ax=None, *, all_factors: bool = False):
+def prim_boxes(discovery: Discovery | pd.DataFrame, ax: Axes | None = None, *, all_factors: bool = False) -> Axes:
     """A PRIM box: each restricted factor's box drawn within its full range, with density and coverage.
 
     Parameters
@@ -177,7 +189,8 @@ def _boundary_label(kind: str, policy) -> str:
 
 
 @styled
-def fragility_curve(frame, ax=None, *, y: str = "fragile", boundaries: bool = True, policy=None):
+def fragility_curve(frame: pd.DataFrame, ax: Axes | None = None, *, y: str = "fragile", boundaries: bool = True,
+                    policy: Policy | None = None) -> Axes:
     """Branches within ±δ of a level boundary as the survey share varies, per boundary.
 
     Parameters
@@ -264,7 +277,8 @@ def _scores(scores) -> np.ndarray:
 
 
 @styled
-def cut_point_fit(fit, scores=None, ax=None, *, bins: int = 40, policy=None):
+def cut_point_fit(fit: pd.DataFrame, scores: Result | ArrayLike | None = None, ax: Axes | None = None, *,
+                  bins: int = 40, policy: Policy | None = None) -> Axes:
     """Fitted cut points and the range ``(low, high]`` of each that gives the same counts, over the scores.
 
     Parameters
@@ -381,7 +395,7 @@ def _scheme_names(mean: pd.DataFrame) -> list[str]:
 
 
 @styled
-def member_schemes(frame, fig=None, *, policy=None):
+def member_schemes(frame: pd.DataFrame, fig: Figure | None = None, *, policy: Policy | None = None) -> Figure:
     """Member scoring schemes side by side: bias, rank correlation, misgrading (overall and by true grade).
 
     Parameters
@@ -492,7 +506,9 @@ def _per_year(frame: pd.DataFrame, confidence: float) -> pd.DataFrame:
 
 
 @styled
-def rule_accuracy(accuracy, ax=None, *, rates=None, confidence: float = 0.95, policy=None):
+def rule_accuracy(accuracy: pd.DataFrame | pd.Series, ax: Axes | None = None, *,
+                  rates: str | Sequence[str] | None = None, confidence: float = 0.95,
+                  policy: Policy | None = None) -> Axes:
     """Misses and false alarms of the designations and consecutive-years rules, with exact intervals.
 
     Parameters

@@ -1,12 +1,21 @@
 """Figures of the audits (:mod:`branchsim.audit`): distances to the next level."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError
 from .labels import label
 from .style import colour, finish, levels_of, new_axes, require, styled
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from ..audit.designs import DesignComparison
+    from ..policy import Policy
 
 __all__ = ["counterfactual_distances", "design_comparison"]
 
@@ -23,7 +32,8 @@ def _bin_names() -> list[str]:
 
 
 @styled
-def counterfactual_distances(table: pd.DataFrame, ax=None, *, policy=None, measure: str | None = None):
+def counterfactual_distances(table: pd.DataFrame, ax: Axes | None = None, *, policy: Policy | None = None,
+                             measure: str | None = None) -> Axes:
     """How far branches are from the next level, by their current level: grouped bars of counts.
 
     Parameters
@@ -112,7 +122,8 @@ def _design_long(table) -> pd.DataFrame:
 
 
 @styled
-def design_comparison(table, fig=None, *, panels=None):
+def design_comparison(table: DesignComparison | pd.DataFrame, fig: Figure | None = None, *,
+                      panels: Sequence[str] | None = None) -> Figure:
     """Rating designs side by side: one panel per measure, one bar per design; misclassification by survey size.
 
     Parameters

@@ -1,12 +1,19 @@
 """Figures over years: the level distribution and the flows of branches between levels."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError
 from .labels import label
 from .style import colour, designations_of, finish, level_colours, levels_of, new_axes, policy_of, styled
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from ..dynamics.history import History
+    from ..policy import Policy
 
 __all__ = ["level_flows", "star_flows"]
 
@@ -66,7 +73,8 @@ def _flows(ax, frame, col, years, levels, bottoms, pos, width, colours):
 
 
 @styled
-def level_flows(history_or_frame, ax=None, *, flows: bool | None = None, policy=None):
+def level_flows(history_or_frame: History | pd.DataFrame, ax: Axes | None = None, *, flows: bool | None = None,
+                policy: Policy | None = None) -> Axes:
     """Branches per level in each year (stacked bars), with the flows between years.
 
     Parameters

@@ -1,6 +1,8 @@
 """The exact sweep of one share: counts as step functions, breakpoints and the policy's value marked."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
@@ -8,13 +10,19 @@ from ..errors import DataError
 from .labels import label
 from .style import designations_of, finish, levels_of, new_axes, policy_of, require, styled
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from matplotlib.axes import Axes
+    from ..policy import Policy
+
 __all__ = ["exact_sweep"]
 
 _LINESTYLES = ("-", "--", ":", "-.")
 
 
 @styled
-def exact_sweep(table, y=None, by: str | None = None, ax=None, *, policy=None):
+def exact_sweep(table: pd.DataFrame, y: str | Sequence[str] | None = None, by: str | None = None,
+                ax: Axes | None = None, *, policy: Policy | None = None) -> Axes:
     """Counts of an exact sweep (:func:`branchsim.exact_sweep`) as step functions of the share.
 
     Parameters

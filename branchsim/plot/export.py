@@ -9,7 +9,7 @@ from ..errors import BranchsimError
 __all__ = ["save"]
 
 
-def save(fig, path: str | os.PathLike, *, dpi: float = 300, format: str | None = None,
+def save(fig: Figure | Axes, path: str | os.PathLike[str], *, dpi: float = 300, format: str | None = None,
          transparent: bool = False) -> Path:
     """Write ``fig`` (a matplotlib Figure, or an Axes of one) to ``path`` at ``dpi``; returns the path.
 

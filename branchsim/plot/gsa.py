@@ -1,6 +1,8 @@
 """Figures of global sensitivity: Sobol' indices, nominal weights against effective importance."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
@@ -8,6 +10,13 @@ from ..errors import DataError
 from .labels import label
 from .style import (colour, finish, finish_figure, label_panels, level_colours, new_axes, new_figure, policy_of,
                     require, styled)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from ..policy import Policy
+    from ..sensitivity.gsa import SensitivityResult
 
 __all__ = ["sobol_indices", "nominal_vs_effective"]
 
@@ -34,7 +43,9 @@ def _sobol_panel(ax, sub, order, xlabel):
 
 
 @styled
-def sobol_indices(sensitivity_result_or_frame, output=None, ax=None, *, fig=None, policy=None):
+def sobol_indices(sensitivity_result_or_frame: SensitivityResult | pd.DataFrame,
+                  output: str | Sequence[str] | None = None, ax: Axes | None = None, *,
+                  fig: Figure | None = None, policy: Policy | None = None) -> Axes | Figure:
     """First-order (S1) and total-order (ST) Sobol' indices per factor, with confidence intervals.
 
     Parameters
@@ -119,7 +130,9 @@ def factor_panels(df, outs, order, draw, title: str, xlabel: str, ax, fig, polic
 
 
 @styled
-def nominal_vs_effective(frame, ax=None, *, effective=("linear_share", "main_effect_score"), policy=None):
+def nominal_vs_effective(frame: pd.DataFrame, ax: Axes | None = None, *,
+                         effective: str | Sequence[str] = ("linear_share", "main_effect_score"),
+                         policy: Policy | None = None) -> Axes:
     """Each component's nominal weight beside its effective importance (grouped bars).
 
     Parameters

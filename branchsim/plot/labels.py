@@ -23,11 +23,16 @@ English.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import re
 import sys
 from functools import lru_cache
 
 from ..errors import BranchsimError
+
+if TYPE_CHECKING:
+    from .._types import PathLike, PolicyLike, Seed
 
 __all__ = ["TERMS", "CJK_FAMILIES", "PIP_FONT_PACKAGES", "label", "term", "scheme_terms", "cjk_font", "pip_fonts",
            "cjk_enabled", "font_families",
@@ -118,7 +123,7 @@ def _entries(section, *keys) -> dict:
     return node if isinstance(node, dict) else {}
 
 
-def scheme_terms(policy) -> dict[str, tuple[str | None, str | None]]:
+def scheme_terms(policy: PolicyLike) -> dict[str, tuple[str | None, str | None]]:
     """Every name of a policy's scheme with its ``(source term, English)``, read from the policy file.
 
     Keys are the ids of the branch levels, member grades, designations,
@@ -383,7 +388,7 @@ def font_families() -> list[str]:
     return [_LATIN] + ([cjk] if cjk else [])
 
 
-def label(key, policy=None, *, wrap: bool = False, kind: str | None = None) -> str:
+def label(key: object, policy: PolicyLike = None, *, wrap: bool = False, kind: str | None = None) -> str:
     """The label of a term: ``"五星級 (five-star)"`` where the figure's fonts draw it, ``"five-star"`` otherwise.
 
     Parameters

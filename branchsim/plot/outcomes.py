@@ -1,6 +1,8 @@
 """Figures of one evaluation: counts per level, scores near the cut points, how sure each level is."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 
 import numpy as np
@@ -10,6 +12,13 @@ from ..errors import DataError
 from .labels import label
 from .style import (FRAGILE_COLOUR, PUBLISHED_COLOUR, colour, finish, level_colours, levels_of, new_axes,
                     policy_of, require, styled)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from ..evaluate import Result
+    from ..policy import Policy
+    from ..sensitivity.mc_result import MonteCarlo
+    from ..sensitivity.fragility import Fragility
 
 __all__ = ["level_counts", "star_counts", "score_histogram", "level_probabilities", "star_probabilities",
            "cut_lines"]
@@ -29,7 +38,8 @@ def _published_shown(counts: pd.DataFrame, policy) -> bool:
 
 
 @styled
-def level_counts(result_or_frame, ax=None, *, policy=None, scale=None):
+def level_counts(result_or_frame: Result | pd.DataFrame, ax: Axes | None = None, *, policy: Policy | None = None,
+                 scale: float | None = None) -> Axes:
     """Branches per level and per designation, beside the published counts (hatched) at their scale.
 
     Parameters
@@ -186,8 +196,8 @@ def _near(frame, score: np.ndarray, lines: pd.DataFrame, policy, delta: float) -
 
 
 @styled
-def score_histogram(result_or_fragility, policy=None, delta: float | None = None, ax=None, *,
-                    bin_width: float = 1.0):
+def score_histogram(result_or_fragility: Result | Fragility | pd.DataFrame, policy: Policy | None = None,
+                    delta: float | None = None, ax: Axes | None = None, *, bin_width: float = 1.0) -> Axes:
     """Scores with the design's cut points and the designations' score lines; branches within ±δ highlighted.
 
     Parameters
@@ -276,7 +286,8 @@ def _probability_columns(df: pd.DataFrame, levels: list) -> list[tuple[str, str]
 
 
 @styled
-def level_probabilities(montecarlo_or_frame, n: int = 40, ax=None, *, order: str | None = None, policy=None):
+def level_probabilities(montecarlo_or_frame: MonteCarlo | pd.DataFrame, n: int = 40, ax: Axes | None = None, *,
+                        order: str | None = None, policy: Policy | None = None) -> Axes:
     """Each branch's chance of each level, for the ``n`` branches whose level is least certain.
 
     Parameters

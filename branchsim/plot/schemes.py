@@ -1,12 +1,17 @@
 """The member scoring schemes' comparison over monthly noise and monthly bias, with where it reverses."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError
 from .sensitivity import _annotate, _fmt
 from .style import finish, new_axes, require, styled
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["scheme_grid"]
 
@@ -15,7 +20,8 @@ _MEASURES = {"misclassified": ("difference", "misgraded: records − year-end"),
 
 
 @styled
-def scheme_grid(grid: pd.DataFrame, ax=None, *, measure: str = "misclassified", annotate: bool = True):
+def scheme_grid(grid: pd.DataFrame, ax: Axes | None = None, *, measure: str = "misclassified",
+                annotate: bool = True) -> Axes:
     """Heatmap of the record scheme minus the year-end appraisal, with the line where the better one changes.
 
     Parameters

@@ -1,6 +1,8 @@
 """Figures of what-if analyses: sweeps, two-parameter grids, the transition matrix of a reform."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
@@ -8,6 +10,14 @@ from ..errors import DataError
 from .labels import label
 from .style import (colour, designations_of, finish, finish_figure, label_panels, levels_of, new_axes, new_figure,
                     policy_of, require, styled)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from ..dynamics.history import History
+    from ..policy import Policy
+    from ..sensitivity.compare import Comparison
 
 __all__ = ["sweep_lines", "heatmap", "transitions"]
 
@@ -94,8 +104,9 @@ def _sweep_defaults(frame, x, y, policy):
 
 
 @styled
-def sweep_lines(frame, x: str | None = None, y=None, by: str | None = None, band=None, ax=None, *, fig=None,
-                policy=None):
+def sweep_lines(frame: pd.DataFrame, x: str | None = None, y: str | Sequence[str] | None = None,
+                by: str | None = None, band: pd.DataFrame | bool | None = None, ax: Axes | None = None, *,
+                fig: Figure | None = None, policy: Policy | None = None) -> Axes | Figure:
     """Outcomes of a sweep against one swept parameter, with optional uncertainty bands.
 
     Parameters
@@ -196,8 +207,9 @@ def _annotate(ax, Z, im, fmt, texts=None):
 
 
 @styled
-def heatmap(frame, x: str, y: str, value: str, ax=None, *, annotate: bool | None = None,
-            fmt: str | None = None, cmap: str = "viridis", policy=None):
+def heatmap(frame: pd.DataFrame, x: str, y: str, value: str, ax: Axes | None = None, *,
+            annotate: bool | None = None, fmt: str | None = None, cmap: str = "viridis",
+            policy: Policy | None = None) -> Axes:
     """A 2-D grid of a sweep: ``value`` by ``x`` (columns) and ``y`` (rows), annotated.
 
     Parameters
@@ -280,7 +292,8 @@ def _crosstab(obj, policy) -> pd.DataFrame:
 
 
 @styled
-def transitions(comparison_or_crosstab, ax=None, *, policy=None):
+def transitions(comparison_or_crosstab: Comparison | History | pd.DataFrame, ax: Axes | None = None, *,
+                policy: Policy | None = None) -> Axes:
     """The transition matrix: level under the baseline (rows) against the reform (columns), diagonal boxed.
 
     Parameters

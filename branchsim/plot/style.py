@@ -8,7 +8,11 @@ fonts they were made with, which may lack the Chinese glyphs).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -16,9 +20,16 @@ import pandas as pd
 from ..errors import DataError
 from .labels import font_families
 
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+    from ..policy import Policy
+
 __all__ = ["style", "FLOOR_COLOUR", "DESIGNATION_COLOURS", "FRAGILE_COLOUR", "PUBLISHED_COLOUR", "level_colours",
            "colour", "policy_of", "levels_of", "designations_of", "styled", "finish", "finish_figure", "new_axes",
            "new_figure", "label_panels", "require"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Levels: one sequential blue scale over the levels above the floor (darker = better), the floor grey;
 # designations (a weak-and-lax list, say): reds.
@@ -67,7 +78,7 @@ def designations_of(policy) -> list[str]:
     return [] if policy is None else [d.id for d in policy.scheme.branch.designations]
 
 
-def colour(key, policy=None, i: int = 0) -> str:
+def colour(key: str, policy: Policy | None = None, i: int = 0) -> str:
     """The colour of a level (by its rank in the scheme), a designation (red) or, else, the ``i``-th other colour.
 
     A probability column ``p_<id>`` has the colour of ``<id>``.
@@ -113,7 +124,7 @@ def _rc() -> dict:
     return {**_RC, "font.family": fam, "font.sans-serif": fam}
 
 
-def style():
+def style() -> AbstractContextManager[None]:
     """The package's look for a figure of your own: a context manager (``rcParams`` restored on exit).
 
     Inside it, :func:`branchsim.plot.label` and the figure's fonts agree: the
@@ -140,10 +151,10 @@ def style():
     return matplotlib.rc_context(_rc())
 
 
-def styled(func):
+def styled(func: Callable[P, R]) -> Callable[P, R]:
     """Run a plot function under the package style (its rcParams restored afterwards)."""
     @functools.wraps(func)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         with style():
             return func(*args, **kwargs)
     return wrapper

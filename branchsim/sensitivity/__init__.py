@@ -13,6 +13,8 @@
 The scenario axis (:mod:`.engine`) evaluates many weight vectors and
 cut-point sets together.
 """
+from typing import TYPE_CHECKING
+
 from .. import _lazy
 
 # public name -> the module that defines it (imported on first use, PEP 562: the compiled kernels
@@ -29,6 +31,18 @@ _WHERE = {
     "Fragility": "thresholds", "fit_cut_points": "thresholds", "fragility": "thresholds",
     "fragility_curve": "thresholds", "policy_with_cuts": "thresholds",
 }
+
+if TYPE_CHECKING:  # the lazily imported names, for type checkers (at run time: __getattr__ below)
+    from .compare import Comparison, compare
+    from .discovery import Discovery, discover, prim
+    from .engine import Prepared, Scenarios, prepare
+    from .exact import exact_sweep
+    from .factors import default_factors
+    from .gsa import SensitivityResult, effective_importance, main_effects, morris, sobol, sobol_indices
+    from .mc_result import MonteCarlo
+    from .montecarlo import measurement_mc
+    from .sweep import scenario_arrays, sweep
+    from .thresholds import Fragility, fit_cut_points, fragility, fragility_curve, policy_with_cuts
 
 __all__ = ["sweep", "exact_sweep", "scenario_arrays", "prepare", "Prepared", "Scenarios", "compare", "Comparison",
            "fragility", "fragility_curve", "Fragility", "fit_cut_points", "policy_with_cuts",

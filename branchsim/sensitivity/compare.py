@@ -9,6 +9,8 @@ way. Everything it reports is a tidy frame, so a researcher can
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, overload
+
 import html
 import os
 from collections.abc import Mapping
@@ -20,6 +22,9 @@ from ..errors import DataError, PolicyError
 from ..evaluate import Result
 from ..policy import Policy
 from ..population import Population, evaluate
+
+if TYPE_CHECKING:
+    from ..plausible import Cities
 
 __all__ = ["Comparison", "compare"]
 
@@ -254,7 +259,16 @@ def _numbers(c: Comparison) -> pd.DataFrame:
     return pd.concat([c.level_counts().rename_axis("level").reset_index(), head], ignore_index=True)
 
 
-def compare(pop: Population | None, baseline: Policy, reform, *, cities=None) -> Comparison | pd.DataFrame:
+@overload
+def compare(pop: Population, baseline: Policy, reform: Policy | Mapping | str | os.PathLike[str], *,
+            cities: None = None) -> Comparison: ...
+@overload
+def compare(pop: Population | None, baseline: Policy, reform: Policy | Mapping | str | os.PathLike[str], *,
+            cities: Cities) -> pd.DataFrame: ...
+
+
+def compare(pop: Population | None, baseline: Policy, reform: Policy | Mapping | str | os.PathLike[str], *,
+            cities: Cities | None = None) -> Comparison | pd.DataFrame:
     """Evaluate a population under a baseline and a reform and line them up.
 
     Parameters

@@ -17,6 +17,8 @@ direct grading come from the core (:func:`branchsim.evaluate.branch_outcome`,
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 
 import numpy as np
@@ -28,6 +30,9 @@ from ..errors import BranchsimError, PolicyError
 from ..policy import Policy
 from ..population import Population
 from .fragility import _check_args, _evaluated
+
+if TYPE_CHECKING:
+    from ..plausible import Cities
 
 __all__ = ["fit_cut_points", "policy_with_cuts"]
 
@@ -115,7 +120,7 @@ def _final(codes, out, scheme) -> np.ndarray:
 
 
 def fit_cut_points(pop: Population | None, policy: Policy, targets: dict | None = None, *,
-                   tie_break: str = "midpoint", cities=None) -> pd.DataFrame:
+                   tie_break: str = "midpoint", cities: Cities | None = None) -> pd.DataFrame:
     """Cut points of a fixed-cut design that reproduce target counts, with the range that does.
 
     A veto caps or forces a level and direct grading sets one, so a branch

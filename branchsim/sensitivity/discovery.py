@@ -28,6 +28,8 @@ share of all scenarios in the box.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import html
 from dataclasses import dataclass, replace
 
@@ -38,6 +40,13 @@ from ..errors import BranchsimError
 from ..model import as_seed_sequence
 from ..policy import Policy
 from .factors import _check_factors, default_factors, evaluate_samples, factor_problem, factor_values
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from concurrent.futures import Executor
+    from numpy.typing import ArrayLike
+    from ..population import Population
+    from .._types import PathLike, PolicyLike, Seed
 
 __all__ = ["Discovery", "prim", "discover"]
 
@@ -90,7 +99,7 @@ class Discovery:
         return b
 
     def select(self, step: int, *, simplify: bool = True) -> "Discovery":
-        """The box of another peeling step (see :attr:`trajectory`)."""
+        """The box of another peeling step (see ``trajectory``)."""
         if not 0 <= step < len(self.trajectory):
             raise BranchsimError(f"step {step!r}: allowed 0 to {len(self.trajectory) - 1}")
         lo, hi = self.lows[step], self.highs[step]
@@ -150,8 +159,9 @@ def _simplify(d: Discovery, lo, hi):
         best, lo, hi = crit, l2, h2
 
 
-def prim(X: pd.DataFrame, y, *, peel_alpha: float = 0.05, min_support: float = 0.05,
-         threshold: float | None = None, label: str = "condition", limits=None,
+def prim(X: pd.DataFrame, y: ArrayLike, *, peel_alpha: float = 0.05, min_support: float = 0.05,
+         threshold: float | None = None, label: str = "condition",
+         limits: Mapping[str, tuple[float, float]] | None = None,
          simplify: bool = True) -> Discovery:
     """PRIM on scenarios ``X`` (one numeric column per factor) and a True/False ``y`` each.
 
@@ -258,9 +268,10 @@ def _condition(frame: pd.DataFrame, condition) -> tuple[np.ndarray, str]:
     return y, label
 
 
-def discover(pop, policy: Policy, condition, factors=None, *, n: int = 2000, seed=0,
+def discover(pop: Population, policy: Policy, condition: str | Callable[[pd.DataFrame], ArrayLike],
+             factors: pd.DataFrame | None = None, *, n: int = 2000, seed: Seed = 0,
              peel_alpha: float = 0.05, min_support: float = 0.05, threshold: float | None = None,
-             label: str | None = None, executor=None, progress: bool = True) -> Discovery:
+             label: str | None = None, executor: Executor | None = None, progress: bool = True) -> Discovery:
     """The region of weights and cut points in which ``condition`` holds, as a PRIM box.
 
     Parameters

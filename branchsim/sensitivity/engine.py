@@ -18,6 +18,8 @@ Level codes count from the floor (0) to the best level (``L - 1``).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +29,11 @@ from .. import rating as rt
 from ..evaluate import branch_inputs, branch_outcome
 from ..policy import Policy
 from . import _kernels
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from ..population import Population
+    from ..scheme import Scheme
 
 __all__ = ["Prepared", "Scenarios", "prepare", "run", "BLOCK_ROWS", "baseline_levels", "unit_cuts"]
 
@@ -69,7 +76,7 @@ class Prepared:
         return len(self.type_idx)
 
     @property
-    def scheme(self):
+    def scheme(self) -> Scheme:
         return self.policy.scheme
 
     @property
@@ -160,7 +167,7 @@ def _true_outcome(pop, policy: Policy, inp):
     return tr, (None if tr is None else tr.outcome_arrays(policy.scheme, inp))
 
 
-def prepare(pop, policy: Policy) -> Prepared:
+def prepare(pop: Population, policy: Policy) -> Prepared:
     """Compute once what does not change across the scenarios of weights, cuts, quotas and lines.
 
     From :data:`_THREADED_FROM` branches the true outcome is computed on a second thread beside the
@@ -209,7 +216,7 @@ class Scenarios:
     def __len__(self) -> int:
         return len(self.weights)
 
-    def subset(self, idx) -> "Scenarios":
+    def subset(self, idx: ArrayLike | slice) -> Scenarios:
         return Scenarios(self.weights[idx], None if self.cuts is None else self.cuts[idx],
                          None if self.quotas is None else self.quotas[idx], self.lines[idx],
                          self.table.iloc[idx].reset_index(drop=True), self.design)

@@ -24,15 +24,21 @@ on every evaluation agrees. The table is exact at every ``s`` except within
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError, PolicyError
+from ..manifest import recorded
 from ..policy import Policy
 from ..scoring import DECIMALS
 from .engine import _dependent, _line_criteria, prepare
+
+if TYPE_CHECKING:
+    from ..population import Population
 
 __all__ = ["exact_sweep"]
 
@@ -241,7 +247,8 @@ def _events(rules: _Rules, policy: Policy, path: str, init: np.ndarray):
     return es, elo, ii, rules.outcome(ii, after) - rules.outcome(ii, before)
 
 
-def exact_sweep(pop, policy: Policy, path: str, *, by: str | None = None) -> pd.DataFrame:
+@recorded("exact_sweep")
+def exact_sweep(pop: Population, policy: Policy, path: str, *, by: str | None = None) -> pd.DataFrame:
     """Level counts for every value of one share in [0, 1], exactly: one row per interval.
 
     Parameters

@@ -29,6 +29,8 @@ the boundary". The helpers here are shared with :mod:`.cutpoints`.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, overload
+
 import html
 import math
 from numbers import Real
@@ -41,6 +43,10 @@ from ..evaluate import branch_inputs, branch_outcome
 from ..policy import Policy
 from ..population import Population
 from ..scoring import DECIMALS, scores_from_components
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from ..plausible import Cities
 
 __all__ = ["Fragility", "fragility", "fragility_curve"]
 
@@ -165,7 +171,7 @@ class Fragility:
 
     @property
     def fragile(self) -> pd.DataFrame:
-        """The rows of :attr:`branches` within ±δ of a boundary, closest first."""
+        """The rows of ``branches`` within ±δ of a boundary, closest first."""
         f = self.branches[self.branches["fragile"]]
         return f.iloc[np.argsort(np.abs(f["margin"].to_numpy()), kind="stable")]
 
@@ -204,7 +210,13 @@ def _overridden(scheme, out: dict) -> np.ndarray:
     return out["direct"].any(axis=1) | out["vetoes"][:, levels].any(axis=1)
 
 
-def fragility(pop: Population | None, policy: Policy, delta: float = 1.0, *, cities=None) -> Fragility | pd.DataFrame:
+@overload
+def fragility(pop: Population, policy: Policy, delta: float = 1.0, *, cities: None = None) -> Fragility: ...
+@overload
+def fragility(pop: Population | None, policy: Policy, delta: float = 1.0, *, cities: Cities) -> pd.DataFrame: ...
+
+
+def fragility(pop: Population | None, policy: Policy, delta: float = 1.0, *, cities: Cities | None = None) -> Fragility | pd.DataFrame:
     """How close each branch's score is to a level boundary, and how many are within ±δ.
 
     For a fixed-cut design the boundaries are the cuts of the branch's type;
@@ -225,7 +237,7 @@ def fragility(pop: Population | None, policy: Policy, delta: float = 1.0, *, cit
     cities : Cities, optional
         Plausible cities (:func:`branchsim.plausible_cities`; ``pop`` None):
         per boundary (``cut_kind``; ``any cut``: the distinct fragile
-        branches) the counts of :attr:`Fragility.counts`, each with its mean
+        branches) the counts of ``Fragility.counts``, each with its mean
         and interval across cities.
 
     Returns
@@ -266,7 +278,7 @@ def fragility(pop: Population | None, policy: Policy, delta: float = 1.0, *, cit
                      bd["cuts"])
 
 
-def fragility_curve(pop: Population, policy: Policy, shares=np.linspace(0.2, 0.6, 9), delta: float = 1.0,
+def fragility_curve(pop: Population, policy: Policy, shares: ArrayLike = np.linspace(0.2, 0.6, 9), delta: float = 1.0,
                     by: str | None = None) -> pd.DataFrame:
     """Branches within ±δ of a level boundary as the satisfaction share varies.
 

@@ -19,6 +19,8 @@ re-measured with common random numbers (2-3 s,
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import warnings
 from dataclasses import dataclass
 
@@ -26,11 +28,20 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BranchsimError
+from ..manifest import recorded
 from ..model import as_seed_sequence
 from ..policy import Policy
 from .engine import prepare
 from .factors import KINDS, scenarios  # noqa: F401  (re-exported: moved to .factors)
 from .factors import _factors_for, default_factors, evaluate_samples, factor_problem, factor_values
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from concurrent.futures import Executor
+    from numpy.typing import ArrayLike
+    from ..plausible import Cities
+    from ..population import Population
+    from .._types import PathLike, PolicyLike, Seed
 
 __all__ = ["KINDS", "default_outputs", "default_factors", "factor_problem", "factor_values", "scenarios",
            "evaluate_samples", "SensitivityResult", "sobol", "sobol_indices", "morris",
@@ -229,7 +240,7 @@ def _sobol_run(problem, func, n, seed, conf_level, second_order):
     return X, Y, s_boot, *_analyze_sobol(problem, Y, second_order, conf_level, s_boot)
 
 
-def sobol_indices(problem: dict, func, n: int = 1024, *, seed=0, conf_level: float = 0.95,
+def sobol_indices(problem: dict, func: Callable[[np.ndarray], ArrayLike], n: int = 1024, *, seed: Seed = 0, conf_level: float = 0.95,
                   second_order: bool = False) -> pd.DataFrame:
     """Sobol' first- and total-order indices of ``func`` over a SALib ``problem``.
 
@@ -260,13 +271,14 @@ class SensitivityResult:
     conf_level: float = 0.95
     boot_seed: int = 1
     s2: pd.DataFrame | None = None
+    manifest: dict | None = None   # what produced it (branchsim.manifest): set by sobol()
 
     @property
     def n(self) -> int:
         k = self.problem["num_vars"]
         return len(self.samples) // ((2 * k + 2) if self.second_order else (k + 2))
 
-    def convergence(self, ns=None) -> pd.DataFrame:
+    def convergence(self, ns: Iterable[int] | None = None) -> pd.DataFrame:
         """Indices from the first ``n`` base points for each ``n`` in ``ns`` (powers of two).
 
         A Saltelli design's first ``n`` base points are themselves a design,
@@ -295,9 +307,11 @@ class SensitivityResult:
                 f"see <code>.indices</code> for S1 and confidence intervals)</p>" + st.to_html())
 
 
-def sobol(pop, policy: Policy, factors=None, *, n: int = 256, outputs=None, seed=0,
+@recorded("sobol")
+def sobol(pop: Population, policy: Policy, factors: pd.DataFrame | None = None, *, n: int = 256,
+          outputs: Sequence[str] | None = None, seed: Seed = 0,
           conf_level: float = 0.95, second_order: bool = False, progress: bool = True,
-          executor=None) -> SensitivityResult:
+          executor: Executor | None = None) -> SensitivityResult:
     """Sobol' indices of the outcome over weights, cut points and noise levels.
 
     Parameters
@@ -378,9 +392,10 @@ def morris_indices(problem: dict, func, trajectories: int = 20, *, levels: int =
     return pd.concat(rows, ignore_index=True)
 
 
-def morris(pop, policy: Policy, factors=None, *, trajectories: int = 20, levels: int = 4,
-           outputs=None, seed=0, conf_level: float = 0.95, progress: bool = True,
-           executor=None) -> pd.DataFrame:
+@recorded("morris")
+def morris(pop: Population, policy: Policy, factors: pd.DataFrame | None = None, *, trajectories: int = 20,
+           levels: int = 4, outputs: Sequence[str] | None = None, seed: Seed = 0, conf_level: float = 0.95, progress: bool = True,
+           executor: Executor | None = None) -> pd.DataFrame:
     """Morris screening of the outcome: ``trajectories × (k + 1)`` scenarios.
 
     Returns a tidy frame ``output, factor, mu, mu_star, mu_star_conf, sigma``
@@ -408,7 +423,7 @@ def morris(pop, policy: Policy, factors=None, *, trajectories: int = 20, levels:
 
 
 # -- effective importance ------------------------------------------------------------
-def main_effects(X, y, bins: int = 20):
+def main_effects(X: pd.DataFrame | ArrayLike, y: ArrayLike, bins: int = 20) -> pd.Series | np.ndarray:
     """Correlation ratios η² = Var(E[y | x_j]) / Var(y), one per column of ``X``.
 
     ``E[y | x_j]`` is estimated by the mean of ``y`` within quantile bins of
@@ -444,7 +459,8 @@ def main_effects(X, y, bins: int = 20):
     return pd.Series(out, index=names) if names else out
 
 
-def effective_importance(pop, policy: Policy, *, bins: int = 20, cities=None) -> pd.DataFrame:
+def effective_importance(pop: Population | None, policy: Policy, *, bins: int = 20,
+                         cities: Cities | None = None) -> pd.DataFrame:
     """Nominal weight of each component beside its effective importance in this population.
 
     One row per component of the score (the dimensions and the survey, or

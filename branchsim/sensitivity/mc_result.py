@@ -10,12 +10,18 @@ class holds them with ``probabilities()``, ``confusion()``,
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import html
 
 import numpy as np
 import pandas as pd
 
 from ..errors import BranchsimError
+
+if TYPE_CHECKING:
+    from typing import Any
+    from .._types import PathLike, PolicyLike, Seed
 
 __all__ = ["MonteCarlo", "assemble"]
 
@@ -89,10 +95,13 @@ class MonteCarlo:
     True
     """
 
-    def __init__(self, level_probabilities, counts, misclassification, designation_errors, member_probabilities,
-                 grade_counts, *, probabilities_by_size, confusions, true_counts, survey_sizes, baseline_size,
-                 draws, seed, members, policy_name, levels, designations, grades, reference="truth", noise=None,
-                 survey_prior=None):
+    def __init__(self, level_probabilities: pd.DataFrame, counts: pd.DataFrame, misclassification: pd.DataFrame,
+                 designation_errors: pd.DataFrame, member_probabilities: pd.DataFrame | None,
+                 grade_counts: pd.DataFrame | None, *, probabilities_by_size: dict[Any, pd.DataFrame],
+                 confusions: dict[Any, pd.DataFrame], true_counts: dict[str, float], survey_sizes: list,
+                 baseline_size: Any, draws: int, seed: Seed, members: bool | str, policy_name: str,
+                 levels: list[str], designations: list[str], grades: list[str], reference: str = "truth",
+                 noise: list | None = None, survey_prior: float | None = None) -> None:
         self.level_probabilities = level_probabilities
         self.counts = counts
         self.misclassification = misclassification
@@ -113,7 +122,7 @@ class MonteCarlo:
 
     @property
     def star_probabilities(self) -> pd.DataFrame:
-        """Alias of :attr:`level_probabilities` (the first scheme rated in stars)."""
+        """Alias of ``level_probabilities`` (the first scheme rated in stars)."""
         return self.level_probabilities
 
     def _size(self, survey_size):

@@ -25,6 +25,8 @@ generator's blocks, purposes 10-12.)
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, overload
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +47,13 @@ from ..streams import as_seed_sequence
 from . import _mc_kernel, _mc_tables
 from ._mc_members import member_grades, member_setup, stream
 from .mc_result import OBSERVED, MonteCarlo, assemble
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from concurrent.futures import Executor
+    from typing import Any
+    from ..plausible import Cities
+    from .._types import PathLike, PolicyLike, Seed
 
 __all__ = ["measurement_mc", "mc_numbers", "MonteCarlo", "MEASUREMENT_PARAMS"]
 
@@ -353,11 +362,25 @@ def _mode(members) -> str | None:
     raise BranchsimError(f"members must be False, True, 'appraisal' or 'monthly', got {members!r}")
 
 
-def measurement_mc(pop, policy: Policy | None = None, *, draws: int = 200, seed=0,
-                   survey_sizes=None, params: dict | GeneratorParams | None = None,
-                   members: bool | str = False, executor=None, progress: bool = True,
-                   batch: int = 50, noise=None, survey_prior: float | None = None,
-                   cities=None) -> MonteCarlo | pd.DataFrame:
+@overload
+def measurement_mc(pop: Population, policy: Policy | None = None, *, draws: int = 200, seed: Seed = 0,
+                   survey_sizes: Iterable[int] | None = None, params: dict | GeneratorParams | None = None,
+                   members: bool | str = False, executor: Executor | None = None, progress: bool = True,
+                   batch: int = 50, noise: Mapping[str, Any] | None = None,
+                   survey_prior: float | None = None, cities: None = None) -> MonteCarlo: ...
+@overload
+def measurement_mc(pop: Population | None, policy: Policy | None = None, *, draws: int = 200, seed: Seed = 0,
+                   survey_sizes: Iterable[int] | None = None, params: dict | GeneratorParams | None = None,
+                   members: bool | str = False, executor: Executor | None = None, progress: bool = True,
+                   batch: int = 50, noise: Mapping[str, Any] | None = None,
+                   survey_prior: float | None = None, cities: Cities) -> pd.DataFrame: ...
+
+
+def measurement_mc(pop: Population | None, policy: Policy | None = None, *, draws: int = 200, seed: Seed = 0,
+                   survey_sizes: Iterable[int] | None = None, params: dict | GeneratorParams | None = None,
+                   members: bool | str = False, executor: Executor | None = None, progress: bool = True,
+                   batch: int = 50, noise: Mapping[str, Any] | None = None,
+                   survey_prior: float | None = None, cities: Cities | None = None) -> MonteCarlo | pd.DataFrame:
     """Monte Carlo over measurement noise, for any scheme and design: around the truth, or around real tables.
 
     Each draw measures every branch again from its true quality: indicator

@@ -11,6 +11,8 @@ parameters are still vectorised within each.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import itertools
 import math
 from collections.abc import Iterable, Mapping
@@ -20,9 +22,15 @@ import pandas as pd
 
 from .._schema import _finite, _is_number
 from ..errors import BranchsimError, PolicyError
+from ..manifest import recorded
 from ..policy import Policy
 from ._kernels import _SERIAL_BELOW
 from .engine import Scenarios, _line_criteria, prepare, run
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+    from ..plausible import Cities
+    from ..population import Population
 
 __all__ = ["sweep", "scenario_arrays", "is_fast", "run_batches", "fast_paths", "unit_outputs"]
 
@@ -376,8 +384,10 @@ def _unit_columns(pop, pol: Policy, wanted: set, base_grades) -> dict:
     return out
 
 
-def sweep(pop, policy: Policy, grid: Mapping[str, Iterable], *, by: str | None = None,
-          executor=None, batch: int | None = None, progress: bool = True, cities=None) -> pd.DataFrame:
+@recorded("sweep")
+def sweep(pop: Population | None, policy: Policy, grid: Mapping[str, Iterable], *, by: str | None = None,
+          executor: Executor | None = None, batch: int | None = None, progress: bool = True,
+          cities: Cities | None = None) -> pd.DataFrame:
     """Evaluate a grid of parameter values; one row per scenario (and group).
 
     Parameters
