@@ -246,7 +246,8 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
 def _input_rows(columns) -> list[list[str]]:
     rows = []
     for c in columns:
-        need = "yes" if c.required else ("no" if c.default is None else f"no (default {c.default!r})")
+        default = "empty" if c.default == "" else c.default
+        need = "yes" if c.required else ("no" if c.default is None else f"no (default {default})")
         rows.append([f"`{c.name}`", c.meaning, c.allowed(), need])
     return rows
 
@@ -257,9 +258,9 @@ def _output_meaning(col: str, scheme, policy) -> str:
     designations = {d.id for d in bs.designations}
     consequences = {c.id for c in scheme.consequences}
     fixed = {
-        "branch_id": "the branch's id (input)", "member_id": "the member's id (input)",
-        "type": "branch type (input)", "level": "current organisation level (input)",
-        "n_members": "number of full members (input)", "category": "member class (input)",
+        "branch_id": "the branch's id", "member_id": "the member's id",
+        "type": "branch type", "level": "current organisation level",
+        "n_members": "number of full members", "category": "member class",
         "score": "the branch's score", "rating": "the level the branch is rated (level id)",
         "vetoes": "the ids of the vetoes that fired, comma-separated (empty: none)",
         "direct": "the ids of the direct gradings that fired, comma-separated (empty: none)",
@@ -271,11 +272,15 @@ def _output_meaning(col: str, scheme, policy) -> str:
         "true_score": "the score the branch's true quality deserves",
         "true_rating": "the level the branch's true quality deserves",
         "periods": "number of period records of the member", "record": "the member's period record score",
-        "appraisal": "year-end appraisal score (input)", "annual": "the member's annual score",
+        "appraisal": "year-end appraisal score", "annual": "the member's annual score",
         "grade": "the member's grade (grade id; empty for an exempt member)",
     }
     if col in fixed:
         return fixed[col]
+    if col in ("branch_index", "member_index"):
+        return f"the {col[:-6]}'s position in the national population, from 0"
+    if col.startswith("veto_") and col[5:] in bs.vetoes.ids:
+        return f"the veto `{col[5:]}` fired (true/false)"
     if col.startswith("sub_") and col[4:] in bs.components:
         return f"points of the component `{col[4:]}` in the score"
     if col in designations:
@@ -286,16 +291,23 @@ def _output_meaning(col: str, scheme, policy) -> str:
         return f"the consequence `{col}` applies (true/false)"
     if col.endswith("_streak"):
         return f"consecutive years `{col[:-7]}` held, this one included"
+    from sphinx.util import logging
+    logging.getLogger(__name__).warning(f"data dictionary: the output column {col!r} of {policy.name!r} has no "
+                                        "description (docs/_site.py, _output_meaning)")
     return ""
 
 
-def _output_rows(frame, scheme, policy) -> list[list[str]]:
-    return [[f"`{c}`", str(frame[c].dtype), _output_meaning(c, scheme, policy)] for c in frame.columns]
+def _output_rows(frame, scheme, policy, coded=()) -> list[list[str]]:
+    return [[f"`{c}`", str(frame[c].dtype),
+             _output_meaning(c, scheme, policy) + (" (integer code)" if c in coded else "")] for c in frame.columns]
 
 
 def data_dictionary() -> str:
     """The generated part of the data dictionary, as MyST Markdown."""
+    import tempfile
     import warnings
+
+    import pandas as pd
 
     import branchsim as bs
     from branchsim._national_outputs import codebook
@@ -321,6 +333,16 @@ def data_dictionary() -> str:
             out += ["**Output: `Result.members`**", ""]
             out += _table(["column", "dtype", "meaning"], _output_rows(result.members, policy.scheme, policy))
         cb = codebook(policy)
+        with tempfile.TemporaryDirectory() as folder:
+            bs.national_run(policy, n_branches=40, n_members=400 if policy.has_members else None, seed=0,
+                            out_dir=folder, progress=False)
+            for table in ("branches", "members"):
+                parquet = Path(folder) / table / "chunk-000000.parquet"
+                frame = pd.read_parquet(parquet) if parquet.exists() else None
+                if frame is not None and len(frame.columns) > 1:
+                    out += [f"**Output of a national run: `{table}/*.parquet`** (integer codes: `codebook.json`,"
+                            " below)", ""]
+                    out += _table(["column", "dtype", "meaning"], _output_rows(frame, policy.scheme, policy, cb["columns"]))
         rows = [[f"`{col}`", ", ".join(f"{k} = {'(exempt)' if v is None else v}" for k, v in codes.items())]
                 for col, codes in cb["columns"].items()]
         out += ["**National outputs: integer codes** (`codebook.json`)", ""]
