@@ -8,7 +8,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import shutil
+import os
+import tempfile
 from pathlib import Path
 
 import branchsim
@@ -28,11 +29,24 @@ TITLES = {
 }
 
 
-def write_if_changed(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` unless it already holds exactly that."""
+def _replace(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (a temporary file beside it, then renamed over it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists() or path.read_text(encoding="utf-8") != text:
-        path.write_text(text, encoding="utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_if_changed(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` (atomically) unless it already holds exactly that."""
+    data = text.encode("utf-8")
+    if not path.exists() or path.read_bytes() != data:
+        _replace(path, data)
 
 
 def copy_notebooks(src: Path, dst: Path) -> None:
@@ -41,8 +55,9 @@ def copy_notebooks(src: Path, dst: Path) -> None:
     names = {p.name for p in src.glob("*.ipynb")}
     for name in sorted(names):
         a, b = src / name, dst / name
-        if not b.exists() or a.read_bytes() != b.read_bytes():
-            shutil.copyfile(a, b)
+        data = a.read_bytes()
+        if not b.exists() or b.read_bytes() != data:
+            _replace(b, data)
     for stale in dst.glob("*.ipynb"):
         if stale.name not in names:
             stale.unlink()
@@ -304,7 +319,6 @@ def _output_rows(frame, scheme, policy, coded=()) -> list[list[str]]:
 
 def data_dictionary() -> str:
     """The generated part of the data dictionary, as MyST Markdown."""
-    import tempfile
     import warnings
 
     import pandas as pd
