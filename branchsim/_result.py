@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    from .policy import Policy
     from .scheme import Scheme
     from ._types import PathLike, PolicyLike, Seed
 

@@ -452,7 +452,7 @@ def _fit_structure(params, policy, n, tgt: pd.Series, names):
 def calibrate(policy: PolicyLike = None, targets: Mapping[str, float] | PathLike | None = None, *,
               scale: float | None = None, n_branches: int | None = None, fit: Sequence[str] | None = None,
               seeds: Iterable[int] = range(60), params: GeneratorParams | Mapping | None = None,
-              maxiter: int = 400, out: PathLike | None = None, write: PathLike | None = None,
+              maxiter: int = 400, out: PathLike | None = None, write: PathLike | bool | None = None,
               progress: bool = False) -> CalibrationResult:
     """Fit the generator so the policy's *expected* outcome matches the targets.
 

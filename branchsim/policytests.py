@@ -128,9 +128,9 @@ def _steps(kind: str, expected: dict, got: dict, order: dict, tol: float):
             yield step, e, g, g is not None and abs(g - e) <= tol
         elif step in _SETS:
             known = order[(kind, step)]
-            e = ",".join(x for x in known if x in expected[step])
-            g = ",".join(x for x in known if x in got[step])
-            yield step, e, g, e == g and len(set(expected[step])) == len(expected[step])
+            e_set = ",".join(x for x in known if x in expected[step])
+            g_set = ",".join(x for x in known if x in got[step])
+            yield step, e_set, g_set, e_set == g_set and len(set(expected[step])) == len(expected[step])
         else:
             e, g = expected[step], got[step]
             g = None if g is None or (isinstance(g, float) and math.isnan(g)) else g

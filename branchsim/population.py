@@ -29,6 +29,7 @@ from .tables import check_tables
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from ._types import TableLike
+    from .params import GeneratorParams
     from ._types import PathLike, PolicyLike, Seed
 
 __all__ = ["Population", "load_population", "evaluate"]

@@ -32,6 +32,8 @@ from ..policy import REFORM_SCHEMA, Policy, as_policy, read_yaml
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from ..evaluate import Result
+    from ..plausible import Cities
+    from ..population import Population
     from .._types import PathLike, PolicyLike, Seed
 
 __all__ = ["DesignComparison", "compare_designs", "design_policies", "monotonicity"]

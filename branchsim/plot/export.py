@@ -1,10 +1,16 @@
 """A figure written for a paper in one call: any format matplotlib writes, at a chosen resolution."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import os
 from pathlib import Path
 
 from ..errors import BranchsimError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["save"]
 
