@@ -205,6 +205,9 @@ def build(commands: dict, debug_env: str, connect_timeout: float) -> argparse.Ar
     p.add_argument("--out", metavar="DIR", required=True,
                    help="output folder (created; an earlier report there is replaced whole)")
     p.add_argument("--progress", action="store_true", help="show progress over the sections")
+    p.add_argument("--labels", choices=("en", "zh", "auto"), default=None,
+                   help="the figures' wording: en (English), zh (the source's terms with English, e.g. "
+                        "五星級 (five-star)) or auto (the source's terms where the fonts draw them; the default)")
     p.set_defaults(func=commands["report"])
     p = sub.add_parser("sweep", help="level counts over a grid of parameter values, as one CSV",
                        description="Evaluate a grid of parameter values (without --data: the default city "
@@ -264,4 +267,15 @@ def build(commands: dict, debug_env: str, connect_timeout: float) -> argparse.Ar
     p.add_argument("file", metavar="FILE", help="the policy file (its tests: NAME.tests.yaml beside it)")
     p.add_argument("--tests", metavar="FILE", help="a tests file to run instead of NAME.tests.yaml")
     p.set_defaults(func=commands["check-policy"])
+    p = sub.add_parser("verify", help="re-run an output from its manifest and say whether every file is identical",
+                       description="Read the manifest of an output (DIR/manifest.json, or FILE.manifest.json beside "
+                                   "a file), check that its inputs are unchanged, re-run the recorded command into a "
+                                   "temporary folder and compare every output file byte for byte. Exit status 0: "
+                                   "identical; 1: a file differs; 2: bad input (no manifest, an input changed).")
+    p.add_argument("path", metavar="PATH", help="an output folder (report, evaluate/compare --out, national --out) or "
+                                                "an output file with its manifest beside it (sweep --out F.csv)")
+    p.add_argument("--cwd", metavar="DIR", default=None,
+                   help="folder the recorded command's relative paths are read from (default: the one it ran in, "
+                        "when it exists)")
+    p.set_defaults(func=commands["verify"])
     return parser

@@ -24,7 +24,7 @@ __all__ = ["reform_policy", "comparison_tables", "default_population", "migrate_
 
 #: Files ``branchsim compare`` writes into its output folder.
 COMPARE_FILES = ("level_counts.csv", "transitions.csv", "movers.csv", "designations.csv",
-                 "new_consequences.csv", "policy_diff.csv")
+                 "new_consequences.csv", "policy_diff.csv", "manifest.json")
 
 
 def reform_policy(path, base: Policy, flag: str = "--reform") -> Policy:
@@ -246,8 +246,11 @@ def sweep_command(args, grid_command) -> int:
     frame = exact_sweep(pop, policy, args.exact, by=args.by)
     if out is not None:
         from ._output import atomic_file
+        from .cli import _manifest
+        from .manifest import write_beside
         with atomic_file(out, flag="--out") as tmp:
             frame.to_csv(tmp, index=False, lineterminator="\n")
+        write_beside(out, _manifest("sweep", args, policy, pop), flag="--out")
     print(f"branchsim: swept {args.exact} exactly over [0, 1] on {source} under policy {policy.name!r} "
           f"(policy value {frame.attrs['baseline']:g}): {len(frame)} intervals\n")
     with pd.option_context("display.width", 250, "display.max_rows", 40, "display.max_columns", 30):
@@ -364,8 +367,14 @@ def compare_designs_command(args) -> int:
     c = compare_designs(pop, designs, policy=policy, noise_draws=args.draws, seed=args.seed)
     if out is not None:
         from ._output import atomic_file
+        from .cli import _manifest
+        from .manifest import write_beside
         with atomic_file(out, flag="--out") as tmp:
             c.table.to_csv(tmp, index=False, lineterminator="\n")
+        write_beside(out, _manifest("compare-designs", args, policy, pop, seeds={"population": args.seed,
+                                                                               "noise draws": args.seed},
+                                                 inputs=list(designs.values())),
+                     flag="--out")
     print(f"branchsim: {len(designs)} rating designs on the default city generated with seed {args.seed} "
           f"({len(pop.branches)} branches) under policy {policy.name!r}, {args.draws} noise draws\n")
     with pd.option_context("display.width", 250, "display.max_columns", 40):

@@ -225,7 +225,7 @@ class _Staging:
         self.out = Path(out)
         self.flag = flag
         refuse_inputs(self.out, inputs, flag=flag)
-        _check_out(self.out, set(allowed), flag=flag, writer=writer)
+        _check_out(self.out, set(allowed) | {"manifest.json"}, flag=flag, writer=writer)
         parent = self.out.absolute().parent
         self._created = [p for p in (parent, *parent.parents) if not p.exists()]
         base = parent.parents[len(self._created) - 1] if self._created else parent
@@ -255,6 +255,12 @@ class _Staging:
 
     def write_text(self, name: str, text: str) -> None:
         (self.tmp / name).write_text(text, encoding="utf-8", newline="\n")
+
+    def write_manifest(self, manifest: dict) -> None:
+        """Write ``manifest.json`` (:mod:`branchsim.manifest`) recording the SHA-256 of every file written so far."""
+        from .manifest import MANIFEST, dumps, with_outputs
+        files = [(p.name, p) for p in self.tmp.iterdir() if p.is_file() and p.name != MANIFEST]
+        self.write_text(MANIFEST, dumps(with_outputs(manifest, files)))
 
     def commit(self) -> Path:
         """Move the finished folder into place (replacing an earlier one whole)."""

@@ -7,7 +7,7 @@ from ._report_sections import Section
 from .params import _leaf_paths
 from .policy import Policy
 
-__all__ = ["methods"]
+__all__ = ["methods", "manifest_section"]
 
 
 def _generator_rows(pop) -> pd.DataFrame:
@@ -54,4 +54,15 @@ def methods(pop, policy: Policy) -> Section:
     else:
         s.p(f"The population was loaded from the researcher's tables ({len(pop.branches):,} branches): no "
             "generator and no truth, so no accuracy is reported.")
+    return s
+
+
+def manifest_section(record: dict) -> Section:
+    """The run's manifest (:mod:`branchsim.manifest`): what produced this report, as ``manifest.json`` records it."""
+    from .manifest import shown_rows
+    s = Section("manifest", "Manifest")
+    s.p("What produced this report, as recorded in manifest.json beside it (which also holds the SHA-256 of every "
+        "file of the report, the policy as data and every generator parameter). `branchsim verify` on this folder "
+        "runs it again and reports whether every file comes out identical.")
+    s.table(pd.DataFrame(shown_rows(record), columns=["field", "value"]), "The run's manifest")
     return s

@@ -60,6 +60,7 @@ class _RunFolder:
                  extra: dict | None = None):
         self.out, self.settings, self.n_chunks, self.names = out, settings, n_chunks, names
         self.extra = dict(extra or {})        # small JSON files beside the manifest (e.g. codebook.json)
+        self.run: dict | None = None          # the run's provenance (branchsim.manifest), once it is complete
         self.at = f"{names['out']} {out}"
         if out.exists() and not out.is_dir():
             raise BranchsimError(f"{self.at}: exists and is not a folder; give a new or empty folder")
@@ -180,8 +181,18 @@ class _RunFolder:
 
     def write_manifest(self) -> None:
         with _atomic(self.out / _MANIFEST) as tmp:
-            tmp.write_text(json.dumps({"settings": self.settings, "chunks": self.n_chunks,
-                                       "done": sorted(self.done)}, indent=1), encoding="utf-8")
+            doc = {"settings": self.settings, "chunks": self.n_chunks, "done": sorted(self.done)}
+            if self.run is not None:
+                doc["run"] = self.run
+            tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
+
+    def complete(self, manifest: dict) -> None:
+        """Every chunk is finished: record the run's manifest with the SHA-256 of every file in the folder."""
+        from .manifest import with_outputs
+        files = sorted((p.relative_to(self.out).as_posix(), p) for p in self.out.rglob("*")
+                       if p.is_file() and p.name not in (_MANIFEST, _LOCK) and not _STALE.match(p.name))
+        self.run = with_outputs(manifest, files)
+        self.write_manifest()
 
     def finished(self, index: int) -> None:
         self.done.add(index)

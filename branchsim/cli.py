@@ -27,7 +27,7 @@ __all__ = ["main"]
 DEBUG_ENV = "BRANCHSIM_DEBUG"
 #: Seconds to wait for a Dask scheduler (``national --scheduler``) before giving up.
 CONNECT_TIMEOUT = 10.0
-EVALUATE_FILES = ("branches.csv", "members.csv")
+EVALUATE_FILES = ("branches.csv", "members.csv", "manifest.json")
 
 
 def _policy(args):
@@ -39,6 +39,15 @@ def _policy(args):
         from ._commands import reform_policy
         policy = reform_policy(args.apply, policy, flag="--apply")
     return policy
+
+
+def _manifest(command: str, args, policy, pop, *, reform=None, reform_file=None, seeds=None, inputs=()) -> dict:
+    """The manifest of a command's output (:mod:`branchsim.manifest`): the command line is recorded by ``main``."""
+    from .manifest import build
+    seed = getattr(args, "seed", None)
+    return build(command, policy=policy, policy_given=args.policy, population=pop, reform=reform,
+                 reform_given=reform_file, inputs=[getattr(args, "apply", None), *inputs],
+                 seeds=seeds if seeds is not None else ({} if seed is None else {"population": seed}))
 
 
 def _reform(args, policy):
@@ -94,6 +103,7 @@ def cmd_evaluate(args) -> int:
             stage.write_csv("branches.csv", result.branches)
             if result.members is not None:
                 stage.write_csv("members.csv", result.members)
+            stage.write_manifest(_manifest("evaluate", args, policy, pop))
             out = stage.commit()
     print(f"branchsim: evaluated {source} under policy {policy.name!r}\n")
     print(result.summary())
@@ -254,10 +264,22 @@ def cmd_report(args) -> int:
     # the reform was read above (its errors come first); the report names the file it came from
     path = write_report(args.out, policy=policy if args.apply else (args.policy or policy), data=args.data,
                         reform=args.reform if reform is not None else None, seed=args.seed,
-                        draws=args.draws, years=args.years, progress=args.progress, encoding=args.encoding)
+                        draws=args.draws, years=args.years, progress=args.progress, encoding=args.encoding,
+                        labels=args.labels)
     print(f"branchsim: report written to {path.parent}{os.sep} (report.html and CSV tables); open it with\n"
           f"open {path}")
     return 0
+
+
+def cmd_verify(args) -> int:
+    """Re-run an output from its manifest; 0 when every file comes out identical, 1 when one differs."""
+    from .manifest import verify
+    v = verify(args.path, cwd=args.cwd)
+    m = v.manifest
+    how = " ".join(m["command_line"]["argv"]) if m.get("command_line") else f"{m['command']}(...) from Python"
+    print(f"branchsim: verified {args.path}: re-ran {how}")
+    print(v.summary())
+    return 0 if v.identical else 1
 
 
 def cmd_migrate_policy(args) -> int:
@@ -295,6 +317,8 @@ def cmd_sweep(args) -> int:
     import pandas as pd
     with atomic_file(out, flag="--out") as tmp:
         frame.to_csv(tmp, index=False, lineterminator="\n")
+    from .manifest import write_beside
+    write_beside(out, _manifest("sweep", args, policy, pop), flag="--out")
     print(f"branchsim: swept {', '.join(grid)} on {source} under policy {policy.name!r}\n")
     with pd.option_context("display.width", 250, "display.max_rows", 200, "display.max_columns", 30):
         print(frame.to_string(index=False))
@@ -315,6 +339,7 @@ def cmd_compare(args) -> int:
         c = compare(pop, policy, reform)
         for name, df in comparison_tables(c).items():
             stage.write_csv(name, df)
+        stage.write_manifest(_manifest("compare", args, policy, pop, reform=reform, reform_file=args.reform))
         out = stage.commit()
     print(f"branchsim: compared {reform.name!r} ({args.reform}) with policy {policy.name!r} on {source}\n")
     print(c.summary())
@@ -327,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line's parser (:mod:`branchsim._cli_parser`), each command bound to its ``cmd_*`` here."""
     from ._cli_parser import build
     names = ("run", "evaluate", "explain", "calibrate", "national", "policy", "report", "sweep", "compare",
-             "migrate-policy", "check-policy")
+             "migrate-policy", "check-policy", "verify")
     here = globals()
     return build({n: here[f"cmd_{n.replace('-', '_')}"] for n in names}, DEBUG_ENV, CONNECT_TIMEOUT)
 
@@ -384,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
             args = parser.parse_args(["run"])
     except SystemExit as exc:    # --help, --version, or a usage error already printed
         return exc.code if isinstance(exc.code, int) else 2
+    from .manifest import COMMAND_LINE
+    token = COMMAND_LINE.set(list(sys.argv[1:] if argv is None else argv))   # recorded in every output's manifest
     try:
         with _terminate_as_exit():
             return args.func(args)
@@ -410,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"branchsim: internal error: {type(exc).__name__}: {_one_line(exc)} (a bug in branchsim; run "
               f"again with {DEBUG_ENV}=1 to see the traceback)", file=sys.stderr)
         return 1
+    finally:
+        COMMAND_LINE.reset(token)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _output, _report_methods, _report_compare as compared, _report_members as more
+from . import _output, _report_methods, manifest, _report_compare as compared, _report_members as more
 from . import _report_sections as sections
 from ._report_sections import _n
 from ._result import at_published_scale, targets
@@ -38,7 +38,7 @@ REPORT_FILES = ("report.html", "outcome.csv", "member_grades.csv", "assumptions.
                 "fragility.csv", "fragility_counts.csv", "measurement_uncertainty.csv",
                 "measurement_designations.csv", "consecutive_years.csv", "comparison_transitions.csv",
                 "comparison_movers.csv", "comparison_designations.csv", "policy_diff.csv",
-                "methods_parameters.csv", "methods_generator.csv")
+                "methods_parameters.csv", "methods_generator.csv", "manifest.json")
 SURVEY_SIZES = (10, 25, 50)
 
 
@@ -157,7 +157,8 @@ def _run_rows(policy, policy_src, pop, pop_src, reform, reform_src, seed, draws,
 def write_report(out_dir: str | os.PathLike, *, policy: Policy | str | os.PathLike | None = None,
                  data: str | os.PathLike | Population | None = None,
                  reform: Policy | str | os.PathLike | None = None, seed: int = 0, draws: int = 100,
-                 years: int = 1, progress: bool = False, encoding: str = "utf-8-sig") -> Path:
+                 years: int = 1, progress: bool = False, encoding: str = "utf-8-sig",
+                 labels: str | None = None) -> Path:
     """Write the HTML report and its CSV tables into ``out_dir``, for any scheme.
 
     Parameters
@@ -189,6 +190,11 @@ def write_report(out_dir: str | os.PathLike, *, policy: Policy | str | os.PathLi
         Print a progress bar over the sections (stderr).
     encoding : str
         Text encoding of CSV tables in ``data`` (e.g. ``"gbk"``); see :func:`load_population`.
+    labels : {"en", "zh", "auto"}, optional
+        The figures' wording: English, the source's terms with English, or
+        the source's terms where the fonts draw them (default: the setting of
+        ``branchsim.plot.use_cjk``, "auto" unless changed; see
+        :class:`branchsim.plot.use_labels`). Recorded in the manifest.
 
     Returns
     -------
@@ -223,8 +229,10 @@ def write_report(out_dir: str | os.PathLike, *, policy: Policy | str | os.PathLi
     seed = _whole(seed, "seed", 0)
     draws = _whole(draws, "draws", 1)
     years = _whole(years, "years", 1)
+    from .plot.labels import check_labels, labels_mode, use_labels
+    labels = labels_mode() if labels is None else check_labels(labels)
     sizes = SURVEY_SIZES if pol.has_survey else ()
-    with _Staging(out_dir) as stage:
+    with _Staging(out_dir) as stage, use_labels(labels):
         pop, pop_src = _population_arg(data, pol, seed, encoding=encoding)
         res = {}
 
@@ -242,6 +250,14 @@ def write_report(out_dir: str | os.PathLike, *, policy: Policy | str | os.PathLi
         if ref is not None:
             steps.append(("comparison", lambda: compared.comparison(pop, pol, ref, ref_src)))
         steps.append(("methods", lambda: _report_methods.methods(pop, pol)))
+        record = manifest.build("write_report", policy=pol, policy_given=policy, population=pop, reform=ref,
+                                reform_given=reform, seeds={"population": seed, "measurement draws": seed},
+                                arguments={"policy": manifest.given(policy), "reform": manifest.given(reform),
+                                           "data": None if data is None or isinstance(data, Population)
+                                           else os.fspath(data), "population_object": isinstance(data, Population),
+                                           "seed": seed, "draws": draws, "years": years, "encoding": encoding,
+                                           "labels": labels})
+        steps.append(("manifest", lambda: _report_methods.manifest_section(record)))
         from tqdm.auto import tqdm
         built = [make() for _, make in tqdm(steps, desc="report", unit="section", disable=not progress)]
         files = [name for s in built for name in s.tables]
@@ -253,5 +269,6 @@ def write_report(out_dir: str | os.PathLike, *, policy: Policy | str | os.PathLi
         shown = bool(t["counts"]) and at_published_scale(len(pop.branches), city=t["scale"])
         stage.write_text("report.html", _page(pol, run, built, (t["source"] or "the scheme's targets file")
                                               if shown else None))
+        stage.write_manifest(record)
         out = stage.commit()
     return out / "report.html"

@@ -112,6 +112,24 @@ def a_folder(t: Path, name: str = "adir") -> Path:
     return p
 
 
+def evaluated(t: Path, change: str | None = None) -> Path:
+    """An ``evaluate --out`` folder (with its manifest) of a copy of the example tables; ``change``: then
+    ``"input"`` edits a table it read, ``"damaged"`` cuts its manifest short, ``"foreign"`` replaces it by
+    another JSON document."""
+    from branchsim.cli import main
+    data, out = data_folder(t), t / "ev"
+    assert main(["evaluate", "--data", str(data), "--out", str(out)]) == 0
+    if change == "input":
+        with open(data / "branches.csv", "a", encoding="utf-8") as f:
+            f.write("\n")
+    elif change == "damaged":
+        text = (out / "manifest.json").read_text(encoding="utf-8")
+        (out / "manifest.json").write_text(text[: len(text) // 2], encoding="utf-8")
+    elif change == "foreign":
+        (out / "manifest.json").write_text('{"settings": 1}\n', encoding="utf-8")
+    return out
+
+
 def small(t: Path) -> list:
     return ["--data", EXAMPLES]
 
@@ -269,6 +287,12 @@ CASES = [
     ("migrate-policy-onto-a-folder", lambda t: ["migrate-policy", v1_policy(t), a_folder(t), "--force"],
      ["adir", "folder"]),
     ("migrate-policy-binary", lambda t: ["migrate-policy", binary_policy(t), t / "new.yaml"], ["y.yaml"]),
+    # verify: nothing there, no manifest, a damaged or foreign one, an input changed since the run
+    ("verify-missing", lambda t: ["verify", t / "nowhere"], ["nowhere", "no such"]),
+    ("verify-no-manifest", lambda t: ["verify", a_folder(t)], ["adir", "no manifest"]),
+    ("verify-damaged-manifest", lambda t: ["verify", evaluated(t, "damaged")], ["manifest.json", "damaged"]),
+    ("verify-foreign-manifest", lambda t: ["verify", evaluated(t, "foreign")], ["manifest.json", "not a branchsim"]),
+    ("verify-input-changed", lambda t: ["verify", evaluated(t, "input")], ["branches.csv", "changed since the run"]),
 ]
 
 

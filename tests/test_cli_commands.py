@@ -71,7 +71,7 @@ def test_compare_with_a_reform_file(capsys, tmp_path):
     assert "compared 'baseline+kmeans_by_type'" in out and "with policy 'baseline'" in out
     files = sorted(p.name for p in (tmp_path / "c").iterdir())
     assert files == sorted(["level_counts.csv", "transitions.csv", "movers.csv", "designations.csv",
-                            "new_consequences.csv", "policy_diff.csv"])
+                            "new_consequences.csv", "policy_diff.csv", "manifest.json"])
     counts = pd.read_csv(tmp_path / "c" / "level_counts.csv")
     policy = bs.Policy.load()
     assert counts["level"].tolist() == policy.levels + [d.id for d in policy.scheme.branch.designations]

@@ -13,7 +13,8 @@ when the figure's fonts draw it, English otherwise; never missing-glyph
 boxes. The package's figures use DejaVu Sans and an installed CJK font; for
 a figure of your own, draw it inside ``with style():`` to get the same fonts
 and labels (outside it, ``label()`` follows your ``rcParams``).
-``use_cjk`` chooses: ``"auto"`` (default), ``True`` or ``False``.
+``use_cjk`` chooses: ``"auto"`` (default), ``True`` or ``False``; ``with use_labels("en"):`` (or ``"zh"``,
+``"auto"``) sets it for a block, and ``write_report(labels="en")`` / ``branchsim report --labels en`` for a report.
 
 Examples
 --------
@@ -31,7 +32,7 @@ from .dynamics import level_flows, star_flows
 from .exact import exact_sweep
 from .export import save
 from .gsa import nominal_vs_effective, sobol_indices
-from .labels import cjk_enabled, cjk_font, font_families, label, scheme_terms
+from .labels import cjk_enabled, cjk_font, font_families, label, scheme_terms, use_labels
 from .outcomes import level_counts, level_probabilities, score_histogram, star_counts, star_probabilities
 from .schemes import scheme_grid
 from .sensitivity import heatmap, sweep_lines, transitions
@@ -45,4 +46,4 @@ __all__ = ["save", "level_counts", "star_counts", "sweep_lines", "heatmap", "tra
            "star_flows", "scheme_grid", "exact_sweep", "label", "scheme_terms", "use_cjk", "cjk_font", "cjk_enabled",
            "font_families", "style", "colour", "level_colours", "counterfactual_distances",
            "design_comparison", "morris", "prim_boxes", "fragility_curve", "cut_point_fit", "member_schemes",
-           "rule_accuracy"]
+           "rule_accuracy", "use_labels"]

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TERMS", "CJK_FAMILIES", "PIP_FONT_PACKAGES", "label", "term", "scheme_terms", "cjk_font", "pip_fonts",
            "cjk_enabled", "font_families",
-           "fonts_draw", "drawing_families"]
+           "fonts_draw", "drawing_families", "LABEL_MODES", "use_labels", "labels_mode", "check_labels"]
 
 #: The figures' own vocabulary, free of any scheme: key -> (Chinese term or None, English).
 TERMS: dict[str, tuple[str | None, str]] = {
@@ -434,3 +434,54 @@ def label(key: object, policy: PolicyLike = None, *, wrap: bool = False, kind: s
     if text is None:
         text = en or str(key)
     return text.replace(" (", "\n(", 1) if wrap else text
+
+
+#: The wordings of :func:`use_labels` and ``write_report(labels=)``, as values of ``branchsim.plot.use_cjk``.
+LABEL_MODES = {"en": False, "zh": True, "auto": "auto"}
+
+
+def labels_mode() -> str:
+    """The wording in force now, as a :data:`LABEL_MODES` key (``"en"``, ``"zh"`` or ``"auto"``)."""
+    mode = _mode()
+    return "auto" if mode is None or (isinstance(mode, str) and mode == "auto") else "zh" if mode else "en"
+
+
+def check_labels(labels: object, what: str = "labels") -> str:
+    """``labels`` if it is one of :data:`LABEL_MODES`, else one clear error."""
+    if not isinstance(labels, str) or labels not in LABEL_MODES:
+        raise BranchsimError(f"{what} must be one of {', '.join(map(repr, LABEL_MODES))} (English; the source's "
+                             f"terms with English; the source's terms where the fonts draw them), got {labels!r}")
+    return labels
+
+
+class use_labels:
+    """Figures (and reports) drawn inside ``with use_labels("en"):`` label in English; ``"zh"``: the source's terms
+    with English (``五星級 (five-star)``); ``"auto"``: the source's terms where the fonts draw them.
+
+    Sets ``branchsim.plot.use_cjk`` for the block and restores it after. Called without ``with``, it sets the
+    wording until changed.
+
+    Examples
+    --------
+    >>> import branchsim as bs, branchsim.plot as bp
+    >>> p = bs.Policy.load()
+    >>> with bp.use_labels("en"):
+    ...     bp.label(p.levels[0], p) == p.scheme.branch.levels.en[0]
+    True
+    >>> bp.use_labels("fr")
+    Traceback (most recent call last):
+    ...
+    branchsim.errors.BranchsimError: labels must be one of 'en', 'zh', 'auto' (English; the source's terms with English; the source's terms where the fonts draw them), got 'fr'
+    """
+
+    def __init__(self, labels: str) -> None:
+        pkg = sys.modules[__package__]
+        value = LABEL_MODES[check_labels(labels)]
+        self._before = getattr(pkg, "use_cjk", "auto")
+        setattr(pkg, "use_cjk", value)
+
+    def __enter__(self) -> "use_labels":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        setattr(sys.modules[__package__], "use_cjk", self._before)
