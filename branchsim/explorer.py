@@ -159,8 +159,10 @@ class Explorer:
             self.sliders[key] = w.FloatSlider(value=value, min=lo, max=hi, step=step, description=text,
                                               readout_format=fmt, continuous_update=False,
                                               style={"description_width": "9em"}, layout=w.Layout(width=SLIDER_WIDTH))
-        self.table = w.HTML(layout=w.Layout(width="100%", overflow="auto hidden"))
-        self.message_box = w.HTML(layout=w.Layout(width="100%", max_width=RIGHT_WIDTH, overflow="hidden"))
+        # Width "auto" fills the column: "100%" plus the margin ipywidgets gives every widget (2 px a
+        # side) spills past the column, which clips the table's scroll bar and the message's edge.
+        self.table = w.HTML(layout=w.Layout(width="auto", overflow="auto hidden"))
+        self.message_box = w.HTML(layout=w.Layout(width="auto", max_width=RIGHT_WIDTH, overflow="hidden"))
         self.diff_box = w.HTML(layout=w.Layout(max_width="100%", overflow="auto hidden"))
         self.chart = w.Output()
         reset = w.Button(description="Reset to baseline", icon="undo", tooltip="Put every slider back",

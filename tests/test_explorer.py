@@ -265,6 +265,13 @@ def test_columns_have_fixed_widths_and_wrap(ex):
     assert float(mod.SLIDER_WIDTH.removesuffix("em")) <= em[0]
 
 
+def test_the_counts_column_holds_its_widgets(ex):
+    # A percentage width plus the 2 px margin ipywidgets gives each widget is wider than the column,
+    # whose overflow is hidden: the right edge is cut off (seen in tests/test_explorer_browser.py).
+    for child in ex.right.children:
+        assert not (child.layout.width or "").endswith("%"), (child, child.layout.width)
+
+
 def test_the_reset_button_is_wide_enough_for_its_label(ex):
     layout = ex.reset_button.layout
     assert ex.reset_button.description == "Reset to baseline"
