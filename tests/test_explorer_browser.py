@@ -257,6 +257,18 @@ def wait_for_counts(page, table, want: dict[str, int]) -> dict[str, int]:
     return shown_counts(table)
 
 
+def inside(element, box) -> None:
+    """``element`` is drawn within ``box`` (a column of the explorer): not clipped, not spilling out."""
+    e, b = element.bounding_box(), box.bounding_box()
+    assert e and b, "not displayed"
+    assert b["x"] - 1 <= e["x"] and e["x"] + e["width"] <= b["x"] + b["width"] + 1, (e, b)
+
+
+def column(element):
+    """The innermost box of widgets holding ``element``."""
+    return element.locator("xpath=ancestor::div[contains(concat(' ', @class, ' '), ' widget-vbox ')][1]")
+
+
 def a_move(pop, policy: bs.Policy, candidates) -> tuple[str, float, dict[str, int]]:
     """The first ``(path, value)`` of ``candidates`` under which :func:`branchsim.evaluate` counts
     differently from under ``policy``; with those counts."""
@@ -290,6 +302,13 @@ def test_the_explorer_in_jupyterlab(browser, lab):
             arrows += [(k, round(s.value + n * s.step, 6)) for n in (5, -5) if s.min <= s.value + n * s.step <= s.max]
     key, value, want = a_move(pop, policy, typed + arrows)
     arrow_key, arrow_value, arrow_want = a_move(pop, policy, [(k, v) for k, v in arrows if k != key])
+
+    # A setting that breaks a rule: the second cut point above the first (when there are two).
+    cuts = [k for k in here.sliders if k.startswith("branch.rating.cuts.")]
+    broken = (cuts[1], here.sliders[cuts[0]].value + 5.0) if len(cuts) > 1 else None
+    if broken:
+        here.sliders[broken[0]].value = broken[1]
+        assert here.message                                   # the message the browser must show
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(f"import branchsim as bs\n"
@@ -345,6 +364,24 @@ def test_the_explorer_in_jupyterlab(browser, lab):
         assert shown == arrow_want, (f"{arrow_key} = {arrow_value}: the explorer shows {shown}, "
                                      f"evaluate gives {arrow_want}")
         assert float(other.locator(".widget-readout").inner_text()) == arrow_value
+
+        # A setting that breaks a rule shows the explorer's message in its column; the counts stay.
+        if broken:
+            bad_key, bad_value = broken
+            bad = sliders.filter(has=page.get_by_text(here.sliders[bad_key].description, exact=True))
+            bad.locator(".widget-readout").click()
+            page.keyboard.press("ControlOrMeta+a")
+            page.keyboard.type(f"{bad_value:g}")
+            page.keyboard.press("Enter")
+            message = widget.get_by_text(here.message[:40])
+            message.wait_for(state="visible", timeout=STEP_MS)
+            assert here.message in " ".join(message.inner_text().split())
+            assert shown_counts(table) == arrow_want
+            inside(message, column(table))
+        # Nothing spills out of its column: the readouts stay in view beside their sliders.
+        for readout in sliders.locator(".widget-readout").all():
+            if readout.is_visible():
+                inside(readout, column(widget.get_by_role("button", name="Reset to baseline")))
         assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()
     finally:
         page.close()
