@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import html
+import os
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,9 @@ def targets(policy: PolicyLike) -> dict:
     >>> t["scale"], sum(t["counts"].values()) > 0
     (1500.0, True)
     """
+    if policy is None or isinstance(policy, (str, os.PathLike)):   # a policy file's path (None: the baseline)
+        from .policy import as_policy
+        policy = as_policy(policy)
     path = policy.companion("targets") if hasattr(policy, "companion") else None
     if path is None:
         return {"counts": {}, "quotes": {}, "scale": None, "source": None}
@@ -74,7 +78,7 @@ def published_counts(policy: PolicyLike = None) -> pd.Series:
     return pd.Series(targets(policy)["counts"], name="published", dtype=float)
 
 
-def at_published_scale(n_branches: int, policy=None, *, city: float | None = None) -> bool:
+def at_published_scale(n_branches: int, policy: PolicyLike = None, *, city: float | None = None) -> bool:
     """Whether a population of ``n_branches`` is of the scale of the scheme's published figures.
 
     ``city`` is the published number of branches, when the caller has already

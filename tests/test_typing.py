@@ -177,3 +177,22 @@ def test_the_annotation_walk_finds_what_is_missing():
     assert sorted(_class_members(Thing, "Thing")) == ["Thing.__init__: parameter 'x'", "Thing.method: return",
                                                       "Thing.prop: return"]
     assert len(PUBLIC_MODULES) >= 6 and "branchsim.sensitivity" in PUBLIC_MODULES
+
+
+# -- bugs the type check found ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("as_given", [str, Path], ids=["str", "Path"])
+def test_published_targets_of_a_policy_given_by_its_path(as_given):
+    """``targets`` / ``published_counts`` take a policy file's path like the rest of the API (they
+    returned no counts for one: mypy saw ``companion`` looked up on a str)."""
+    import shipped
+    for name in shipped.POLICIES:
+        policy = shipped.load(name)
+        path = as_given(shipped.path(name))
+        assert bs.targets(path) == bs.targets(policy), name
+        expected = bs.published_counts(policy)
+        pd_testing = pytest.importorskip("pandas.testing")
+        pd_testing.assert_series_equal(bs.published_counts(path), expected)
+    assert bs.targets(None) == bs.targets(bs.Policy.load())
+    assert len(bs.published_counts(str(shipped.path("baseline")))) > 0
+
