@@ -196,3 +196,23 @@ def test_published_targets_of_a_policy_given_by_its_path(as_given):
     assert bs.targets(None) == bs.targets(bs.Policy.load())
     assert len(bs.published_counts(str(shipped.path("baseline")))) > 0
 
+
+def test_a_figure_with_subfigures_is_saved_from_any_of_its_axes(tmp_path):
+    """``branchsim.plot.save`` of an Axes drawn in a subfigure (or of the subfigure) writes the whole
+    figure (it was refused as "not a Figure": mypy saw ``Axes.figure`` may be a SubFigure)."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import branchsim.plot as bp
+    fig = plt.figure(figsize=(4, 2))
+    left, right = fig.subfigures(1, 2)
+    ax = left.subplots()
+    ax.plot([0, 1], [1, 0])
+    try:
+        whole = bp.save(fig, tmp_path / "whole.png", dpi=50)
+        for name, part in (("axes", ax), ("subfigure", right)):
+            out = bp.save(part, tmp_path / f"{name}.png", dpi=50)
+            assert out.read_bytes() == whole.read_bytes(), name
+    finally:
+        plt.close(fig)

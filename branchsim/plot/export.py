@@ -10,12 +10,12 @@ from ..errors import BranchsimError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure, SubFigure
 
 __all__ = ["save"]
 
 
-def save(fig: Figure | Axes, path: str | os.PathLike[str], *, dpi: float = 300, format: str | None = None,
+def save(fig: Figure | SubFigure | Axes, path: str | os.PathLike[str], *, dpi: float = 300, format: str | None = None,
          transparent: bool = False) -> Path:
     """Write ``fig`` (a matplotlib Figure, or an Axes of one) to ``path`` at ``dpi``; returns the path.
 
@@ -36,8 +36,10 @@ def save(fig: Figure | Axes, path: str | os.PathLike[str], *, dpi: float = 300, 
     >>> plt.close(fig)
     """
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure, SubFigure
     if isinstance(fig, Axes):
+        fig = fig.figure
+    if isinstance(fig, SubFigure):          # an Axes of a subfigure, or the subfigure: its whole figure is written
         fig = fig.figure
     if not isinstance(fig, Figure):
         raise BranchsimError(f"save takes a matplotlib Figure or Axes, got {type(fig).__name__}")
