@@ -38,7 +38,7 @@ REPORT_FILES = ("report.html", "outcome.csv", "member_grades.csv", "assumptions.
                 "fragility.csv", "fragility_counts.csv", "measurement_uncertainty.csv",
                 "measurement_designations.csv", "consecutive_years.csv", "comparison_transitions.csv",
                 "comparison_movers.csv", "comparison_designations.csv", "policy_diff.csv",
-                "methods_parameters.csv", "methods_generator.csv", "manifest.json")
+                "methods_parameters.csv", "methods_generator.csv", "methods_calibration.csv", "manifest.json")
 SURVEY_SIZES = (10, 25, 50)
 
 
@@ -249,7 +249,7 @@ def write_report(out_dir: str | os.PathLike, *, policy: Policy | str | os.PathLi
             steps.append(("consecutive_years", lambda: more.consecutive_years(pop, pol, years=years, seed=seed)))
         if ref is not None:
             steps.append(("comparison", lambda: compared.comparison(pop, pol, ref, ref_src)))
-        steps.append(("methods", lambda: _report_methods.methods(pop, pol)))
+        steps.append(("methods", lambda: _report_methods.methods(pop, pol, res["r"])))
         record = manifest.build("write_report", policy=pol, policy_given=policy, population=pop, reform=ref,
                                 reform_given=reform, seeds={"population": seed, "measurement draws": seed},
                                 arguments={"policy": manifest.given(policy), "reform": manifest.given(reform),

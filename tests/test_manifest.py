@@ -175,3 +175,23 @@ def test_an_unfinished_national_run_is_not_verified(tmp_path, capsys):
     (out / MANIFEST).write_text(json.dumps({"settings": {}, "chunks": 3, "done": [0]}), encoding="utf-8")
     code, text = cli(capsys, "verify", out)
     assert code == 2 and "not finished (1 of 3 chunks)" in text
+
+
+# -- the figures' wording: an option, recorded ------------------------------------------------------------
+def test_report_labels_are_an_option_recorded_in_the_manifest(tmp_path):
+    import branchsim.plot as bp
+    p = shipped.load("baseline")
+    top_zh = p.scheme.branch.levels.labels[0]
+    pages = {}
+    for labels in ("en", "zh"):
+        path = write_report(tmp_path / labels, policy=p, data=EXAMPLES, draws=2, labels=labels)
+        assert read_manifest(path.parent)["arguments"]["labels"] == labels
+        pages[labels] = path.read_bytes()
+    assert pages["en"] != pages["zh"]                    # the figures are drawn in another wording
+    assert bp.use_cjk is False                           # the tests' own setting (conftest) is restored
+    with bp.use_labels("zh"):
+        assert bp.label(p.levels[0], p).startswith(top_zh)
+    assert bp.label(p.levels[0], p) == p.scheme.branch.levels.en[0]
+    with pytest.raises(BranchsimError, match="labels must be one of 'en', 'zh', 'auto'"):
+        write_report(tmp_path / "x", data=EXAMPLES, draws=2, labels="fr")
+    assert not (tmp_path / "x").exists()

@@ -423,5 +423,23 @@ def test_the_methods_appendix_lists_every_rule_and_the_population(case, report_o
         assert gen.set_index("path")["value"].to_dict()["measurement.indicator_noise"] == \
             pytest.approx(pop.params.get("measurement.indicator_noise"))
         assert f"from seed {pop.seed.entropy if hasattr(pop.seed, 'entropy') else pop.seed}" in text
+        # each generator parameter's provenance, as its generator file gives it
+        kinds = gen.set_index("path")["provenance"].to_dict()
+        assert set(kinds.values()) <= {"calibrated", "quote", "assumption", "unstated"}
+        loc = pop.params.document["branch_quality"]["loc"]
+        assert kinds["branch_quality.loc"] == next(k for k in ("calibrated", "quote", "assumption") if k in loc)
+        calibrated = gen[gen["provenance"] == "calibrated"]
+        assert (f"{len(calibrated)} of these parameters were calibrated" in text) == (len(calibrated) > 0)
+        # the calibration's fit: each published count beside this population's
+        published = {k: v for k, v in targets(p)["counts"].items() if k in r.level_counts().index}
+        if published:
+            fit = pd.read_csv(folder / "methods_calibration.csv").set_index("target")
+            assert fit["published"].to_dict() == published
+            counts = r.level_counts()["count"]
+            assert fit["population"].to_dict() == {k: int(counts[k]) for k in published}
+            assert fit["difference"].to_numpy() == pytest.approx(
+                100 * (fit["population"] / len(pop.branches) - fit["published"] / targets(p)["scale"]))
+        else:
+            assert not (folder / "methods_calibration.csv").exists() and "no fit to show" in text
     else:
         assert not (folder / "methods_generator.csv").exists() and "loaded from" in text
