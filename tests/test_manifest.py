@@ -45,7 +45,9 @@ def data(tmp_path) -> Path:
     (["sweep", "--param", SHARE, "--values", "0.3,0.5", "--data", "{data}", "--out", "{t}/s.csv"], "s.csv"),
     (["sweep", "--exact", SHARE, "--data", "{data}", "--out", "{t}/x.csv"], "x.csv"),
     (["national", "--branches", "600", "--chunk-size", "256", "--quiet", "--out", "{t}/n"], "n"),
-], ids=["report", "report-star-quota", "evaluate", "compare", "sweep", "exact-sweep", "national"])
+    (["compare-designs", "--design", f"km={shipped.REFORM}", "--branches", "200", "--draws", "2", "--out",
+      "{t}/d.csv"], "d.csv"),
+], ids=["report", "report-star-quota", "evaluate", "compare", "sweep", "exact-sweep", "national", "designs"])
 def test_verify_reports_identical_after_a_cli_run(tmp_path, data, capsys, argv, output):
     argv = [a.format(t=tmp_path, data=data) for a in argv]
     assert main(argv) == 0
