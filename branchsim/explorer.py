@@ -208,6 +208,10 @@ class Explorer:
             keys = [k for k, g, *_ in specs if g == group]
             boxes = [self.sliders[k] for k in keys]
             if group == "Balance":
+                # The accordion pads its contents: sliders of the column's width would have their
+                # readouts cut off by its border, so these fill its inside instead.
+                for s in boxes:
+                    s.layout.width, s.layout.max_width = "auto", SLIDER_WIDTH
                 out.append(w.Accordion([w.VBox(boxes)], titles=("Dimension balance (of the non-survey share)",)))
                 continue
             out.append(w.HTML(f"<b>{group}</b>"))

@@ -258,7 +258,7 @@ def test_columns_have_fixed_widths_and_wrap(ex):
     assert ex.controls.layout.width == mod.CONTROLS_WIDTH
     assert ex.right.layout.width == ex.right.layout.max_width == mod.RIGHT_WIDTH
     assert ex.right.layout.overflow == "hidden"
-    assert all(s.layout.width == mod.SLIDER_WIDTH for s in ex.sliders.values())
+    assert all(s.layout.width == mod.SLIDER_WIDTH for k, s in ex.sliders.items() if not k.startswith("balance."))
     assert ex.columns.layout.flex_flow == "row wrap"          # the counts go below the sliders if narrow
     em = [float(x.removesuffix("em")) for x in (mod.CONTROLS_WIDTH, mod.RIGHT_WIDTH)]
     assert (sum(em) + 2) * 13 < 968
@@ -270,6 +270,17 @@ def test_the_counts_column_holds_its_widgets(ex):
     # whose overflow is hidden: the right edge is cut off (seen in tests/test_explorer_browser.py).
     for child in ex.right.children:
         assert not (child.layout.width or "").endswith("%"), (child, child.layout.width)
+
+
+def test_the_balance_sliders_fit_inside_their_accordion(ex):
+    # The accordion pads its contents: at the column's width their readouts were cut off by its border
+    # (seen in tests/test_explorer_browser.py); they fill its inside, never wider than the others.
+    from branchsim import explorer as mod
+    balance = [s for k, s in ex.sliders.items() if k.startswith("balance.")]
+    assert balance
+    accordion = next(c for c in ex.controls.children if isinstance(c, widgets.Accordion))
+    assert list(accordion.children[0].children) == balance
+    assert all(s.layout.width == "auto" and s.layout.max_width == mod.SLIDER_WIDTH for s in balance)
 
 
 def test_the_reset_button_is_wide_enough_for_its_label(ex):
