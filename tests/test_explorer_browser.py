@@ -137,7 +137,7 @@ def _settings(config: Path, data: Path) -> None:
 
 
 class Lab:
-    def __init__(self, root: Path, port: int, token: str, proc: subprocess.Popen, log: Path):
+    def __init__(self, root: Path, port: int | None, token: str, proc: subprocess.Popen, log: Path):
         self.root, self.port, self.token, self.proc, self.log = root, port, token, proc, log
 
     def url(self, path: str) -> str:
@@ -167,24 +167,29 @@ def lab(browser, tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k not in ("JUPYTER_PATH", "JUPYTER_CONFIG_PATH")}
     env.update(JUPYTER_CONFIG_DIR=str(config), JUPYTER_DATA_DIR=str(data), JUPYTER_RUNTIME_DIR=str(runtime),
                IPYTHONDIR=str(base / "ipython"), JUPYTER_PLATFORM_DIRS="1", PYTHONUNBUFFERED="1")
-    port, token = free_port(), secrets.token_hex(16)
+    token = secrets.token_hex(16)
     log = base / "jupyterlab.log"
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip", "127.0.0.1", f"--port={port}",
-           "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+    # A free port; should another process take it first, the server tries others and its runtime
+    # file (jpserver-PID.json, in our runtime folder) says which one it got.
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip", "127.0.0.1", f"--port={free_port()}",
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
            "--ServerApp.terminals_enabled=False"] + (["--allow-root"] if os.geteuid() == 0 else [])  # CI containers
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
-    server = Lab(root, port, token, proc, log)
+    server = Lab(root, None, token, proc, log)
     try:
         deadline = time.monotonic() + START_S
         while True:
             if proc.poll() is not None:
                 pytest.fail(f"JupyterLab exited with code {proc.returncode}:\n{server.log_tail()}")
             try:
+                if server.port is None:
+                    info = json.loads(next(runtime.glob("jpserver-*.json")).read_text())
+                    server.port = int(info["port"])
                 if server.api("status", timeout=2)[0] == 200:
                     break
-            except (OSError, urllib.error.URLError):
+            except (StopIteration, ValueError, KeyError, OSError, urllib.error.URLError):
                 pass
             if time.monotonic() > deadline:
                 pytest.fail(f"JupyterLab did not answer within {START_S} s:\n{server.log_tail()}")
@@ -200,8 +205,9 @@ def _stop(server: Lab) -> None:
     proc = server.proc
     kernels = _children(proc.pid)
     try:
-        server.api("shutdown", method="POST", timeout=5)
-        proc.wait(timeout=15)
+        if server.port is not None:
+            server.api("shutdown", method="POST", timeout=5)
+            proc.wait(timeout=15)
     except (OSError, urllib.error.URLError, subprocess.TimeoutExpired):
         pass
     for group in [proc.pid, *kernels]:
@@ -378,10 +384,15 @@ def test_the_explorer_in_jupyterlab(browser, lab):
             assert here.message in " ".join(message.inner_text().split())
             assert shown_counts(table) == arrow_want
             inside(message, column(table))
-        # Nothing spills out of its column: the readouts stay in view beside their sliders.
+        # The collapsed sliders (the balance of the dimensions) open with a click on their header.
+        hidden = [d for d, el in zip(descriptions, sliders.all()) if not el.is_visible()]
+        for header in widget.locator(".jupyter-widget-Collapse-header").all():
+            header.click()
+        assert all(sliders.filter(has=page.get_by_text(d, exact=True)).is_visible() for d in hidden), hidden
+        # Nothing spills out of its box: the readouts stay in view beside their sliders (in the
+        # sliders' column, or inside the accordion's border).
         for readout in sliders.locator(".widget-readout").all():
-            if readout.is_visible():
-                inside(readout, column(widget.get_by_role("button", name="Reset to baseline")))
+            inside(readout, column(readout))
         assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()
     finally:
         page.close()
