@@ -57,7 +57,7 @@ class _ManyProblems(BranchsimError):
         super().__init__(msg)
 
 
-def _bounded(text, limit: int) -> str:
+def _bounded(text: object, limit: int) -> str:
     """``text`` as a str of at most ``limit`` characters (a cut one ends with '...').
 
     >>> _bounded("x" * 10, 6)

@@ -35,7 +35,7 @@ from .tables import check_tables
 __all__ = ["explain"]
 
 
-def _find(ids: pd.Series, wanted, column: str, table: str, where: str) -> int:
+def _find(ids: pd.Series, wanted: object, column: str, table: str, where: str) -> int:
     """Position of ``wanted`` in an id column; an unknown id names the table and shows valid ids."""
     key = str(wanted)
     hit = np.flatnonzero((ids.astype(str) == key).to_numpy())
@@ -55,7 +55,7 @@ def _where(pop: Population) -> str:
     return f"the folder {pop.source}" if pop.source not in ("", "tables") else "the tables passed in"
 
 
-def _arguments(data, policy):
+def _arguments(data: object, policy: object) -> tuple[Population, object, str]:
     """(tables, policy, description); the old order ``explain(policy, data)`` still works, with a warning."""
     if isinstance(data, Policy):
         if isinstance(policy, Policy) or policy is None:

@@ -53,6 +53,8 @@ from .policy import Policy, as_policy, data_path
 from .scheme import SURVEY_COMPONENT
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
     from collections.abc import Mapping
     from ._types import PathLike, PolicyLike, Seed
 
@@ -113,7 +115,8 @@ def _outcomes(case: dict, policy: Policy) -> dict[str, dict]:
     return got
 
 
-def _steps(kind: str, expected: dict, got: dict, order: dict, tol: float):
+def _steps(kind: str, expected: dict, got: dict, order: dict,
+           tol: float) -> Iterator[tuple[str, Any, Any, bool]]:
     """``(step, expected, got, ok)`` for each step an expectation lists, in the order of the rules."""
     for step in _STEPS[kind]:
         if step not in expected:
@@ -186,7 +189,7 @@ def check_policy(policy: PolicyLike, tests: PathLike | Mapping | None = None) ->
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _shown(step: str, v) -> str:
+def _shown(step: str, v: object) -> str:
     if step in _SETS:
         return f"[{v.replace(',', ', ')}]"
     if v is None:

@@ -24,6 +24,7 @@ import pandas as pd
 from .scheme import EXTRA_CODES, RULE_CODES, BranchScheme, MemberScheme, Sheet, Structure
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from numpy.typing import ArrayLike
 
 __all__ = ["RULE_CODES", "DECIMALS", "type_codes", "indicator_points", "rank_points", "group_points",
@@ -55,7 +56,7 @@ def type_codes(types: ArrayLike, known: tuple[str, ...] | list[str], policy_name
     return codes
 
 
-def stack_columns(cols, n: int) -> np.ndarray:
+def stack_columns(cols: Sequence[ArrayLike], n: int) -> np.ndarray:
     """``np.column_stack(cols)`` as a row-major ``(n, len(cols))`` array, the same values, written a column
     at a time into the rows of a ``(k, n)`` buffer and transposed once (``column_stack`` writes each
     column with a stride of a whole row).
@@ -79,7 +80,7 @@ def _columns_by_rule(kind: np.ndarray) -> list[tuple[int, np.ndarray | slice]]:
     return out
 
 
-def _per_unit(values: np.ndarray, profile: np.ndarray, cols) -> np.ndarray:
+def _per_unit(values: np.ndarray, profile: np.ndarray, cols: np.ndarray | list[int]) -> np.ndarray:
     """A (P, k) parameter for the columns ``cols``: one row when every profile agrees, else per unit."""
     v = values[:, cols]
     return v[0] if (v == v[:1]).all() else v[profile]

@@ -15,7 +15,7 @@ designs are not differences of luck.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 import html
 import os
@@ -326,9 +326,19 @@ def _check_args(noise_draws, survey_sizes, step) -> list | None:
     return survey_sizes
 
 
+@overload
+def compare_designs(pop_or_cities: Population, designs: Mapping, *, policy: PolicyLike = None,
+                    noise_draws: int = 50, survey_sizes: Iterable[int] = (10, 50), seed: Seed = 0,
+                    step: float = 0.01) -> DesignComparison: ...
+@overload
+def compare_designs(pop_or_cities: Cities, designs: Mapping, *, policy: PolicyLike = None,
+                    noise_draws: int = 50, survey_sizes: Iterable[int] = (10, 50), seed: Seed = 0,
+                    step: float = 0.01) -> pd.DataFrame: ...
+
+
 def compare_designs(pop_or_cities: Population | Cities, designs: Mapping, *, policy: PolicyLike = None,
                     noise_draws: int = 50, survey_sizes: Iterable[int] = (10, 50), seed: Seed = 0,
-                    step: float = 0.01) -> DesignComparison:
+                    step: float = 0.01) -> DesignComparison | pd.DataFrame:
     """Rate one population under several rating designs and measure what matters for a roll-out.
 
     Parameters

@@ -26,13 +26,14 @@ from .history import pool_accuracy, rule_consequences, year_zero_once
 from .simulation import simulate
 
 if TYPE_CHECKING:
+    from ..scheme import Scheme
     from typing import Any
     from ..population import Population
 
 __all__ = ["aimed_interventions", "coverage_grid"]
 
 
-def aimed_interventions(scheme) -> tuple[str, ...]:
+def aimed_interventions(scheme: Scheme) -> tuple[str, ...]:
     """Ids of the interventions aimed at the condition of a consecutive-years rule.
 
     Those whose ``among`` is the designation (or level) a branch consequence

@@ -8,7 +8,7 @@ read from ``policy.scheme``); a policy without them simulates no effects.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import copy
 from collections.abc import Mapping
@@ -57,7 +57,7 @@ class DynamicsParams:
             raise BranchsimError(f"{path}: cannot read dynamics parameters: {exc}") from None
         return cls(_values(doc), str(path)).checked()
 
-    def get(self, dotted: str) -> float:
+    def get(self, dotted: str) -> Any:
         node = self.values
         for key in dotted.split("."):
             node = node[key]

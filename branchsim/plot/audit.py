@@ -106,7 +106,7 @@ DESIGN_PANELS = {"accuracy": "Accuracy (share at the true level)", "kappa": "Coh
                  "type_tvd_max": "Largest TV distance by type", "noise_flip": "Two noise draws disagree"}
 
 
-def _design_long(table) -> pd.DataFrame:
+def _design_long(table: DesignComparison | pd.DataFrame) -> pd.DataFrame:
     """``design, quantity, value, lower, upper`` from a DesignComparison, its table or the cities frame."""
     frame = getattr(table, "table", table)
     require(frame, ["design"], "design_comparison")

@@ -91,7 +91,7 @@ def exact_sweep(table: pd.DataFrame, y: str | Sequence[str] | None = None, by: s
     return finish(ax)
 
 
-def _columns(table, y, policy) -> list[str]:
+def _columns(table: pd.DataFrame, y: str | Sequence[str] | None, policy: Policy | None) -> list[str]:
     if y is not None:
         ys = [y] if isinstance(y, str) else list(y)
     elif levels_of(policy):

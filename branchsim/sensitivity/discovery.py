@@ -42,7 +42,7 @@ from ..policy import Policy
 from .factors import _check_factors, default_factors, evaluate_samples, factor_problem, factor_values
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
     from concurrent.futures import Executor
     from numpy.typing import ArrayLike
     from ..population import Population
@@ -161,7 +161,7 @@ def _simplify(d: Discovery, lo, hi):
 
 def prim(X: pd.DataFrame, y: ArrayLike, *, peel_alpha: float = 0.05, min_support: float = 0.05,
          threshold: float | None = None, label: str = "condition",
-         limits: Mapping[str, tuple[float, float]] | None = None,
+         limits: pd.DataFrame | Mapping[str, Sequence] | None = None,
          simplify: bool = True) -> Discovery:
     """PRIM on scenarios ``X`` (one numeric column per factor) and a True/False ``y`` each.
 
