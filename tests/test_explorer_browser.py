@@ -5,19 +5,24 @@ under the test's temporary folder (the user's settings are not read) and a kerne
 interpreter. Chromium (``/usr/bin/chromium`` from apt, never a Playwright browser download) opens
 
 - a notebook written here that builds a small population with a fixed seed and calls
-  ``bs.explore(pop)``: after Run All the sliders show, no widget fails to display, and a value
-  typed into a slider's readout, as a user would, changes the counts shown to the ones
-  :func:`branchsim.evaluate` gives here under the policy with that value; the reset button brings
-  the baseline's back;
+  ``bs.explore(pop)``. After Run All the sliders show and no widget fails to display. Driven as a
+  user would: a value typed into a slider's readout, then five arrow presses on another slider's
+  handle, change the counts shown to the ones :func:`branchsim.evaluate` gives here under the
+  policy with that value (and the chart is redrawn); the reset button brings the baseline's back;
+  "What does it take?" answers for a branch id typed in; cut points out of order show the
+  explorer's message inside its column while the counts stay; the collapsed balance sliders open;
+  no slider readout is cut off by its box;
 - a committed notebook of ``notebooks/`` (not run): its committed figures load.
 
 The browser's console must stay free of errors. The test skips only when Chromium is missing or
-cannot start (``apt-get install chromium``); everything else failing is a failure.
+cannot start (``apt-get install chromium``); everything else failing is a failure. About 25 s.
 """
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -46,7 +51,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 #: jupyter_client runs as the server's interpreter, this one too.)
 KERNEL, KERNEL_NAME = "branchsim-browser-test", "Python 3 (this interpreter)"
 INSTALL = "install it with `apt-get install chromium` (Debian; .ci/run does this when it can)"
-START_S = 120          # JupyterLab answering its API (a cold start on 2 busy cores takes ~10 s)
+START_S = 120          # JupyterLab answering its API (about 3 s on an idle machine)
 UI_MS = 60_000         # a page, the kernel, a cell's output
 STEP_MS = 20_000       # one widget update after a slider move
 #: Console errors JupyterLab itself logs that have nothing to do with the widgets (substring of the
@@ -309,6 +314,12 @@ def test_the_explorer_in_jupyterlab(browser, lab):
     key, value, want = a_move(pop, policy, typed + arrows)
     arrow_key, arrow_value, arrow_want = a_move(pop, policy, [(k, v) for k, v in arrows if k != key])
 
+    # "What does it take?" for the first branch, at the baseline: the lines above the answer's table.
+    branch_id = str(pop.branches["branch_id"].iloc[0])
+    here.show_next_level(branch_id)
+    answer = [" ".join(re.sub(r"<[^>]+>", "", html.unescape(line)).split())
+              for line in here.next_box.value.split("<table")[0].split("<br>")]
+    assert answer[0].startswith(f"Branch {branch_id}: score"), answer
     # A setting that breaks a rule: the second cut point above the first (when there are two).
     cuts = [k for k in here.sliders if k.startswith("branch.rating.cuts.")]
     broken = (cuts[1], here.sliders[cuts[0]].value + 5.0) if len(cuts) > 1 else None
@@ -336,6 +347,13 @@ def test_the_explorer_in_jupyterlab(browser, lab):
 
         table = widget.locator("table", has=page.locator("th", has_text="change")).first
         assert shown_counts(table) == baseline
+        # Ask what the first branch needs for the next level: the explorer's answer.
+        widget.get_by_placeholder("branch id").fill(branch_id)
+        widget.get_by_role("button", name="What does it take?").click()
+        reply = widget.locator(".widget-html-content", has_text=f"Branch {branch_id}: score")
+        reply.wait_for(state="visible", timeout=STEP_MS)
+        text = " ".join(reply.inner_text().split())
+        assert all(line in text for line in answer), (answer, text)
         chart = widget.locator(".widget-output img").first
         first_chart = chart.get_attribute("src")
         assert chart.evaluate("i => i.complete && i.naturalWidth") > 0
