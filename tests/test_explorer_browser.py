@@ -11,11 +11,11 @@ interpreter. Chromium (``/usr/bin/chromium`` from apt, never a Playwright browse
   policy with that value (and the chart is redrawn); the reset button brings the baseline's back;
   "What does it take?" answers for a branch id typed in; cut points out of order show the
   explorer's message inside its column while the counts stay; the collapsed balance sliders open;
-  no slider readout is cut off by its box;
+  no slider readout is cut off by its box; in a narrow window the counts go below the sliders;
 - a committed notebook of ``notebooks/`` (not run): its committed figures load.
 
 The browser's console must stay free of errors. The test skips only when Chromium is missing or
-cannot start (``apt-get install chromium``); everything else failing is a failure. About 25 s.
+cannot start (``apt-get install chromium``); everything else failing is a failure. About 20 s.
 """
 from __future__ import annotations
 
@@ -411,6 +411,15 @@ def test_the_explorer_in_jupyterlab(browser, lab):
         # sliders' column, or inside the accordion's border).
         for readout in sliders.locator(".widget-readout").all():
             inside(readout, column(readout))
+
+        # In a narrow window the counts' column goes below the sliders' and nothing is cut off.
+        page.set_viewport_size({"width": 720, "height": 1000})
+        controls = column(widget.get_by_role("button", name="Reset to baseline"))
+        assert wait_until(page, lambda: column(table).bounding_box()["y"] >= controls.bounding_box()["y"]
+                          + controls.bounding_box()["height"]), (column(table).bounding_box(), controls.bounding_box())
+        for readout in sliders.locator(".widget-readout").all():
+            inside(readout, column(readout))
+        inside(message, column(table))
         assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()
     finally:
         page.close()
