@@ -6,7 +6,7 @@ beside a population only when it is of the published scale.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import html
 import os
@@ -16,7 +16,7 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from .policy import Policy
-    from .scheme import Scheme
+    from .scheme import MemberScheme, Scheme
     from ._types import PathLike, PolicyLike, Seed
 
 __all__ = ["Result", "targets", "published_counts", "at_published_scale", "PUBLISHED_TOLERANCE"]
@@ -150,7 +150,7 @@ class Result:
         """Members per grade, best first (and ``exempt`` members, when a class is exempt)."""
         if self.members is None:
             return pd.Series(dtype=int, name="members")
-        ms = self.scheme.member
+        ms = cast("MemberScheme", self.scheme.member)      # members were rated: the scheme has them
         g = self.members["grade"].value_counts().reindex(list(ms.grades.ids), fill_value=0)
         if ms.exempt.any():
             g["exempt"] = int(self.members["grade"].isna().sum())

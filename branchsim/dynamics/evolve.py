@@ -29,6 +29,8 @@ the units it reached, each member consequence to the members'.
 """
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from ..measurement import _quality
@@ -100,7 +102,7 @@ def eligible(iv: Intervention, level: np.ndarray, designations: dict[str, np.nda
     [True, True, False]
     """
     if iv.among_kind == "designation":
-        return np.asarray(designations[iv.among], bool)
+        return np.asarray(designations[cast(str, iv.among)], bool)   # a designation id here
     if iv.among_kind == "level":
         level = np.asarray(level)
         return level <= iv.among_code if iv.or_below else level == iv.among_code

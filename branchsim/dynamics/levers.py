@@ -26,6 +26,7 @@ from .history import pool_accuracy, rule_consequences, year_zero_once
 from .simulation import simulate
 
 if TYPE_CHECKING:
+    from collections.abc import Hashable
     from ..scheme import Scheme
     from typing import Any
     from ..population import Population
@@ -129,7 +130,7 @@ def coverage_grid(pop: Population, policy: Policy | None = None, coverage: Seque
             acc = h.accuracy().join(h.branches.groupby("year")[list(ids)].sum().add_prefix("reached_"))
             frames.append(acc.reset_index().assign(seed=s))
         out = year_zero_once(pd.concat(frames, ignore_index=True))
-        row = {"coverage": c, "branch_years": int(len(out)) * len(pop.branches)}
+        row: dict[Hashable, object] = {"coverage": c, "branch_years": int(len(out)) * len(pop.branches)}
         row.update({f"reached_{i}": int(out[f"reached_{i}"].sum()) for i in ids})
         row.update(pool_accuracy(out, confidence=confidence).to_dict())
         rows.append(row)

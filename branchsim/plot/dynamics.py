@@ -11,6 +11,8 @@ from .labels import label
 from .style import colour, designations_of, finish, level_colours, levels_of, new_axes, policy_of, styled
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from matplotlib.path import Path as MplPath
     from matplotlib.axes import Axes
     from ..dynamics.history import History
     from ..policy import Policy
@@ -20,7 +22,8 @@ __all__ = ["level_flows", "star_flows"]
 _LEVEL_COLUMNS = ("rating", "level_id")
 
 
-def _counts(frame: pd.DataFrame, policy):
+def _counts(frame: pd.DataFrame,
+            policy: Policy | None) -> tuple[pd.DataFrame, pd.DataFrame | None, str | None]:
     """Year × level counts (columns worst first), designation counts per year, the level column (or None)."""
     levels = levels_of(policy)
     designations = [d for d in designations_of(policy) if d in frame.columns]
@@ -42,7 +45,7 @@ def _counts(frame: pd.DataFrame, policy):
     return table[cols], marks, None
 
 
-def _ribbon(x0, a0, a1, x1, b0, b1):
+def _ribbon(x0: float, a0: float, a1: float, x1: float, b0: float, b1: float) -> MplPath:
     """A band from ``[a0, a1]`` at ``x0`` to ``[b0, b1]`` at ``x1`` with S-shaped edges."""
     from matplotlib.path import Path
     xm = (x0 + x1) / 2
@@ -52,7 +55,8 @@ def _ribbon(x0, a0, a1, x1, b0, b1):
     return Path(verts, codes)
 
 
-def _flows(ax, frame, col, years, levels, bottoms, pos, width, colours):
+def _flows(ax: Axes, frame: pd.DataFrame, col: str | None, years: list, levels: list[str], bottoms: np.ndarray,
+           pos: np.ndarray, width: float, colours: Sequence[str]) -> None:
     """Ribbons between consecutive years: one per (from, to) pair of levels with branches in it."""
     from matplotlib.patches import PathPatch
     wide = frame.pivot(index="branch_id", columns="year", values=col)
