@@ -40,6 +40,8 @@ from .population import Population
 from .scoring import branch_scores, scores_from_components
 
 if TYPE_CHECKING:
+    from types import ModuleType
+    from typing import Any
     from collections.abc import Iterable
 
 __all__ = ["explore", "Explorer"]
@@ -57,7 +59,7 @@ RIGHT_WIDTH = "34em"
 BUTTON_WIDTH = "15em"
 
 
-def _ipywidgets():
+def _ipywidgets() -> ModuleType:
     try:
         import ipywidgets
     except ImportError:       # an optional dependency, for notebooks only
@@ -65,7 +67,7 @@ def _ipywidgets():
     return ipywidgets
 
 
-def _cell(v) -> str:
+def _cell(v: object) -> str:
     return f"{v:.6g}" if isinstance(v, float) else html.escape(str(v))
 
 
@@ -119,6 +121,8 @@ class Explorer:
     (True, True)
     """
 
+    policy: Policy | None    # the sliders' policy; None while their setting breaks a rule (see message)
+
     def __init__(self, pop: Population, policy: Policy | None = None,
                  params: Iterable[str] | None = None) -> None:
         w = _ipywidgets()
@@ -149,7 +153,7 @@ class Explorer:
         specs = slider_specs(policy, first["score"])
         self._extra = extra_specs(policy, params, [k for k, *_ in specs])
         specs += self._extra
-        self._rescored = {}            # slow parameters' values -> (points, components) re-scored under them
+        self._rescored: dict = {}      # slow parameters' values -> (points, components) re-scored under them
         self._start = {}
         self.sliders = {}
         for key, group, text, lo, hi, step, fmt in specs:
@@ -198,7 +202,7 @@ class Explorer:
             s.observe(self._changed, names="value")
         self.update()
 
-    def _groups(self, w, specs) -> list:
+    def _groups(self, w: ModuleType, specs: list) -> list:
         """The sliders under a header per group; the balance in a collapsible box; notes on type overrides."""
         out, seen = [], []
         for key, group, *_ in specs:
@@ -221,7 +225,7 @@ class Explorer:
                 out.append(w.HTML("<small>" + html.escape("; ".join(notes)) + "</small>"))
         return out
 
-    def _repr_mimebundle_(self, **kwargs):
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
 
     # -- from sliders to a policy ------------------------------------------------------------------
@@ -326,7 +330,7 @@ class Explorer:
         df.index.name = "level"
         return df
 
-    def _changed(self, _change) -> None:
+    def _changed(self, _change: object) -> None:
         if not self._hold:
             self.update()
 
