@@ -42,6 +42,7 @@ from ..policy import Policy
 from .factors import _check_factors, default_factors, evaluate_samples, factor_problem, factor_values
 
 if TYPE_CHECKING:
+    from typing import Any
     from collections.abc import Callable, Mapping, Sequence
     from concurrent.futures import Executor
     from numpy.typing import ArrayLike
@@ -68,7 +69,7 @@ class Discovery:
     threshold: float | None = None
     samples: pd.DataFrame | None = None
 
-    def _stats(self, lo, hi):
+    def _stats(self, lo: np.ndarray, hi: np.ndarray) -> tuple[Any, Any, Any]:
         inside = ((self.X.to_numpy(float) >= lo) & (self.X.to_numpy(float) <= hi)).all(axis=1)
         k = self.y[inside].sum()
         return k / max(inside.sum(), 1), k / self.y.sum(), inside.mean()
@@ -130,14 +131,14 @@ class Discovery:
                 + box.to_html(index=False, float_format=lambda v: f"{v:.4g}"))
 
 
-def _criterion(density, coverage, threshold, met):
+def _criterion(density: Any, coverage: Any, threshold: float | None, met: Any) -> Any:
     """What the choice maximises: density × coverage, or coverage once the threshold is met."""
     if threshold is not None and met:
         return np.where(density >= threshold, coverage, -np.inf)
     return density * coverage
 
 
-def _simplify(d: Discovery, lo, hi):
+def _simplify(d: Discovery, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = lo.copy(), hi.copy()
     dens, cov, _ = d._stats(lo, hi)
     met = d.threshold is not None and dens >= d.threshold
@@ -241,7 +242,8 @@ def prim(X: pd.DataFrame, y: ArrayLike, *, peel_alpha: float = 0.05, min_support
     return d.select(step, simplify=simplify)
 
 
-def _condition(frame: pd.DataFrame, condition) -> tuple[np.ndarray, str]:
+def _condition(frame: pd.DataFrame,
+               condition: str | Callable[[pd.DataFrame], ArrayLike]) -> tuple[np.ndarray, str]:
     allowed = ", ".join(frame.columns)
     if callable(condition):
         label = getattr(condition, "__name__", "condition")

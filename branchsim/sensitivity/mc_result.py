@@ -20,6 +20,7 @@ import pandas as pd
 from ..errors import BranchsimError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from typing import Any
     from .._types import PathLike, PolicyLike, Seed
 
@@ -98,7 +99,7 @@ class MonteCarlo:
     def __init__(self, level_probabilities: pd.DataFrame, counts: pd.DataFrame, misclassification: pd.DataFrame,
                  designation_errors: pd.DataFrame, member_probabilities: pd.DataFrame | None,
                  grade_counts: pd.DataFrame | None, *, probabilities_by_size: dict[Any, pd.DataFrame],
-                 confusions: dict[Any, pd.DataFrame], true_counts: dict[str, float], survey_sizes: list,
+                 confusions: dict[Any, pd.DataFrame], true_counts: Mapping[str, float], survey_sizes: list,
                  baseline_size: Any, draws: int, seed: Seed, members: bool | str, policy_name: str,
                  levels: list[str], designations: list[str], grades: list[str], reference: str = "truth",
                  noise: list | None = None, survey_prior: float | None = None) -> None:
@@ -125,7 +126,7 @@ class MonteCarlo:
         """Alias of ``level_probabilities`` (the first scheme rated in stars)."""
         return self.level_probabilities
 
-    def _size(self, survey_size):
+    def _size(self, survey_size: Any) -> Any:
         size = self.baseline_size if survey_size is None else survey_size
         if size not in self._by_size:
             raise BranchsimError(f"survey size {size!r} was not run; run sizes: {self.survey_sizes}")
@@ -214,7 +215,7 @@ class MonteCarlo:
         return f"<div>{head}<table><tr>{cells}</tr></table></div>"
 
 
-def _joined(parts, key: str) -> np.ndarray:
+def _joined(parts: Sequence[Mapping[str, np.ndarray]], key: str) -> np.ndarray:
     return np.concatenate([p[key] for p in parts], axis=1)
 
 
