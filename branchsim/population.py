@@ -54,8 +54,8 @@ class Population:
     """
 
     def __init__(self, branches: pd.DataFrame, members: pd.DataFrame | None = None,
-                 member_months: pd.DataFrame | None = None, *, seed: Seed = None,
-                 params: GeneratorParams | Mapping | None = None, source: str = "") -> None:
+                 member_months: pd.DataFrame | None = None, *, seed: np.random.SeedSequence | None = None,
+                 params: GeneratorParams | None = None, source: str = "") -> None:
         self.branches = branches
         self.members = members
         self.member_months = member_months
