@@ -67,7 +67,7 @@ __all__ = ["national_run", "NationalResult", "chunk_outcomes", "codebook"]
 
 
 def chunk_outcomes(gen: BlockGenerator, blocks: range, member_start: int, workers: int = 1,
-                   plan: nb.Plan | None = None):
+                   plan: nb.Plan | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Branch and member outcome frames of the seed blocks in ``blocks`` (``plan``: see :func:`national_run`)."""
     plan = nb.plan(gen, map) if plan is None else plan
     if workers > 1 and len(blocks) > 1:
@@ -229,7 +229,8 @@ class NationalResult:
         return f"<pre>{html.escape(self.summary())}</pre>"
 
 
-def _settings(policy: Policy, params: GeneratorParams, root, n, chunk_blocks) -> dict:
+def _settings(policy: Policy, params: GeneratorParams, root: np.random.SeedSequence, n: int,
+              chunk_blocks: int) -> dict:
     doc = yaml.safe_dump({"policy": policy.to_dict(), "params": params.document}, sort_keys=True)
     return {"n_branches": n, "chunk_blocks": chunk_blocks, "seed_entropy": str(root.entropy),
             "seed_spawn_key": list(root.spawn_key),
@@ -238,13 +239,13 @@ def _settings(policy: Policy, params: GeneratorParams, root, n, chunk_blocks) ->
             "member_periods": 0 if policy.scheme.member is None else policy.scheme.member.periods}
 
 
-def _positive(value, name: str) -> int:
+def _positive(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise BranchsimError(f"{name} must be a positive whole number; got {_plain(value)!r}")
     return int(value)
 
 
-def _plain(value):
+def _plain(value: object) -> object:
     return value.item() if isinstance(value, np.generic) else value
 
 
@@ -309,8 +310,10 @@ def national_run(policy: Policy | None = None, *, n_branches: int, n_members: in
                          executor=executor, params=params, progress=progress, max_chunks=max_chunks)
 
 
-def _national_run(policy, *, names: dict, n_branches, n_members, seed, chunk_size, out_dir, resume, workers,
-                  executor, progress, params=None, max_chunks=None) -> NationalResult:
+def _national_run(policy: PolicyLike, *, names: dict, n_branches: int, n_members: int | None, seed: Seed,
+                  chunk_size: int, out_dir: PathLike | None, resume: bool, workers: int | None,
+                  executor: Executor | None, progress: bool, params: GeneratorParams | dict | None = None,
+                  max_chunks: int | None = None) -> NationalResult:
     """:func:`national_run`, its messages naming settings as ``names`` does (keywords or CLI flags)."""
     policy = as_policy(policy)
     nb.check_scheme(policy.scheme)
@@ -361,8 +364,9 @@ def _national_run(policy, *, names: dict, n_branches, n_members, seed, chunk_siz
     return result
 
 
-def _run(policy, params, root, n, gen, chunks, settings, folder, workers, executor, progress,
-         max_chunks) -> NationalResult:
+def _run(policy: Policy, params: GeneratorParams, root: np.random.SeedSequence, n: int, gen: BlockGenerator,
+         chunks: list[tuple[int, tuple[int, int]]], settings: dict, folder: _RunFolder | None,
+         workers: int, executor: Executor | None, progress: bool, max_chunks: int | None) -> NationalResult:
     """Run the chunks not yet done; the totals of all of them."""
     # Member offsets need every block's size: the structure stream is cheap (one
     # draw per branch) and drawn once here.
@@ -418,7 +422,7 @@ def _run(policy, params, root, n, gen, chunks, settings, folder, workers, execut
     return NationalResult(settings, totals, policy, out, time.perf_counter() - t0, len(todo))
 
 
-def _add(scheme, parts: list[dict]) -> dict:
+def _add(scheme: Scheme, parts: list[dict]) -> dict:
     """Totals of chunk summaries (lists add element by element)."""
     total = empty(scheme)
     for k in total:

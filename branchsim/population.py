@@ -27,6 +27,7 @@ from .policy import Policy, as_policy
 from .tables import check_tables
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from collections.abc import Mapping
     from ._types import TableLike
     from .params import GeneratorParams
@@ -161,7 +162,7 @@ def _read_csv(path: Path, encoding: str) -> pd.DataFrame:
     return pd.read_csv(path, encoding=encoding)
 
 
-def _refuse_repeated(path: Path, header) -> None:
+def _refuse_repeated(path: Path, header: Iterable[object]) -> None:
     names = [str(h).strip() for h in header]
     seen = sorted({n for n in names if names.count(n) > 1})
     if seen:
@@ -188,7 +189,8 @@ def _read_parquet(path: Path, encoding: str) -> pd.DataFrame:
 _READERS = {".csv": _read_csv, ".parquet": _read_parquet, ".xlsx": _read_excel, ".xls": _read_excel}
 
 
-def _read(obj, name: str, folder: Path | None, encoding: str = "utf-8-sig"):
+def _read(obj: TableLike | None, name: str, folder: Path | None,
+          encoding: str = "utf-8-sig") -> tuple[object, str | None]:
     """A table from a DataFrame, records, a file path, or ``folder/name.{parquet,csv,xlsx}``."""
     if obj is None and folder is not None:
         obj = _find(folder, name)
@@ -225,7 +227,7 @@ def _read(obj, name: str, folder: Path | None, encoding: str = "utf-8-sig"):
                         f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
 
 
-def _whole(value) -> int | None:
+def _whole(value: object) -> int | None:
     """A whole number >= 0 from YAML (an int, or digits as text as ``save`` writes), else None."""
     if isinstance(value, bool):
         return None
