@@ -5,6 +5,8 @@ out is filled in as :mod:`branchsim.policytests` describes.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 from pathlib import Path
 
@@ -15,6 +17,9 @@ from .errors import PolicyError
 from .policy import Policy, read_yaml
 from ._schema import _suggest, fact_range, shown
 from .scheme import RULE_CODES
+
+if TYPE_CHECKING:
+    from ._types import PathLike
 
 TESTS_SCHEMA = "branchsim-policy-tests/1"
 _STEPS = {"branch": ("points", "survey_rate", "score", "level", "designations", "vetoes", "consequences"),
@@ -135,7 +140,7 @@ def _problems_of_expect(exp, kind: str, where: str, ids: _Ids, out: list[str]) -
                        + (" or null (exempt)" if step == "grade" else ""))
 
 
-def read_tests(path, policy: Policy) -> list[dict]:
+def read_tests(path: PathLike, policy: Policy) -> list[dict]:
     """The cases of a tests file, every problem of the file reported at once (:class:`PolicyError`).
 
     >>> from branchsim.policy import data_path

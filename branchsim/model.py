@@ -35,7 +35,7 @@ def _ids(prefix: str, start: int, n: int, width: int) -> np.ndarray:
     return np.char.add(prefix, np.char.zfill(np.arange(start, start + n).astype(str), width)).astype(object)
 
 
-def with_members(params: GeneratorParams, n_branches: int, n_members) -> GeneratorParams:
+def with_members(params: GeneratorParams, n_branches: int, n_members: int | None) -> GeneratorParams:
     """Parameters whose mean branch size gives ``n_members`` expected members (None: unchanged)."""
     if n_members is None:
         return params

@@ -55,6 +55,9 @@ from .model import GeneratorParams, generate
 from .policy import Policy, as_policy
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+    from .population import Population
     from collections.abc import Iterable, Sequence
     from ._types import PathLike, PolicyLike, Seed
 
@@ -66,7 +69,7 @@ MAX_TRIES = 5
 _SEED_FLOOR = 2 ** 20
 
 
-def prior_ranges(params: GeneratorParams, names, overrides: Mapping | None = None) -> dict[str, tuple[float, float]]:
+def prior_ranges(params: GeneratorParams, names: Iterable[str], overrides: Mapping | None = None) -> dict[str, tuple[float, float]]:
     """Prior range ``(lo, hi)`` of each named generator parameter.
 
     Read from ``overrides`` (``{name: (lo, hi)}``), else the ``prior`` of the
@@ -182,7 +185,8 @@ class Cities:
     def __getitem__(self, i: int) -> GeneratorParams:
         return self._members[i]
 
-    def generate(self, i: int, *, seed=None, n_branches: int | None = None, members: bool = False, **kwargs):
+    def generate(self, i: int, *, seed: Seed = None, n_branches: int | None = None, members: bool = False,
+                 **kwargs: Any) -> Population:
         """Population of city ``i``: its parameters, its own seed (or ``seed``: the same for every city).
 
         >>> import branchsim as bs
@@ -500,9 +504,10 @@ def _long(answer, keys) -> pd.DataFrame:
     return out
 
 
-def across_cities(cities: Cities, analysis, *args, keys=None, numbers=None, members: bool = False,
-                  n_branches: int | None = None, seed=None, interval: float = 0.9, progress: bool = False,
-                  **kwargs) -> pd.DataFrame:
+def across_cities(cities: Cities, analysis: Callable[..., Any], *args: Any, keys: Sequence[str] | None = None,
+                  numbers: Callable[[Any], pd.DataFrame | pd.Series] | None = None, members: bool = False,
+                  n_branches: int | None = None, seed: Seed = None, interval: float = 0.9, progress: bool = False,
+                  **kwargs: Any) -> pd.DataFrame:
     """Run ``analysis(population, *args, **kwargs)`` on every plausible city; each answer with its interval.
 
     Parameters

@@ -761,7 +761,7 @@ def policy_path(name: str) -> Path:
     return data_path("policies", f"{name}.yaml")
 
 
-def as_policy(policy, where: str = "policy") -> "Policy":
+def as_policy(policy: Policy | str | os.PathLike[str] | None, where: str = "policy") -> Policy:
     """``policy`` as a :class:`Policy`: None (the baseline), a Policy, or the path of a policy file.
 
     >>> as_policy(None).name == Policy.load().name

@@ -17,6 +17,8 @@ Conventions
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 
@@ -24,6 +26,9 @@ import numpy as np
 
 from ._checks import merged_indicator, section_facts
 from ._schema import EXTRA_RULES, fact_range
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["Scheme", "Levels", "Sheet", "BranchScheme", "MemberScheme", "Rating", "Vetoes", "Criterion",
            "Designation", "Consequence", "Intervention", "Structure", "RULE_CODES", "compile_scheme"]
@@ -65,7 +70,7 @@ class Levels:
         """Code of a level id: 0 for the floor, ``n - 1`` for the best."""
         return self.n - 1 - self.ids.index(level)
 
-    def id_of(self, codes) -> np.ndarray:
+    def id_of(self, codes: ArrayLike) -> np.ndarray:
         """Level ids (object array) of an array of codes; a negative code (not rated) gives None."""
         table = np.array(list(reversed(self.ids)) + [None], dtype=object)
         codes = np.asarray(codes)

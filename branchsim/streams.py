@@ -7,11 +7,16 @@ worker count or machine.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import os
 
 import numpy as np
 
 from .errors import BranchsimError
+
+if TYPE_CHECKING:
+    from ._types import Seed
 
 __all__ = ["BLOCK", "block_stream", "as_seed_sequence"]
 
@@ -35,7 +40,7 @@ def block_stream(seed: np.random.SeedSequence, purpose: int, block: int) -> np.r
     return np.random.Generator(np.random.PCG64(child))
 
 
-def as_seed_sequence(seed) -> np.random.SeedSequence:
+def as_seed_sequence(seed: Seed) -> np.random.SeedSequence:
     """Accept an int, a SeedSequence or a Generator (whose bit generator's seed is used)."""
     if isinstance(seed, np.random.SeedSequence):
         return seed

@@ -19,6 +19,8 @@ little memory beyond the tables themselves.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -28,6 +30,9 @@ import pandas as pd
 from ._schema import fact_range
 from .errors import DataError
 from .policy import Policy
+
+if TYPE_CHECKING:
+    from ._types import TableLike
 
 __all__ = ["Column", "branch_columns", "member_columns", "member_month_columns", "check_tables",
            "RESERVED_COLUMNS", "streak_inputs"]
@@ -512,7 +517,8 @@ def _month_duplicates(mpos: np.ndarray, month, n_members: int, name: str, proble
                         f"{hits.rows()}; each member has at most one row per month")
 
 
-def check_tables(policy: Policy, branches, members=None, member_months=None, *,
+def check_tables(policy: Policy, branches: TableLike, members: TableLike | None = None,
+                 member_months: TableLike | None = None, *,
                  names: dict | None = None) -> tuple:
     """Check population tables against the data dictionary; report all defects at once.
 

@@ -19,9 +19,12 @@ import branchsim as bs
 
 ROOT = Path(__file__).resolve().parent.parent
 TYPING = ROOT / "tests" / "typing"
-#: The public modules: branchsim and the public subpackages / modules it lists, and branchsim.plot.
+#: The public modules: branchsim and the public subpackages / modules it lists, branchsim.plot, and the
+#: modules whose classes and helpers a researcher meets (Cities from plausible_cities, as_policy, ...).
 PUBLIC_MODULES = ("branchsim", *(f"branchsim.{n}" for n in bs.__all__
-                                 if isinstance(getattr(bs, n), types.ModuleType)), "branchsim.plot")
+                                 if isinstance(getattr(bs, n), types.ModuleType)), "branchsim.plot",
+                  "branchsim.plausible", "branchsim.policy", "branchsim.population", "branchsim.national",
+                  "branchsim.policytests", "branchsim.streams", "branchsim.tables")
 
 
 def _mypy(cache: Path, *targets: str) -> tuple[int, str, float]:

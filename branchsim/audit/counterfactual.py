@@ -65,6 +65,7 @@ from ._cf_search import (_RANK, _SHARE_STEP, _ZERO, _Context, _goal_text, _goals
                          _unit_cost)
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from ..population import Population
 
 __all__ = ["next_level", "distances", "marginal_points", "check_cost"]
@@ -89,7 +90,7 @@ def _check_known_cost(cost, known: set, name: str) -> dict:
     return out
 
 
-def check_cost(policy: Policy, cost) -> dict:
+def check_cost(policy: Policy, cost: Mapping[str, float] | None) -> dict:
     """A cost mapping ``{indicator or fact: cost per step}`` checked against ``policy`` (None: {}).
 
     >>> import branchsim as bs

@@ -50,6 +50,8 @@ from ..errors import DataError
 from ..policy import Policy
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from ..scheme import Consequence
     from ..scheme import Scheme
     from .._types import PathLike, PolicyLike, Seed
 
@@ -59,7 +61,7 @@ _COUNT_PREFIXES = ("designated_", "truly_", "missed_", "false_", "fired_", "fals
 _RATE_PREFIXES = ("miss_rate_", "false_rate_", "false_alarm_rate_")
 
 
-def rule_consequences(scheme):
+def rule_consequences(scheme: Scheme) -> tuple[Consequence, ...]:
     """Branch consequences whose condition must hold ``years > 1`` years in a row."""
     return tuple(c for c in scheme.consequences_of("branch") if c.years > 1)
 
@@ -108,7 +110,7 @@ def _rates(c: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
     return pd.DataFrame(out, index=c.index)
 
 
-def clopper_pearson(k, n, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+def clopper_pearson(k: ArrayLike, n: ArrayLike, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Exact binomial interval of a rate ``k / n``: the Clopper–Pearson bounds (NaN where ``n = 0``).
 
     >>> lo, hi = clopper_pearson([0, 5, 3], [2, 10, 0])

@@ -188,7 +188,7 @@ def _terms_of(policy) -> dict:
     return hit[1]
 
 
-def term(key, policy=None, kind: str | None = None) -> tuple[str | None, str | None]:
+def term(key: object, policy: PolicyLike = None, kind: str | None = None) -> tuple[str | None, str | None]:
     """``(source term, English)`` of ``key``: the scheme's term (of ``kind``, if given), a path's, or a figure term."""
     key = str(key)
     terms = _terms_of(policy)

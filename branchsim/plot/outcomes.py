@@ -120,7 +120,7 @@ def level_counts(result_or_frame: Result | pd.DataFrame, ax: Axes | None = None,
 star_counts = level_counts
 
 
-def cut_lines(obj, policy=None) -> pd.DataFrame:
+def cut_lines(obj: Result | Fragility | pd.DataFrame, policy: Policy | None = None) -> pd.DataFrame:
     """The score lines of a result: each level's cut points (per group) and each designation's score line.
 
     Parameters
