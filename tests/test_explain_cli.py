@@ -727,7 +727,7 @@ class TestCli:
     def test_out_writes_per_unit_results(self, tmp_path, capsys, result):
         out = tmp_path / "results"
         assert main(["evaluate", "--out", str(out)]) == 0
-        assert sorted(p.name for p in out.iterdir()) == ["branches.csv", "members.csv"]
+        assert sorted(p.name for p in out.iterdir()) == ["branches.csv", "manifest.json", "members.csv"]
         b, m = pd.read_csv(out / "branches.csv"), pd.read_csv(out / "members.csv")
         assert b["branch_id"].tolist() == result.branches["branch_id"].tolist()
         assert b["score"].tolist() == pytest.approx(result.branches["score"].tolist())
