@@ -30,6 +30,7 @@ _WHERE = {
     "NationalResult": "national", "national_run": "national",
     "Explorer": "explorer", "explore": "explorer",
     "write_report": "report",
+    "verify": "manifest", "read_manifest": "manifest", "Verification": "manifest",
     "History": "dynamics", "compare_member_schemes": "dynamics", "replay": "dynamics",
     "rule_accuracy": "dynamics", "simulate": "dynamics", "member_scheme_grid": "dynamics",
     "scheme_reversals": "dynamics",
@@ -60,6 +61,7 @@ if TYPE_CHECKING:  # the lazily imported names, for type checkers (at run time: 
     from .policy import Policy, data_path, load_reform
     from .policytests import check_policy
     from .population import Population, evaluate, load_population
+    from .manifest import Verification, read_manifest, verify
     from .report import write_report
     # (from the defining modules: a submodule named like a function, sensitivity.sweep, must not hide it)
     from .sensitivity.compare import compare
@@ -78,7 +80,8 @@ __all__ = ["calibration", "Policy", "BranchsimError", "PolicyError", "DataError"
            "discover", "sobol", "morris", "effective_importance", "dynamics", "simulate", "History",
            "rule_accuracy", "compare_member_schemes", "member_scheme_grid", "scheme_reversals", "replay",
            "write_report", "explore", "Explorer", "load_reform", "check_policy", "targets", "calibrate",
-           "plausible_cities", "audit", "next_level", "distances", "marginal_points", "compare_designs"]
+           "plausible_cities", "audit", "next_level", "distances", "marginal_points", "compare_designs",
+           "verify", "read_manifest", "Verification"]
 
 
 def _lazy(package: str, where: dict[str, str], public: list[str], *,

@@ -39,9 +39,12 @@ import os
 import platform
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ParamSpec, TypeVar
 
 from .errors import BranchsimError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["SCHEMA", "MANIFEST", "build", "read_manifest", "verify", "Verification", "manifest_path"]
 
@@ -393,7 +396,7 @@ class Verification:
         (versions, platform): a reason a re-run may differ.
     """
 
-    def __init__(self, files, environment: list[str], manifest: dict[str, Any]):
+    def __init__(self, files: pd.DataFrame, environment: list[str], manifest: dict[str, Any]) -> None:
         self.files = files
         self.environment = environment
         self.manifest = manifest
