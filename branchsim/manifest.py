@@ -509,6 +509,18 @@ def _rerun(manifest: dict[str, Any], target: Path, single_file: str | None, *, c
         finally:
             os.chdir(old)
         return
+    if manifest["command"] == "national":
+        import numpy as np
+
+        from .national import national_run
+        from .params import GeneratorParams, _values
+        seed = args["seed"]
+        doc = args["params"]
+        national_run(_policy_again("<object>", manifest.get("policy")), n_branches=args["branches"],
+                     n_members=args["members"], chunk_size=args["chunk_size"],
+                     seed=np.random.SeedSequence(int(seed["entropy"]), spawn_key=tuple(seed["spawn_key"])),
+                     params=GeneratorParams(_values(doc), doc), out_dir=out, progress=False)
+        return
     raise BranchsimError(f"cannot re-run: no command line recorded for {manifest['command']!r} (made from Python)")
 
 

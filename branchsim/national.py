@@ -328,6 +328,7 @@ def _national_run(policy: PolicyLike, *, names: dict, n_branches: int, n_members
                                   or n_members < 3 * n):
         raise BranchsimError(f"{names['members']} must be a whole number of at least 3 per branch "
                              f"({3 * n:,} for {n:,} branches); got {_plain(n_members)!r}")
+    given_params = params
     params = with_members(params, n, n_members)
     root = as_seed_sequence(seed)
     chunk_blocks = max(1, -(-chunk_size // BLOCK))
@@ -356,7 +357,10 @@ def _national_run(policy: PolicyLike, *, names: dict, n_branches: int, n_members
                 from .manifest import build, sha256_doc
                 folder.complete(build("national", policy=policy, seeds={"population": str(root.entropy)},
                                       arguments={"branches": n, "members": n_members, "chunk_size": chunk_size,
-                                                 "generator_sha256": sha256_doc(params.document)}))
+                                                 "seed": {"entropy": str(root.entropy),
+                                                          "spawn_key": list(root.spawn_key)},
+                                                 "generator_sha256": sha256_doc(params.document),
+                                                 "params": given_params.document}))
         except OSError as exc:
             folder.close(failed=False)
             raise folder.fault(exc) from None

@@ -197,3 +197,15 @@ def test_report_labels_are_an_option_recorded_in_the_manifest(tmp_path):
     with pytest.raises(BranchsimError, match="labels must be one of 'en', 'zh', 'auto'"):
         write_report(tmp_path / "x", data=EXAMPLES, draws=2, labels="fr")
     assert not (tmp_path / "x").exists()
+
+
+def test_a_national_run_from_python_verifies(tmp_path):
+    p = shipped.load("star_quota")
+    params = bs.GeneratorParams.for_policy(p).with_values({"measurement.indicator_noise": 0.2})
+    res = bs.national_run(p, n_branches=700, chunk_size=256, seed=11, out_dir=tmp_path / "n", params=params,
+                          progress=False)
+    m = read_manifest(tmp_path / "n")
+    assert m["command_line"] is None and m["arguments"]["params"] == params.document
+    assert m["policy"]["sha256"] == sha256_doc(p.to_dict()) and len(m["outputs"]) >= 6
+    assert verify(tmp_path / "n").identical
+    assert res.summary()
