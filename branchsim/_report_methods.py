@@ -4,22 +4,13 @@ from __future__ import annotations
 import pandas as pd
 
 from ._report_sections import Section
-from .params import _leaf_paths
+from .params import _leaf_paths, document_leaf
 from .policy import Policy
 
 __all__ = ["methods", "manifest_section"]
 
 
 _KINDS = ("calibrated", "quote", "assumption")
-
-
-def _leaf(document: dict, path: str):
-    node = document
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 def _generator_rows(pop) -> pd.DataFrame:
@@ -31,9 +22,10 @@ def _generator_rows(pop) -> pd.DataFrame:
     for path in _leaf_paths(params.values):
         v = params.get(path)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
-            leaf = _leaf(params.document, path)
-            kind = next((k for k in _KINDS if isinstance(leaf, dict) and k in leaf), None)
-            rows.append((path, v, kind or "unstated", str(leaf[kind]) if kind else ""))
+            leaf = document_leaf(params.document, path)
+            entry = leaf if isinstance(leaf, dict) else {}
+            kind = next((k for k in _KINDS if k in entry), None)
+            rows.append((path, v, kind or "unstated", str(entry[kind]) if kind else ""))
     return pd.DataFrame(rows, columns=["path", "value", "provenance", "source"])
 
 

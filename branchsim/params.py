@@ -147,6 +147,17 @@ def _merged(base: dict, over: dict) -> dict:
     return out
 
 
+def document_leaf(document: dict, path: str) -> object:
+    """The entry at a dotted ``path`` of a generator document (``{value, calibrated|quote|assumption, prior}``
+    or a plain value), or None."""
+    node: object = document
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
 def _leaf_paths(values: dict, prefix: str = "") -> list[str]:
     out = []
     for k, v in values.items():

@@ -52,6 +52,7 @@ from .calibration import (QUALITY, STRUCTURE, _as_params, _box, _fit_structure, 
                           calibrate, expected_counts, expected_upgrades, seed_counts, target_counts)
 from .errors import BranchsimError
 from .model import GeneratorParams, generate
+from .params import document_leaf
 from .policy import Policy, as_policy
 
 if TYPE_CHECKING:
@@ -140,11 +141,7 @@ def _number(v) -> bool:
 
 
 def _entry(document: dict, name: str):
-    node = document
-    for key in name.split("."):
-        if not isinstance(node, dict) or key not in node:
-            return None
-        node = node[key]
+    node = document_leaf(document, name)
     return node.get("prior") if isinstance(node, dict) else None
 
 
