@@ -216,16 +216,17 @@ def _plain(value: Any, depth: int = 0) -> Any:
     return f"<{type(value).__name__}>"
 
 
-def recorded(command: str, *, full: bool = False) -> Callable[[Callable[P, R]], Callable[P, R]]:
+def recorded(command: str, *, full: bool = False, policy_arg: str = "policy",
+             reform_arg: str | None = None) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorate a public analysis so that what it returns records its manifest.
 
     A DataFrame gets it in ``.attrs["manifest"]``, any other object as
     ``.manifest``; ``full`` keeps the documents (policy, generator), else
-    :func:`light`. The arguments ``pop`` and ``policy`` are recorded as the
-    population's source and the policy; the others as JSON (``executor``,
-    ``progress`` and ``cities`` are left out).
+    :func:`light`. The arguments ``pop`` and ``policy_arg`` (and
+    ``reform_arg``) are recorded as the population's source and the policies;
+    the others as JSON (``executor``, ``progress`` and ``cities`` are left out).
     """
-    skip = {"pop", "policy", "executor", "progress", "cities"}
+    skip = {"pop", policy_arg, reform_arg, "executor", "progress", "cities"}
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         import inspect
@@ -240,12 +241,17 @@ def recorded(command: str, *, full: bool = False) -> Callable[[Callable[P, R]], 
                 return out
             bound.apply_defaults()
             from .policy import Policy, as_policy
-            given = bound.arguments.get("policy")
-            try:
+            given = bound.arguments.get(policy_arg)
+            reform_given = bound.arguments.get(reform_arg) if reform_arg else None
+            policy = reform = None
+            try:                        # the call succeeded; a manifest never makes it fail
                 policy = given if isinstance(given, Policy) else as_policy(given)
-            except Exception:          # the call succeeded; a manifest never makes it fail
-                policy = None
-            m = build(command, policy=policy, policy_given=given, population=bound.arguments.get("pop"),
+                reform = (reform_given if isinstance(reform_given, Policy) or reform_given is None else
+                          getattr(getattr(out, "reform", None), "policy", None) or policy.update(reform_given))
+            except Exception:
+                pass
+            m = build(command, policy=policy, policy_given=given, reform=reform, reform_given=reform_given,
+                      population=bound.arguments.get("pop"),
                       arguments={k: _plain(v) for k, v in bound.arguments.items() if k not in skip},
                       seeds={k: _plain(v) for k, v in bound.arguments.items() if k == "seed"})
             m = m if full else light(m)

@@ -209,3 +209,16 @@ def test_a_national_run_from_python_verifies(tmp_path):
     assert m["policy"]["sha256"] == sha256_doc(p.to_dict()) and len(m["outputs"]) >= 6
     assert verify(tmp_path / "n").identical
     assert res.summary()
+
+
+def test_compare_fragility_and_measurement_mc_carry_their_manifest():
+    policy = shipped.load("baseline")
+    pop = bs.generate(policy, seed=2, n_branches=150, members=False)
+    c = bs.compare(pop, policy, shipped.REFORM)
+    assert c.manifest["policy"]["name"] == policy.name
+    assert c.manifest["reform"]["sha256"] == sha256_doc(policy.update(shipped.REFORM).to_dict())
+    assert c.manifest["reform"]["file"] == str(shipped.REFORM)
+    f = bs.fragility(pop, policy, 2.0)
+    assert f.manifest["command"] == "fragility" and f.manifest["arguments"]["delta"] == 2.0
+    m = bs.measurement_mc(pop, policy, draws=3, seed=9, progress=False)
+    assert m.manifest["seeds"] == {"seed": 9} and m.manifest["population"]["seed"] == "2"

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, PolicyError
+from ..manifest import recorded
 from ..evaluate import Result
 from ..policy import Policy
 from ..population import Population, evaluate
@@ -267,6 +268,7 @@ def compare(pop: Population | None, baseline: Policy, reform: Policy | Mapping |
             cities: Cities) -> pd.DataFrame: ...
 
 
+@recorded("compare", policy_arg="baseline", reform_arg="reform")
 def compare(pop: Population | None, baseline: Policy, reform: Policy | Mapping | str | os.PathLike[str], *,
             cities: Cities | None = None) -> Comparison | pd.DataFrame:
     """Evaluate a population under a baseline and a reform and line them up.

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BranchsimError, DataError, PolicyError
+from ..manifest import recorded
 from ..evaluate import branch_inputs, branch_outcome
 from ..policy import Policy
 from ..population import Population
@@ -216,6 +217,7 @@ def fragility(pop: Population, policy: Policy, delta: float = 1.0, *, cities: No
 def fragility(pop: Population | None, policy: Policy, delta: float = 1.0, *, cities: Cities) -> pd.DataFrame: ...
 
 
+@recorded("fragility")
 def fragility(pop: Population | None, policy: Policy, delta: float = 1.0, *, cities: Cities | None = None) -> Fragility | pd.DataFrame:
     """How close each branch's score is to a level boundary, and how many are within ±δ.
 

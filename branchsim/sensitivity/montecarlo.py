@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BranchsimError, DataError
+from ..manifest import recorded
 from ..evaluate import BranchInputs, branch_inputs, branch_outcome
 from ..measurement import (_indicator_offsets, _state_column, _state_value, declared_facts, facts_from_attainment,
                            survey_probabilities)
@@ -376,6 +377,7 @@ def measurement_mc(pop: Population | None, policy: Policy | None = None, *, draw
                    survey_prior: float | None = None, cities: Cities) -> pd.DataFrame: ...
 
 
+@recorded("measurement_mc")
 def measurement_mc(pop: Population | None, policy: Policy | None = None, *, draws: int = 200, seed: Seed = 0,
                    survey_sizes: Iterable[int] | None = None, params: dict | GeneratorParams | None = None,
                    members: bool | str = False, executor: Executor | None = None, progress: bool = True,
