@@ -179,3 +179,22 @@ def prepare(sheet) -> tuple:
     return tuple(np.ascontiguousarray(a, dtype=d) for a, d in (
         (kind, np.int8), (sheet.points, float), (sheet.required, float), (sheet.per_shortfall, float),
         (rate, float), (sheet.at_least, float)))
+
+
+if numba is not None:
+    @numba.njit(nogil=True, cache=True, error_model="numpy")
+    def _group_rows(x, cols, groups, out):   # pragma: no cover - compiled
+        for i in range(x.shape[0]):          # each (row, group) adds its columns in increasing order
+            for t in range(len(cols)):
+                out[i, groups[t]] += x[i, cols[t]]
+
+
+def group_sums(x: np.ndarray, cols: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """``out[:, g]`` = the columns ``cols[t]`` of ``x`` whose ``groups[t] == g``, added in the order given,
+    row by row: the same additions in the same order as :func:`branchsim.scoring.ordered_product`'s
+    NumPy loop (tested), in one pass over the rows."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    out = np.zeros((x.shape[0], n_groups))
+    if x.size:
+        _group_rows(x, np.asarray(cols, np.intp), np.asarray(groups, np.intp), out)
+    return out

@@ -193,6 +193,34 @@ def rank_points(fact: np.ndarray, groups: np.ndarray | None, places: np.ndarray,
     return places[np.arange(n), np.minimum(place, m - 1)] if n else np.zeros(0)
 
 
+def ordered_product(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``x @ w`` for ``x`` ``(n, k)`` and ``w`` ``(k,)`` or ``(k, g)``, adding the terms in column order.
+
+    A matrix product leaves the order of its additions to the BLAS kernel,
+    which differs between CPUs and library builds (a 1-ulp difference in a
+    subscore shown to the user); here the order is fixed, so every machine
+    gives the same bits. ``w`` is read as given (0/1 group indicators or
+    weights); zero weights are skipped.
+
+    >>> import numpy as np
+    >>> bool(ordered_product(np.array([[0.1, 0.2, 0.3]]), np.array([1.0, 1.0, 1.0]))[0] == (0.1 + 0.2) + 0.3)
+    True
+    """
+    x = np.asarray(x, dtype=float)
+    w = np.asarray(w, dtype=float)
+    vector = w.ndim == 1
+    w2 = w[:, None] if vector else w
+    cols, groups = np.nonzero(w2)
+    from . import _month_kernel
+    if len(x) >= _COMPILED_FROM and _month_kernel.available() and (w2[cols, groups] == 1.0).all():
+        out = _month_kernel.group_sums(x, cols, groups, w2.shape[1])     # the same additions, one pass
+        return out[:, 0] if vector else out
+    out = np.zeros((x.shape[0], w2.shape[1]))
+    for j, g in zip(cols, groups):
+        out[:, g] += x[:, j] if w2[j, g] == 1.0 else x[:, j] * w2[j, g]
+    return out[:, 0] if vector else out
+
+
 def group_points(points: np.ndarray, profile: np.ndarray, sheet: Sheet,
                  bonus_cap: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per group: ``(got, scored, bonus)`` each ``(n, g)``; ``got`` = scored + capped bonus − penalties.
@@ -201,13 +229,13 @@ def group_points(points: np.ndarray, profile: np.ndarray, sheet: Sheet,
     """
     points = np.asarray(points)
     onehot = sheet.onehot
-    got = points @ onehot                                          # bonus and penalties included
+    got = ordered_product(points, onehot)                          # bonus and penalties included
     extra = np.isin(sheet.kind[np.asarray(profile)], EXTRA_CODES)
     if not extra.any():
         return got, got, np.zeros_like(got)
-    bonus = np.where(extra, np.maximum(points, 0.0), 0.0) @ onehot
-    penalty = np.where(extra, np.minimum(points, 0.0), 0.0) @ onehot
-    scored = np.where(extra, 0.0, points) @ onehot
+    bonus = ordered_product(np.where(extra, np.maximum(points, 0.0), 0.0), onehot)
+    penalty = ordered_product(np.where(extra, np.minimum(points, 0.0), 0.0), onehot)
+    scored = ordered_product(np.where(extra, 0.0, points), onehot)
     if bonus_cap is not None and np.isfinite(bonus_cap).any():
         capped = np.minimum(bonus, bonus_cap[np.asarray(profile)])
         got = scored + capped + penalty
@@ -218,7 +246,7 @@ def group_points(points: np.ndarray, profile: np.ndarray, sheet: Sheet,
 def satisfaction_rate(counts: np.ndarray, answer_values: np.ndarray) -> np.ndarray:
     """Mean answer value from ``(n, a)`` answer counts (``answer_values`` in the same order)."""
     counts = np.asarray(counts, dtype=float)
-    return (counts @ answer_values) / counts.sum(axis=1)
+    return ordered_product(counts, answer_values) / counts.sum(axis=1)
 
 
 def answer_share(counts: np.ndarray, which: np.ndarray) -> np.ndarray:
@@ -236,7 +264,7 @@ def branch_components(points: np.ndarray, type_idx: np.ndarray, survey_counts: n
     type_idx = np.asarray(type_idx)
     capped = np.isfinite(bs.dim_bonus_cap).any()
     if bs.form == "shares" and not capped:
-        got = np.asarray(points) @ bs.sheet.onehot           # bonus and penalties count in their dimension
+        got = ordered_product(points, bs.sheet.onehot)      # bonus and penalties count in their dimension
     else:
         got, scored, bonus = group_points(points, type_idx, bs.sheet, bs.dim_bonus_cap if capped else None)
     if bs.form == "shares":
