@@ -11,7 +11,15 @@ __all__ = ["build"]
 
 
 class _Parser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one ``branchsim: error:`` line, exit status 2."""
+    """An argument parser whose usage errors are one ``branchsim: error:`` line, exit status 2.
+
+    Options are taken only as written in full (no ``--ou`` for ``--out``): a run's manifest records the command
+    line, and ``branchsim verify`` finds the output option by its name.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         import re

@@ -245,12 +245,10 @@ def sweep_command(args, grid_command) -> int:
     pop, source = _city(args, policy, members=False)
     frame = exact_sweep(pop, policy, args.exact, by=args.by)
     if out is not None:
-        from ._output import atomic_file
         from .cli import _manifest
-        from .manifest import write_beside
-        with atomic_file(out, flag="--out") as tmp:
-            frame.to_csv(tmp, index=False, lineterminator="\n")
-        write_beside(out, _manifest("sweep", args, policy, pop), flag="--out")
+        from .manifest import write_file
+        write_file(out, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"),
+                   _manifest("sweep", args, policy, pop), flag="--out")
     print(f"branchsim: swept {args.exact} exactly over [0, 1] on {source} under policy {policy.name!r} "
           f"(policy value {frame.attrs['baseline']:g}): {len(frame)} intervals\n")
     with pd.option_context("display.width", 250, "display.max_rows", 40, "display.max_columns", 30):
@@ -263,7 +261,11 @@ def sweep_command(args, grid_command) -> int:
 
 
 def check_file_out(out: Path, example: str = "sweep.csv") -> None:
-    """Refuse, before any work, an output file that is a folder or sits under a file."""
+    """Refuse, before any work, an output file that is a folder, sits under a file, or is named like a
+    manifest (its own manifest, ``NAME.manifest.json``, is written beside it)."""
+    if out.name == "manifest.json" or out.name.endswith(".manifest.json"):
+        raise BranchsimError(f"--out {out}: a name for manifests (branchsim writes NAME.manifest.json beside an "
+                             f"output); give another name such as {out.with_name(example)}")
     if out.is_dir():
         raise BranchsimError(f"--out {out}: is a folder; give a file name such as {out / example}")
     for p in Path(os.path.abspath(out)).parents:
@@ -331,7 +333,10 @@ def next_level_command(args) -> int:
                       if len(combo) else "  none found")
                 print()
     if args.out:
-        table.to_csv(args.out, index=False)
+        from .cli import _manifest
+        from .manifest import write_file
+        write_file(args.out, lambda tmp: table.to_csv(tmp, index=False, lineterminator="\n"),
+                   _manifest("next-level", args, policy, pop, inputs=[args.cost]), flag="--out")
         print(f"table written to {args.out}")
     return 0
 
@@ -366,15 +371,11 @@ def compare_designs_command(args) -> int:
     pop = generate(policy, seed=args.seed, members=False, **({"n_branches": args.branches} if args.branches else {}))
     c = compare_designs(pop, designs, policy=policy, noise_draws=args.draws, seed=args.seed)
     if out is not None:
-        from ._output import atomic_file
         from .cli import _manifest
-        from .manifest import write_beside
-        with atomic_file(out, flag="--out") as tmp:
-            c.table.to_csv(tmp, index=False, lineterminator="\n")
-        write_beside(out, _manifest("compare-designs", args, policy, pop, seeds={"population": args.seed,
-                                                                               "noise draws": args.seed},
-                                                 inputs=list(designs.values())),
-                     flag="--out")
+        from .manifest import write_file
+        write_file(out, lambda tmp: c.table.to_csv(tmp, index=False, lineterminator="\n"),
+                   _manifest("compare-designs", args, policy, pop, inputs=list(designs.values()),
+                             seeds={"population": args.seed, "noise draws": args.seed}), flag="--out")
     print(f"branchsim: {len(designs)} rating designs on the default city generated with seed {args.seed} "
           f"({len(pop.branches)} branches) under policy {policy.name!r}, {args.draws} noise draws\n")
     with pd.option_context("display.width", 250, "display.max_columns", 40):

@@ -44,10 +44,12 @@ def _policy(args):
 def _manifest(command: str, args, policy, pop, *, reform=None, reform_file=None, seeds=None, inputs=()) -> dict:
     """The manifest of a command's output (:mod:`branchsim.manifest`): the command line is recorded by ``main``."""
     from .manifest import build
+    generated = pop is not None and pop.seed is not None
     seed = getattr(args, "seed", None)
     return build(command, policy=policy, policy_given=args.policy, population=pop, reform=reform,
                  reform_given=reform_file, inputs=[getattr(args, "apply", None), *inputs],
-                 seeds=seeds if seeds is not None else ({} if seed is None else {"population": seed}))
+                 seeds=seeds if seeds is not None else ({"population": seed} if generated and seed is not None
+                                                        else {}))
 
 
 def _reform(args, policy):
@@ -241,9 +243,9 @@ def cmd_policy(args) -> int:
         from ._commands import markdown_table
         text = markdown_table(table)
     if out is not None:
-        from ._output import atomic_file
-        with atomic_file(out, flag="--out") as tmp:
-            Path(tmp).write_text(text, encoding="utf-8")
+        from .manifest import write_file
+        write_file(out, lambda tmp: tmp.write_text(text, encoding="utf-8"), _manifest("policy", args, policy, None),
+                   flag="--out")
         print(f"branchsim: {len(table)} parameters of policy {policy.name!r} written to {out}")
         return 0
     if args.format == "text":
@@ -308,17 +310,16 @@ def cmd_sweep(args) -> int:
     from ._commands import check_file_out, sweep_values
     grid = {p: sweep_values(v, p, policy) for p, v in zip(args.param, args.values)}
     out = Path(args.out)
-    from ._output import atomic_file, refuse_inputs
+    from ._output import refuse_inputs
     refuse_inputs(out, [args.policy, args.apply, args.data], flag="--out")
     check_file_out(out)
     from .sensitivity import sweep
     pop, source = _city(args, policy, members=False)
     frame = sweep(pop, policy, grid, by=args.by, progress=False)
     import pandas as pd
-    with atomic_file(out, flag="--out") as tmp:
-        frame.to_csv(tmp, index=False, lineterminator="\n")
-    from .manifest import write_beside
-    write_beside(out, _manifest("sweep", args, policy, pop), flag="--out")
+    from .manifest import write_file
+    write_file(out, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"),
+               _manifest("sweep", args, policy, pop), flag="--out")
     print(f"branchsim: swept {', '.join(grid)} on {source} under policy {policy.name!r}\n")
     with pd.option_context("display.width", 250, "display.max_rows", 200, "display.max_columns", 30):
         print(frame.to_string(index=False))

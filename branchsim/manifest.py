@@ -9,7 +9,10 @@ Every output records a manifest (a JSON-able dict, schema
   policy as data, whatever file or object it came from), the file it was read
   from and the document itself, so the run can be repeated without the file;
 * ``population``: generated (seed, branches, members and every generator
-  parameter, with their hash) or loaded (each file read and its SHA-256);
+  parameter, with their hash), loaded (each file read and its SHA-256) or
+  plausible cities (how many, their size, the hash of their parameters);
+  a file shipped with branchsim is named by its place in ``data/``, so
+  another install finds it;
 * ``seeds``: every seed the analysis drew from;
 * ``command``: the command line (``branchsim ...``) and its working folder,
   or the Python call; ``outputs``: the SHA-256 of every file written.
@@ -18,13 +21,17 @@ Where the manifest goes:
 
 * a folder written by the command line or :func:`~branchsim.write_report`
   (``report``, ``evaluate --out``, ``compare --out``, ``national --out``)
-  holds it as ``manifest.json``; a single file (``sweep --out F.csv``) has
-  it beside, as ``F.csv.manifest.json``;
-* a :class:`~branchsim.Result` has it as ``.manifest``; the frames of
-  :func:`~branchsim.sweep`, :func:`~branchsim.exact_sweep`,
-  :func:`~branchsim.morris` and the result of :func:`~branchsim.sobol` in
-  ``.attrs["manifest"]``;
-* the report shows it in its "Manifest" section.
+  holds it as ``manifest.json``; a single file (``sweep``,
+  ``compare-designs``, ``next-level`` and ``policy --out F``) has it
+  beside, as ``F.manifest.json``, written together with the file;
+* a :class:`~branchsim.Result` has it as ``.manifest``, as do the results of
+  :func:`~branchsim.sobol`, :func:`~branchsim.compare`,
+  :func:`~branchsim.fragility` and :func:`~branchsim.measurement_mc`; the
+  frames of :func:`~branchsim.sweep`, :func:`~branchsim.exact_sweep` and
+  :func:`~branchsim.morris` in ``.attrs["manifest"]``;
+* the report shows it in its "Manifest" section (without the machine's
+  versions and platform, which are in ``manifest.json``: the same run on
+  another machine writes the same page).
 
 ``branchsim verify DIR`` (:func:`verify`) re-runs the recorded command into a
 temporary folder and compares every output file, byte for byte.
@@ -100,6 +107,29 @@ def environment() -> dict[str, Any]:
                          "platform": platform.platform()}}
 
 
+def shipped_name(path: str | os.PathLike[str]) -> str | None:
+    """A file shipped in the package's ``data/`` folder as its name there (``policies/baseline.yaml``), else None:
+    a manifest records shipped inputs by that name, so another install (another path) can verify the run."""
+    from .policy import data_path
+    try:
+        return Path(os.path.abspath(path)).resolve().relative_to(data_path().resolve()).as_posix()
+    except ValueError:
+        return None
+
+
+def _located(rec: dict[str, Any], cwd: Path) -> Path:
+    """Where a recorded input is now: a shipped file in this install's ``data/``, else its path (from ``cwd``)."""
+    from .policy import data_path
+    if rec.get("shipped"):
+        return data_path(*rec["shipped"].split("/"))
+    p = Path(rec["path"])
+    return p if p.is_absolute() else cwd / p
+
+
+def _shown_path(rec: dict[str, Any]) -> str:
+    return f"{rec['shipped']} (shipped with branchsim)" if rec.get("shipped") else str(rec["path"])
+
+
 def policy_record(policy, given: Any = None) -> dict[str, Any]:
     """A policy's name, content hash, document, and the file it was read from (``given`` a path)."""
     doc = getattr(policy, "_data", None)     # read only (json below): no deep copy
@@ -110,6 +140,7 @@ def policy_record(policy, given: Any = None) -> dict[str, Any]:
             own if own is not None and Path(own).is_file() else None)
     if path is not None:
         record["file"] = os.fspath(path)
+        record["shipped"] = shipped_name(path)
         record["file_sha256"] = sha256_file(path)
     record["document"] = json.loads(_canonical(doc))
     return record
@@ -122,13 +153,17 @@ def given(arg: Any) -> str | None:
     return os.fspath(arg) if isinstance(arg, (str, os.PathLike)) else "<object>"
 
 
-def _policy_again(arg: str | None, record: dict[str, Any] | None):
-    """The policy argument of a re-run: as it was given (a path, the default), or rebuilt from its document."""
-    if arg != "<object>" or record is None:
+def _policy_again(arg: str | None, record: dict[str, Any] | None, cwd: Path | None = None):
+    """The policy argument of a re-run: as it was given (a path, the default; a shipped file found in this
+    install), or rebuilt from its document."""
+    if record is None or arg is None:
         return arg
+    cwd = cwd or Path(os.getcwd())
+    if arg != "<object>":
+        return os.fspath(_located(record | {"path": arg}, cwd)) if record.get("shipped") else arg
     from .policy import Policy
-    path = record.get("file")
-    return Policy(record["document"], path=path if path and Path(path).is_file() else None)
+    where = _located(record | {"path": record["file"]}, cwd) if record.get("file") else None
+    return Policy(record["document"], path=where if where is not None and where.is_file() else None)
 
 
 def file_records(paths) -> list[dict[str, Any]]:
@@ -137,7 +172,8 @@ def file_records(paths) -> list[dict[str, Any]]:
     for p in paths:
         p = Path(p)
         if p.is_file():
-            out.append({"path": os.fspath(p), "bytes": p.stat().st_size, "sha256": sha256_file(p)})
+            out.append({"path": os.fspath(p), "shipped": shipped_name(p), "bytes": p.stat().st_size,
+                        "sha256": sha256_file(p)})
     return out
 
 
@@ -216,6 +252,33 @@ def _plain(value: Any, depth: int = 0) -> Any:
     return f"<{type(value).__name__}>"
 
 
+#: Set while a recorded analysis runs: the analyses it calls (per city, per design) record nothing themselves.
+_RECORDING: contextvars.ContextVar[bool] = contextvars.ContextVar("branchsim_recording", default=False)
+
+
+class Manifest(dict):
+    """A manifest attached to a result: a dict that pandas' ``attrs`` propagation does not copy (every frame
+    derived from a result would otherwise deep-copy it)."""
+
+    def __copy__(self) -> "Manifest":
+        return self
+
+    def __deepcopy__(self, memo: dict) -> "Manifest":
+        return self
+
+
+def cities_record(cities: Any) -> dict[str, Any]:
+    """The population of an analysis over plausible cities: how many, their size, and the hash of their
+    parameter table (each city's generator parameters and seed)."""
+    import pandas as pd
+    params = getattr(cities, "params", None)
+    digest = (hashlib.sha256(pd.util.hash_pandas_object(params, index=True).to_numpy().tobytes()).hexdigest()
+              if isinstance(params, pd.DataFrame) else None)
+    return {"source": "plausible cities", "cities": len(cities), "branches": getattr(cities, "n_branches", None),
+            "fitted": list(getattr(cities, "fitted", [])), "drawn": list(getattr(cities, "drawn", [])),
+            "params_sha256": digest, "files": []}
+
+
 def recorded(command: str, *, full: bool = False, policy_arg: str = "policy",
              reform_arg: str | None = None) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorate a public analysis so that what it returns records its manifest.
@@ -234,7 +297,13 @@ def recorded(command: str, *, full: bool = False, policy_arg: str = "policy",
 
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            out = fn(*args, **kwargs)
+            if _RECORDING.get():        # called by another recorded analysis (per city, say): its caller records
+                return fn(*args, **kwargs)
+            token = _RECORDING.set(True)
+            try:
+                out = fn(*args, **kwargs)
+            finally:
+                _RECORDING.reset(token)
             try:
                 bound = signature.bind(*args, **kwargs)
             except TypeError:
@@ -244,8 +313,10 @@ def recorded(command: str, *, full: bool = False, policy_arg: str = "policy",
             given = bound.arguments.get(policy_arg)
             reform_given = bound.arguments.get(reform_arg) if reform_arg else None
             policy = reform = None
+            held = getattr(out, "policy", None)      # the policy the result holds: not read a second time
             try:                        # the call succeeded; a manifest never makes it fail
-                policy = given if isinstance(given, Policy) else as_policy(given)
+                policy = (given if isinstance(given, Policy) else held if isinstance(held, Policy) else
+                          as_policy(given))
                 reform = (reform_given if isinstance(reform_given, Policy) or reform_given is None else
                           getattr(getattr(out, "reform", None), "policy", None) or policy.update(reform_given))
             except Exception:
@@ -254,7 +325,10 @@ def recorded(command: str, *, full: bool = False, policy_arg: str = "policy",
                       population=bound.arguments.get("pop"),
                       arguments={k: _plain(v) for k, v in bound.arguments.items() if k not in skip},
                       seeds={k: _plain(v) for k, v in bound.arguments.items() if k == "seed"})
-            m = m if full else light(m)
+            cities = bound.arguments.get("cities")
+            if cities is not None:
+                m["population"] = cities_record(cities)
+            m = Manifest(m if full else light(m))
             import pandas as pd
             if isinstance(out, pd.DataFrame):
                 out.attrs["manifest"] = m
@@ -279,13 +353,26 @@ def dumps(manifest: dict[str, Any]) -> str:
     return json.dumps(manifest, indent=1, ensure_ascii=False, default=str) + "\n"
 
 
-def write_beside(path: str | os.PathLike[str], manifest: dict[str, Any], *, flag: str = "") -> Path:
-    """Write the manifest of the single output file ``path`` beside it (``NAME.manifest.json``), atomically."""
+def write_file(path: str | os.PathLike[str], write: Callable[[Path], Any], manifest: dict[str, Any], *,
+               flag: str = "") -> Path:
+    """Write one output file and its manifest beside it (``NAME.manifest.json``), both or neither.
+
+    ``write(tmp)`` writes the file to a temporary path; the manifest (with
+    that file's SHA-256) is written to another, and both are renamed into
+    place only when both are complete: a failure (a full disk) leaves the
+    earlier file and manifest as they were.
+    """
     from ._output import atomic_file
     path = Path(path)
     side = manifest_path(path)
-    with atomic_file(side, flag=flag) as tmp:
-        Path(tmp).write_text(dumps(with_outputs(manifest, [(path.name, path)])), encoding="utf-8", newline="\n")
+    with atomic_file(path, flag=flag) as tmp:
+        write(Path(tmp))
+        try:
+            with atomic_file(side) as stmp:
+                Path(stmp).write_text(dumps(with_outputs(manifest, [(path.name, tmp)])), encoding="utf-8",
+                                      newline="\n")
+        except BranchsimError as exc:
+            raise BranchsimError(f"{flag + ' ' if flag else ''}{path}: cannot write its manifest ({exc})") from None
     return side
 
 
@@ -310,25 +397,26 @@ def shown_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
     else:
         rows.append(("call", f"{manifest.get('command')}("
                      + ", ".join(f"{k}={v!r}" for k, v in sorted(manifest.get("arguments", {}).items())) + ")"))
-    if pol:
-        rows.append(("policy", f"{pol['name']!r}, content sha256 {pol['sha256']}"
-                     + (f"; file {pol['file']} (sha256 {pol['file_sha256']})" if pol.get("file") else "")))
-    if ref:
-        rows.append(("reform", f"{ref['name']!r}, content sha256 {ref['sha256']}"
-                     + (f"; file {ref['file']} (sha256 {ref['file_sha256']})" if ref.get("file") else "")))
+    for key, rec in (("policy", pol), ("reform", ref)):
+        if rec:
+            rows.append((key, f"{rec['name']!r}, content sha256 {rec['sha256']}"
+                         + (f"; file {_shown_path(rec | {'path': rec['file']})} (sha256 {rec['file_sha256']})"
+                            if rec.get("file") else "")))
     if pop.get("source") == "generated":
         rows.append(("population", f"generated from seed {pop['seed']}: {pop['branches']} branches, "
                      f"{pop['members'] if pop['members'] is not None else 'no'} members; generator parameters "
                      f"sha256 {pop['generator_sha256']}"))
     elif pop.get("source") == "tables":
-        files = "; ".join(f"{f['path']} (sha256 {f['sha256']})" for f in pop.get("files", [])) or "objects in memory"
+        files = "; ".join(f"{_shown_path(f)} (sha256 {f['sha256']})" for f in pop.get("files", [])) \
+            or "objects in memory"
         rows.append(("population", f"loaded: {pop['branches']} branches; {files}"))
     for f in manifest.get("inputs", []):
-        rows.append(("input", f"{f['path']} (sha256 {f['sha256']})"))
+        rows.append(("input", f"{_shown_path(f)} (sha256 {f['sha256']})"))
     if manifest.get("seeds"):
         rows.append(("seeds", ", ".join(f"{k} {v}" for k, v in sorted(manifest["seeds"].items()))))
-    rows.append(("versions", ", ".join(f"{k} {v}" for k, v in manifest.get("versions", {}).items())))
-    rows.append(("platform", str((manifest.get("platform") or {}).get("platform"))))
+    # The machine (library versions, platform) is in manifest.json only: on the page it would make the same
+    # run on another machine, or after an unrelated upgrade, read as a different report.
+    rows.append(("environment", "Python and library versions and the platform: manifest.json beside this file"))
     return rows
 
 
@@ -441,20 +529,38 @@ def _environment_changes(manifest: dict[str, Any]) -> list[str]:
 def _check_inputs(manifest: dict[str, Any], cwd: Path) -> None:
     """Refuse to re-run when a recorded input file is gone or changed (the re-run would not be the same run)."""
     records = list(manifest.get("inputs", []))
+    python_args = {} if manifest.get("command_line") else (manifest.get("arguments") or {})
     for key in ("policy", "reform"):
         rec = manifest.get(key)
+        if python_args.get(key) == "<object>":
+            continue        # a Policy object: the re-run rebuilds it from the document in the manifest
         if rec and rec.get("file") and rec.get("file_sha256"):
-            records.append({"path": rec["file"], "sha256": rec["file_sha256"]})
+            records.append({"path": rec["file"], "shipped": rec.get("shipped"), "sha256": rec["file_sha256"]})
     pop = manifest.get("population") or {}
     records += list(pop.get("files", []))
     for rec in records:
-        p = Path(rec["path"])
-        p = p if p.is_absolute() else cwd / p
+        p = _located(rec, cwd)
         if not p.is_file():
-            raise BranchsimError(f"cannot re-run: input {rec['path']} is not there (looked in {cwd})")
+            where = "" if rec.get("shipped") or Path(rec["path"]).is_absolute() else \
+                f" (looked in {cwd}; --cwd DIR names the folder the command ran in)"
+            raise BranchsimError(f"cannot re-run: input {_shown_path(rec)} is not there{where}")
         if sha256_file(p) != rec["sha256"]:
-            raise BranchsimError(f"cannot re-run: input {rec['path']} has changed since the run "
+            raise BranchsimError(f"cannot re-run: input {_shown_path(rec)} has changed since the run "
                                  f"(its sha256 differs from the manifest's)")
+
+
+def _same_inputs(old: dict[str, Any], new: dict[str, Any]) -> None:
+    """The re-run read the run's rules and data: the same policy and reform content, generator parameters and
+    loaded files (an input not named in the manifest, such as an --apply file, shows here)."""
+    checks = [("policy", lambda m: (m.get("policy") or {}).get("sha256")),
+              ("reform", lambda m: (m.get("reform") or {}).get("sha256")),
+              ("generator parameters", lambda m: (m.get("population") or {}).get("generator_sha256")),
+              ("population tables",
+               lambda m: sorted(f["sha256"] for f in (m.get("population") or {}).get("files", [])))]
+    for what, read in checks:
+        if read(old) != read(new):
+            raise BranchsimError(f"cannot verify: the re-run read another {what} than the run (its content hash "
+                                 f"differs from the manifest's): an input changed since the run")
 
 
 def _rerun_argv(argv: list[str], out: Path) -> list[str]:
@@ -498,6 +604,7 @@ def _rerun(manifest: dict[str, Any], target: Path, single_file: str | None, *, c
             os.chdir(old)
         if code != 0:
             last = (err.getvalue().strip().splitlines() or ["(no message)"])[-1]
+            last = last.removeprefix("branchsim: error: ")
             raise BranchsimError(f"cannot re-run: the recorded command failed: {last}")
         return
     args = dict(manifest.get("arguments") or {})
@@ -506,8 +613,8 @@ def _rerun(manifest: dict[str, Any], target: Path, single_file: str | None, *, c
         if args.pop("population_object", False):
             raise BranchsimError("cannot re-run: the report's population was passed as an object; re-run your "
                                  "script (the manifest records its source and hashes)")
-        policy = _policy_again(args.pop("policy", None), manifest.get("policy"))
-        reform = _policy_again(args.pop("reform", None), manifest.get("reform"))
+        policy = _policy_again(args.pop("policy", None), manifest.get("policy"), cwd)
+        reform = _policy_again(args.pop("reform", None), manifest.get("reform"), cwd)
         old = os.getcwd()
         os.chdir(cwd)
         try:
@@ -522,7 +629,7 @@ def _rerun(manifest: dict[str, Any], target: Path, single_file: str | None, *, c
         from .params import GeneratorParams, _values
         seed = args["seed"]
         doc = args["params"]
-        national_run(_policy_again("<object>", manifest.get("policy")), n_branches=args["branches"],
+        national_run(_policy_again("<object>", manifest.get("policy"), cwd), n_branches=args["branches"],
                      n_members=args["members"], chunk_size=args["chunk_size"],
                      seed=np.random.SeedSequence(int(seed["entropy"]), spawn_key=tuple(seed["spawn_key"])),
                      params=GeneratorParams(_values(doc), doc), out_dir=out, progress=False)
@@ -567,6 +674,7 @@ def verify(path: str | os.PathLike[str], *, cwd: str | os.PathLike[str] | None =
     with tempfile.TemporaryDirectory(prefix="branchsim-verify-") as tmp:
         _rerun(manifest, Path(tmp), single, cwd=run_cwd)
         made = Path(tmp) / single if single else Path(tmp) / "out"
+        _same_inputs(manifest, read_manifest(made))
         rows = []
         for name, recorded in sorted(manifest["outputs"].items()):
             disk = folder / name

@@ -222,3 +222,61 @@ def test_compare_fragility_and_measurement_mc_carry_their_manifest():
     assert f.manifest["command"] == "fragility" and f.manifest["arguments"]["delta"] == 2.0
     m = bs.measurement_mc(pop, policy, draws=3, seed=9, progress=False)
     assert m.manifest["seeds"] == {"seed": 9} and m.manifest["population"]["seed"] == "2"
+
+
+def test_cities_are_recorded_and_inner_calls_record_nothing(monkeypatch):
+    import branchsim.manifest as man
+    p = shipped.load("baseline")
+    cities = bs.plausible_cities(p, {"weak": 5}, n=3, scale=300, seeds=range(2), refine=1, tol=2)
+    calls = []
+    real = man.build
+    monkeypatch.setattr(man, "build", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    frame = bs.fragility(None, p, cities=cities)
+    assert calls == ["fragility"]                        # one manifest, not one per city
+    pop = frame.attrs["manifest"]["population"]
+    assert pop["source"] == "plausible cities" and pop["cities"] == 3 and pop["branches"] == 300
+    assert len(pop["params_sha256"]) == 64
+
+
+def test_an_attached_manifest_is_not_copied_with_every_derived_frame():
+    pop = bs.generate(seed=1, n_branches=100, members=False)
+    f = bs.sweep(pop, bs.Policy.load(), {SHARE: [0.3, 0.4]}, progress=False)
+    g = f[f.columns[:2]].copy()
+    assert g.attrs["manifest"] is f.attrs["manifest"]
+
+
+def test_file_outputs_and_their_manifest_are_written_together(tmp_path, data, capsys):
+    out = tmp_path / "s.csv"
+    (tmp_path / "s.csv.manifest.json").mkdir()              # the manifest cannot be written
+    code, text = cli(capsys, "sweep", "--param", SHARE, "--values", "0.4", "--data", data, "--out", out)
+    assert code == 2 and "cannot write its manifest" in text and len(text.strip().splitlines()) == 1
+    assert not out.exists()                                 # nothing half-written
+    for name in ("manifest.json", "x.manifest.json"):
+        code, text = cli(capsys, "sweep", "--param", SHARE, "--values", "0.4", "--out", tmp_path / name)
+        assert code == 2 and "a name for manifests" in text
+
+
+def test_a_shipped_input_is_found_in_another_install(tmp_path, capsys):
+    out = tmp_path / "e"
+    assert main(["evaluate", "--out", str(out)]) == 0           # the default policy and example tables
+    capsys.readouterr()
+    doc = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    assert doc["policy"]["shipped"] == "policies/baseline.yaml"
+    assert {f["shipped"] for f in doc["population"]["files"]} >= {"examples/branches.csv"}
+    moved = json.dumps(doc).replace(str(bs.data_path()), "/elsewhere/branchsim/data")
+    (out / MANIFEST).write_text(moved, encoding="utf-8")
+    assert verify(out).identical                               # found by their shipped names
+    html = write_report(tmp_path / "r", draws=2).read_text(encoding="utf-8")
+    shown = html[html.index("id='manifest'"):]
+    assert "policies/baseline.yaml (shipped with branchsim)" in shown and str(bs.data_path()) not in shown
+
+
+def test_an_apply_file_changed_since_the_run_is_caught(tmp_path, capsys):
+    reform = Path(shutil.copy(shipped.REFORM, tmp_path / "R.yaml"))
+    out = tmp_path / "r"
+    assert main(["report", "--apply", str(reform), "--data", str(EXAMPLES), "--draws", "2", "--out", str(out)]) == 0
+    capsys.readouterr()
+    lines = reform.read_text(encoding="utf-8").splitlines()
+    reform.write_text("\n".join(line for line in lines if "peer_groups" not in line) + "\n", encoding="utf-8")
+    with pytest.raises(BranchsimError, match="another policy than the run"):
+        verify(out)

@@ -428,3 +428,18 @@ def test_the_font_pip_installs_draws_the_chinese_labels():
             warnings.simplefilter("error")               # "Glyph ... missing from font(s)" would raise
             fig.canvas.draw()
         plt.close(fig)
+
+
+def test_score_histogram_with_a_level_no_unit_of_a_group_reaches():
+    """k-means within types on 12 branches: each type has one or two branches, so its upper cuts are +inf
+    (no branch reaches those levels); the figure draws the finite cuts and skips the others (it raised
+    OverflowError, and so did `branchsim report --apply` of that reform on the example tables)."""
+    p = bs.Policy.load().update(bs.data_path("reforms", "baseline_kmeans_by_type.yaml"))
+    r = bs.evaluate(bs.load_population(bs.data_path("examples"), policy=p), p)
+    assert np.isinf(r.cut_points["cut"]).any()
+    ax = bp.score_histogram(r)
+    drawn = [l.get_xdata()[0] for l in ax.lines]
+    assert drawn and np.isfinite(drawn).all()
+    finite = r.cut_points.loc[np.isfinite(r.cut_points["cut"]), "cut"]
+    assert all(np.isclose(drawn, c).any() for c in finite)        # every cut a branch reaches is drawn
+    plt.close(ax.figure)

@@ -241,6 +241,7 @@ def score_histogram(result_or_fragility: Result | Fragility | pd.DataFrame, poli
     own_delta = getattr(obj, "delta", None)
     delta = (own_delta if own_delta is not None else 1.0) if delta is None else float(delta)
     lines = cut_lines(obj, policy).drop_duplicates(["kind", "key", "value"])
+    lines = lines[np.isfinite(lines["value"].to_numpy(float))]   # a level no unit of a group reaches: no line
     score = frame["score"].to_numpy(float)
     values = lines["value"].to_numpy(float)
     if "fragile" in frame and own_delta is not None and delta == own_delta:
