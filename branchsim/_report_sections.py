@@ -146,10 +146,15 @@ def cut_text(cuts: pd.DataFrame, policy: Policy, ids=None) -> str:
     """Cut points as prose, ``"<level> from 90, …"`` (a range over peer groups); ``ids`` default the levels."""
     parts = []
     for lv in policy.levels if ids is None else ids:
-        v = cuts.loc[cuts["level"] == lv, "cut"].dropna().to_numpy(float) if len(cuts) else np.array([])
+        every = cuts.loc[cuts["level"] == lv, "cut"].dropna().to_numpy(float) if len(cuts) else np.array([])
+        v = every[np.isfinite(every)]
+        none = len(every) - len(v)        # groups where no unit reaches the level (a realised cut of +inf)
         if len(v):
-            at = f"{v.min():.4g}" if np.ptp(v) == 0 else f"{v.min():.4g}–{v.max():.4g} by group"
-            parts.append(f"{name(lv, policy)} from {at}")
+            at = f"{v.min():.4g}" if v.min() == v.max() else f"{v.min():.4g}–{v.max():.4g} by group"
+            parts.append(f"{name(lv, policy)} from {at}"
+                         + (f" (reached in no unit of {none} group{'s' if none > 1 else ''})" if none else ""))
+        elif none:
+            parts.append(f"{name(lv, policy)} reached by no unit")
     return ", ".join(parts)
 
 

@@ -443,3 +443,23 @@ def test_the_methods_appendix_lists_every_rule_and_the_population(case, report_o
             assert not (folder / "methods_calibration.csv").exists() and "no fit to show" in text
     else:
         assert not (folder / "methods_generator.csv").exists() and "loaded from" in text
+
+
+def test_cut_text_of_levels_no_unit_of_a_group_reaches():
+    """k-means within types on the 12 example branches: most types have no four- or five-star cut (+inf); the
+    prose says so instead of printing 'from inf' (and no NaN warning from inf - inf)."""
+    p = bs.Policy.load().update(shipped.REFORM)
+    r = bs.evaluate(bs.load_population(EXAMPLES, policy=p), p)
+    cuts = r.cut_points
+    assert np.isinf(cuts["cut"]).any() and np.isfinite(cuts["cut"]).any()
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        text = sections.cut_text(cuts, p)
+    assert "inf" not in text
+    for lv in p.levels:
+        values = cuts.loc[cuts["level"] == lv, "cut"].to_numpy(float)
+        if len(values) and np.isinf(values).all():
+            assert f"{sections.name(lv, p)} reached by no unit" in text
+        elif np.isinf(values).any():
+            assert f"(reached in no unit of {int(np.isinf(values).sum())} group" in text
