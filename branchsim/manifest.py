@@ -133,8 +133,9 @@ def _shown_path(rec: dict[str, Any]) -> str:
 def policy_record(policy, given: Any = None) -> dict[str, Any]:
     """A policy's name, content hash, document, and the file it was read from (``given`` a path)."""
     doc = getattr(policy, "_data", None)     # read only (json below): no deep copy
-    doc = policy.to_dict() if doc is None else doc
-    record = {"name": policy.name, "sha256": sha256_doc(doc), "file": None, "file_sha256": None}
+    text = _canonical(policy.to_dict() if doc is None else doc)     # once: hashed, and read back as the document
+    record = {"name": policy.name, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(), "file": None,
+              "file_sha256": None}
     own = getattr(policy, "_path", None)         # the file the policy was read from (a shipped name resolved)
     path = (given if isinstance(given, (str, os.PathLike)) and Path(given).is_file() else
             own if own is not None and Path(own).is_file() else None)
@@ -142,7 +143,7 @@ def policy_record(policy, given: Any = None) -> dict[str, Any]:
         record["file"] = os.fspath(path)
         record["shipped"] = shipped_name(path)
         record["file_sha256"] = sha256_file(path)
-    record["document"] = json.loads(_canonical(doc))
+    record["document"] = json.loads(text)
     return record
 
 
@@ -420,21 +421,27 @@ def shown_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def _shown_argv(argv: list[str]) -> list[str]:
-    """The command line with the output named as ``OUT`` (the same command into another folder reads the same)."""
-    out, skip = [], False
+def _with_out(argv: list[str], value: str) -> tuple[list[str], bool]:
+    """The command line with the output option's value replaced by ``value``, and whether it names one."""
+    out, skip, found = [], False, False
     for a in argv:
         if skip:
-            out.append("OUT")
-            skip = False
+            out.append(value)
+            skip, found = False, True
         elif a in OUT_OPTIONS:
             out.append(a)
             skip = True
         elif any(a.startswith(o + "=") for o in OUT_OPTIONS):
-            out.append(a.split("=", 1)[0] + "=OUT")
+            out.append(a.split("=", 1)[0] + "=" + value)
+            found = True
         else:
             out.append(a)
-    return out
+    return out, found
+
+
+def _shown_argv(argv: list[str]) -> list[str]:
+    """The command line with the output named as ``OUT`` (the same command into another folder reads the same)."""
+    return _with_out(argv, "OUT")[0]
 
 
 # -- reading and verifying -----------------------------------------------------------------------------
@@ -564,19 +571,8 @@ def _same_inputs(old: dict[str, Any], new: dict[str, Any]) -> None:
 
 
 def _rerun_argv(argv: list[str], out: Path) -> list[str]:
-    new, skip, found = [], False, False
-    for a in argv[1:]:
-        if skip:
-            new.append(os.fspath(out))
-            skip, found = False, True
-        elif a in OUT_OPTIONS:
-            new.append(a)
-            skip = True
-        elif any(a.startswith(o + "=") for o in OUT_OPTIONS):
-            new.append(a.split("=", 1)[0] + "=" + os.fspath(out))
-            found = True
-        else:
-            new.append(a)
+    """The recorded command's arguments (``branchsim`` dropped) writing into ``out``."""
+    new, found = _with_out(argv[1:], os.fspath(out))
     if not found:
         raise BranchsimError("cannot re-run: the recorded command line names no --out")
     return new
