@@ -246,9 +246,8 @@ def sweep_command(args, grid_command) -> int:
     frame = exact_sweep(pop, policy, args.exact, by=args.by)
     if out is not None:
         from .cli import _manifest
-        from .manifest import write_file
-        write_file(out, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"),
-                   _manifest("sweep", args, policy, pop), flag="--out")
+        from .manifest import write_csv
+        write_csv(out, frame, _manifest("sweep", args, policy, pop), flag="--out")
     print(f"branchsim: swept {args.exact} exactly over [0, 1] on {source} under policy {policy.name!r} "
           f"(policy value {frame.attrs['baseline']:g}): {len(frame)} intervals\n")
     with pd.option_context("display.width", 250, "display.max_rows", 40, "display.max_columns", 30):
@@ -334,9 +333,8 @@ def next_level_command(args) -> int:
                 print()
     if args.out:
         from .cli import _manifest
-        from .manifest import write_file
-        write_file(args.out, lambda tmp: table.to_csv(tmp, index=False, lineterminator="\n"),
-                   _manifest("next-level", args, policy, pop, inputs=[args.cost]), flag="--out")
+        from .manifest import write_csv
+        write_csv(args.out, table, _manifest("next-level", args, policy, pop, inputs=[args.cost]), flag="--out")
         print(f"table written to {args.out}")
     return 0
 
@@ -372,10 +370,9 @@ def compare_designs_command(args) -> int:
     c = compare_designs(pop, designs, policy=policy, noise_draws=args.draws, seed=args.seed)
     if out is not None:
         from .cli import _manifest
-        from .manifest import write_file
-        write_file(out, lambda tmp: c.table.to_csv(tmp, index=False, lineterminator="\n"),
-                   _manifest("compare-designs", args, policy, pop, inputs=list(designs.values()),
-                             seeds={"population": args.seed, "noise draws": args.seed}), flag="--out")
+        from .manifest import write_csv
+        write_csv(out, c.table, _manifest("compare-designs", args, policy, pop, inputs=list(designs.values()),
+                                          seeds={"population": args.seed, "noise draws": args.seed}), flag="--out")
     print(f"branchsim: {len(designs)} rating designs on the default city generated with seed {args.seed} "
           f"({len(pop.branches)} branches) under policy {policy.name!r}, {args.draws} noise draws\n")
     with pd.option_context("display.width", 250, "display.max_columns", 40):

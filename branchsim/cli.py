@@ -317,9 +317,8 @@ def cmd_sweep(args) -> int:
     pop, source = _city(args, policy, members=False)
     frame = sweep(pop, policy, grid, by=args.by, progress=False)
     import pandas as pd
-    from .manifest import write_file
-    write_file(out, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"),
-               _manifest("sweep", args, policy, pop), flag="--out")
+    from .manifest import write_csv
+    write_csv(out, frame, _manifest("sweep", args, policy, pop), flag="--out")
     print(f"branchsim: swept {', '.join(grid)} on {source} under policy {policy.name!r}\n")
     with pd.option_context("display.width", 250, "display.max_rows", 200, "display.max_columns", 30):
         print(frame.to_string(index=False))

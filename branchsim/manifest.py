@@ -226,8 +226,8 @@ def build(command: str, *, policy=None, policy_given: Any = None, population=Non
 
 
 def light(manifest: dict[str, Any]) -> dict[str, Any]:
-    """The manifest without the documents (policy, generator parameters): small enough for ``DataFrame.attrs``,
-    which pandas copies with every derived frame. The hashes stay."""
+    """The manifest without the documents (policy, generator parameters): small enough to hang on every result
+    (``DataFrame.attrs``, ``.manifest``). The hashes stay."""
     out = dict(manifest)
     for key in ("policy", "reform"):
         if out.get(key):
@@ -375,6 +375,11 @@ def write_file(path: str | os.PathLike[str], write: Callable[[Path], Any], manif
         except BranchsimError as exc:
             raise BranchsimError(f"{flag + ' ' if flag else ''}{path}: cannot write its manifest ({exc})") from None
     return side
+
+
+def write_csv(path: str | os.PathLike[str], frame: Any, manifest: dict[str, Any], *, flag: str = "") -> Path:
+    """A table as CSV (no index, ``\\n`` line ends) with its manifest beside it: :func:`write_file`."""
+    return write_file(path, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"), manifest, flag=flag)
 
 
 def manifest_path(path: str | os.PathLike[str]) -> Path:
