@@ -136,8 +136,10 @@ class Sheet:
 
     @cached_property
     def group_max(self) -> np.ndarray:
-        """(P, g) maximum points of each group's scored indicators for each profile."""
-        return _read_only(np.where(self.scored, self.points, 0.0) @ self.onehot)
+        """(P, g) maximum points of each group's scored indicators for each profile (added in column order, as
+        the points are: :func:`branchsim.scoring.ordered_product`)."""
+        from .scoring import ordered_product
+        return _read_only(ordered_product(np.where(self.scored, self.points, 0.0), self.onehot))
 
     @cached_property
     def onehot(self) -> np.ndarray:
